@@ -1,0 +1,40 @@
+# Two entry points do all the set-up on a fresh machine:
+#   make demo   - creates .venv, installs diffembed, maps the built-in swiss roll into out/swiss-roll/
+#   make test   - creates .venv, installs diffembed with test extras (and Debian chromium when
+#                 run as root), runs the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast browser bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/diffembed map --dataset swiss-roll -o out/swiss-roll --overwrite
+	@echo "Open out/swiss-roll/report.html in a browser."
+
+browser:
+	@bash .ci/install-browser.sh
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not browser and not slow"
+
+bench:
+	bash benchmarks/setup_bench_env.sh
+	.venv-bench/bin/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

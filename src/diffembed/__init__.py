@@ -1,0 +1,24 @@
+"""diffembed: diffusion embeddings for points, documents, words, graph nodes and latents.
+
+The public API is re-exported here; importing it loads only numpy, scipy and scikit-learn.
+"""
+
+from __future__ import annotations
+
+from .clustering import diffusion_clusters
+from .diffusion_map import DiffusionMap, diffusion_coordinates, timescales
+from .exceptions import DiffembedError, DisconnectedGraphError, InputError, NumericalError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DiffembedError",
+    "DiffusionMap",
+    "DisconnectedGraphError",
+    "InputError",
+    "NumericalError",
+    "__version__",
+    "diffusion_clusters",
+    "diffusion_coordinates",
+    "timescales",
+]
