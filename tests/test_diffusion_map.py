@@ -284,3 +284,32 @@ def test_transform_checks_features(small_cloud):
         dm.transform(small_cloud[:, :2])
     with pytest.raises(InputError, match="NaN"):
         dm.transform(np.full((1, 3), np.nan))
+
+
+def test_approximate_neighbours_give_the_same_spectrum(rng):
+    s = rng.uniform(0, 4 * np.pi, 3000)
+    X = np.c_[np.cos(s), np.sin(s), 0.2 * s, rng.normal(0, 0.02, (3000, 20))]
+    exact = de.DiffusionMap(5, knn="exact", random_state=0).fit(X)
+    approx = de.DiffusionMap(5, knn="approximate", random_state=0).fit(X)
+    assert approx.knn_method_ == "approximate"
+    assert exact.eigen_solver_ == "arpack"  # 23 dimensions: plain Lanczos
+    np.testing.assert_allclose(1 - approx.eigenvalues_, 1 - exact.eigenvalues_, rtol=0.02)
+
+
+def test_low_dimensional_data_uses_shift_invert(swiss_roll_fit):
+    # the swiss roll is 2-D: eigenvalues crowd against 1, shift-invert separates them
+    from diffembed.spectral import top_eigenpairs
+
+    assert swiss_roll_fit.eigen_solver_ == "shift_invert"
+    S = de.DiffusionMap(3, random_state=0).fit(swiss_roll_fit._X_fit[:3000])
+    assert S.eigen_solver_ == "shift_invert"
+    vals_arpack = top_eigenpairs(
+        _operator_of(S), 4, solver="arpack", random_state=0
+    )[0]
+    np.testing.assert_allclose(1 - S.eigenvalues_, 1 - vals_arpack[1:], rtol=1e-6)
+
+
+def _operator_of(dm):
+    from diffembed.operators import diffusion_operator
+
+    return diffusion_operator(dm.affinity_, dm.alpha).S

@@ -37,7 +37,7 @@ from .neighbors import (
     resolve_knn_method,
 )
 from .operators import diffusion_operator
-from .spectral import SOLVERS, top_eigenpairs
+from .spectral import SOLVERS, resolve_solver, top_eigenpairs
 
 __all__ = ["DiffusionMap", "diffusion_coordinates", "timescales"]
 
@@ -159,6 +159,8 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         Component of each point (0 is the largest).
     knn_method_ : str
         ``"exact"``, ``"approximate"`` or ``"precomputed"``.
+    eigen_solver_ : str
+        The eigensolver used (what ``"auto"`` resolved to).
     timings_ : dict
         Wall seconds per stage.
 
@@ -348,6 +350,10 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         with _progress.stage("operator", timings):
             op = diffusion_operator(K, self.alpha)
 
+        self.eigen_solver_ = resolve_solver(
+            self.eigen_solver, op.S.shape[0], self.n_components + 1, sp.issparse(op.S),
+            self.intrinsic_dimension_,
+        )
         with _progress.stage("eigensolve", timings):
             sub_labels = labels[fitted] if self.disconnected == "components" else None
             vals, vecs = self._eigenpairs(op.S, sub_labels)
@@ -541,6 +547,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         "bandwidth_",
         "intrinsic_dimension_",
         "knn_method_",
+        "eigen_solver_",
         "n_features_in_",
         "n_duplicates_",
         "n_connected_components_",

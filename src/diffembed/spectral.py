@@ -31,7 +31,7 @@ import scipy.sparse.linalg as spla
 
 from .exceptions import InputError, NumericalError
 
-__all__ = ["AUTO_DENSE_MAX", "EigenSolver", "fix_signs", "top_eigenpairs"]
+__all__ = ["AUTO_DENSE_MAX", "EigenSolver", "fix_signs", "resolve_solver", "top_eigenpairs"]
 
 EigenSolver = Literal["auto", "dense", "arpack", "shift_invert", "lobpcg"]
 SOLVERS = ("auto", "dense", "arpack", "shift_invert", "lobpcg")
@@ -53,6 +53,26 @@ def fix_signs(vectors: np.ndarray) -> np.ndarray:
     signs = np.sign(vectors[pivots, np.arange(vectors.shape[1])])
     signs[signs == 0] = 1.0
     return vectors * signs
+
+
+def resolve_solver(
+    solver: str,
+    n: int,
+    n_eigenpairs: int,
+    sparse: bool,
+    intrinsic_dimension: float | None = None,
+) -> str:
+    """The solver ``"auto"`` stands for, for an n x n problem (see the module docstring)."""
+    if solver != "auto":
+        return "dense" if n_eigenpairs >= n - 1 else solver
+    if n <= AUTO_DENSE_MAX or n_eigenpairs >= n - 1:
+        return "dense"
+    low_dim = (
+        intrinsic_dimension is not None
+        and np.isfinite(intrinsic_dimension)
+        and intrinsic_dimension <= AUTO_SHIFT_INVERT_MAX_DIMENSION
+    )
+    return "shift_invert" if low_dim and sparse else "arpack"
 
 
 def top_eigenpairs(
@@ -101,18 +121,7 @@ def top_eigenpairs(
     if not 1 <= n_eigenpairs <= n:
         msg = f"Asked for {n_eigenpairs} eigenpairs of a {n}x{n} matrix; it must be between 1 and {n}."
         raise InputError(msg)
-    if solver == "auto":
-        low_dim = (
-            intrinsic_dimension is not None
-            and np.isfinite(intrinsic_dimension)
-            and intrinsic_dimension <= AUTO_SHIFT_INVERT_MAX_DIMENSION
-        )
-        if n <= AUTO_DENSE_MAX or n_eigenpairs >= n - 1:
-            solver = "dense"
-        else:
-            solver = "shift_invert" if low_dim and sp.issparse(S) else "arpack"
-    if solver != "dense" and n_eigenpairs >= n - 1:
-        solver = "dense"
+    solver = resolve_solver(solver, n, n_eigenpairs, sp.issparse(S), intrinsic_dimension)
     rng = np.random.default_rng(random_state)
     if solver == "dense":
         dense = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
