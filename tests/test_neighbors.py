@@ -15,7 +15,9 @@ from tests import reference
 
 
 def _as_sets(graph: sp.csr_matrix) -> list[set[int]]:
-    return [set(graph.indices[graph.indptr[i] : graph.indptr[i + 1]]) for i in range(graph.shape[0])]
+    return [
+        set(graph.indices[graph.indptr[i] : graph.indptr[i + 1]]) for i in range(graph.shape[0])
+    ]
 
 
 def test_exact_graph_matches_dense_reference(small_cloud):
@@ -42,7 +44,9 @@ def test_approximate_recall_against_exact(rng):
     X = rng.normal(size=(3000, 20))
     exact, _ = knn_graph(X, 10, method="exact")
     approx, _ = knn_graph(X, 10, method="approximate")
-    recall = np.mean([len(a & b) / 10 for a, b in zip(_as_sets(exact), _as_sets(approx), strict=True)])
+    recall = np.mean(
+        [len(a & b) / 10 for a, b in zip(_as_sets(exact), _as_sets(approx), strict=True)]
+    )
     assert recall >= 0.95
     # no point is listed as its own neighbour
     assert all(i not in s for i, s in enumerate(_as_sets(approx)))

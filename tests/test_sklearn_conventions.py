@@ -5,11 +5,9 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import diffembed as de
-
 
 # Nystrom coordinates of the training points differ from the in-sample ones where the kNN
 # graph has reverse-neighbour edges, which a new point cannot have; on the checks' 30-point
@@ -29,7 +27,10 @@ def _expected_failures(estimator):
     [
         de.DiffusionMap(n_components=2, n_neighbors=5, disconnected="components", random_state=0),
         de.DiffusionMap(
-            n_components=2, n_neighbors=5, bandwidth="adaptive", disconnected="components",
+            n_components=2,
+            n_neighbors=5,
+            bandwidth="adaptive",
+            disconnected="components",
             random_state=0,
         ),
     ],
@@ -43,18 +44,22 @@ def test_public_api_is_documented_and_typed():
     assert de.__version__
     for name in de.__all__:
         obj = getattr(de, name)
-        if name == "__version__" or isinstance(obj, type) and issubclass(obj, Exception):
+        if name == "__version__" or (isinstance(obj, type) and issubclass(obj, Exception)):
             continue
         assert inspect.getdoc(obj), f"{name} has no docstring"
         target = obj.__init__ if inspect.isclass(obj) else obj
         sig = inspect.signature(target)
         for param in sig.parameters.values():
-            if param.name in ("self", "args", "kwargs", "params") or param.kind is param.VAR_KEYWORD:
+            if (
+                param.name in ("self", "args", "kwargs", "params")
+                or param.kind is param.VAR_KEYWORD
+            ):
                 continue
             assert param.annotation is not inspect.Parameter.empty, f"{name}({param.name}) untyped"
         # at most the data and one more argument positional; the rest keyword-only
         positional = [
-            p for p in sig.parameters.values()
+            p
+            for p in sig.parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
         ]
         assert len(positional) <= 3, f"{name} takes {len(positional)} positional parameters"

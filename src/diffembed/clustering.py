@@ -9,6 +9,7 @@ from sklearn.cluster import KMeans
 
 from ._validation import check_int, check_real
 from .diffusion_map import DiffusionMap
+from .exceptions import InputError
 
 __all__ = ["diffusion_clusters"]
 
@@ -74,8 +75,6 @@ def diffusion_clusters(
     ok = np.isfinite(coords).all(axis=1)
     if n_clusters > ok.sum():
         msg = f"n_clusters={n_clusters} exceeds the {int(ok.sum())} embedded points."
-        from .exceptions import InputError
-
         raise InputError(msg)
     labels = np.full(coords.shape[0], -1, dtype=np.int64)
     km = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state)

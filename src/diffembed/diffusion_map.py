@@ -70,7 +70,9 @@ def _power(eigenvalues: np.ndarray, t: float) -> np.ndarray:
     return np.sign(lam) * np.abs(lam) ** t
 
 
-def diffusion_coordinates(eigenvectors: np.ndarray, eigenvalues: np.ndarray, t: float) -> np.ndarray:
+def diffusion_coordinates(
+    eigenvectors: np.ndarray, eigenvalues: np.ndarray, t: float
+) -> np.ndarray:
     """Diffusion coordinates at time t: ``eigenvectors * eigenvalues ** t`` (column-wise)."""
     return np.asarray(eigenvectors) * _power(eigenvalues, t)[None, :]
 
@@ -351,7 +353,10 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
             op = diffusion_operator(K, self.alpha)
 
         self.eigen_solver_ = resolve_solver(
-            self.eigen_solver, op.S.shape[0], self.n_components + 1, sp.issparse(op.S),
+            self.eigen_solver,
+            op.S.shape[0],
+            self.n_components + 1,
+            sp.issparse(op.S),
             self.intrinsic_dimension_,
         )
         with _progress.stage("eigensolve", timings):
@@ -426,8 +431,12 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         m = self.n_components
         if labels is None:
             vals, vecs = top_eigenpairs(
-                S, m + 1, solver=self.eigen_solver, tol=self.eigen_tol,
-                random_state=self.random_state, intrinsic_dimension=self.intrinsic_dimension_,
+                S,
+                m + 1,
+                solver=self.eigen_solver,
+                tol=self.eigen_tol,
+                random_state=self.random_state,
+                intrinsic_dimension=self.intrinsic_dimension_,
             )
             if abs(vals[0] - 1.0) > 1e-6:
                 msg = (
@@ -446,7 +455,10 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 continue
             k = min(m + 1, idx.size)
             vals, vecs = top_eigenpairs(
-                S[idx][:, idx], k, solver=self.eigen_solver, tol=self.eigen_tol,
+                S[idx][:, idx],
+                k,
+                solver=self.eigen_solver,
+                tol=self.eigen_tol,
                 random_state=self.random_state,
             )
             for j in range(1, k):
@@ -480,8 +492,9 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         """Embed new points by the Nyström extension ``psi(x) = (P_x psi) / lambda``.
 
         Each new point's transition probabilities to its ``n_neighbors + 1`` nearest fitted
-        points (as many as a fitted point's own row: itself and its neighbours) use the fitted bandwidth and density normalisation (``density_``), so a new
-        point is placed where the fitted diffusion would put it.
+        points (as many as a fitted point's own row: itself and its neighbours) use the
+        fitted bandwidth and density normalisation (``density_``), so a new point is placed
+        where the fitted diffusion would put it.
 
         Parameters
         ----------
@@ -553,6 +566,9 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         "n_connected_components_",
     )
 
+    #: Results added after format version 1; files written before them load with None.
+    _ADDED_SCALAR_ATTRIBUTES = ("eigen_solver_",)
+
     def get_fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Everything a fitted model needs, as JSON-able metadata and plain arrays.
 
@@ -568,7 +584,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         if self.local_scales_ is not None:
             arrays["local_scales_"] = np.asarray(self.local_scales_)
         if self._X_fit is not None:
-            X_fit = self._X_fit
+            X_fit = self._X_fit  # the fitted rows only (see disconnected="largest")
             if sp.issparse(X_fit):
                 X_fit = X_fit.toarray()
             arrays["X_fit"] = np.asarray(X_fit, dtype=np.float64)
@@ -593,13 +609,13 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
             setattr(model, name, np.asarray(arrays[name]))
         model.fitted_mask_ = model.fitted_mask_.astype(bool)
         for name in cls._SCALAR_ATTRIBUTES:
-            setattr(model, name, meta[name])
+            # results added after format 1 was frozen may be missing from older files
+            optional = name in cls._ADDED_SCALAR_ATTRIBUTES
+            setattr(model, name, meta.get(name) if optional else meta[name])
         if "feature_names_in_" in meta:
             model.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)
         model.local_scales_ = arrays.get("local_scales_")
-        model._X_fit = arrays.get("X_fit")
-        if model._X_fit is not None:
-            model._X_fit = model._X_fit[model.fitted_mask_]
+        model._X_fit = arrays.get("X_fit")  # already restricted to the fitted rows
         model._index = None
         model.bandwidth_sweep_ = {
             "epsilons": arrays["bandwidth_sweep_epsilons"],

@@ -85,7 +85,10 @@ def gaussian_kernel(distances: sp.csr_matrix, epsilon: float) -> sp.csr_matrix:
         Symmetric affinity matrix with unit diagonal.
     """
     if not (np.isfinite(epsilon) and epsilon > 0):
-        msg = f"bandwidth={epsilon!r} must be a positive finite number (it is epsilon in exp(-d^2/epsilon))."
+        msg = (
+            f"bandwidth={epsilon!r} must be a positive finite number (it is epsilon in "
+            "exp(-d^2/epsilon))."
+        )
         raise InputError(msg)
     K = distances.copy().astype(np.float64)
     K.data = np.exp(-(K.data**2) / epsilon)

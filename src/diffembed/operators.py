@@ -87,11 +87,8 @@ def symmetric_conjugate(K_alpha) -> tuple[sp.csr_matrix | np.ndarray, np.ndarray
     d = _row_sums(K_alpha)
     inv_sqrt = 1.0 / np.sqrt(d)
     S = _scale(K_alpha, inv_sqrt, inv_sqrt)
-    if sp.issparse(S):
-        # Exact symmetry (rounding can break it) keeps the Lanczos solver honest.
-        S = ((S + S.T) * 0.5).tocsr()
-    else:
-        S = (S + S.T) * 0.5
+    # Exact symmetry (rounding can break it) keeps the Lanczos solver honest.
+    S = ((S + S.T) * 0.5).tocsr() if sp.issparse(S) else (S + S.T) * 0.5
     return S, d
 
 

@@ -119,7 +119,10 @@ def top_eigenpairs(
         msg = f"eigen_solver={solver!r} is not supported; choose one of {options}."
         raise InputError(msg)
     if not 1 <= n_eigenpairs <= n:
-        msg = f"Asked for {n_eigenpairs} eigenpairs of a {n}x{n} matrix; it must be between 1 and {n}."
+        msg = (
+            f"Asked for {n_eigenpairs} eigenpairs of a {n}x{n} matrix; it must be between 1 "
+            f"and {n}."
+        )
         raise InputError(msg)
     solver = resolve_solver(solver, n, n_eigenpairs, sp.issparse(S), intrinsic_dimension)
     rng = np.random.default_rng(random_state)
