@@ -1,0 +1,592 @@
+"""The ``diffembed`` command line: ``map``, ``transform``, ``report`` and ``datasets``.
+
+Every command validates its inputs before heavy work, writes its output directory atomically
+(a failed run leaves nothing), records a ``manifest.json`` and keeps stdout clean: progress,
+summaries and errors go to stderr. Any input, parameter or file problem exits with code 2 and
+one red paragraph that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import re
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from .. import __version__, _progress
+from ..exceptions import DiffembedError, DisconnectedGraphError, InputError
+from .console import UI, map_summary_table
+
+if TYPE_CHECKING:
+    from ..diffusion_map import DiffusionMap
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="diffembed",
+    help="Diffusion maps for any table of vectors: embed, transform, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+MANIFEST_VERSION = 1
+_DEBUG = {"on": False}
+# Estimator parameter → command-line option, to translate library messages.
+_FLAGS = {
+    "n_components": "--n-components",
+    "n_neighbors": "--n-neighbors",
+    "alpha": "--alpha",
+    "bandwidth": "--bandwidth",
+    "t": "--t",
+    "knn": "--knn",
+    "eigen_solver": "--eigen-solver",
+    "disconnected": "--disconnected",
+    "n_samples": "--n-samples",
+    "n_clusters": "--clusters",
+    "color_by": "--color-by",
+}
+_RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing output directory (after success).")
+]
+OutDir = Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")]
+LabelOpt = Annotated[
+    str | None,
+    typer.Option("--label", help="Column kept as a label (any type), e.g. to colour by."),
+]
+IdOpt = Annotated[str | None, typer.Option("--id", help="Column of row identifiers.")]
+
+
+def _cli_hint(exc: BaseException, message: str) -> str:
+    """Add the command-line spelling of the parameters a library message mentions."""
+    if isinstance(exc, DisconnectedGraphError):
+        return (
+            f"{message} On the command line: --disconnected largest or --disconnected "
+            "components, or a larger --n-neighbors."
+        )
+    flags = [flag for name, flag in _FLAGS.items() if re.search(rf"(?<![\w-]){name}=", message)]
+    if flags:
+        message += f" (Command-line option{'s' if len(flags) > 1 else ''}: {', '.join(flags)}.)"
+    return message
+
+
+def _ui(quiet: bool, debug: bool) -> UI:
+    return UI(quiet=quiet, debug=debug or _DEBUG["on"])
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"diffembed {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Diffusion maps for any table of vectors: embed, transform, report."""
+    _DEBUG["on"] = debug
+
+
+# ----------------------------------------------------------------------------- helpers
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ("numpy", "scipy", "scikit-learn", "pyarrow"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    out["diffembed"] = __version__
+    return out
+
+
+def _manifest_head(command: str) -> dict[str, Any]:
+    """The first keys of every manifest."""
+    return {
+        "format_version": MANIFEST_VERSION,
+        "command": command,
+        "diffembed_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _parse_bandwidth(value: str) -> str | float:
+    if value in ("auto", "adaptive"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        msg = (
+            f"--bandwidth {value!r} is not valid: use auto, adaptive or a positive number "
+            "(epsilon of the kernel exp(-d^2/epsilon))."
+        )
+        raise InputError(msg) from None
+
+
+def _check_metadata_name(name: str | None, role: str) -> None:
+    if name is not None and _RESERVED.match(name):
+        msg = (
+            f"The {role} column {name!r} has the name of an output column (id, dc1, dc2, ..., "
+            "cluster). Rename it in the input file."
+        )
+        raise InputError(msg)
+
+
+def _check_data(X: np.ndarray, feature_names: list[str], source: str) -> None:
+    """Refuse data with fewer than 2 rows or no variation before any heavy work."""
+    n = X.shape[0]
+    if n < 2:
+        msg = (
+            f"{source} has {n} row; a diffusion map relates rows to each other and needs at "
+            "least 2 (in practice many more than --n-neighbors)."
+        )
+        raise InputError(msg)
+    constant = np.ptp(X, axis=0) == 0
+    if constant.all():
+        names = ", ".join(repr(c) for c in feature_names[:10])
+        msg = (
+            f"Every feature column of {source} is constant ({names}), so all {n} rows are "
+            "identical and there is no geometry to embed. Give data whose rows differ."
+        )
+        raise InputError(msg)
+
+
+def _write_report(directory: Path, *, source: Path, color_by: str | None = None) -> None:
+    """Write ``directory/report.html`` with :func:`diffembed.plotting.report.write_report`.
+
+    ``source`` is the directory the user named (``directory`` may be the temporary build
+    directory); it is passed on when the report writer accepts a ``source`` argument.
+    """
+    import inspect
+
+    try:
+        from ..plotting.report import write_report
+    except ImportError as exc:
+        msg = (
+            f"The HTML report cannot be built: {exc}. Install the missing package (plotly "
+            "comes with diffembed) or pass --no-report."
+        )
+        raise DiffembedError(msg) from exc
+    kwargs: dict[str, Any] = {} if color_by is None else {"color_by": color_by}
+    if "source" in inspect.signature(write_report).parameters:
+        kwargs["source"] = str(source)
+    write_report(directory, **kwargs)
+
+
+def _read_input(
+    path: Path, label: str | None, id_column: str | None, columns: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str], dict[str, Any]]:
+    from ..io.readers import file_sha256, read_table
+
+    with _progress.stage("read"):
+        X, labels, ids, names = read_table(path, label=label, id_column=id_column, columns=columns)
+        info = {
+            "path": str(path),
+            "dataset": None,
+            "sha256": file_sha256(path),
+            "n_samples": int(X.shape[0]),
+            "n_features": int(X.shape[1]),
+        }
+    return X, labels, ids, names, info
+
+
+# --------------------------------------------------------------------------------- map
+@app.command("map")
+def map_command(
+    input_path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="INPUT", help="Data file: .npy, .csv, .tsv or .parquet.", show_default=False
+        ),
+    ] = None,
+    out: OutDir = ...,  # type: ignore[assignment]
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Built-in data: swiss-roll, s-curve, digits.")
+    ] = None,
+    n_samples: Annotated[
+        int | None, typer.Option("--n-samples", help="Points drawn from --dataset.")
+    ] = None,
+    label: LabelOpt = None,
+    id_column: IdOpt = None,
+    n_components: Annotated[int, typer.Option(help="Diffusion coordinates to keep.")] = 10,
+    n_neighbors: Annotated[int, typer.Option(help="Neighbours per point in the graph.")] = 15,
+    alpha: Annotated[float, typer.Option(help="Density normalisation in [0, 1].")] = 1.0,
+    bandwidth: Annotated[str, typer.Option(help="auto, adaptive or epsilon (a number).")] = "auto",
+    t: Annotated[float, typer.Option("--t", help="Diffusion time of the coordinates.")] = 1.0,
+    knn: Annotated[str, typer.Option(help="auto, exact or approximate.")] = "auto",
+    eigen_solver: Annotated[
+        str, typer.Option(help="auto, dense, arpack, shift_invert or lobpcg.")
+    ] = "auto",
+    disconnected: Annotated[
+        str, typer.Option(help="raise, largest or components (for a split graph).")
+    ] = "raise",
+    clusters: Annotated[
+        int | None, typer.Option("--clusters", help="Add k-means clusters (K) on the coordinates.")
+    ] = None,
+    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    overwrite: Overwrite = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Fit a diffusion map and write embedding, spectrum, model, manifest and report."""
+    ui = _ui(quiet, debug)
+    with ui.errors(hint=_cli_hint):
+        _run_map(
+            ui,
+            input_path=input_path,
+            out=out,
+            dataset=dataset,
+            n_samples=n_samples,
+            label=label,
+            id_column=id_column,
+            clusters=clusters,
+            overwrite=overwrite,
+            report=not no_report,
+            random_state=random_state,
+            params={
+                "n_components": n_components,
+                "n_neighbors": n_neighbors,
+                "alpha": alpha,
+                "bandwidth": _parse_bandwidth(bandwidth),
+                "t": t,
+                "knn": knn,
+                "eigen_solver": eigen_solver,
+                "disconnected": disconnected,
+                "random_state": random_state,
+            },
+        )
+
+
+def _run_map(
+    ui: UI,
+    *,
+    input_path: Path | None,
+    out: Path,
+    dataset: str | None,
+    n_samples: int | None,
+    label: str | None,
+    id_column: str | None,
+    clusters: int | None,
+    overwrite: bool,
+    report: bool,
+    random_state: int,
+    params: dict[str, Any],
+) -> None:
+    from ..diffusion_map import DiffusionMap
+    from ..io import writers
+    from ..io.persistence import save_model
+
+    start = time.perf_counter()
+    if (input_path is None) == (dataset is None):
+        msg = (
+            "Give exactly one data source: an INPUT file or --dataset NAME "
+            f"({'both were given' if dataset else 'neither was given'}). "
+            "Example: diffembed map --dataset swiss-roll -o out/"
+        )
+        raise InputError(msg)
+    if dataset is not None and (label or id_column):
+        msg = "--label and --id select columns of an INPUT file; a --dataset brings its own label."
+        raise InputError(msg)
+    if input_path is not None and n_samples is not None:
+        msg = "--n-samples applies to --dataset only; subsample the INPUT file yourself."
+        raise InputError(msg)
+    if dataset is not None:
+        from ..datasets import DATASETS
+
+        if dataset not in DATASETS:
+            msg = (
+                f"Unknown dataset {dataset!r} for --dataset; choose one of: {', '.join(DATASETS)}."
+            )
+            raise InputError(msg)
+    _check_metadata_name(label, "label")
+    model = DiffusionMap(**params)
+    model._check_params()
+    if clusters is not None and clusters < 1:
+        msg = f"--clusters {clusters} is not valid: give the number of clusters K >= 1."
+        raise InputError(msg)
+
+    inputs = [] if input_path is None else [input_path]
+    with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
+        if input_path is not None:
+            X, labels, ids, names, input_info = _read_input(input_path, label, id_column)
+            label_name, source = label, input_path.name
+        else:
+            from ..datasets import feature_names, load_dataset
+
+            with _progress.stage("read"):
+                X, labels, label_name, _ = load_dataset(
+                    dataset, n_samples=n_samples, random_state=random_state
+                )
+            ids, names, source = None, feature_names(dataset, X.shape[1]), f"dataset {dataset}"
+            input_info = {
+                "path": None,
+                "dataset": dataset,
+                "sha256": hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest(),
+                "n_samples": int(X.shape[0]),
+                "n_features": int(X.shape[1]),
+            }
+        _check_data(X, names, source)
+        shown = " ".join(f"{k}={v}" for k, v in params.items() if k != "random_state")
+        ui.info(
+            f"diffusion map of {source}: {X.shape[0]} points × {X.shape[1]} features · {shown}"
+            f" random_state={random_state}"
+        )
+        with ui.capture_warnings():
+            model.fit(X)
+            cluster_labels = None
+            if clusters is not None:
+                from ..clustering import diffusion_clusters
+
+                with _progress.stage("clusters"):
+                    cluster_labels = diffusion_clusters(model, clusters, random_state=random_state)
+
+        with _progress.stage("write"):
+            table = writers.embedding_columns(
+                model.embedding_,
+                ids=ids,
+                labels=labels,
+                label_name=label_name,
+                clusters=cluster_labels,
+            )
+            writers.write_parquet_atomic(table, tmp / "embedding.parquet")
+            writers.write_csv_atomic(
+                {
+                    "component": np.arange(1, model.eigenvalues_.size + 1, dtype=np.int64),
+                    "eigenvalue": model.eigenvalues_,
+                    "timescale": model.timescales_,
+                },
+                tmp / "spectrum.csv",
+            )
+            named = input_path is None or input_path.suffix.lower() != ".npy"
+            save_model(model, tmp / "model", feature_names=names if named else None)
+        outputs = ["embedding.parquet", "spectrum.csv", "model/", "manifest.json"]
+        outputs += ["report.html"] if report else []
+        manifest = _map_manifest(model, input_info, label_name, timings, outputs)
+        _write_manifest(manifest, tmp, timings, start)
+        if report:
+            with _progress.stage("report"):
+                _write_report(tmp, source=out)
+            _write_manifest(manifest, tmp, timings, start)
+    ui.show(map_summary_table(model, out, outputs, cluster_labels, time.perf_counter() - start))
+
+
+def _map_manifest(
+    model: DiffusionMap,
+    input_info: dict[str, Any],
+    label_name: str | None,
+    timings: dict[str, float],
+    outputs: list[str],
+) -> dict[str, Any]:
+    bw = model.bandwidth
+    return {
+        **_manifest_head("map"),
+        "input": input_info,
+        "label_column": label_name,
+        "parameters": model.get_params(),
+        "results": {
+            "bandwidth": model.bandwidth_,
+            "bandwidth_method": bw if isinstance(bw, str) else "fixed",
+            "intrinsic_dimension": model.intrinsic_dimension_,
+            "n_duplicates": model.n_duplicates_,
+            "n_connected_components": model.n_connected_components_,
+            "knn_method": model.knn_method_,
+            "eigen_solver": model.eigen_solver_,
+            "eigenvalues": model.eigenvalues_,
+            "timescales": model.timescales_,
+        },
+        "timings": timings,
+        "versions": _versions(),
+        "outputs": outputs,
+    }
+
+
+def _write_manifest(
+    manifest: dict[str, Any], directory: Path, timings: dict[str, float], start: float
+) -> None:
+    from ..io.writers import write_json_atomic
+
+    manifest["timings"] = {**timings, "total": time.perf_counter() - start}
+    write_json_atomic(manifest, directory / "manifest.json")
+
+
+# --------------------------------------------------------------------------- transform
+@app.command("transform")
+def transform_command(
+    model_dir: Annotated[Path, typer.Argument(help="A saved model directory (OUT/model).")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="New data to embed.")],
+    out: OutDir = ...,  # type: ignore[assignment]
+    t: Annotated[
+        float | None, typer.Option("--t", help="Diffusion time (default: the model's).")
+    ] = None,
+    label: LabelOpt = None,
+    id_column: IdOpt = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Embed new data with a saved model (Nyström extension, no refit)."""
+    ui = _ui(quiet, debug)
+    with ui.errors(hint=_cli_hint):
+        _run_transform(ui, model_dir, input_path, out, t, label, id_column, overwrite)
+
+
+def _run_transform(
+    ui: UI,
+    model_dir: Path,
+    input_path: Path,
+    out: Path,
+    t: float | None,
+    label: str | None,
+    id_column: str | None,
+    overwrite: bool,
+) -> None:
+    from ..io import writers
+    from ..io.persistence import load_model, read_model_info
+
+    start = time.perf_counter()
+    _check_metadata_name(label, "label")
+    if not input_path.exists():
+        msg = f"Input file {input_path} does not exist. Check the path."
+        raise InputError(msg)
+    with (
+        ui.stages() as timings,
+        writers.output_directory(out, overwrite, inputs=[input_path, model_dir]) as tmp,
+    ):
+        with _progress.stage("load model"):
+            info = read_model_info(model_dir)
+            model = load_model(model_dir)
+        expected = info.get("feature_names")
+        n_expected = int(model.n_features_in_)
+        is_table = not input_path.name.lower().endswith(".npy")  # named columns
+        try:
+            X, labels, ids, _, input_info = _read_input(
+                input_path, label, id_column, columns=expected if is_table else None
+            )
+        except InputError as exc:
+            if expected and "lacks the feature column" in str(exc):
+                msg = f"{exc} The model was fitted on the columns {', '.join(expected)}."
+                raise InputError(msg) from exc
+            raise
+        if X.shape[1] != n_expected:
+            names = f" ({', '.join(expected)})" if expected else ""
+            msg = (
+                f"{input_path.name} has {X.shape[1]} numeric feature column(s) but the model "
+                f"was fitted on {n_expected}{names}. Give data with the same columns."
+            )
+            raise InputError(msg)
+        t_used = float(model.t if t is None else t)
+        ui.info(
+            f"transform {X.shape[0]} points × {X.shape[1]} features with the model in "
+            f"{model_dir} at t={t_used}"
+        )
+        with ui.capture_warnings(), _progress.stage("transform"):
+            coords = model.transform(X, t=t_used)
+        with _progress.stage("write"):
+            table = writers.embedding_columns(coords, ids=ids, labels=labels, label_name=label)
+            writers.write_parquet_atomic(table, tmp / "embedding.parquet")
+        from ..io.readers import file_sha256
+
+        manifest = {
+            **_manifest_head("transform"),
+            "model": {
+                "path": str(model_dir),
+                "sha256": file_sha256(Path(model_dir) / "model.json"),
+                "n_features": n_expected,
+                "feature_names": expected,
+            },
+            "input": input_info,
+            "label_column": label,
+            "parameters": {"t": t_used},
+            "timings": timings,
+            "versions": _versions(),
+            "outputs": ["embedding.parquet", "manifest.json"],
+        }
+        _write_manifest(manifest, tmp, timings, start)
+    ui.info(
+        f"wrote {out / 'embedding.parquet'} and {out / 'manifest.json'} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+
+
+# ------------------------------------------------------------------------------ report
+@app.command("report")
+def report_command(
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="An output directory of `map`.")],
+    color_by: Annotated[
+        str | None, typer.Option("--color-by", help="Column of embedding.parquet to colour by.")
+    ] = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Rebuild OUT/report.html from the saved outputs (no refit)."""
+    ui = _ui(quiet, debug)
+    with ui.errors(hint=_cli_hint):
+        _run_report(ui, out, color_by)
+
+
+def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
+    import json
+
+    from ..io.writers import write_json_atomic
+
+    embedding = out / "embedding.parquet"
+    if not out.is_dir() or not embedding.is_file():
+        msg = (
+            f"{out} is not an output directory of `diffembed map` (no embedding.parquet in it). "
+            "Run diffembed map ... -o OUT first."
+        )
+        raise InputError(msg)
+    with ui.stages(), _progress.stage("report"):
+        _write_report(out, source=out, color_by=color_by)
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if "report.html" not in manifest.get("outputs", []):
+            manifest.setdefault("outputs", []).append("report.html")
+            write_json_atomic(manifest, manifest_path)
+    ui.info(f"wrote {out / 'report.html'}")
+
+
+# ---------------------------------------------------------------------------- datasets
+@app.command("datasets")
+def datasets_command() -> None:
+    """List the built-in datasets (usable with `diffembed map --dataset NAME`)."""
+    from rich.console import Console
+
+    from ..datasets import DATASETS
+
+    table = Table("name", "description", box=None, show_header=True)
+    for name, description in DATASETS.items():
+        table.add_row(name, description)
+    Console(highlight=False).print(table)
+
+
+def main() -> None:
+    """Entry point of the ``diffembed`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

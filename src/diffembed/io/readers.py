@@ -1,0 +1,311 @@
+"""Read data tables (``.npy``, ``.csv``, ``.tsv``, ``.parquet``) into a float64 matrix.
+
+Numeric columns become the data matrix; a label column and an id column may be kept alongside
+as metadata. Anything else that is not numeric is refused with a message that names the
+columns and the fix, and so are missing, infinite or NaN values (with their row numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..exceptions import InputError
+
+__all__ = ["SUPPORTED_SUFFIXES", "file_sha256", "read_table"]
+
+#: File name endings understood by :func:`read_table`.
+SUPPORTED_SUFFIXES = (".npy", ".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
+
+ReadResult = tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str]]
+
+
+def file_sha256(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 digest of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's text without a trailing full stop (it is embedded in a sentence)."""
+    return " ".join(str(exc).split()).rstrip(". ") or type(exc).__name__
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    id_column: str | None = None,
+    columns: list[str] | None = None,
+) -> ReadResult:
+    """Read a data file into a finite float64 matrix plus optional label and id columns.
+
+    Parameters
+    ----------
+    path
+        A ``.npy`` file holding a 2-D numeric array, or a ``.csv`` / ``.tsv`` (optionally
+        gzipped) or ``.parquet`` table with named columns.
+    label
+        Name of a column kept as metadata (any dtype), e.g. to colour plots; it is not part of
+        the data matrix.
+    id_column
+        Name of a column of row identifiers (any dtype), kept as metadata.
+    columns
+        Feature columns to use, in this order. By default every column other than ``label``
+        and ``id_column`` is used, and all of them must be numeric.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    labels : ndarray of shape (n_samples,) or None
+    ids : ndarray of shape (n_samples,) or None
+    feature_names : list of str
+        Column names of ``X`` (``x0, x1, ...`` for ``.npy`` files).
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or unsupported file; unknown or non-numeric columns; an empty
+        table; NaN or infinite values.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        msg = (
+            f"Input file {path} does not exist. Check the path (relative paths start at "
+            f"{Path.cwd()})."
+        )
+        raise InputError(msg)
+    if path.is_dir():
+        msg = f"Input {path} is a directory; give a data file ({', '.join(SUPPORTED_SUFFIXES)})."
+        raise InputError(msg)
+    suffix = _suffix(path)
+    if suffix == ".npy":
+        if label is not None or id_column is not None or columns is not None:
+            msg = (
+                f"{path.name} is a .npy array without column names, so label/id/columns "
+                f"({label or id_column or columns!r}) cannot be selected. Save the data as "
+                ".csv or .parquet with named columns, or drop those options."
+            )
+            raise InputError(msg)
+        X = _read_npy(path)
+        return X, None, None, [f"x{j}" for j in range(X.shape[1])]
+    if suffix in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
+        table = _read_csv(path, delimiter="\t" if suffix.startswith(".tsv") else ",")
+    elif suffix in (".parquet", ".pq"):
+        table = _read_parquet(path)
+    else:
+        msg = (
+            f"Unknown file type {suffix or '(no extension)'!r} for {path}. Supported: "
+            f"{', '.join(SUPPORTED_SUFFIXES)}. Rename the file or convert it."
+        )
+        raise InputError(msg)
+    return table_to_arrays(
+        table, label=label, id_column=id_column, columns=columns, source=path.name
+    )
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            msg = (
+                f"{path.name} holds Python objects (an object array); diffembed never unpickles "
+                "files. Save a numeric array instead, e.g. np.save(path, X.astype(float))."
+            )
+        else:
+            msg = f"{path.name} could not be read as a .npy array ({_reason(exc)}). Is it corrupt?"
+        raise InputError(msg) from exc
+    except (OSError, EOFError) as exc:
+        msg = (
+            f"{path.name} could not be read as a .npy array ({_reason(exc)}). Is the file corrupt?"
+        )
+        raise InputError(msg) from exc
+    if not isinstance(arr, np.ndarray):  # np.load of an .npz archive renamed .npy
+        msg = f"{path.name} is not a single .npy array (it looks like an .npz archive)."
+        raise InputError(msg)
+    if arr.dtype.names is not None or arr.dtype.kind not in "biuf":
+        msg = (
+            f"{path.name} has dtype {arr.dtype}, which is not a plain numeric type. Save the "
+            "data as a 2-D float or integer array."
+        )
+        raise InputError(msg)
+    if arr.ndim != 2:
+        hint = (
+            " Use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for one sample."
+            if arr.ndim == 1
+            else ""
+        )
+        msg = (
+            f"{path.name} holds a {arr.ndim}-D array of shape {arr.shape}; a 2-D array "
+            f"(n_samples, n_features) is needed.{hint}"
+        )
+        raise InputError(msg)
+    if arr.shape[0] == 0:
+        msg = f"{path.name} has 0 rows; there is nothing to embed."
+        raise InputError(msg)
+    if arr.shape[1] == 0:
+        msg = f"{path.name} has 0 columns; at least one numeric feature is needed."
+        raise InputError(msg)
+    X = np.asarray(arr, dtype=np.float64)
+    _check_finite(X, [f"x{j}" for j in range(X.shape[1])], path.name)
+    return X
+
+
+def _read_csv(path: Path, *, delimiter: str) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    try:
+        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        msg = (
+            f"{path.name} could not be read as {kind}: {_reason(exc)}. Check that it is a "
+            f"{'tab' if delimiter == chr(9) else 'comma'}-separated text file with a header row."
+        )
+        raise InputError(msg) from exc
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        msg = (
+            f"{path.name} could not be read as Parquet: {_reason(exc)}. Is the file corrupt or "
+            "mis-named?"
+        )
+        raise InputError(msg) from exc
+
+
+def _is_numeric(dtype: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_decimal(dtype)
+    )
+
+
+def _listing(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def table_to_arrays(
+    table: pa.Table,
+    *,
+    label: str | None = None,
+    id_column: str | None = None,
+    columns: list[str] | None = None,
+    source: str = "the table",
+) -> ReadResult:
+    """Split a :class:`pyarrow.Table` into a data matrix, labels, ids and feature names.
+
+    See :func:`read_table` for the parameters and checks; ``source`` names the table in
+    error messages.
+    """
+    names = [str(n) for n in table.column_names]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        msg = f"{source} has duplicated column names {_listing(duplicated)}; rename them."
+        raise InputError(msg)
+    for role, name in (("label", label), ("id", id_column)):
+        if name is not None and name not in names:
+            msg = (
+                f"The {role} column {name!r} is not in {source}. Available columns: "
+                f"{_listing(names)}."
+            )
+            raise InputError(msg)
+    if table.num_rows == 0:
+        msg = f"{source} is empty (0 rows); there is nothing to embed."
+        raise InputError(msg)
+    metadata = {n for n in (label, id_column) if n is not None}
+    if columns is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            msg = (
+                f"{source} lacks the feature column(s) {_listing(missing)}. Available columns: "
+                f"{_listing(names)}."
+            )
+            raise InputError(msg)
+        features = list(columns)
+    else:
+        features = [n for n in names if n not in metadata]
+    bad = [
+        (n, table.schema.field(n).type)
+        for n in features
+        if not _is_numeric(table.schema.field(n).type)
+    ]
+    if bad:
+        described = ", ".join(f"{n!r} ({t})" for n, t in bad[:20])
+        msg = (
+            f"{source} has non-numeric column(s) {described}; a diffusion map needs numbers only. "
+            "Keep one as metadata with --label NAME (or --id NAME), or drop those columns "
+            "from the file."
+        )
+        raise InputError(msg)
+    if not features:
+        msg = (
+            f"{source} has no numeric feature columns (columns: {_listing(names)}). At least one "
+            "numeric column besides the label/id is needed."
+        )
+        raise InputError(msg)
+    X = np.empty((table.num_rows, len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        X[:, j] = _to_float(table.column(name))
+    _check_finite(X, features, source)
+    labels = None if label is None else _to_numpy(table.column(label))
+    ids = None if id_column is None else _to_numpy(table.column(id_column))
+    return X, labels, ids, features
+
+
+def _to_float(column: pa.ChunkedArray) -> np.ndarray:
+    """Numeric column → float64 with nulls as NaN."""
+    return np.asarray(
+        pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+
+
+def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A metadata column as numpy (object dtype for strings; nulls become None or NaN)."""
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    return np.asarray(column.to_numpy(zero_copy_only=False))
+
+
+def _check_finite(X: np.ndarray, names: list[str], source: str) -> None:
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+    problems = []
+    for j in np.flatnonzero(~finite.all(axis=0))[:5]:
+        rows = np.flatnonzero(~finite[:, j])
+        kind = "infinite" if np.isinf(X[rows, j]).all() else "missing/NaN/infinite"
+        shown = ", ".join(str(r) for r in rows[:5])
+        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+        problems.append(f"{names[j]!r} has {rows.size} {kind} value(s) (rows {shown}{more})")
+    n_bad = int((~finite.all(axis=1)).sum())
+    msg = (
+        f"{source} contains NaN, missing or infinite values in {n_bad} row(s): "
+        f"{'; '.join(problems)}. Rows count from 0, header excluded. Drop or impute those rows "
+        "before running diffembed."
+    )
+    raise InputError(msg)
