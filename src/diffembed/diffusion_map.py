@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -31,13 +30,16 @@ from .kernels import (
 from .neighbors import (
     NeighborIndex,
     build_index,
+    count_duplicates,
+    graph_components,
     graph_from_arrays,
     graph_from_precomputed,
     precomputed_rows_to_graph,
     resolve_knn_method,
 )
+from .nystrom import nystrom_weights
 from .operators import diffusion_operator
-from .spectral import SOLVERS, resolve_solver, top_eigenpairs
+from .spectral import SOLVERS, component_eigenpairs, resolve_solver, top_eigenpairs
 
 __all__ = ["DiffusionMap", "diffusion_coordinates", "timescales"]
 
@@ -303,7 +305,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
 
         with _progress.stage("neighbors", timings):
             distances = self._fit_neighbors(X)
-        self.n_duplicates_ = _count_duplicates(distances)
+        self.n_duplicates_ = count_duplicates(distances)
         if self.n_duplicates_:
             warnings.warn(
                 f"{self.n_duplicates_} points have exact duplicates; they get affinity 1 with "
@@ -311,7 +313,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        n_comp, labels = _components(distances)
+        n_comp, labels = graph_components(distances)
         self.n_connected_components_ = n_comp
         self.component_labels_ = labels
         fitted = np.ones(n, dtype=bool)
@@ -329,24 +331,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         }
 
         with _progress.stage("kernel", timings):
-            self.local_scales_ = None
-            if self.bandwidth == "adaptive":
-                self.local_scales_ = kth_neighbor_distances(sub, self.n_neighbors)
-                K = adaptive_gaussian_kernel(sub, self.local_scales_)
-                self.bandwidth_ = float(np.median(self.local_scales_) ** 2)
-            else:
-                eps = sweep.epsilon if self.bandwidth == "auto" else float(self.bandwidth)
-                self.bandwidth_ = float(eps)
-                K = gaussian_kernel(sub, self.bandwidth_)
-            kernel_components = _components(K)[0]
-            expected = 1 if self.disconnected != "components" else n_comp
-            if kernel_components > expected:
-                msg = (
-                    f"With bandwidth {self.bandwidth_:.4g} the kernel weights underflow to zero "
-                    f"and split the graph into {kernel_components} pieces. Use a larger "
-                    "bandwidth, or bandwidth='auto' / 'adaptive'."
-                )
-                raise NumericalError(msg)
+            K = self._fit_kernel(sub, sweep.epsilon, n_comp)
         self.affinity_ = K
 
         with _progress.stage("operator", timings):
@@ -364,7 +349,6 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
             vals, vecs = self._eigenpairs(op.S, sub_labels)
         psi = vecs / np.sqrt(op.stationary)[:, None]
 
-        m = self.n_components
         self.eigenvalues_ = vals
         self.eigenvectors_ = _expand(psi, fitted, fill=np.nan)
         self.stationary_distribution_ = _expand(op.stationary, fitted, fill=0.0)
@@ -375,8 +359,29 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         self.timescales_ = timescales(vals)
         self.embedding_ = diffusion_coordinates(self.eigenvectors_, vals, self.t)
         self.timings_ = timings
-        assert self.eigenvalues_.shape == (m,)
         return self
+
+    def _fit_kernel(self, distances: sp.csr_matrix, auto_epsilon: float, n_comp: int):
+        """Affinities on the fitted points; sets ``bandwidth_`` and ``local_scales_``."""
+        self.local_scales_ = None
+        if self.bandwidth == "adaptive":
+            self.local_scales_ = kth_neighbor_distances(distances, self.n_neighbors)
+            K = adaptive_gaussian_kernel(distances, self.local_scales_)
+            self.bandwidth_ = float(np.median(self.local_scales_) ** 2)
+        else:
+            eps = auto_epsilon if self.bandwidth == "auto" else float(self.bandwidth)
+            self.bandwidth_ = float(eps)
+            K = gaussian_kernel(distances, self.bandwidth_)
+        kernel_components = graph_components(K)[0]
+        expected = n_comp if self.disconnected == "components" else 1
+        if kernel_components > expected:
+            msg = (
+                f"With bandwidth {self.bandwidth_:.4g} the kernel weights underflow to zero "
+                f"and split the graph into {kernel_components} pieces. Use a larger "
+                "bandwidth, or bandwidth='auto' / 'adaptive'."
+            )
+            raise NumericalError(msg)
+        return K
 
     def _fit_neighbors(self, X: Any) -> sp.csr_matrix:
         if self.metric == "precomputed":
@@ -402,7 +407,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 f"components (sizes {shown}{more}), so the diffusion has no unique stationary "
                 "state. Fix: increase n_neighbors, or pass disconnected='largest' to embed the "
                 "largest component only, or disconnected='components' to diagonalise each "
-                "component separately. Component labels: DisconnectedGraphError.component_sizes."
+                "component separately (the sizes are in the exception's component_sizes)."
             )
             raise DisconnectedGraphError(msg, component_sizes=sizes.tolist())
         if self.disconnected == "largest":
@@ -445,37 +450,14 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 )
                 raise NumericalError(msg)
             return vals[1:], vecs[:, 1:]
-        # Block-diagonal operator: every component contributes its own spectrum.
-        n = S.shape[0]
-        S = sp.csr_matrix(S)
-        all_vals, blocks = [], []
-        for c in range(labels.max() + 1):
-            idx = np.flatnonzero(labels == c)
-            if idx.size < 2:
-                continue
-            k = min(m + 1, idx.size)
-            vals, vecs = top_eigenpairs(
-                S[idx][:, idx],
-                k,
-                solver=self.eigen_solver,
-                tol=self.eigen_tol,
-                random_state=self.random_state,
-            )
-            for j in range(1, k):
-                all_vals.append(vals[j])
-                blocks.append((idx, vecs[:, j]))
-        if len(all_vals) < m:
-            msg = (
-                f"The components together have only {len(all_vals)} non-trivial eigenpairs; "
-                f"use n_components={len(all_vals)} or fewer."
-            )
-            raise InputError(msg)
-        order = np.argsort(all_vals, kind="stable")[::-1][:m]
-        out = np.zeros((n, m))
-        for col, j in enumerate(order):
-            idx, v = blocks[j]
-            out[idx, col] = v
-        return np.asarray(all_vals)[order], out
+        return component_eigenpairs(
+            S,
+            labels,
+            m,
+            solver=self.eigen_solver,
+            tol=self.eigen_tol,
+            random_state=self.random_state,
+        )
 
     # --------------------------------------------------------------------- transforms
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
@@ -527,7 +509,15 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 Xv = validate_data(self, Xv, dtype=np.float64, reset=False)
             dist, ind = self._get_index().query(Xv, k)
             graph = graph_from_arrays(dist, ind, n_index=n_fit)
-        P = _nystrom_weights(graph, self, k)
+        mask = self.fitted_mask_
+        P = nystrom_weights(
+            graph,
+            bandwidth=self.bandwidth_,
+            alpha=self.alpha,
+            density=self.density_[mask],
+            local_scales=None if self.local_scales_ is None else self.local_scales_[mask],
+            n_neighbors=self.n_neighbors,
+        )
         lam = self.eigenvalues_
         if np.any(np.abs(lam) < 1e-8):
             warnings.warn(
@@ -638,54 +628,6 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.input_tags.pairwise = self.metric == "precomputed"
         return tags
-
-
-def _nystrom_weights(graph: sp.csr_matrix, model: DiffusionMap, k: int) -> sp.csr_matrix:
-    """Row-stochastic transition weights from new points (rows) to fitted points (columns).
-
-    ``log w_ij = -d_ij^2 / eps_ij - alpha * log q_j`` with the fitted bandwidth (or
-    ``eps_ij = sigma_i sigma_j`` for the adaptive kernel) and fitted densities ``q``. Each
-    row's maximum is subtracted before exponentiating: this changes nothing after row
-    normalisation but keeps points far from the data defined instead of underflowing to 0/0.
-    """
-    mask = model.fitted_mask_
-    coo = graph.tocoo()
-    sq = coo.data.astype(np.float64) ** 2
-    if model.local_scales_ is not None:
-        new_scales = kth_neighbor_distances(graph.tocsr(), model.n_neighbors)
-        eps = new_scales[coo.row] * model.local_scales_[mask][coo.col]
-    else:
-        eps = model.bandwidth_
-    log_q = np.log(model.density_[mask])
-    logw = -sq / eps - model.alpha * log_q[coo.col]
-    n_rows = graph.shape[0]
-    row_max = np.full(n_rows, -np.inf)
-    np.maximum.at(row_max, coo.row, logw)
-    w = np.exp(logw - row_max[coo.row])
-    sums = np.bincount(coo.row, weights=w, minlength=n_rows)
-    return sp.csr_matrix((w / sums[coo.row], (coo.row, coo.col)), shape=graph.shape)
-
-
-def _count_duplicates(distances: sp.csr_matrix) -> int:
-    """Points with a zero-distance neighbour other than themselves."""
-    coo = distances.tocoo()
-    zero = coo.data == 0
-    if not zero.any():
-        return 0
-    return int(np.unique(np.concatenate([coo.row[zero], coo.col[zero]])).size)
-
-
-def _components(graph: sp.csr_matrix) -> tuple[int, np.ndarray]:
-    """Weakly connected components, relabelled so that 0 is the largest."""
-    structure = graph.copy()
-    structure.data = np.ones_like(structure.data)  # explicit zeros (duplicates) are edges
-    n_comp, labels = connected_components(structure, directed=True, connection="weak")
-    if n_comp == 1:
-        return 1, np.zeros(graph.shape[0], dtype=np.int64)
-    sizes = np.bincount(labels)
-    rank = np.empty(n_comp, dtype=np.int64)
-    rank[np.argsort(-sizes, kind="stable")] = np.arange(n_comp)
-    return n_comp, rank[labels]
 
 
 def _expand(values: np.ndarray, mask: np.ndarray, fill: float) -> np.ndarray:

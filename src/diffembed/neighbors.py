@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
 from .exceptions import InputError
@@ -42,9 +43,12 @@ __all__ = [
     "KNNMethod",
     "NeighborIndex",
     "build_index",
+    "count_duplicates",
+    "graph_components",
     "graph_from_arrays",
     "graph_from_precomputed",
     "knn_graph",
+    "precomputed_rows_to_graph",
     "resolve_knn_method",
 ]
 
@@ -356,3 +360,28 @@ def _check_distances(values: np.ndarray, what: str) -> None:
     if np.any(values < 0):
         msg = f"The {what} contains negative distances; distances must be >= 0."
         raise InputError(msg)
+
+
+def count_duplicates(distances: sp.csr_matrix) -> int:
+    """Number of points with a zero-distance neighbour other than themselves."""
+    coo = distances.tocoo()
+    zero = coo.data == 0
+    if not zero.any():
+        return 0
+    return int(np.unique(np.concatenate([coo.row[zero], coo.col[zero]])).size)
+
+
+def graph_components(graph: sp.csr_matrix) -> tuple[int, np.ndarray]:
+    """Weakly connected components of a graph's stored entries, 0 being the largest.
+
+    Explicit zeros (duplicate points) count as edges.
+    """
+    structure = graph.copy()
+    structure.data = np.ones_like(structure.data)  # explicit zeros (duplicates) are edges
+    n_comp, labels = connected_components(structure, directed=True, connection="weak")
+    if n_comp == 1:
+        return 1, np.zeros(graph.shape[0], dtype=np.int64)
+    sizes = np.bincount(labels)
+    rank = np.empty(n_comp, dtype=np.int64)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(n_comp)
+    return n_comp, rank[labels]

@@ -31,7 +31,14 @@ import scipy.sparse.linalg as spla
 
 from .exceptions import InputError, NumericalError
 
-__all__ = ["AUTO_DENSE_MAX", "EigenSolver", "fix_signs", "resolve_solver", "top_eigenpairs"]
+__all__ = [
+    "AUTO_DENSE_MAX",
+    "EigenSolver",
+    "component_eigenpairs",
+    "fix_signs",
+    "resolve_solver",
+    "top_eigenpairs",
+]
 
 EigenSolver = Literal["auto", "dense", "arpack", "shift_invert", "lobpcg"]
 SOLVERS = ("auto", "dense", "arpack", "shift_invert", "lobpcg")
@@ -166,3 +173,64 @@ def _shift_invert(S, k: int, v0: np.ndarray, ncv: int, tol: float, max_iter: int
     op = spla.LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64)
     mu, vecs = spla.eigsh(op, k=k, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=max_iter)
     return sigma - 1.0 / mu, vecs
+
+
+def component_eigenpairs(
+    S,
+    labels: np.ndarray,
+    n_eigenpairs: int,
+    *,
+    solver: str = "auto",
+    tol: float = 0.0,
+    random_state: int | np.random.Generator | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top non-trivial eigenpairs of a block-diagonal operator, one block per component.
+
+    The spectrum of a block-diagonal matrix is the union of its blocks' spectra, and a block's
+    eigenvector padded with zeros is an eigenvector of the whole. Each component's top pair
+    (λ = 1, its own stationary direction) is dropped; the remaining pairs of all components
+    are merged in decreasing order.
+
+    Parameters
+    ----------
+    S
+        Symmetric operator whose components are labelled by ``labels``.
+    labels
+        Component of each row (0..c-1).
+    n_eigenpairs
+        Non-trivial pairs wanted.
+    solver, tol, random_state
+        As for :func:`top_eigenpairs`, applied to each component.
+
+    Returns
+    -------
+    eigenvalues : ndarray, shape (n_eigenpairs,)
+    eigenvectors : ndarray, shape (n, n_eigenpairs)
+    """
+    n = S.shape[0]
+    S = sp.csr_matrix(S)
+    values: list[float] = []
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []
+    for c in range(int(labels.max()) + 1):
+        idx = np.flatnonzero(labels == c)
+        if idx.size < 2:
+            continue
+        k = min(n_eigenpairs + 1, idx.size)
+        vals, vecs = top_eigenpairs(
+            S[idx][:, idx], k, solver=solver, tol=tol, random_state=random_state
+        )
+        for j in range(1, k):
+            values.append(vals[j])
+            blocks.append((idx, vecs[:, j]))
+    if len(values) < n_eigenpairs:
+        msg = (
+            f"The components together have only {len(values)} non-trivial eigenpairs; "
+            f"use n_components={len(values)} or fewer."
+        )
+        raise InputError(msg)
+    order = np.argsort(values, kind="stable")[::-1][:n_eigenpairs]
+    out = np.zeros((n, n_eigenpairs))
+    for col, j in enumerate(order):
+        idx, v = blocks[j]
+        out[idx, col] = v
+    return np.asarray(values)[order], out
