@@ -66,3 +66,19 @@ def test_bad_requests():
         top_eigenpairs(S, 2, solver="magic")
     with pytest.raises(InputError, match="between 1 and 5"):
         top_eigenpairs(S, 6)
+
+
+def test_auto_falls_back_to_shift_invert_when_lanczos_stalls(operator, monkeypatch):
+    import diffembed.spectral as spectral
+
+    ref_vals, _ = top_eigenpairs(operator, 5, solver="dense")
+    monkeypatch.setattr(spectral, "AUTO_DENSE_MAX", 10)
+    monkeypatch.setattr(spectral, "AUTO_ARPACK_BUDGET", 1)  # Lanczos cannot finish in 1 restart
+    info: dict[str, str] = {}
+    vals, _ = top_eigenpairs(operator, 5, solver="auto", intrinsic_dimension=12.0, info=info)
+    assert info["solver"] == "shift_invert"
+    np.testing.assert_allclose(1 - vals[1:], 1 - ref_vals[1:], rtol=1e-6)
+    # with a budget it can meet, plain Lanczos is kept
+    monkeypatch.setattr(spectral, "AUTO_ARPACK_BUDGET", 5000)
+    top_eigenpairs(operator, 5, solver="auto", intrinsic_dimension=12.0, info=info)
+    assert info["solver"] == "arpack"

@@ -337,6 +337,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         with _progress.stage("operator", timings):
             op = diffusion_operator(K, self.alpha)
 
+        # what "auto" resolves to; the single-component solve may still switch (see spectral)
         self.eigen_solver_ = resolve_solver(
             self.eigen_solver,
             op.S.shape[0],
@@ -435,6 +436,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
     def _eigenpairs(self, S, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         m = self.n_components
         if labels is None:
+            info: dict[str, str] = {}
             vals, vecs = top_eigenpairs(
                 S,
                 m + 1,
@@ -442,7 +444,9 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 tol=self.eigen_tol,
                 random_state=self.random_state,
                 intrinsic_dimension=self.intrinsic_dimension_,
+                info=info,
             )
+            self.eigen_solver_ = info["solver"]
             if abs(vals[0] - 1.0) > 1e-6:
                 msg = (
                     f"The top eigenvalue of the Markov operator is {vals[0]:.8f}, not 1; the "

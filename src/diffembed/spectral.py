@@ -11,8 +11,10 @@
     (:func:`scipy.sparse.linalg.splu`). On kNN graphs of low-dimensional manifolds the top
     eigenvalues crowd against 1 and plain Lanczos needs thousands of iterations; after the
     shift-invert they are well separated. The factorisation fills in badly on graphs of
-    high-dimensional data, so ``"auto"`` uses it only when the estimated intrinsic dimension is
-    at most :data:`AUTO_SHIFT_INVERT_MAX_DIMENSION`.
+    high-dimensional data, so ``"auto"`` uses it directly only when the estimated intrinsic
+    dimension is at most :data:`AUTO_SHIFT_INVERT_MAX_DIMENSION`; above that it runs plain
+    Lanczos with a budget of :data:`AUTO_ARPACK_BUDGET` restarts and switches to shift-invert
+    if that is not enough (a noisy manifold: high local dimension, crowded spectrum).
 ``"lobpcg"``
     :func:`scipy.sparse.linalg.lobpcg` from a seeded random block.
 
@@ -47,6 +49,8 @@ SOLVERS = ("auto", "dense", "arpack", "shift_invert", "lobpcg")
 AUTO_DENSE_MAX = 500
 #: ``"auto"`` uses shift-invert up to this intrinsic dimension, plain Lanczos above.
 AUTO_SHIFT_INVERT_MAX_DIMENSION = 4.0
+#: Implicit restarts ``"auto"`` allows plain Lanczos before it switches to shift-invert.
+AUTO_ARPACK_BUDGET = 60
 #: Distance of the shift above the top eigenvalue 1.
 SHIFT = 1e-5
 
@@ -91,6 +95,7 @@ def top_eigenpairs(
     max_iter: int | None = None,
     random_state: int | np.random.Generator | None = 0,
     intrinsic_dimension: float | None = None,
+    info: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Largest algebraic eigenpairs of a symmetric matrix with spectrum in [-1, 1].
 
@@ -112,6 +117,8 @@ def top_eigenpairs(
     intrinsic_dimension
         Estimated manifold dimension of the data behind ``S``; ``"auto"`` picks shift-invert
         for low dimensions (see the module docstring).
+    info
+        If given, ``info["solver"]`` is set to the solver that produced the result.
 
     Returns
     -------
@@ -131,8 +138,28 @@ def top_eigenpairs(
             f"and {n}."
         )
         raise InputError(msg)
+    requested = solver
     solver = resolve_solver(solver, n, n_eigenpairs, sp.issparse(S), intrinsic_dimension)
     rng = np.random.default_rng(random_state)
+    if info is not None:
+        info["solver"] = solver
+    if requested == "auto" and solver == "arpack" and max_iter is None:
+        # Plain Lanczos is fast when the top eigenvalues are well separated (data of high
+        # intrinsic dimension) and very slow when they crowd against 1 (a thickened manifold
+        # looks high-dimensional to the dimension estimate but has a manifold's spectrum).
+        # Give it a budget; past it, switch to shift-invert.
+        try:
+            v0 = rng.uniform(-1.0, 1.0, size=n)
+            ncv = min(n, max(2 * n_eigenpairs + 1, 24))
+            vals, vecs = spla.eigsh(
+                S, k=n_eigenpairs, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=AUTO_ARPACK_BUDGET
+            )
+            order = np.argsort(vals)[::-1]
+            return np.asarray(vals[order], dtype=np.float64), fix_signs(vecs[:, order])
+        except spla.ArpackNoConvergence:
+            solver = "shift_invert"
+            if info is not None:
+                info["solver"] = "shift_invert"
     if solver == "dense":
         dense = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
         vals, vecs = scipy.linalg.eigh(dense, subset_by_index=[n - n_eigenpairs, n - 1])
