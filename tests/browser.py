@@ -115,15 +115,62 @@ def write_outputs(
     return out
 
 
+def write_explorer_run(out: Path, *, n: int = 1500, k_nn: int = 8) -> dict[str, Any]:
+    """A run for the explorer's browser tests; returns what the tests check against.
+
+    ``write_outputs`` (4 rows not embedded, labels alpha/beta/gamma and the hostile one,
+    ``cluster``), then a spiral layout for dc1/dc2 (no two points overlap), a numeric ``score``
+    column, and ``neighbors.npy`` / ``neighbor_distances.npy``: the exact kNN in a different,
+    3-D "input" space, so the listed neighbours cannot come from the 2-D layout.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.neighbors import NearestNeighbors
+
+    write_outputs(out, n=n, k=5, n_nan=4, cluster=True)
+    table = pq.read_table(out / "embedding.parquet")
+    cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    u = np.linspace(0.0, 1.0, n)
+    radius, angle = 0.2 + 0.8 * u, 5.0 * np.pi * u
+    cols["dc1"] = np.where(np.isnan(cols["dc1"]), np.nan, 0.02 * radius * np.cos(angle))
+    cols["dc2"] = np.where(np.isnan(cols["dc2"]), np.nan, 0.01 * radius * np.sin(angle))
+    cols["score"] = np.where(np.arange(n) % 50 == 0, np.nan, np.sin(7 * u))
+    pq.write_table(pa.table(cols), out / "embedding.parquet")
+    X = np.column_stack([np.cos(9 * u), np.sin(9 * u), 0.3 * u])
+    dist, ind = NearestNeighbors(n_neighbors=k_nn).fit(X).kneighbors()
+    np.save(out / "neighbors.npy", ind.astype(np.int32))
+    np.save(out / "neighbor_distances.npy", dist.astype(np.float32))
+    return {
+        "ids": np.arange(n),
+        "labels": np.asarray(cols["kind"], dtype=object),
+        "dc": np.column_stack([cols[f"dc{j + 1}"] for j in range(5)]),
+        "lambdas": np.linspace(0.99, 0.4, 5),
+        "neighbors": ind,
+        "n_nan": 4,
+    }
+
+
 _BLOCK = re.compile(
     r'<script type="application/json" (?:data-plot|id)="([^"]+)">(.*?)</script>', re.S
 )
+
+
+def decode(spec: Any) -> np.ndarray:
+    """A base64 typed-array spec ``{"dtype", "bdata"}`` as a numpy array."""
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype="<" + spec["dtype"])
+
+
+def explorer_block(page: str) -> dict[str, Any]:
+    """The explorer's data block of a report page (typed arrays left encoded)."""
+    blocks = dict(_BLOCK.findall(page))
+    return json.loads(blocks["de-explorer"])
 
 
 def figures(page: str) -> dict[str, dict[str, Any]]:
     """The figures of a report page, with stored arrays resolved and typed arrays decoded."""
     blocks = {key: json.loads(text) for key, text in _BLOCK.findall(page)}
     store = blocks.pop("de-store")
+    blocks.pop("de-explorer", None)
 
     def resolve(o: Any) -> Any:
         if isinstance(o, list):

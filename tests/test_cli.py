@@ -23,6 +23,8 @@ from diffembed.datasets import load_dataset
 from diffembed.io.persistence import load_model
 from diffembed.io.readers import file_sha256
 
+from .browser import decode, explorer_block
+
 runner = CliRunner()
 
 
@@ -78,6 +80,10 @@ def mapped(roll_csv, data_dir):
         4,
         "--clusters",
         3,
+        "--format",
+        "atlas",
+        "--format",
+        "projector",
         "-o",
         out,
     )
@@ -90,12 +96,17 @@ def test_map_writes_every_output(mapped, roll_csv):
     result, out = mapped
     assert result.stdout == ""
     assert sorted(p.name for p in out.iterdir()) == [
+        "atlas.parquet",
         "embedding.parquet",
         "manifest.json",
         "model",
+        "neighbor_distances.npy",
+        "neighbors.npy",
+        "projector",
         "report.html",
         "spectrum.csv",
     ]
+    assert sorted(p.name for p in (out / "projector").iterdir()) == ["metadata.tsv", "vectors.tsv"]
     assert sorted(p.name for p in (out / "model").iterdir()) == ["arrays.npz", "model.json"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
     table = pq.read_table(out / "embedding.parquet")
@@ -111,11 +122,13 @@ def test_map_writes_every_output(mapped, roll_csv):
     stderr = flat(result.stderr)
     assert "600 points × 3 features" in stderr
     assert "n_neighbors=15" in stderr
-    for stage in ("read", "neighbors", "bandwidth", "eigensolve", "write", "report"):
+    stages = ("read", "neighbors", "bandwidth", "eigensolve", "explorer neighbors", "write")
+    for stage in (*stages, "report", "export atlas", "export projector"):
         assert f"{stage} …" in stderr
     assert "bandwidth ε" in stderr
     assert "intrinsic dimension" in stderr
     assert str(out / "embedding.parquet") in stderr
+    assert f"embedding-atlas {out}/atlas.parquet --x x --y y --neighbors neighbors" in stderr
 
 
 def test_manifest_schema(mapped, roll_csv):
@@ -130,10 +143,19 @@ def test_manifest_schema(mapped, roll_csv):
         "label_column",
         "parameters",
         "results",
+        "neighbors",
         "timings",
         "versions",
         "outputs",
     ]
+    assert manifest["neighbors"] == {
+        "file": "neighbors.npy",
+        "distances_file": "neighbor_distances.npy",
+        "k": 10,
+        "space": "input",
+        "metric": "euclidean",
+        "method": "exact",
+    }
     assert manifest["format_version"] == 1
     assert manifest["command"] == "map"
     assert manifest["diffembed_version"] == de.__version__
@@ -170,6 +192,7 @@ def test_manifest_schema(mapped, roll_csv):
     assert {"read", "neighbors", "bandwidth", "kernel", "eigensolve", "write", "report"} <= set(
         timings
     )
+    assert {"explorer neighbors", "export atlas", "export projector"} <= set(timings)
     assert timings["total"] >= sum(v for k, v in timings.items() if k != "total") * 0.99
     assert set(manifest["versions"]) == {
         "python",
@@ -182,9 +205,13 @@ def test_manifest_schema(mapped, roll_csv):
     assert manifest["outputs"] == [
         "embedding.parquet",
         "spectrum.csv",
+        "neighbors.npy",
+        "neighbor_distances.npy",
         "model/",
         "manifest.json",
         "report.html",
+        "atlas.parquet",
+        "projector/",
     ]
 
 
@@ -266,6 +293,93 @@ def test_transform_errors(mapped, data_dir):
     assert "does not exist" in flat(result.stderr)
     for name in ("bad1", "bad2", "bad3"):
         assert not (data_dir / name).exists()
+
+
+def test_explorer_neighbours_are_the_exact_knn_of_the_input(mapped, roll_csv):
+    from sklearn.neighbors import NearestNeighbors
+
+    _, out = mapped
+    nb = np.load(out / "neighbors.npy")
+    dist = np.load(out / "neighbor_distances.npy")
+    assert nb.dtype == np.int32
+    assert dist.dtype == np.float32
+    assert nb.shape == dist.shape == (600, 10)
+    source = pacsv.read_csv(roll_csv)
+    X = np.column_stack([source.column(c).to_numpy() for c in ("x", "y", "z")])
+    ref_dist, ref_ind = NearestNeighbors(n_neighbors=10).fit(X).kneighbors()
+    np.testing.assert_array_equal(nb, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-6)
+    assert np.all(np.diff(dist, axis=1) >= 0)  # nearest first
+    assert not np.any(nb == np.arange(600)[:, None])  # self excluded
+    page = (out / "report.html").read_text(encoding="utf-8")
+    data = explorer_block(page)
+    assert data["neighbors"]["k"] == 10
+    assert decode(data["neighbors"]["idx"]).reshape(600, 10).tolist() == nb.tolist()
+
+
+def test_explorer_neighbours_can_be_switched_off(tmp_path):
+    out = tmp_path / "run"
+    args = ["map", "--dataset", "s-curve", "--n-samples", 200, "--n-components", 3, "-q"]
+    result = invoke(*args, "--explorer-neighbors", 0, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert not (out / "neighbors.npy").exists()
+    manifest = strict_json(out / "manifest.json")
+    assert "neighbors" not in manifest
+    assert "neighbors.npy" not in manifest["outputs"]
+    assert explorer_block((out / "report.html").read_text(encoding="utf-8"))["neighbors"] is None
+
+
+def test_export_command_writes_into_the_run(mapped, tmp_path):
+    import shutil
+
+    _, out = mapped
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    for name in ("atlas.parquet", "projector"):
+        shutil.rmtree(run / name) if (run / name).is_dir() else (run / name).unlink()
+    manifest = strict_json(run / "manifest.json")
+    manifest["outputs"] = [
+        o for o in manifest["outputs"] if o not in ("atlas.parquet", "projector/")
+    ]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("export", run, "--format", "atlas,projector", "--t", 4)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    stderr = flat(result.stderr)
+    assert f"embedding-atlas {run}/atlas.parquet --x x --y y --neighbors neighbors" in stderr
+    assert "projector.tensorflow.org" in stderr
+    assert strict_json(run / "manifest.json")["outputs"][-2:] == ["atlas.parquet", "projector/"]
+    model = load_model(run / "model")
+    vectors = np.loadtxt(run / "projector" / "vectors.tsv", delimiter="\t")
+    np.testing.assert_allclose(vectors, model.transform_at(4), rtol=1e-6, atol=1e-12)
+    atlas = pq.read_table(run / "atlas.parquet")
+    np.testing.assert_allclose(atlas.column("x").to_numpy(), model.transform_at(4)[:, 0])
+    # again: the manifest lists each output once
+    assert invoke("export", run, "--format", "atlas", "-q").exit_code == 0
+    assert strict_json(run / "manifest.json")["outputs"].count("atlas.parquet") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], ["--format atlas", "--format projector"]),
+        (["--format", "svg"], ["--format 'svg'", "atlas or projector"]),
+        (["--format", "atlas", "--t", "-1"], ["t=-1", ">= 0", "--t"]),
+    ],
+)
+def test_export_errors(mapped, args, words):
+    _, out = mapped
+    result = invoke("export", out, *args)
+    assert result.exit_code == 2, result.output
+    message = flat(result.stderr)
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_export_needs_a_run_directory(tmp_path):
+    result = invoke("export", tmp_path, "--format", "atlas")
+    assert result.exit_code == 2
+    assert "embedding.parquet" in flat(result.stderr)
 
 
 def test_report_rebuilds_from_saved_outputs(mapped):
@@ -384,6 +498,8 @@ BAD_INPUTS = [
     (["--dataset", "s-curve", "--bandwidth", "wide"], ["--bandwidth 'wide'", "adaptive"]),
     (["--dataset", "s-curve", "--knn", "fast"], ["knn='fast'", "--knn"]),
     (["--dataset", "s-curve", "--n-samples", "300", "--clusters", "999"], ["n_clusters=999"]),
+    (["--dataset", "s-curve", "--format", "csv"], ["--format 'csv'", "atlas or projector"]),
+    (["--dataset", "s-curve", "--explorer-neighbors", "-1"], ["--explorer-neighbors -1", ">= 0"]),
 ]
 
 

@@ -18,7 +18,7 @@ from diffembed.exceptions import InputError
 from diffembed.plotting import build_report_html, read_spectrum, write_report
 from diffembed.plotting.interactive import make_coloring, safe_json, sample_indices
 
-from .browser import XSS_LABEL, figures, write_outputs
+from .browser import XSS_LABEL, decode, explorer_block, figures, write_outputs
 
 
 class _Tags(HTMLParser):
@@ -62,7 +62,7 @@ def test_report_is_self_contained(run: Path) -> None:
     tags = _parse(page).tags
     scripts = [attrs for tag, attrs in tags if tag == "script"]
     assert all("src" not in attrs for attrs in scripts)
-    assert [a.get("type") for a in scripts].count(None) == 2  # plotly.js and the loader
+    assert [a.get("type") for a in scripts].count(None) == 3  # plotly.js, loader, explorer
     assert not [tag for tag, _ in tags if tag in ("link", "img", "iframe", "object", "embed")]
     assert not re.search(r"<(?:script|link|img)[^>]*\b(?:src|href)\s*=", page, re.I)
     csp = next(a["content"] for t, a in tags if t == "meta" and a.get("http-equiv"))
@@ -75,27 +75,58 @@ def test_report_is_self_contained(run: Path) -> None:
     assert "bandwidth ε = <b>0.3612</b>" in page
     assert "intrinsic dimension d ≈ <b>1.97</b>" in page
     assert "<b>300</b> points · <b>4</b> coordinates" in page
-    assert set(figures(page)) == {"fig-2d", "fig-3d", "fig-spectrum"}
+    assert set(figures(page)) == {"fig-3d", "fig-spectrum"}
+    assert 'id="explorer"' in page
+    assert explorer_block(page)["n"] == 293
+    assert not re.search(r"\son[a-z]+\s*=", page.split("<script", 1)[0])  # no inline handlers
+
+
+def test_explorer_holds_the_data(run: Path) -> None:
+    page = write_report(run).read_text(encoding="utf-8")
+    data = explorer_block(page)
+    assert data["n"] == data["rows"] == 293  # 7 NaN rows skipped, no neighbours saved
+    assert data["coordNames"] == ["dc1", "dc2", "dc3", "dc4"]
+    assert decode(data["ids"]).tolist() == list(range(7, 300))
+    import pyarrow.parquet as pq
+
+    saved = pq.read_table(run / "embedding.parquet")
+    for j, coord in enumerate(data["coords"]):
+        expected = saved.column(f"dc{j + 1}").to_numpy()[7:].astype(np.float32)
+        np.testing.assert_array_equal(decode(coord), expected)
+    assert data["lambdas"] == np.linspace(0.99, 0.4, 4).tolist()
+    assert data["t0"] == 1.0
+    kind, cluster = data["columns"]
+    assert kind["name"] == "kind"
+    assert kind["kind"] == "text"
+    assert kind["dict"] == [XSS_LABEL, "alpha", "beta", "gamma"]  # raw: the page uses textContent
+    assert kind["cats"] == kind["dict"]
+    labels = saved.column("kind").to_pylist()[7:]
+    assert [kind["dict"][c] for c in decode(kind["codes"])] == labels
+    assert cluster["name"] == "cluster"
+    assert cluster["dict"] == ["0", "1", "2", "3", "4"]
+    assert data["label"] == "kind"
+    assert data["colorBy"] == "kind"
+    assert data["hover"] == ["kind", "cluster"]
+    assert data["neighbors"] is None
 
 
 def test_figures_hold_the_data(run: Path) -> None:
     figs = figures(write_report(run).read_text(encoding="utf-8"))
-    fig2, fig3, spec = figs["fig-2d"], figs["fig-3d"], figs["fig-spectrum"]
-    assert {t["type"] for t in fig2["data"]} == {"scattergl"}
+    fig3, spec = figs["fig-3d"], figs["fig-spectrum"]
     assert {t["type"] for t in fig3["data"]} == {"scatter3d"}
-    assert _points(fig2) == _points(fig3) == 293  # 7 NaN rows skipped
-    names = [t["name"] for t in fig2["data"]]
+    assert _points(fig3) == 293  # 7 NaN rows skipped
+    names = [t["name"] for t in fig3["data"]]
     assert names == [
         '&lt;/script&gt;&lt;img src=x onerror="window.__xss=1"&gt;',
         "alpha",
         "beta",
         "gamma",
     ]
-    menu = fig2["layout"]["updatemenus"][0]
+    menu = fig3["layout"]["updatemenus"][0]
     assert [b["label"] for b in menu["buttons"]] == ["kind", "dc1", "dc2", "dc3", "dc4"]
     dc3 = menu["buttons"][3]["args"][0]
     assert sum(len(c) for c in dc3["marker.color"]) == 293
-    first = fig2["data"][0]
+    first = fig3["data"][0]
     assert first["hovertemplate"].startswith(
         "<b>id</b> %{customdata[0]}<br><b>kind</b> &lt;/script&gt;&lt;img"
     )
@@ -106,14 +137,15 @@ def test_figures_hold_the_data(run: Path) -> None:
     assert len(eigen["y"]) == 4
     # eigenvalues crowd below 1: the axis is fitted to them, not started at 0
     low, high = spec["layout"]["yaxis"]["range"]
-    assert low > 0 and low < min(eigen["y"]) and high > max(eigen["y"])
+    assert 0 < low < min(eigen["y"])
+    assert high > max(eigen["y"])
     assert spec["data"][1]["yaxis"] == "y2"  # timescales on a secondary axis
 
 
 def test_nan_rows_are_skipped_and_counted(run: Path) -> None:
     page = write_report(run).read_text(encoding="utf-8")
     assert "7 of 300 points were not embedded (NaN coordinates) and are not shown." in page
-    assert "293 points (WebGL)" in page
+    assert explorer_block(page)["n"] == 293
 
 
 def test_malicious_label_is_escaped(run: Path) -> None:
@@ -141,20 +173,20 @@ def test_malicious_column_name_and_path_are_escaped(tmp_path: Path) -> None:
     for raw in (col, path, "<script>alert(1)", "<script>alert(2)", "<b onmouseover"):
         assert raw not in page
     parsed = _parse(page)
-    assert [
-        t for t, _ in parsed.tags if t == "script"
-    ].__len__() == 2 + 1 + 3  # store, loader, js, figs
+    # store, 2 figures, explorer data; plotly.js, loader, explorer
+    assert len([t for t, _ in parsed.tags if t == "script"]) == 4 + 3
     text = "".join(parsed.text)
     assert path in text
     assert col in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.csv" in page
-    menu = figures(page)["fig-2d"]["layout"]["updatemenus"][0]
+    menu = figures(page)["fig-3d"]["layout"]["updatemenus"][0]
     assert menu["buttons"][0]["label"] == "&lt;b onmouseover=alert(1)&gt;lbl&lt;/b&gt;"
+    assert explorer_block(page)["columns"][0]["name"] == col  # data; shown with textContent
 
 
 def test_percent_in_names_cannot_inject_template_fields(tmp_path: Path) -> None:
     out = write_outputs(tmp_path / "out", n=40, label_column="%{x}", labels=["%{y}"] * 40)
-    fig = figures(write_report(out).read_text(encoding="utf-8"))["fig-2d"]
+    fig = figures(write_report(out).read_text(encoding="utf-8"))["fig-3d"]
     assert "<b>&#37;{x}</b> &#37;{y}<br>" in fig["data"][0]["hovertemplate"]
 
 
@@ -226,7 +258,8 @@ def test_missing_spectrum_and_manifest_still_report(tmp_path: Path) -> None:
     page = write_report(out).read_text(encoding="utf-8")
     assert "No spectrum.csv was saved" in page
     assert "No manifest.json was found" in page
-    assert set(figures(page)) == {"fig-2d"}  # no 3-D view with two coordinates
+    assert set(figures(page)) == set()  # no 3-D view with two coordinates, no spectrum
+    assert explorer_block(page)["t0"] is None  # t cannot be switched without eigenvalues
     assert "The 3-D view needs at least three diffusion coordinates." in page
 
 
@@ -244,27 +277,39 @@ def test_spectrum_with_inf_and_empty_timescales(tmp_path: Path) -> None:
 def test_numeric_label_gets_a_colour_bar_and_color_by_picks_the_start(tmp_path: Path) -> None:
     t = np.linspace(0, 10, 120)
     out = write_outputs(tmp_path / "out", n=120, label_column="t", labels=t)
-    fig = figures(write_report(out).read_text(encoding="utf-8"))["fig-2d"]
+    page = write_report(out).read_text(encoding="utf-8")
+    fig = figures(page)["fig-3d"]
     assert len(fig["data"]) == 1
     assert fig["data"][0]["marker"]["showscale"] is True
     assert fig["data"][0]["marker"]["colorbar"]["title"]["text"] == "t"
-    fig = figures(write_report(out, color_by="dc2").read_text(encoding="utf-8"))["fig-2d"]
+    column = explorer_block(page)["columns"][0]
+    assert column["kind"] == "number"
+    assert (column["min"], column["max"]) == (0.0, 10.0)
+    np.testing.assert_allclose(decode(column["values"]), t.astype(np.float32))
+    page = write_report(out, color_by="dc2").read_text(encoding="utf-8")
+    fig = figures(page)["fig-3d"]
     assert fig["layout"]["updatemenus"][0]["active"] == 2
     assert fig["data"][0]["marker"]["colorbar"]["title"]["text"] == "dc2"
+    assert explorer_block(page)["colorBy"] == "dc2"
 
 
 def test_cluster_colouring_and_string_ids(tmp_path: Path) -> None:
     out = write_outputs(tmp_path / "out", n=90, label_column=None, cluster=True, string_ids=True)
-    fig = figures(write_report(out).read_text(encoding="utf-8"))["fig-2d"]
+    page = write_report(out).read_text(encoding="utf-8")
+    fig = figures(page)["fig-3d"]
     assert [t["name"] for t in fig["data"]] == ["0", "1", "2", "3", "4"]
     assert fig["data"][0]["customdata"][0][0] == "pt-0"
+    data = explorer_block(page)
+    assert data["ids"][:2] == ["pt-0", "pt-1"]
+    assert data["columns"][0]["cats"] == ["0", "1", "2", "3", "4"]
 
 
 def test_large_runs_draw_a_stated_seeded_sample(tmp_path: Path) -> None:
     out = write_outputs(tmp_path / "out", n=1000, k=3)
     page = write_report(out, max_points=250).read_text(encoding="utf-8")
     assert "random sample of 250 of the 1,000 embedded points (stratified by kind, seed 0)" in page
-    assert _points(figures(page)["fig-2d"]) == 250
+    assert explorer_block(page)["n"] == 250
+    assert _points(figures(page)["fig-3d"]) == 250
     assert write_report(out, max_points=250).read_text(encoding="utf-8") == page  # reproducible
 
 
@@ -293,8 +338,11 @@ def test_safe_json_and_pure_builder() -> None:
     assert "<b>5</b> points · <b>2</b> coordinates" in page
     with pytest.raises(InputError, match="no diffusion coordinates"):
         build_report_html({"id": np.arange(3)}, None, {})
-    one = figures(build_report_html({"dc1": np.arange(4.0)}, [], {"label_column": "gone"}))
-    assert one["fig-2d"]["layout"]["yaxis"]["title"]["text"] == "point index"  # K = 1
+    page = build_report_html({"dc1": np.arange(4.0)}, [], {"label_column": "gone"})
+    assert set(figures(page)) == set()  # K = 1: no 3-D view, empty spectrum
+    data = explorer_block(page)
+    assert data["coordNames"] == ["dc1"]
+    assert data["t0"] is None  # no eigenvalues: the diffusion time cannot be switched
 
 
 def test_importing_diffembed_plotting_loads_neither_plotly_nor_pyarrow() -> None:

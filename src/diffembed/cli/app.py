@@ -1,4 +1,4 @@
-"""The ``diffembed`` command line: ``map``, ``transform``, ``report`` and ``datasets``.
+"""The ``diffembed`` command line: ``map``, ``transform``, ``report``, ``export``, ``datasets``.
 
 Every command validates its inputs before heavy work, writes its output directory atomically
 (a failed run leaves nothing), records a ``manifest.json`` and keeps stdout clean: progress,
@@ -9,11 +9,8 @@ one red paragraph that names the problem and the fix.
 from __future__ import annotations
 
 import hashlib
-import platform
 import re
 import time
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,8 +19,19 @@ import typer
 from rich.table import Table
 
 from .. import __version__, _progress
-from ..exceptions import DiffembedError, DisconnectedGraphError, InputError
+from ..exceptions import DisconnectedGraphError, InputError
+from .common import (
+    check_data,
+    check_metadata_name,
+    manifest_head,
+    parse_bandwidth,
+    read_input,
+    versions,
+    write_manifest,
+    write_report,
+)
 from .console import UI, map_summary_table
+from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
 
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
@@ -38,7 +46,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-MANIFEST_VERSION = 1
 _DEBUG = {"on": False}
 # Estimator parameter → command-line option, to translate library messages.
 _FLAGS = {
@@ -54,7 +61,6 @@ _FLAGS = {
     "n_clusters": "--clusters",
     "color_by": "--color-by",
 }
-_RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
@@ -67,6 +73,14 @@ LabelOpt = Annotated[
     typer.Option("--label", help="Column kept as a label (any type), e.g. to colour by."),
 ]
 IdOpt = Annotated[str | None, typer.Option("--id", help="Column of row identifiers.")]
+FormatOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format",
+        help="Viewer export: atlas (atlas.parquet for Embedding Atlas) or projector "
+        "(projector/vectors.tsv + metadata.tsv for the TensorFlow Projector). Repeatable.",
+    ),
+]
 
 
 def _cli_hint(exc: BaseException, message: str) -> str:
@@ -109,108 +123,6 @@ def _root(
     _DEBUG["on"] = debug
 
 
-# ----------------------------------------------------------------------------- helpers
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "scikit-learn", "pyarrow"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = None
-    out["diffembed"] = __version__
-    return out
-
-
-def _manifest_head(command: str) -> dict[str, Any]:
-    """The first keys of every manifest."""
-    return {
-        "format_version": MANIFEST_VERSION,
-        "command": command,
-        "diffembed_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _parse_bandwidth(value: str) -> str | float:
-    if value in ("auto", "adaptive"):
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        msg = (
-            f"--bandwidth {value!r} is not valid: use auto, adaptive or a positive number "
-            "(epsilon of the kernel exp(-d^2/epsilon))."
-        )
-        raise InputError(msg) from None
-
-
-def _check_metadata_name(name: str | None, role: str) -> None:
-    if name is not None and _RESERVED.match(name):
-        msg = (
-            f"The {role} column {name!r} has the name of an output column (id, dc1, dc2, ..., "
-            "cluster). Rename it in the input file."
-        )
-        raise InputError(msg)
-
-
-def _check_data(X: np.ndarray, feature_names: list[str], source: str) -> None:
-    """Refuse data with fewer than 2 rows or no variation before any heavy work."""
-    n = X.shape[0]
-    if n < 2:
-        msg = (
-            f"{source} has {n} row; a diffusion map relates rows to each other and needs at "
-            "least 2 (in practice many more than --n-neighbors)."
-        )
-        raise InputError(msg)
-    constant = np.ptp(X, axis=0) == 0
-    if constant.all():
-        names = ", ".join(repr(c) for c in feature_names[:10])
-        msg = (
-            f"Every feature column of {source} is constant ({names}), so all {n} rows are "
-            "identical and there is no geometry to embed. Give data whose rows differ."
-        )
-        raise InputError(msg)
-
-
-def _write_report(directory: Path, *, source: Path, color_by: str | None = None) -> None:
-    """Write ``directory/report.html`` with :func:`diffembed.plotting.report.write_report`.
-
-    ``source`` is the directory the user named (``directory`` may be the temporary build
-    directory); it is passed on when the report writer accepts a ``source`` argument.
-    """
-    import inspect
-
-    try:
-        from ..plotting.report import write_report
-    except ImportError as exc:
-        msg = (
-            f"The HTML report cannot be built: {exc}. Install the missing package (plotly "
-            "comes with diffembed) or pass --no-report."
-        )
-        raise DiffembedError(msg) from exc
-    kwargs: dict[str, Any] = {} if color_by is None else {"color_by": color_by}
-    if "source" in inspect.signature(write_report).parameters:
-        kwargs["source"] = str(source)
-    write_report(directory, **kwargs)
-
-
-def _read_input(
-    path: Path, label: str | None, id_column: str | None, columns: list[str] | None = None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str], dict[str, Any]]:
-    from ..io.readers import file_sha256, read_table
-
-    with _progress.stage("read"):
-        X, labels, ids, names = read_table(path, label=label, id_column=id_column, columns=columns)
-        info = {
-            "path": str(path),
-            "dataset": None,
-            "sha256": file_sha256(path),
-            "n_samples": int(X.shape[0]),
-            "n_features": int(X.shape[1]),
-        }
-    return X, labels, ids, names, info
-
-
 # --------------------------------------------------------------------------------- map
 @app.command("map")
 def map_command(
@@ -245,6 +157,15 @@ def map_command(
         int | None, typer.Option("--clusters", help="Add k-means clusters (K) on the coordinates.")
     ] = None,
     random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    explorer_k: Annotated[
+        int,
+        typer.Option(
+            "--explorer-neighbors",
+            help="Nearest neighbours per point (input space) saved as neighbors.npy and shown "
+            "by the report's explorer; 0 saves none.",
+        ),
+    ] = 10,
+    formats: FormatOpt = None,
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     quiet: Quiet = False,
@@ -265,11 +186,13 @@ def map_command(
             overwrite=overwrite,
             report=not no_report,
             random_state=random_state,
+            explorer_k=explorer_k,
+            formats=parse_formats(formats),
             params={
                 "n_components": n_components,
                 "n_neighbors": n_neighbors,
                 "alpha": alpha,
-                "bandwidth": _parse_bandwidth(bandwidth),
+                "bandwidth": parse_bandwidth(bandwidth),
                 "t": t,
                 "knn": knn,
                 "eigen_solver": eigen_solver,
@@ -292,6 +215,8 @@ def _run_map(
     overwrite: bool,
     report: bool,
     random_state: int,
+    explorer_k: int,
+    formats: list[str],
     params: dict[str, Any],
 ) -> None:
     from ..diffusion_map import DiffusionMap
@@ -320,17 +245,20 @@ def _run_map(
                 f"Unknown dataset {dataset!r} for --dataset; choose one of: {', '.join(DATASETS)}."
             )
             raise InputError(msg)
-    _check_metadata_name(label, "label")
+    check_metadata_name(label, "label")
     model = DiffusionMap(**params)
     model._check_params()
     if clusters is not None and clusters < 1:
         msg = f"--clusters {clusters} is not valid: give the number of clusters K >= 1."
         raise InputError(msg)
+    if explorer_k < 0:
+        msg = f"--explorer-neighbors {explorer_k} is not valid: give a number >= 0 (0: none)."
+        raise InputError(msg)
 
     inputs = [] if input_path is None else [input_path]
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None:
-            X, labels, ids, names, input_info = _read_input(input_path, label, id_column)
+            X, labels, ids, names, input_info = read_input(input_path, label, id_column)
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset
@@ -347,7 +275,7 @@ def _run_map(
                 "n_samples": int(X.shape[0]),
                 "n_features": int(X.shape[1]),
             }
-        _check_data(X, names, source)
+        check_data(X, names, source)
         shown = " ".join(f"{k}={v}" for k, v in params.items() if k != "random_state")
         ui.info(
             f"diffusion map of {source}: {X.shape[0]} points × {X.shape[1]} features · {shown}"
@@ -361,6 +289,7 @@ def _run_map(
 
                 with _progress.stage("clusters"):
                     cluster_labels = diffusion_clusters(model, clusters, random_state=random_state)
+            found = explorer_neighbors(X, explorer_k, model)
 
         with _progress.stage("write"):
             table = writers.embedding_columns(
@@ -381,15 +310,25 @@ def _run_map(
             )
             named = input_path is None or input_path.suffix.lower() != ".npy"
             save_model(model, tmp / "model", feature_names=names if named else None)
-        outputs = ["embedding.parquet", "spectrum.csv", "model/", "manifest.json"]
+            outputs = ["embedding.parquet", "spectrum.csv"]
+            if found is not None:
+                writers.write_npy_atomic(found[0], tmp / "neighbors.npy")
+                writers.write_npy_atomic(found[1], tmp / "neighbor_distances.npy")
+                outputs += ["neighbors.npy", "neighbor_distances.npy"]
+        outputs += ["model/", "manifest.json"]
         outputs += ["report.html"] if report else []
-        manifest = _map_manifest(model, input_info, label_name, timings, outputs)
-        _write_manifest(manifest, tmp, timings, start)
+        outputs += ["atlas.parquet" if f == "atlas" else "projector/" for f in formats]
+        nbr_info = None if found is None else found[2]
+        manifest = _map_manifest(model, input_info, label_name, timings, outputs, nbr_info)
+        write_manifest(manifest, tmp, timings, start)
         if report:
             with _progress.stage("report"):
-                _write_report(tmp, source=out)
-            _write_manifest(manifest, tmp, timings, start)
+                write_report(tmp, source=out)
+        write_exports(tmp, formats)
+        write_manifest(manifest, tmp, timings, start)
     ui.show(map_summary_table(model, out, outputs, cluster_labels, time.perf_counter() - start))
+    for fmt in formats:
+        ui.info(f"open the {fmt} export: {EXPORT_HINTS[fmt].format(dir=out)}")
 
 
 def _map_manifest(
@@ -398,10 +337,11 @@ def _map_manifest(
     label_name: str | None,
     timings: dict[str, float],
     outputs: list[str],
+    neighbors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     bw = model.bandwidth
     return {
-        **_manifest_head("map"),
+        **manifest_head("map"),
         "input": input_info,
         "label_column": label_name,
         "parameters": model.get_params(),
@@ -416,19 +356,11 @@ def _map_manifest(
             "eigenvalues": model.eigenvalues_,
             "timescales": model.timescales_,
         },
+        **({"neighbors": neighbors} if neighbors is not None else {}),
         "timings": timings,
-        "versions": _versions(),
+        "versions": versions(),
         "outputs": outputs,
     }
-
-
-def _write_manifest(
-    manifest: dict[str, Any], directory: Path, timings: dict[str, float], start: float
-) -> None:
-    from ..io.writers import write_json_atomic
-
-    manifest["timings"] = {**timings, "total": time.perf_counter() - start}
-    write_json_atomic(manifest, directory / "manifest.json")
 
 
 # --------------------------------------------------------------------------- transform
@@ -466,7 +398,7 @@ def _run_transform(
     from ..io.persistence import load_model, read_model_info
 
     start = time.perf_counter()
-    _check_metadata_name(label, "label")
+    check_metadata_name(label, "label")
     if not input_path.exists():
         msg = f"Input file {input_path} does not exist. Check the path."
         raise InputError(msg)
@@ -481,7 +413,7 @@ def _run_transform(
         n_expected = int(model.n_features_in_)
         is_table = not input_path.name.lower().endswith(".npy")  # named columns
         try:
-            X, labels, ids, _, input_info = _read_input(
+            X, labels, ids, _, input_info = read_input(
                 input_path, label, id_column, columns=expected if is_table else None
             )
         except InputError as exc:
@@ -509,7 +441,7 @@ def _run_transform(
         from ..io.readers import file_sha256
 
         manifest = {
-            **_manifest_head("transform"),
+            **manifest_head("transform"),
             "model": {
                 "path": str(model_dir),
                 "sha256": file_sha256(Path(model_dir) / "model.json"),
@@ -520,10 +452,10 @@ def _run_transform(
             "label_column": label,
             "parameters": {"t": t_used},
             "timings": timings,
-            "versions": _versions(),
+            "versions": versions(),
             "outputs": ["embedding.parquet", "manifest.json"],
         }
-        _write_manifest(manifest, tmp, timings, start)
+        write_manifest(manifest, tmp, timings, start)
     ui.info(
         f"wrote {out / 'embedding.parquet'} and {out / 'manifest.json'} "
         f"({time.perf_counter() - start:.1f} s)"
@@ -546,27 +478,67 @@ def report_command(
         _run_report(ui, out, color_by)
 
 
-def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
-    import json
-
-    from ..io.writers import write_json_atomic
-
-    embedding = out / "embedding.parquet"
-    if not out.is_dir() or not embedding.is_file():
+def _check_out_dir(out: Path) -> None:
+    if not out.is_dir() or not (out / "embedding.parquet").is_file():
         msg = (
             f"{out} is not an output directory of `diffembed map` (no embedding.parquet in it). "
             "Run diffembed map ... -o OUT first."
         )
         raise InputError(msg)
-    with ui.stages(), _progress.stage("report"):
-        _write_report(out, source=out, color_by=color_by)
+
+
+def _record_outputs(out: Path, names: list[str]) -> None:
+    """Add ``names`` to the ``outputs`` of ``out/manifest.json`` (if there is one)."""
+    import json
+
+    from ..io.writers import write_json_atomic
+
     manifest_path = out / "manifest.json"
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if "report.html" not in manifest.get("outputs", []):
-            manifest.setdefault("outputs", []).append("report.html")
+        missing = [name for name in names if name not in manifest.get("outputs", [])]
+        if missing:
+            manifest.setdefault("outputs", []).extend(missing)
             write_json_atomic(manifest, manifest_path)
+
+
+def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
+    _check_out_dir(out)
+    with ui.stages(), _progress.stage("report"):
+        write_report(out, source=out, color_by=color_by)
+    _record_outputs(out, ["report.html"])
     ui.info(f"wrote {out / 'report.html'}")
+
+
+# ------------------------------------------------------------------------------ export
+@app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="An output directory of `map`.")],
+    formats: FormatOpt = None,
+    t: Annotated[
+        float | None,
+        typer.Option(
+            "--t",
+            help="Diffusion time of the exported coordinates (default: the saved one; another "
+            "is computed from the saved eigenvalues, no refit).",
+        ),
+    ] = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Export OUT for Embedding Atlas (atlas.parquet) or the TensorFlow Projector (projector/)."""
+    ui = _ui(quiet, debug)
+    with ui.errors(hint=_cli_hint):
+        chosen = parse_formats(formats)
+        if not chosen:
+            msg = "Choose what to export: --format atlas and/or --format projector."
+            raise InputError(msg)
+        _check_out_dir(out)
+        with ui.stages():
+            written = write_exports(out, chosen, t=t)
+        _record_outputs(out, written)
+        for fmt, name in zip(chosen, written, strict=True):
+            ui.info(f"wrote {out / name} · open: {EXPORT_HINTS[fmt].format(dir=out)}")
 
 
 # ---------------------------------------------------------------------------- datasets

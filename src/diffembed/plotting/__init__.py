@@ -6,6 +6,6 @@ need them.
 
 from __future__ import annotations
 
-from .report import MAX_POINTS, build_report_html, read_spectrum, write_report
+from .report import MAX_POINTS, build_report_html, read_neighbors, read_spectrum, write_report
 
-__all__ = ["MAX_POINTS", "build_report_html", "read_spectrum", "write_report"]
+__all__ = ["MAX_POINTS", "build_report_html", "read_neighbors", "read_spectrum", "write_report"]

@@ -1,17 +1,16 @@
 """Self-contained, offline HTML report of a saved run (``diffembed report OUT/``).
 
-Reads ``embedding.parquet``, ``spectrum.csv`` and ``manifest.json``; writes plotly figures with
-plotly.js inline and every user string escaped. Defence in depth: a Content-Security-Policy lets
-only the page's own two scripts run (by hash; plotly's WebGL needs ``'unsafe-eval'``) and load
-nothing, so an injected ``<img onerror=...>`` could neither run nor fetch.
+Reads ``embedding.parquet``, ``spectrum.csv``, ``manifest.json`` and, when present, the
+neighbours saved by ``diffembed map`` (``neighbors.npy``, ``neighbor_distances.npy``); writes
+one page with plotly.js inline: the embedding explorer (:mod:`.explorer`), the spectrum, a 3-D
+view, the parameters and, where the manifest has them, stability numbers. Every user string is
+escaped (markup) or travels as JSON data put into the DOM with ``textContent`` (scripts); a
+hash-based Content-Security-Policy lets only the page's own scripts run and load nothing.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
-import html
 import json
 import math
 import os
@@ -24,21 +23,31 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import InputError
+from .encoding import figure_json, safe_json
+from .explorer import explorer_data, explorer_rows
 from .interactive import (
     Coloring,
     embedding_spec,
-    figure_json,
     make_coloring,
-    safe_json,
     sample_indices,
     spectrum_figure,
     value_texts,
 )
+from .page import PageParts, _get, render_page
 
-__all__ = ["MAX_POINTS", "build_report_html", "read_spectrum", "write_report"]
+__all__ = [
+    "MAX_POINTS",
+    "MAX_POINTS_3D",
+    "build_report_html",
+    "read_neighbors",
+    "read_spectrum",
+    "write_report",
+]
 
-#: Above this many embedded points the scatters show a seeded sample.
-MAX_POINTS = 200_000
+#: Above this many embedded points the explorer draws a stated, seeded, stratified sample.
+MAX_POINTS = 1_000_000
+#: The 3-D view (SVG-free but heavier than the 2-D WebGL scatter) draws at most this many.
+MAX_POINTS_3D = 50_000
 _DC = re.compile(r"^dc(\d+)$")
 
 
@@ -77,6 +86,32 @@ def read_spectrum(path: str | Path) -> list[dict[str, float]]:
     return [row for row in rows if math.isfinite(row["component"])]
 
 
+def read_neighbors(out_dir: str | Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The neighbours saved by ``diffembed map`` in ``out_dir``, if any.
+
+    Parameters
+    ----------
+    out_dir
+        An output directory; ``neighbors.npy`` (int, ``(n, k)`` row numbers of
+        ``embedding.parquet``, -1 for none) and ``neighbor_distances.npy`` are optional.
+
+    Returns
+    -------
+    neighbors, distances : numpy.ndarray or None
+        ``None`` for a missing file; a file that cannot be read raises :class:`InputError`.
+    """
+    out_dir = Path(out_dir)
+    arrays: list[np.ndarray | None] = []
+    for name in ("neighbors.npy", "neighbor_distances.npy"):
+        path = out_dir / name
+        try:
+            arrays.append(np.load(path, allow_pickle=False) if path.is_file() else None)
+        except (OSError, ValueError) as exc:
+            msg = f"Cannot read {path} ({exc}): rerun `diffembed map`, or delete the file."
+            raise InputError(msg) from exc
+    return arrays[0], arrays[1]
+
+
 def _read_outputs(out_dir: Path) -> tuple[Any, list[dict[str, float]] | None, dict | None]:
     import pyarrow.parquet as pq
 
@@ -112,289 +147,33 @@ def _columns(embedding: Any) -> dict[str, np.ndarray]:
     raise InputError(msg)
 
 
-# --------------------------------------------------------------------------- formatting
+# --------------------------------------------------------------------------- building
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    """Display text of a manifest value (raw: escape before writing)."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        return ("∞" if value > 0 else "−∞") if math.isinf(value) else f"{value:.{digits}g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
-
-
-def _get(mapping: Any, *keys: str) -> Any:
-    for key in keys:
-        mapping = mapping.get(key) if isinstance(mapping, Mapping) else None
-    return mapping
-
-
-def _section(manifest: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    return value if isinstance(value := manifest.get(key), Mapping) else {}
-
-
-def _input_name(manifest: Mapping[str, Any]) -> str:
-    dataset, path = _get(manifest, "input", "dataset"), _get(manifest, "input", "path")
-    if dataset:
-        return str(dataset)
-    return (Path(str(path)).name or str(path)) if path else "a saved run"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _table(rows: Sequence[tuple[Any, Any]]) -> str:
-    if not rows:
-        return '<p class="empty">not recorded</p>'
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
-
-
-def _kpi(key: str, value: str, sub: str = "", warn: bool = False) -> str:
-    sub = f'<div class="s">{_e(sub)}</div>' if sub else ""
-    head = f'<div class="kpi{" warn" if warn else ""}"><div class="k">{_e(key)}</div>'
-    return f'{head}<div class="v">{_e(value)}</div>{sub}</div>'
-
-
-def _timings(timings: Mapping[str, Any]) -> str:
-    items = [(str(k), float(v)) for k, v in timings.items() if type(v) in (int, float)]
-    items = [(k, v) for k, v in items if math.isfinite(v)]
-    if not items:
-        return '<p class="empty">not recorded</p>'
-    total = dict(items).get("total") or sum(v for k, v in items if k != "total") or 1.0
-    rows = []
-    for name, sec in sorted(items, key=lambda kv: kv[0] == "total"):
-        cls, width = ("total" if name == "total" else ""), max(0.0, min(100.0, 100 * sec / total))
-        bar = f'<td><div class="bar {cls}" style="width:{width:.1f}%"></div></td>'
-        rows.append(
-            f'<tr class="{cls}"><th>{_e(name)}</th>{bar}<td class="num">{sec:.3g} s</td></tr>'
+def _check_neighbors(
+    neighbors: np.ndarray | None, distances: np.ndarray | None, n_total: int, notices: list[str]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if neighbors is None:
+        return None, None
+    nb = np.asarray(neighbors)
+    if nb.ndim != 2 or nb.shape[0] != n_total or nb.dtype.kind not in "iu" or nb.shape[1] < 1:
+        notices.append(
+            f"The saved neighbours (shape {nb.shape}) do not match the {n_total:,} rows of the "
+            "embedding and are not shown; rerun `diffembed map` to save them again."
         )
-    return f'<table class="timings">{"".join(rows)}</table>'
+        return None, None
+    if nb.size and (nb.max() >= n_total or nb.min() < -1):
+        notices.append("The saved neighbours name rows that do not exist and are not shown.")
+        return None, None
+    if distances is not None and np.shape(distances) != nb.shape:
+        distances = None
+    return nb, distances
 
 
-def _csp_hash(script: str) -> str:
-    digest = hashlib.sha256(script.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
-
-
-# --------------------------------------------------------------------------- the page
-
-_CSS = """
-:root{--ink:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f4f6f9;--card:#fff;--accent:#3e6fa3}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-.wrap{max-width:1380px;margin:0 auto;padding:0 24px}
-header.top{background:linear-gradient(120deg,#243b53,#334e68 55%,#3e6fa3);color:#fff;
-padding:24px 0 20px}
-.eyebrow{text-transform:uppercase;letter-spacing:.14em;font-size:11px;opacity:.7}
-h1{margin:4px 0 6px;font-size:27px;font-weight:650;overflow-wrap:anywhere}
-.summary{margin:0;font-size:17px}.summary b{font-weight:650}
-.meta{margin:6px 0 0;font-size:13px;opacity:.72;overflow-wrap:anywhere}
-main{padding-top:20px;padding-bottom:4px}
-.notice{background:#fffbea;border:1px solid #f7d070;border-left:4px solid #f0b429;
-border-radius:8px;padding:8px 14px;margin:0 0 12px;font-size:14px}
-.grid{display:grid;gap:18px;margin-bottom:18px}
-.main-row{grid-template-columns:minmax(0,2.4fr) minmax(300px,1fr)}
-.halves{grid-template-columns:repeat(auto-fit,minmax(440px,1fr))}
-.card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:16px 18px;
-box-shadow:0 1px 3px rgba(16,42,67,.06);min-width:0}
-.card h2{font-size:16px;margin:0 0 2px;font-weight:650}
-.card .sub{margin:0 0 6px;color:var(--muted);font-size:13px}
-.card h3{font-size:12px;text-transform:uppercase;letter-spacing:.09em;color:var(--muted);
-margin:18px 0 6px}.plot{width:100%;min-height:400px}
-.kpis{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:10px}
-.kpi{border:1px solid var(--line);border-radius:10px;padding:8px 12px;background:#fafbfc}
-.kpi .k{font-size:12px;color:var(--muted)}.kpi .s{font-size:12px;color:var(--muted)}
-.kpi .v{font-size:20px;font-weight:650;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
-.kpi.warn{border-color:#f0b429;background:#fffbea}
-table{width:100%;border-collapse:collapse;font-size:14px}
-th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{color:var(--muted);font-weight:500;width:40%;overflow-wrap:anywhere}
-td{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px;
-overflow-wrap:anywhere}.timings th{width:30%}.timings td{vertical-align:middle}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;width:6em}
-.bar{height:8px;border-radius:4px;background:#9fb3c8;min-width:2px}
-.bar.total{background:var(--accent)}
-tr.total th,tr.total td{font-weight:650;color:var(--ink);border-bottom:0}details{margin-top:14px}
-summary{cursor:pointer;color:var(--accent);font-size:14px}
-.empty{color:var(--muted);font-style:italic;padding:24px 0;text-align:center}
-footer{color:var(--muted);font-size:12px;padding:4px 24px 28px;text-align:center}
-@media (max-width:960px){.main-row,.halves{grid-template-columns:1fr}}
-"""
-
-_LOADER = """(function () {
-  "use strict";
-  var store = JSON.parse(document.getElementById("de-store").textContent), cache = {};
-  var types = {f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array,
-               i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
-  function decode(spec) {
-    var bin = atob(spec.bdata), bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new types[spec.dtype](bytes.buffer);
-  }
-  function resolve(o) {
-    if (Array.isArray(o)) return o.map(resolve);
-    if (o === null || typeof o !== "object") return o;
-    if (typeof o.__ref__ === "string") {
-      var key = o.__ref__, v = store[key];
-      var typed = v && typeof v.bdata === "string" && types[v.dtype];
-      if (!(key in cache)) cache[key] = typed ? decode(v) : resolve(v);
-      return cache[key];
-    }
-    var out = {};
-    Object.keys(o).forEach(function (k) { out[k] = resolve(o[k]); });
-    return out;
-  }
-  var gl = false, canvas = document.createElement("canvas");
-  try { gl = !!(canvas.getContext("webgl") || canvas.getContext("experimental-webgl")); }
-  catch (e) { gl = false; }
-  function say(div, text) { div.textContent = text; div.className += " empty"; }
-  document.querySelectorAll("script[type='application/json'][data-plot]").forEach(function (el) {
-    var div = document.getElementById(el.getAttribute("data-plot"));
-    if (!div) return;
-    if (typeof Plotly === "undefined") return say(div, "plotly.js did not load.");
-    var fig = resolve(JSON.parse(el.textContent));
-    if (!gl) {
-      var is3d = fig.data.some(function (t) { return t.type === "scatter3d"; });
-      if (is3d) return say(div, "The 3-D view needs WebGL, which this browser lacks.");
-      fig.data.forEach(function (t) { if (t.type === "scattergl") t.type = "scatter"; });
-    }
-    Plotly.newPlot(div, fig.data, fig.layout, fig.config);
-  });
-})();
-"""
-
-
-def _render_page(
-    manifest: Mapping[str, Any],
-    counts: tuple[int, int, int, int],
-    eigen: Sequence[Mapping[str, float]],
-    notices: Sequence[str],
-    figures: Mapping[str, str],
-    store: str,
-    source: str | None,
-) -> str:
-    from plotly.offline import get_plotlyjs
-
-    from .. import __version__
-
-    n_total, n_valid, n_shown, k = counts
-    res, params, inp = (_section(manifest, key) for key in ("results", "parameters", "input"))
-    name, bw, dim = _input_name(manifest), res.get("bandwidth"), res.get("intrinsic_dimension")
-    parts = [f"<b>{n_total:,}</b> points", f"<b>{k}</b> coordinate{'s' if k != 1 else ''}"]
-    if bw is not None:
-        parts.append(f"bandwidth ε = <b>{_e(_fmt(bw))}</b>")
-    if dim is not None:
-        parts.append(f"intrinsic dimension d ≈ <b>{_e(_fmt(dim, 3))}</b>")
-    meta = [f"diffembed {manifest.get('command') or ''}".strip()]
-    meta += [str(v) for v in (manifest.get("created"), inp.get("path")) if v]
-    lam = [r["eigenvalue"] for r in eigen]
-    gap = ""
-    if len(lam) >= 3 and all(math.isfinite(v) for v in lam):
-        gap = f"largest eigengap after dc{int(eigen[int(np.argmax(-np.diff(lam)))]['component'])}"
-    n_dup, n_comp = res.get("n_duplicates"), res.get("n_connected_components")
-    drawn = f" · {n_shown:,} drawn" if n_shown < n_valid else ""
-    method = _fmt(res.get("bandwidth_method") or params.get("bandwidth"))
-    kpis = "".join([
-        _kpi("Bandwidth ε", _fmt(bw), method),
-        _kpi("Intrinsic dimension", _fmt(dim, 3), "estimated" if dim is not None else ""),
-        _kpi("Points embedded", f"{n_valid:,}", f"of {n_total:,}{drawn}", n_valid < n_total),
-        _kpi("Coordinates", str(k), gap),
-        _kpi("Duplicates", _fmt(n_dup), "identical points", type(n_dup) is int and n_dup > 0),
-        _kpi("Graph components", _fmt(n_comp), "connected", type(n_comp) is int and n_comp > 1),
-        _kpi("kNN search", _fmt(res.get("knn_method") or params.get("knn"))),
-        _kpi("Eigensolver", _fmt(res.get("eigen_solver") or params.get("eigen_solver"))),
-    ])  # fmt: skip
-
-    def plot(fig_id: str, empty: str) -> str:
-        if fig_id in figures:
-            return f'<div id="{fig_id}" class="plot"></div>'
-        return f'<p class="empty">{_e(empty)}</p>'
-
-    keys = ("path", "dataset", "sha256", "n_samples", "n_features")
-    input_rows = [(key, inp[key]) for key in keys if key in inp]
-    input_rows += [("label column", manifest.get("label_column")), ("output directory", source)]
-    run_keys = ("command", "created", "diffembed_version", "format_version")
-    run_rows = [(key, manifest[key]) for key in run_keys if key in manifest]
-    versions = list(_section(manifest, "versions").items())
-    blocks = "\n".join(
-        f'<script type="application/json" data-plot="{fid}">{payload}</script>'
-        for fid, payload in figures.items()
-    )
-    plotlyjs = get_plotlyjs()
-    csp = (
-        f"default-src 'none'; script-src 'unsafe-eval' {_csp_hash(plotlyjs)} {_csp_hash(_LOADER)};"
-        " "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
-        "connect-src 'none'; base-uri 'none'; form-action 'none'"
-    )
-    notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in notices)
-    sub2d = (
-        f"{n_shown:,} points (WebGL). Choose the colouring in the menu; click legend entries to "
-        "hide groups; drag to zoom, double-click to reset."
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="diffembed {_e(__version__)}">
-<title>Diffusion map · {_e(name)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header class="top"><div class="wrap">
-<div class="eyebrow">diffembed report</div>
-<h1>Diffusion map of {_e(name)}</h1>
-<p class="summary">{" · ".join(parts)}</p>
-<p class="meta">{_e(" · ".join(meta))}</p>
-</div></header>
-<main class="wrap">
-{notes}
-<section class="grid main-row">
-<article class="card"><h2>Embedding · {"dc1 vs dc2" if k >= 2 else "dc1"}</h2>
-<p class="sub">{_e(sub2d)}</p>
-{plot("fig-2d", "No embedded points to draw.")}</article>
-<aside class="card"><h2>Run summary</h2><div class="kpis">{kpis}</div>
-<h3>Timings</h3>{_timings(_section(manifest, "timings"))}</aside>
-</section>
-<section class="grid halves">
-<article class="card"><h2>Embedding · dc1, dc2, dc3</h2>
-<p class="sub">3-D view: drag to rotate, scroll to zoom.</p>
-{plot("fig-3d", "The 3-D view needs at least three diffusion coordinates.")}</article>
-<article class="card"><h2>Eigenvalue spectrum</h2>
-<p class="sub">Eigenvalues λ of the diffusion operator (markers) and timescales −1/log λ
-(line, right axis).</p>
-{plot("fig-spectrum", "No spectrum was saved with this run.")}</article>
-</section>
-<section class="grid halves">
-<article class="card"><h2>Parameters</h2>{_table(list(params.items()))}</article>
-<article class="card"><h2>Input</h2>{_table(input_rows)}
-<h3>Run</h3>{_table(run_rows)}
-<details><summary>Software versions</summary>{_table(versions)}</details></article>
-</section>
-</main>
-<footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing
-is loaded from the network.</footer>
-<script type="application/json" id="de-store">{store}</script>
-{blocks}
-<script>{plotlyjs}</script>
-<script>{_LOADER}</script>
-</body>
-</html>
-"""
+def _eigenvalues_of(dc_names: Sequence[str], eigen: Sequence[Mapping[str, float]]) -> Any:
+    by_component = {int(r["component"]): r["eigenvalue"] for r in eigen}
+    lam = [by_component.get(int(name[2:])) for name in dc_names]
+    return None if any(v is None or not math.isfinite(v) for v in lam) else lam
 
 
 def build_report_html(
@@ -405,27 +184,36 @@ def build_report_html(
     color_by: str | None = None,
     max_points: int = MAX_POINTS,
     source: str | None = None,
+    neighbors: np.ndarray | None = None,
+    neighbor_distances: np.ndarray | None = None,
 ) -> str:
     """The report page as one HTML string (pure: reads and writes no file).
 
     Parameters
     ----------
     embedding
-        ``pyarrow.Table`` or mapping of column name to 1-D array: ``id``, ``dc1``..``dcK``,
-        optionally the label column named by ``manifest["label_column"]`` and ``cluster``.
-        Rows with a NaN coordinate are skipped and counted.
+        ``pyarrow.Table`` or mapping of column name to 1-D array: ``id``, ``dc1``..``dcK`` and
+        any metadata columns (the label column named by ``manifest["label_column"]``,
+        ``cluster``...). Rows with a NaN coordinate are skipped and counted.
     spectrum
-        Rows with ``component``, ``eigenvalue`` and ``timescale``, or ``None``.
+        Rows with ``component``, ``eigenvalue`` and ``timescale``, or ``None``. With the
+        eigenvalues and ``manifest["parameters"]["t"]`` the explorer switches the diffusion
+        time without refitting (``dc · λ^(t' - t)``).
     manifest
         The run's ``manifest.json`` as a dict; any key may be missing.
     color_by
-        Initial colouring: the label column, ``"cluster"`` or a coordinate such as ``"dc3"``.
-        Default: the label column, else ``cluster``, else ``dc3``. Others raise InputError.
+        Initial colouring: a metadata column or a coordinate such as ``"dc3"``. Default: the
+        label column, else ``cluster``, else the first metadata column, else ``dc3``. Others
+        raise InputError.
     max_points
-        Above this many embedded points the scatters draw a seeded random sample (stratified by
-        category when the colouring has categories) and the page says so.
+        Above this many embedded points the explorer draws a seeded random sample (stratified
+        by category when the colouring has categories) and the page says so.
     source
         Where the outputs were read from, shown in the input table.
+    neighbors, neighbor_distances
+        ``(n_rows, k)`` nearest neighbours of every row in the input space (row numbers, -1
+        for none) and their distances, as saved by ``diffembed map``; ``None``: the explorer
+        shows no neighbours.
 
     Returns
     -------
@@ -459,13 +247,13 @@ def build_report_html(
         else None
     )
     cluster = "cluster" if "cluster" in cols and label != "cluster" else None
-    choices = [c for c in (label, cluster) if c] + dc_names
+    others = [c for c in cols if c not in (label, cluster, "id") and c not in dc_names]
+    metadata = [c for c in (label, cluster) if c] + others
+    choices = metadata + dc_names
     if color_by is not None and color_by not in choices:
         msg = f"color_by={color_by!r} is not a column of the embedding; use one of {choices}."
         raise InputError(msg)
-    group = (
-        color_by if color_by is not None and color_by in (label, cluster) else (label or cluster)
-    )
+    group = color_by if color_by in metadata else (label or cluster)
     coloring = (
         make_coloring(group, cols[group][valid], force_categorical=group == "cluster")
         if group
@@ -475,36 +263,64 @@ def build_report_html(
     seed = _get(manifest, "parameters", "random_state")
     seed = seed if type(seed) is int and seed >= 0 else 0
     shown = np.arange(n_valid)
+    codes = coloring.values if coloring is not None and coloring.is_categorical else None
     if n_valid > max_points:
-        codes = coloring.values if coloring is not None and coloring.is_categorical else None
         shown = sample_indices(n_valid, max_points, codes, seed)
         how = f"stratified by {group}" if codes is not None else "uniform"
         notices.append(
-            f"The scatters show a random sample of {shown.size:,} of the {n_valid:,} embedded "
+            f"The explorer shows a random sample of {shown.size:,} of the {n_valid:,} embedded "
             f"points ({how}, seed {seed}); the statistics and the spectrum describe the whole run."
         )
-    if coloring is not None:
-        coloring = Coloring(coloring.name, coloring.values[shown], coloring.categories)
     rows = valid[shown]
-    ids = value_texts(cols["id"][rows] if "id" in cols else rows)
-    hover = {c: value_texts(cols[c][rows]) for c in (label, cluster) if c}
-    common = {"ids": ids, "coloring": coloring, "hover": hover, "coord_names": dc_names}
-    common["active"] = color_by if color_by in dc_names else None
-
-    store: dict[str, Any] = {}
-    config = {"displaylogo": False, "responsive": True, "showSendToCloud": False, "showLink": False}
-    figures: dict[str, str] = {}
-    if n_valid:
-        pts = coords[rows]
-        image = {"toImageButtonOptions": {"filename": "diffembed-embedding", "scale": 2}}
-        figures["fig-2d"] = figure_json(embedding_spec(pts, **common), store, {**config, **image})
-        if k >= 3:
-            figures["fig-3d"] = figure_json(embedding_spec(pts, dims=3, **common), store, config)
+    neighbors, neighbor_distances = _check_neighbors(
+        neighbors, neighbor_distances, n_total, notices
+    )
     eigen = [
         {key: float(r.get(key, math.nan)) for key in ("component", "eigenvalue", "timescale")}
         for r in spectrum or []
     ]
     eigen = [r for r in eigen if math.isfinite(r["component"])]
+    t = _get(manifest, "parameters", "t")
+    t = float(t) if type(t) in (int, float) and math.isfinite(t) and t >= 0 else None
+
+    store: dict[str, Any] = {}
+    config = {"displaylogo": False, "responsive": True, "showSendToCloud": False, "showLink": False}
+    figures: dict[str, str] = {}
+    explorer, n_3d = None, 0
+    if n_valid:
+        page_rows, local = explorer_rows(rows, neighbors)
+        data = explorer_data(
+            cols, page_rows, rows.size, coords[rows], dc_names, metadata=metadata,
+            label=label, color_by=color_by or group, eigenvalues=_eigenvalues_of(dc_names, eigen),
+            t=t, neighbors=local,
+            distances=None if neighbor_distances is None else neighbor_distances[rows],
+            neighbor_info=_get(manifest, "neighbors"),
+        )  # fmt: skip
+        explorer = safe_json(data)
+        if data["compact"]:
+            lost = neighbor_distances is not None and data["neighbors"]["dist"] is None
+            dropped = " and neighbour distances are left out" if lost else ""
+            notices.append(
+                f"To keep the page small, the coordinates of the {rows.size:,} drawn points are "
+                f"stored to 1/65,535 of their range{dropped}; the saved files keep full precision."
+            )
+    if n_valid and k >= 3:
+        sub = np.arange(rows.size)
+        if rows.size > MAX_POINTS_3D:
+            sub = sample_indices(
+                rows.size, MAX_POINTS_3D, None if codes is None else codes[shown], seed
+            )
+        n_3d, pick = int(sub.size), rows[sub]
+        col3 = None
+        if coloring is not None:
+            col3 = Coloring(coloring.name, coloring.values[shown][sub], coloring.categories)
+        hover = {c: value_texts(cols[c][pick]) for c in (label, cluster) if c}
+        spec = embedding_spec(
+            coords[pick], dims=3, ids=value_texts(cols["id"][pick] if "id" in cols else pick),
+            coloring=col3, hover=hover, coord_names=dc_names,
+            active=color_by if color_by in dc_names else None,
+        )  # fmt: skip
+        figures["fig-3d"] = figure_json(spec, store, config)
     if eigen:
         fig = spectrum_figure(
             [int(r["component"]) for r in eigen],
@@ -522,8 +338,18 @@ def build_report_html(
             f"The neighbour graph has {n_comp} connected components: coordinates from different "
             "components are not comparable. Increase n_neighbors to connect them."
         )
-    counts = (n_total, n_valid, int(shown.size), k)
-    return _render_page(manifest, counts, eigen, notices, figures, safe_json(store), source)
+    parts = PageParts(
+        manifest=manifest,
+        counts=(n_total, n_valid, int(shown.size), k),
+        eigen=eigen,
+        notices=notices,
+        figures=figures,
+        store=safe_json(store),
+        explorer=explorer,
+        source=source,
+        n_3d=n_3d,
+    )
+    return render_page(parts)
 
 
 def write_report(
@@ -540,7 +366,8 @@ def write_report(
     ----------
     out_dir
         Directory written by ``diffembed map``: ``embedding.parquet`` (required),
-        ``spectrum.csv`` and ``manifest.json`` (optional; the page says what is missing).
+        ``spectrum.csv``, ``manifest.json``, ``neighbors.npy`` and ``neighbor_distances.npy``
+        (optional; the page says what is missing).
     path
         Where to write the page; default ``out_dir / "report.html"``.
     color_by
@@ -561,10 +388,12 @@ def write_report(
     """
     out_dir = Path(out_dir)
     table, spectrum, manifest = _read_outputs(out_dir)
+    neighbors, distances = read_neighbors(out_dir)
     source = str(out_dir) if source is None else source
     page = build_report_html(
-        table, spectrum, manifest, color_by=color_by, max_points=max_points, source=source
-    )
+        table, spectrum, manifest, color_by=color_by, max_points=max_points, source=source,
+        neighbors=neighbors, neighbor_distances=distances,
+    )  # fmt: skip
     target = Path(path) if path is not None else out_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -1,0 +1,141 @@
+"""Helpers shared by the commands: manifests, versions, input checks, the report writer."""
+
+from __future__ import annotations
+
+import platform
+import re
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__, _progress
+from ..exceptions import DiffembedError, InputError
+
+__all__ = [
+    "MANIFEST_VERSION",
+    "check_data",
+    "check_metadata_name",
+    "manifest_head",
+    "parse_bandwidth",
+    "read_input",
+    "versions",
+    "write_manifest",
+    "write_report",
+]
+
+MANIFEST_VERSION = 1
+_RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ("numpy", "scipy", "scikit-learn", "pyarrow"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    out["diffembed"] = __version__
+    return out
+
+
+def manifest_head(command: str) -> dict[str, Any]:
+    """The first keys of every manifest."""
+    return {
+        "format_version": MANIFEST_VERSION,
+        "command": command,
+        "diffembed_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def parse_bandwidth(value: str) -> str | float:
+    if value in ("auto", "adaptive"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        msg = (
+            f"--bandwidth {value!r} is not valid: use auto, adaptive or a positive number "
+            "(epsilon of the kernel exp(-d^2/epsilon))."
+        )
+        raise InputError(msg) from None
+
+
+def check_metadata_name(name: str | None, role: str) -> None:
+    if name is not None and _RESERVED.match(name):
+        msg = (
+            f"The {role} column {name!r} has the name of an output column (id, dc1, dc2, ..., "
+            "cluster). Rename it in the input file."
+        )
+        raise InputError(msg)
+
+
+def check_data(X: np.ndarray, feature_names: list[str], source: str) -> None:
+    """Refuse data with fewer than 2 rows or no variation before any heavy work."""
+    n = X.shape[0]
+    if n < 2:
+        msg = (
+            f"{source} has {n} row; a diffusion map relates rows to each other and needs at "
+            "least 2 (in practice many more than --n-neighbors)."
+        )
+        raise InputError(msg)
+    constant = np.ptp(X, axis=0) == 0
+    if constant.all():
+        names = ", ".join(repr(c) for c in feature_names[:10])
+        msg = (
+            f"Every feature column of {source} is constant ({names}), so all {n} rows are "
+            "identical and there is no geometry to embed. Give data whose rows differ."
+        )
+        raise InputError(msg)
+
+
+def write_report(directory: Path, *, source: Path, color_by: str | None = None) -> None:
+    """Write ``directory/report.html`` with :func:`diffembed.plotting.report.write_report`.
+
+    ``source`` is the directory the user named (``directory`` may be the temporary build
+    directory); it is passed on when the report writer accepts a ``source`` argument.
+    """
+    import inspect
+
+    try:
+        from ..plotting.report import write_report as build
+    except ImportError as exc:
+        msg = (
+            f"The HTML report cannot be built: {exc}. Install the missing package (plotly "
+            "comes with diffembed) or pass --no-report."
+        )
+        raise DiffembedError(msg) from exc
+    kwargs: dict[str, Any] = {} if color_by is None else {"color_by": color_by}
+    if "source" in inspect.signature(build).parameters:
+        kwargs["source"] = str(source)
+    build(directory, **kwargs)
+
+
+def read_input(
+    path: Path, label: str | None, id_column: str | None, columns: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str], dict[str, Any]]:
+    from ..io.readers import file_sha256, read_table
+
+    with _progress.stage("read"):
+        X, labels, ids, names = read_table(path, label=label, id_column=id_column, columns=columns)
+        info = {
+            "path": str(path),
+            "dataset": None,
+            "sha256": file_sha256(path),
+            "n_samples": int(X.shape[0]),
+            "n_features": int(X.shape[1]),
+        }
+    return X, labels, ids, names, info
+
+
+def write_manifest(
+    manifest: dict[str, Any], directory: Path, timings: dict[str, float], start: float
+) -> None:
+    from ..io.writers import write_json_atomic
+
+    manifest["timings"] = {**timings, "total": time.perf_counter() - start}
+    write_json_atomic(manifest, directory / "manifest.json")

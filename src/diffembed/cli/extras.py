@@ -1,0 +1,135 @@
+"""The explorer's neighbours and the viewer exports, for ``map`` and ``export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import _progress
+from ..exceptions import InputError
+
+if TYPE_CHECKING:
+    from ..diffusion_map import DiffusionMap
+
+__all__ = ["EXPORT_HINTS", "explorer_neighbors", "parse_formats", "write_exports"]
+
+#: How to open each export, printed after writing it.
+EXPORT_HINTS = {
+    "atlas": "embedding-atlas {dir}/atlas.parquet --x x --y y --neighbors neighbors",
+    "projector": "projector.tensorflow.org → Load → {dir}/projector/vectors.tsv and metadata.tsv",
+}
+
+
+def parse_formats(values: list[str] | None) -> list[str]:
+    """``--format`` values (repeatable, or comma-separated) as a list without repeats.
+
+    Parameters
+    ----------
+    values
+        What the user typed, e.g. ``["atlas,projector"]``.
+
+    Returns
+    -------
+    list of str
+    """
+    from ..io.exporters import EXPORT_FORMATS
+
+    out: list[str] = []
+    for value in values or []:
+        for item in value.split(","):
+            name = item.strip().lower()
+            if name not in EXPORT_FORMATS:
+                msg = (
+                    f"--format {item.strip()!r} is not an export format: use "
+                    f"{' or '.join(EXPORT_FORMATS)} (repeat --format for both)."
+                )
+                raise InputError(msg)
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def explorer_neighbors(
+    X: Any, k: int, model: DiffusionMap
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """The ``k`` nearest neighbours of every row of ``X`` in the input space.
+
+    Computed with :func:`diffembed.neighbors.knn_graph` (the same search the model used), self
+    excluded, nearest first.
+
+    Parameters
+    ----------
+    X
+        The data the model was fitted on, shape (n, d).
+    k
+        Neighbours per row (at most n - 1); 0 computes nothing.
+    model
+        The fitted model: its resolved search method and metric are reused.
+
+    Returns
+    -------
+    tuple or None
+        ``(indices int32 (n, k), distances float32 (n, k), info)`` with ``info`` the manifest
+        entry ``{"file", "distances_file", "k", "space", "metric", "method"}``; ``None`` for
+        ``k = 0``.
+    """
+    from ..neighbors import knn_graph
+
+    if k < 0:
+        msg = f"--explorer-neighbors {k} is not valid: give a number of neighbours >= 0."
+        raise InputError(msg)
+    n = X.shape[0]
+    k = min(k, n - 1)
+    if k == 0:
+        return None
+    method = model.knn_method_ if model.knn_method_ in ("exact", "approximate") else "auto"
+    with _progress.stage("explorer neighbors"):
+        graph, _ = knn_graph(X, k, method=method, metric=model.metric, n_jobs=model.n_jobs)
+        graph = graph.tocsr()
+        counts = np.diff(graph.indptr)
+        if np.any(counts != k):
+            msg = "The neighbour search returned rows with fewer than k neighbours."
+            raise InputError(msg)
+        ind = graph.indices.reshape(n, k)
+        dist = graph.data.reshape(n, k)
+        order = np.argsort(dist, axis=1, kind="stable")
+        ind = np.take_along_axis(ind, order, axis=1).astype(np.int32)
+        dist = np.take_along_axis(dist, order, axis=1).astype(np.float32)
+    info = {
+        "file": "neighbors.npy",
+        "distances_file": "neighbor_distances.npy",
+        "k": int(k),
+        "space": "input",
+        "metric": str(model.metric),
+        "method": method,
+    }
+    return ind, dist, info
+
+
+def write_exports(directory: Path, formats: list[str], *, t: float | None = None) -> list[str]:
+    """Write the viewer exports into ``directory`` (each file atomically).
+
+    Parameters
+    ----------
+    directory
+        An output directory of ``diffembed map`` (or the one being built).
+    formats
+        ``"atlas"`` and/or ``"projector"``.
+    t
+        Diffusion time of the exported coordinates; default the saved one.
+
+    Returns
+    -------
+    list of str
+        The outputs written, relative to ``directory`` (``atlas.parquet``, ``projector/``).
+    """
+    from ..io.exporters import export_run
+
+    written = []
+    for fmt in formats:
+        with _progress.stage(f"export {fmt}"):
+            export_run(directory, fmt, t=t)
+        written.append("atlas.parquet" if fmt == "atlas" else "projector/")
+    return written
