@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast browser bench lint clean
+.PHONY: demo test test-fast browser data bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ demo: $(STAMP)
 browser:
 	@bash .ci/install-browser.sh
 
-test: $(STAMP) browser
+# Debian dict-gcide/wordnet text + the WS353/SimLex files of the gensim wheel, into data/
+# (set-up time only; the real-data tests skip, saying why, when this could not run)
+data:
+	@bash scripts/fetch_data.sh || echo "Could not fetch data/: the real-data tests will be skipped." >&2
+
+test: $(STAMP) browser data
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

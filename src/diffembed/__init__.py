@@ -12,6 +12,17 @@ from .hierarchy import DiffusionHierarchy, dendrogram_purity
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
+    if name == "embed":
+        import importlib
+
+        return importlib.import_module(".embed", __name__)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 __all__ = [
     "DiffembedError",
     "DiffusionHierarchy",
@@ -20,8 +31,8 @@ __all__ = [
     "InputError",
     "NumericalError",
     "__version__",
-    "diffusion_clusters",
     "dendrogram_purity",
+    "diffusion_clusters",
     "diffusion_coordinates",
     "timescales",
 ]

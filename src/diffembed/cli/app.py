@@ -31,6 +31,7 @@ from .common import (
     write_report,
 )
 from .console import UI, map_summary_table
+from .embed import embed_app
 from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+app.add_typer(embed_app, name="embed")
 
 _DEBUG = {"on": False}
 # Estimator parameter → command-line option, to translate library messages.

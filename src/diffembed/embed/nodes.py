@@ -1,0 +1,398 @@
+"""Node vectors of a graph: NetMF (Qiu et al. 2018) and the DeepWalk matrix from random walks.
+
+NetMF factorises the matrix that DeepWalk (skip-gram on random walks, window T, b negative
+samples) implicitly factorises. With adjacency ``A``, degrees ``D``, ``P = D⁻¹A`` and
+``vol(G) = Σ_ij A_ij``:
+
+    M = vol(G) / (b T) · (Σ_{r=1..T} P^r) D⁻¹,     X = log(max(M, 1)),
+
+and the node vectors are ``U_d Σ_d^{1/2}`` from the truncated SVD of ``X``. Three ways to
+compute ``X``:
+
+- ``"dense"``: exact, ``T`` sparse × dense products on an ``n × n`` array (memory ``~2 n²``
+  floats: fine up to ~12k nodes);
+- ``"sparse"``: exact, ``Σ P^r`` kept sparse (good for small ``T`` on sparse graphs, e.g.
+  ``window=2`` on the WordNet noun graph); refused when it would exceed ``max_nnz``;
+- ``"eig"``: NetMF's approximation for large ``T``: the top ``rank`` eigenpairs ``U Λ Uᵀ`` of
+  ``D^{-1/2} A D^{-1/2}``, ``M ≈ vol/b · D^{-1/2} U F(Λ) Uᵀ D^{-1/2}`` with
+  ``F(λ) = max(0, (1/T) Σ_{r=1..T} λ^r)``, built in row blocks; each row keeps at most
+  ``max_per_row`` largest entries above 1 (a bound on memory: on tree-like graphs almost all
+  n² entries exceed 1).
+
+``method="auto"`` takes ``"dense"`` up to 12,000 nodes, else ``"sparse"`` if ``Σ P^r`` fits in
+``max_nnz`` non-zeros, else ``"eig"``.
+
+The DeepWalk-matrix route (:func:`deepwalk_matrix`) samples the walks instead: ``num_walks``
+uniform (weight-proportional) random walks of ``walk_length`` steps from every node, counts
+node–context pairs within ``window`` steps, and factorises their shifted PPMI
+``log(max(vol · #(w,c) / (b · #(w) · #(c)), 1))`` the same way; as the walks grow it tends to
+NetMF's matrix.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _progress
+from .._validation import check_int, check_real
+from ..exceptions import InputError
+from ._factorize import check_dim, truncated_svd, weighted_factors
+from .cooccurrence import count_id_chunks, window_weights
+from .graphs import Graph, as_graph
+from .keyed import NodeVectors
+from .pmi import pmi_matrix
+
+__all__ = ["deepwalk_matrix", "netmf", "netmf_matrix", "random_walks"]
+
+NetMFMethod = Literal["auto", "dense", "sparse", "eig"]
+_DENSE_MAX = 12_000
+
+
+def _resolve_dim(dim: int | None, n: int) -> int:
+    if dim is None:
+        return min(128, n - 1)
+    return check_dim(dim, n, what="nodes")
+
+
+def netmf_matrix(
+    graph: Graph,
+    *,
+    window: int = 10,
+    negative: float = 1.0,
+    method: NetMFMethod = "auto",
+    rank: int = 256,
+    max_nnz: int = 50_000_000,
+    max_per_row: int = 1024,
+    random_state: int | None = 0,
+) -> tuple[np.ndarray | sp.csr_matrix, dict[str, Any]]:
+    """The NetMF matrix ``log(max(M, 1))`` of a :class:`~diffembed.embed.graphs.Graph`.
+
+    Returns the matrix (dense for ``"dense"``, CSR otherwise) and facts about the computation
+    (``method`` used, ``nnz``, eigenvalue range for ``"eig"``). See the module description.
+    """
+    window = check_int(window, "window", low=1)
+    negative = check_real(negative, "negative", low=0.0, low_inclusive=False)
+    if method not in ("auto", "dense", "sparse", "eig"):
+        msg = f"method={method!r} is not supported; choose 'auto', 'dense', 'sparse' or 'eig'."
+        raise InputError(msg)
+    A = graph.adjacency
+    n = A.shape[0]
+    degree = np.asarray(A.sum(axis=1)).ravel()
+    vol = float(degree.sum())
+    scale = vol / (negative * window)
+    facts: dict[str, Any] = {"vol": vol}
+    if method == "auto":
+        method = "dense" if n <= _DENSE_MAX else "sparse"
+    if method == "dense":
+        facts["method"] = "dense"
+        return _dense(A, degree, window, scale), facts
+    if method == "sparse":
+        S = _sparse_powers(A, degree, window, max_nnz)
+        if S is not None:
+            S = sp.csr_matrix(S @ sp.diags(scale / degree))
+            big = S.data > 1
+            S.data = np.where(big, np.log(np.where(big, S.data, 1.0)), 0.0)
+            S.eliminate_zeros()
+            facts.update(method="sparse", nnz=int(S.nnz))
+            return S.astype(np.float32), facts
+        warnings.warn(
+            f"Σ P^r for window={window} would exceed max_nnz={max_nnz} non-zeros on this "
+            f"graph ({n} nodes); using the eigen-approximation (method='eig', rank={rank}). "
+            "A smaller window keeps the exact sparse form.",
+            stacklevel=3,
+        )
+    X, eig_facts = _eig(A, degree, window, vol / negative, rank, max_per_row, random_state)
+    facts.update(method="eig", nnz=int(X.nnz), **eig_facts)
+    return X, facts
+
+
+def _dense(A: sp.csr_matrix, degree: np.ndarray, T: int, scale: float) -> np.ndarray:
+    n = A.shape[0]
+    dtype = np.float64 if n <= 2000 else np.float32
+    P = sp.csr_matrix(sp.diags(1.0 / degree) @ A).astype(dtype)
+    X = P.toarray()
+    S = X.copy()
+    for _ in range(T - 1):
+        X = P @ X
+        S += X
+    del X
+    S *= dtype(scale)
+    S /= degree[None, :].astype(dtype)
+    np.maximum(S, 1, out=S)
+    np.log(S, out=S)
+    return S
+
+
+def _sparse_powers(
+    A: sp.csr_matrix, degree: np.ndarray, T: int, max_nnz: int
+) -> sp.csr_matrix | None:
+    P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
+    X, S = P, P.copy()
+    for _ in range(T - 1):
+        X = sp.csr_matrix(X @ P)
+        if X.nnz > max_nnz:
+            return None
+        S = S + X
+    return S if S.nnz <= max_nnz else None
+
+
+def _eig(
+    A: sp.csr_matrix,
+    degree: np.ndarray,
+    T: int,
+    scale: float,
+    rank: int,
+    max_per_row: int,
+    random_state: int | None,
+) -> tuple[sp.csr_matrix, dict[str, Any]]:
+    n = A.shape[0]
+    rank = check_int(rank, "rank", low=1)
+    h = min(rank, n - 2)
+    dr = 1.0 / np.sqrt(degree)
+    N = sp.csr_matrix(sp.diags(dr) @ A @ sp.diags(dr))
+    rng = np.random.default_rng(random_state)
+    if n <= 20_000:
+        from scipy.sparse.linalg import eigsh
+
+        lam, U = eigsh(N, k=h, which="LA", tol=1e-6, v0=rng.standard_normal(n))
+    else:  # (I + N)/2 is PSD with the same eigenvectors: a randomized SVD finds the top ones
+        from sklearn.utils.extmath import randomized_svd
+
+        half = (sp.identity(n, format="csr") + N) * 0.5
+        U, sig, _ = randomized_svd(half, h, n_oversamples=32, n_iter=6, random_state=random_state)
+        lam = 2 * sig - 1
+    one = np.isclose(lam, 1.0)
+    safe = np.where(one, 0.5, lam)
+    filtered = np.where(one, 1.0, safe * (1 - safe**T) / ((1 - safe) * T))
+    filtered = np.maximum(filtered, 0.0)
+    L = (dr[:, None] * U * np.sqrt(filtered)[None, :]).astype(np.float32)
+    keep = min(int(max_per_row), n)
+    rows, cols, vals = [], [], []
+    block = max(1, min(n, 2**24 // max(n, 1)))
+    for start in range(0, n, block):
+        Mb = (L[start : start + block] @ L.T) * np.float32(scale)
+        if keep < n:
+            top = np.argpartition(-Mb, keep - 1, axis=1)[:, :keep]
+            part = np.take_along_axis(Mb, top, axis=1)
+            r = np.repeat(np.arange(Mb.shape[0]), keep)
+            c, v = top.ravel(), part.ravel()
+        else:
+            r, c = np.nonzero(Mb > 1)
+            v = Mb[r, c]
+        big = v > 1
+        rows.append(r[big] + start)
+        cols.append(c[big])
+        vals.append(np.log(v[big]))
+    X = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    return X.astype(np.float32), {
+        "rank": h,
+        "eig_min": float(lam.min()),
+        "eig_max": float(lam.max()),
+    }
+
+
+def netmf(
+    graph: Any,
+    dim: int | None = None,
+    *,
+    window: int = 10,
+    negative: float = 1.0,
+    method: NetMFMethod = "auto",
+    rank: int = 256,
+    eig: float = 0.5,
+    max_nnz: int = 50_000_000,
+    max_per_row: int = 1024,
+    weighted: bool = True,
+    isolated: Literal["raise", "drop"] = "raise",
+    n_iter: int = 5,
+    random_state: int | None = 0,
+    threads: int | None = None,
+) -> NodeVectors:
+    """NetMF node vectors: the matrix DeepWalk factorises, factorised directly.
+
+    Parameters
+    ----------
+    graph
+        An edge-list path (CSV/TSV, weighted or not), a networkx graph, a square scipy
+        sparse or numpy adjacency, or a :class:`~diffembed.embed.graphs.Graph`.
+    dim
+        Dimensions; default ``min(128, n_nodes − 1)``. An explicit value must be smaller than
+        the number of nodes.
+    window
+        Window size ``T`` of the implied random-walk skip-gram (10 as in DeepWalk; 1–3 keeps
+        the exact sparse form cheap on large sparse graphs).
+    negative
+        Negative samples ``b``.
+    method, rank, max_nnz, max_per_row
+        How the matrix is computed (see the module description).
+    eig
+        Eigenvalue weighting ``p`` of ``U Σ^p`` (½ as in NetMF).
+    weighted, isolated
+        See :func:`~diffembed.embed.graphs.as_graph`.
+    n_iter, random_state, threads
+        Randomized SVD power iterations, seed, BLAS-thread cap.
+
+    Returns
+    -------
+    NodeVectors
+        Keyed by node id, with ``info`` holding the graph report, the method used and timings.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with _progress.stage("graph", timings):
+        g = as_graph(graph, weighted=weighted, isolated=isolated)
+    n = g.n_nodes
+    dim = _resolve_dim(dim, n)
+    with _progress.stage("netmf matrix", timings):
+        X, facts = netmf_matrix(
+            g,
+            window=window,
+            negative=negative,
+            method=method,
+            rank=rank,
+            max_nnz=max_nnz,
+            max_per_row=max_per_row,
+            random_state=random_state,
+        )
+    vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
+    timings["total"] = time.perf_counter() - start
+    info = {
+        "method": "netmf",
+        "parameters": {
+            "dim": dim, "window": window, "negative": negative, "method": method,
+            "rank": rank, "eig": eig, "random_state": random_state,
+        },
+        "matrix": facts,
+        "graph": g.report,
+        "singular_values": s,
+        "timings": timings,
+    }  # fmt: skip
+    return NodeVectors(g.nodes, vectors, info=info)
+
+
+def _factorize(
+    X: Any,
+    dim: int,
+    eig: float,
+    n_iter: int,
+    seed: int | None,
+    threads: int | None,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    with _progress.stage("svd", timings):
+        if sp.issparse(X) and X.nnz == 0:
+            msg = (
+                "The node–context matrix is all zeros (no pair above chance): the graph is too "
+                "small or too dense for this window. Use a larger window or more walks."
+            )
+            raise InputError(msg)
+        U, s, Vt = truncated_svd(X, dim, n_iter=n_iter, random_state=seed, threads=threads)
+        W, _ = weighted_factors(U, s, Vt, eig)
+    return W.astype(np.float64), s
+
+
+def random_walks(
+    graph: Graph, *, num_walks: int = 10, walk_length: int = 80, random_state: int | None = 0
+) -> np.ndarray:
+    """Random walks from every node, all walkers stepping together (weight-proportional).
+
+    Returns an int32 array of shape (num_walks × n_nodes, walk_length) of node rows; the
+    starting nodes are every node ``num_walks`` times, shuffled.
+    """
+    num_walks = check_int(num_walks, "num_walks", low=1)
+    walk_length = check_int(walk_length, "walk_length", low=2)
+    A = graph.adjacency
+    n = A.shape[0]
+    rng = np.random.default_rng(random_state)
+    indptr, indices = A.indptr, A.indices
+    cumulative = np.cumsum(A.data)
+    before = np.concatenate([[0.0], cumulative])[indptr[:-1]]
+    strength = np.asarray(A.sum(axis=1)).ravel()
+    walks = np.empty((num_walks * n, walk_length), dtype=np.int32)
+    current = np.tile(np.arange(n, dtype=np.int64), num_walks)
+    rng.shuffle(current)
+    walks[:, 0] = current
+    for step in range(1, walk_length):
+        target = before[current] + rng.random(current.size) * strength[current]
+        pos = np.searchsorted(cumulative, target, side="right")
+        pos = np.clip(pos, indptr[current], indptr[current + 1] - 1)
+        current = indices[pos].astype(np.int64)
+        walks[:, step] = current
+    return walks
+
+
+def deepwalk_matrix(
+    graph: Any,
+    dim: int | None = None,
+    *,
+    window: int = 10,
+    negative: float = 1.0,
+    num_walks: int = 10,
+    walk_length: int = 80,
+    eig: float = 0.5,
+    weighted: bool = True,
+    isolated: Literal["raise", "drop"] = "raise",
+    n_iter: int = 5,
+    random_state: int | None = 0,
+    threads: int | None = None,
+) -> NodeVectors:
+    """Node vectors from sampled random walks: co-occurrence → shifted PPMI → SVD.
+
+    Parameters
+    ----------
+    graph
+        As for :func:`netmf`.
+    dim
+        Dimensions; default ``min(128, n_nodes − 1)``.
+    window
+        Context window along the walks (every distance 1..window weighted equally).
+    negative
+        Shift ``b`` of the PMI (``log b`` subtracted).
+    num_walks, walk_length
+        Walks per node and their length (DeepWalk: 10 × 80).
+    eig, weighted, isolated, n_iter, random_state, threads
+        As for :func:`netmf`.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with _progress.stage("graph", timings):
+        g = as_graph(graph, weighted=weighted, isolated=isolated)
+    n = g.n_nodes
+    dim = _resolve_dim(dim, n)
+    window = check_int(window, "window", low=1)
+    negative = check_real(negative, "negative", low=0.0, low_inclusive=False)
+    with _progress.stage("walks", timings):
+        walks = random_walks(
+            g, num_walks=num_walks, walk_length=walk_length, random_state=random_state
+        )
+    with _progress.stage("count", timings):
+        pad = np.full((walks.shape[0], window), -1, dtype=np.int32)
+        padded = np.hstack([walks, pad])
+        # about 4M pairs per counting step (~70 MB), whatever the window
+        per_chunk = max(1, 2_000_000 // (window * padded.shape[1]))
+        chunks = (padded[i : i + per_chunk].ravel() for i in range(0, len(padded), per_chunk))
+        counts = count_id_chunks(chunks, n, window_weights(window, "uniform"))
+        del walks, padded
+    with _progress.stage("pmi", timings):
+        X = pmi_matrix(counts, kind="ppmi", cds=1.0, shift=negative)
+    vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
+    timings["total"] = time.perf_counter() - start
+    info = {
+        "method": "deepwalk-matrix",
+        "parameters": {
+            "dim": dim, "window": window, "negative": negative, "num_walks": num_walks,
+            "walk_length": walk_length, "eig": eig, "random_state": random_state,
+        },
+        "matrix": {"nnz": int(X.nnz), "pairs": float(counts.sum())},
+        "graph": g.report,
+        "singular_values": s,
+        "timings": timings,
+    }  # fmt: skip
+    return NodeVectors(g.nodes, vectors, info=info)

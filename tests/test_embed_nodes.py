@@ -1,0 +1,210 @@
+"""Node vectors: NetMF against the dense formula, DeepWalk → NetMF, known answers, graph inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from diffembed.embed import as_graph, deepwalk_matrix, netmf, netmf_matrix, random_walks
+from diffembed.embed.cooccurrence import count_id_chunks, window_weights
+from diffembed.embed.evaluate import node_classification
+from diffembed.embed.pmi import pmi_matrix
+from diffembed.exceptions import InputError
+
+nx = pytest.importorskip("networkx")
+
+
+def weighted_graph(n: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    A = np.triu((rng.random((n, n)) < 0.15) * rng.uniform(0.5, 2.0, (n, n)), 1)
+    A = A + A.T
+    for i in range(n):  # a ring keeps every node connected
+        A[i, (i + 1) % n] = A[(i + 1) % n, i] = max(A[i, (i + 1) % n], 1.0)
+    return A
+
+
+def dense_netmf(A: np.ndarray, T: int, b: float) -> np.ndarray:
+    """log(max(vol/(bT) (Σ_{r=1..T} P^r) D⁻¹, 1)) with numpy matrix powers."""
+    d = A.sum(axis=1)
+    P = A / d[:, None]
+    S = sum(np.linalg.matrix_power(P, r) for r in range(1, T + 1))
+    M = A.sum() / (b * T) * S / d[None, :]
+    return np.log(np.maximum(M, 1.0))
+
+
+@pytest.mark.parametrize(("T", "b"), [(1, 1.0), (3, 1.0), (10, 2.0)])
+def test_netmf_exact_equals_dense_formula(T, b):
+    A = weighted_graph()
+    g = as_graph(A)
+    expected = dense_netmf(A, T, b)
+    dense, facts = netmf_matrix(g, window=T, negative=b, method="dense")
+    assert facts["method"] == "dense"
+    np.testing.assert_allclose(dense, expected, rtol=1e-10, atol=1e-12)
+    sparse, facts = netmf_matrix(g, window=T, negative=b, method="sparse")
+    assert facts["method"] == "sparse"
+    np.testing.assert_allclose(sparse.toarray(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_netmf_eig_equals_its_low_rank_formula():
+    A = weighted_graph(30, seed=1)
+    T, h = 5, 12
+    d = A.sum(axis=1)
+    N = A / np.sqrt(np.outer(d, d))
+    lam, U = np.linalg.eigh(N)
+    lam, U = lam[-h:], U[:, -h:]
+    f = np.array(
+        [1.0 if np.isclose(x, 1) else np.mean([x**r for r in range(1, T + 1)]) for x in lam]
+    )
+    f = np.maximum(f, 0)
+    M = A.sum() * (U / np.sqrt(d)[:, None]) @ np.diag(f) @ (U / np.sqrt(d)[:, None]).T
+    expected = np.log(np.maximum(M, 1.0))
+    got, facts = netmf_matrix(as_graph(A), window=T, method="eig", rank=h, max_per_row=30)
+    assert facts["method"] == "eig"
+    assert facts["rank"] == h
+    np.testing.assert_allclose(got.toarray(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_netmf_vectors_are_the_weighted_svd_factors():
+    A = weighted_graph()
+    nv = netmf(A, dim=6, window=4)
+    U, s, _ = np.linalg.svd(dense_netmf(A, 4, 1.0))
+    np.testing.assert_allclose(nv.info["singular_values"], s[:6], rtol=1e-8)
+    for j in range(6):
+        expected = U[:, j] * np.sqrt(s[j])
+        sign = np.sign(nv.vectors[:, j] @ expected)
+        np.testing.assert_allclose(nv.vectors[:, j], sign * expected, atol=1e-8)
+
+
+def test_deepwalk_matrix_converges_to_netmf():
+    """Long walks: the sampled shifted-PPMI matrix tends to NetMF's (Qiu et al., Theorem 1)."""
+    g = as_graph(nx.karate_club_graph(), weighted=False)
+    T = 3
+    exact, _ = netmf_matrix(g, window=T, method="dense")
+    walks = random_walks(g, num_walks=300, walk_length=40, random_state=0)
+    padded = np.hstack([walks, np.full((walks.shape[0], T), -1, np.int32)])
+    counts = count_id_chunks([padded.ravel()], g.n_nodes, window_weights(T, "uniform"))
+    sampled = pmi_matrix(counts, cds=1.0, dtype=np.float64).toarray()
+    assert np.corrcoef(exact.ravel(), sampled.ravel())[0, 1] > 0.995
+    assert np.abs(exact - sampled).mean() < 0.02
+
+
+def test_random_walks_follow_weighted_edges():
+    A = np.array([[0, 1, 3], [1, 0, 0], [3, 0, 0]], dtype=float)
+    g = as_graph(A)
+    walks = random_walks(g, num_walks=2000, walk_length=3, random_state=1)
+    assert A[walks[:, :-1].ravel(), walks[:, 1:].ravel()].min() > 0  # every step is an edge
+    from0 = walks[walks[:, 0] == 0, 1]
+    assert np.mean(from0 == 2) == pytest.approx(0.75, abs=0.04)
+
+
+def karate():
+    G = nx.karate_club_graph()
+    y = np.array([G.nodes[v]["club"] == "Officer" for v in G], dtype=int)
+    return G, y
+
+
+@pytest.mark.parametrize(
+    ("builder", "kwargs"),
+    [(netmf, {}), (netmf, {"window": 2, "method": "sparse"}), (deepwalk_matrix, {})],
+)
+def test_karate_club_factions_are_separated(builder, kwargs):
+    G, y = karate()
+    nv = builder(G, **kwargs)  # default dim = min(128, n - 1): karateclub's NetMF fails here
+    assert nv.vectors.shape == (34, 33)
+    scores = node_classification(nv, y, n_repeats=5)
+    assert scores["micro_f1"] >= 0.9
+    assert scores["nmi"] >= 0.6
+
+
+def test_planted_blocks_are_recovered_by_kmeans():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    sizes = [60, 60, 60]
+    probs = [[0.25, 0.02, 0.02], [0.02, 0.25, 0.02], [0.02, 0.02, 0.25]]
+    G = nx.stochastic_block_model(sizes, probs, seed=3)
+    y = np.repeat([0, 1, 2], 60)
+    for nv in (
+        netmf(G, dim=16),
+        netmf(G, dim=16, method="eig", rank=32),
+        deepwalk_matrix(G, dim=16),
+    ):
+        X = nv.vectors / np.linalg.norm(nv.vectors, axis=1, keepdims=True)
+        labels = KMeans(3, n_init=5, random_state=0).fit_predict(X)
+        assert adjusted_rand_score(y, labels) > 0.9, nv.info["method"]
+
+
+def test_all_graph_inputs_give_the_same_vectors(tmp_path):
+    A = weighted_graph(20, seed=2)
+    rows, cols = np.nonzero(np.triu(A))
+    csv = tmp_path / "edges.csv"
+    csv.write_text("source,target,weight\n" + "".join(
+        f"{r},{c},{float(A[r, c])!r}\n" for r, c in zip(rows, cols, strict=True)))  # fmt: skip
+    tsv = tmp_path / "edges.tsv"  # no header, both directions listed: duplicates keep the max
+    both = [
+        f"{r}\t{c}\t{float(A[r, c])!r}\n{c}\t{r}\t{float(A[r, c])!r}\n"
+        for r, c in zip(rows, cols, strict=True)
+    ]
+    tsv.write_text("".join(both))
+    G = nx.from_numpy_array(A)
+    reference = netmf(A, dim=4, window=3).vectors
+    for source in (csv, tsv, G, sp.csr_matrix(A), sp.coo_matrix(np.triu(A))):
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nv = netmf(source, dim=4, window=3)
+        assert nv.nodes == list(range(20))
+        np.testing.assert_allclose(np.abs(nv.vectors), np.abs(reference), atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore:Dropped 1 self-loop")
+def test_edge_list_problems_are_reported_or_refused(tmp_path):
+    def write(text: str) -> object:
+        path = tmp_path / f"g{abs(hash(text))}.csv"
+        path.write_text(text)
+        return path
+
+    with pytest.warns(UserWarning, match="Dropped 1 self-loop"):
+        g = as_graph(write("a,b\nb,c\nc,c\nc,a\n"))
+    assert g.report["self_loops_dropped"] == 1
+    assert g.nodes == ["a", "b", "c"]
+    with pytest.warns(UserWarning, match="1 duplicate edge"):
+        g = as_graph(write("a,b,1\nb,a,3\nb,c,1\n"))
+    assert g.adjacency[0, 1] == 3.0
+    with pytest.warns(UserWarning, match="duplicate"):
+        g = as_graph(write("a,b,1\nb,a,3\nb,c,1\n"), duplicates="sum")
+    assert g.adjacency[0, 1] == 4.0
+    with pytest.raises(InputError, match="duplicates='max'"):
+        as_graph(write("a,b\na,b\nb,c\n"), duplicates="raise")
+    with pytest.raises(InputError, match=r"negative weight.*'a'–'b': -2.0"):
+        as_graph(write("a,b,-2\nb,c,1\n"))
+    with pytest.raises(InputError, match="'heavy' is not a finite number"):
+        as_graph(write("a,b,1\nb,c,heavy\n"))
+    with pytest.raises(InputError, match="no edges"):
+        as_graph(write("# only a comment\n"))
+    with pytest.raises(InputError, match="no edge between distinct nodes"):
+        as_graph(write("a,a\n"))
+    with pytest.raises(InputError, match=r"expected 2 fields"):
+        as_graph(write("a,b\nc\n"))
+    with pytest.raises(InputError, match="does not exist"):
+        as_graph(tmp_path / "nope.csv")
+    two = nx.Graph([(0, 1), (1, 2), (3, 4)])
+    two.add_node(9)
+    with pytest.raises(InputError, match=r"1 node\(s\) have no edge.*isolated='drop'"):
+        netmf(two)
+    with pytest.warns(UserWarning, match="isolated"):
+        nv = netmf(two, isolated="drop", dim=2, window=2)
+    assert nv.info["graph"]["n_components"] == 2
+    assert nv.info["graph"]["isolated_dropped"] == 1
+    assert 9 not in nv
+    with pytest.raises(InputError, match=r"dim=34 must be smaller than the number of nodes \(34\)"):
+        netmf(nx.karate_club_graph(), dim=34)
+    with pytest.raises(InputError, match=r"has 1 node\(s\) but no edge"):
+        as_graph(np.zeros((1, 1)) + 1)
+    with pytest.raises(InputError, match="square"):
+        as_graph(np.ones((2, 3)))
+    with pytest.raises(InputError, match="Cannot read a graph"):
+        as_graph({"a": "b"})
