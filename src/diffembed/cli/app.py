@@ -33,6 +33,7 @@ from .common import (
 from .console import UI, map_summary_table
 from .embed import embed_app
 from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
+from .tree import is_tree_output, rebuild_tree_report, tree_command
 
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 
 app.add_typer(embed_app, name="embed")
+app.command("tree")(tree_command)
 
 _DEBUG = {"on": False}
 # Estimator parameter → command-line option, to translate library messages.
@@ -468,7 +470,9 @@ def _run_transform(
 # ------------------------------------------------------------------------------ report
 @app.command("report")
 def report_command(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="An output directory of `map`.")],
+    out: Annotated[
+        Path, typer.Argument(metavar="OUT", help="An output directory of `map` or `tree`.")
+    ],
     color_by: Annotated[
         str | None, typer.Option("--color-by", help="Column of embedding.parquet to colour by.")
     ] = None,
@@ -506,6 +510,9 @@ def _record_outputs(out: Path, names: list[str]) -> None:
 
 
 def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
+    if is_tree_output(out):  # manifest.json says command "tree"
+        rebuild_tree_report(ui, out, color_by)
+        return
     _check_out_dir(out)
     with ui.stages(), _progress.stage("report"):
         write_report(out, source=out, color_by=color_by)

@@ -1,0 +1,524 @@
+"""Self-contained, offline HTML report of a saved tree (``diffembed tree``, ``diffembed report``).
+
+Reads ``levels.parquet`` (required), ``coordinates.npy`` and ``manifest.json`` from an output
+directory of ``diffembed tree`` and writes one page with plotly.js inline: the hierarchy as an
+icicle beside the points (first two diffusion coordinates, or a 2-D PCA when the coordinates
+are not diffusion coordinates), linked by one colour dropdown (:mod:`.tree_figures`); a table
+of the offered levels (clusters, height, persistence, salience, agreement with the label);
+the run summary, timings, parameters and input. Every user string is escaped in markup and
+in plotly text; data travel as JSON made safe by :func:`~.encoding.safe_json`; a hash-based
+Content-Security-Policy lets only the page's own scripts run and load nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import InputError
+from .encoding import figure_json, safe_json
+from .explorer import static_text
+from .interactive import make_coloring, sample_indices, value_texts
+from .tree_figures import (
+    ICICLE_TARGETS,
+    MENU_TARGETS,
+    TreeLevels,
+    closest_levels,
+    tree_figure_spec,
+)
+
+__all__ = ["MAX_POINTS", "build_tree_report_html", "read_tree_outputs", "write_tree_report"]
+
+#: Above this many points the scatter draws a stated, seeded random sample.
+MAX_POINTS = 200_000
+_LEVEL = re.compile(r"^level_(\d+)$")
+_FIX = "run `diffembed tree INPUT -o {out}` first, or pass the directory it wrote"
+
+
+def read_tree_outputs(out_dir: str | Path) -> tuple[Any, np.ndarray | None, dict[str, Any]]:
+    """``levels.parquet``, ``coordinates.npy`` (or None) and ``manifest.json`` (or {}).
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable ``levels.parquet``, an unreadable coordinates file or
+        manifest, each with the fix.
+    """
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out_dir)
+    fix = _FIX.format(out=out_dir)
+    levels = out_dir / "levels.parquet"
+    if not levels.is_file():
+        what = "" if out_dir.is_dir() else f" ({out_dir} does not exist)"
+        msg = f"{levels} is missing{what}, so there is no tree to report: {fix}."
+        raise InputError(msg)
+    try:
+        table = pq.read_table(levels)
+    except (OSError, ValueError) as exc:
+        msg = f"Cannot read {levels} ({exc}): {fix}."
+        raise InputError(msg) from exc
+    coords = None
+    path = out_dir / "coordinates.npy"
+    if path.is_file():
+        try:
+            coords = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            msg = f"Cannot read {path} ({exc}): {fix}, or delete the file."
+            raise InputError(msg) from exc
+    manifest: Any = {}
+    path = out_dir / "manifest.json"
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            msg = f"{path} is not valid JSON ({exc}): {fix}."
+            raise InputError(msg) from exc
+        if not isinstance(manifest, dict):
+            msg = f"{path} is not a JSON object: {fix}."
+            raise InputError(msg)
+    return table, coords, manifest
+
+
+# ------------------------------------------------------------------------------ helpers
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return ("∞" if value > 0 else "−∞") if math.isinf(value) else f"{value:.{digits}g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _section(manifest: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    return value if isinstance(value := manifest.get(key), Mapping) else {}
+
+
+def _table(rows: Sequence[tuple[Any, Any]]) -> str:
+    if not rows:
+        return '<p class="empty">not recorded</p>'
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _kpi(key: str, value: str, sub: str = "", warn: bool = False) -> str:
+    sub = f'<div class="s">{_e(sub)}</div>' if sub else ""
+    head = f'<div class="kpi{" warn" if warn else ""}"><div class="k">{_e(key)}</div>'
+    return f'{head}<div class="v">{_e(value)}</div>{sub}</div>'
+
+
+def _timings(timings: Mapping[str, Any]) -> str:
+    items = [(str(k), float(v)) for k, v in timings.items() if type(v) in (int, float)]
+    items = [(k, v) for k, v in items if math.isfinite(v)]
+    if not items:
+        return '<p class="empty">not recorded</p>'
+    total = dict(items).get("total") or sum(v for _, v in items) or 1.0
+    rows = []
+    for name, sec in sorted(items, key=lambda kv: kv[0] == "total"):
+        cls, width = ("total" if name == "total" else ""), max(0.0, min(100.0, 100 * sec / total))
+        bar = f'<td><div class="bar {cls}" style="width:{width:.1f}%"></div></td>'
+        rows.append(
+            f'<tr class="{cls}"><th>{_e(name)}</th>{bar}<td class="num">{sec:.3g} s</td></tr>'
+        )
+    return f'<table class="timings">{"".join(rows)}</table>'
+
+
+def _csp_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def _columns(table: Any) -> dict[str, np.ndarray]:
+    if hasattr(table, "column_names") and hasattr(table, "column"):
+        return {str(c): np.asarray(table.column(c).to_numpy()) for c in table.column_names}
+    if isinstance(table, Mapping):
+        return {str(c): np.asarray(v) for c, v in table.items()}
+    msg = f"levels must be a pyarrow Table or a dict of columns, not {type(table)}."
+    raise InputError(msg)
+
+
+def _projection(
+    coords: np.ndarray | None, space: Any, groups: np.ndarray | None
+) -> tuple[np.ndarray | None, tuple[str, str], bool]:
+    """Scatter positions, axis names and whether the components are drawn as tiles.
+
+    Diffusion coordinates: the first two columns. When the points fall in several groups
+    (``component``: graph components, each with its own coordinates), every group is centred,
+    scaled to radius ≈ 1 (its 98th-percentile distance to the centre) times √(its share of
+    the largest group, at least 0.35) and drawn in its own tile of a grid, largest first: the
+    coordinates of different components are not comparable. Other coordinates (``space=
+    "input"``): a 2-D PCA with fixed signs.
+    """
+    if coords is None or coords.ndim != 2 or coords.shape[1] == 0:
+        return None, ("dc1", "dc2"), False
+    coords = np.asarray(coords, dtype=np.float64)
+    n = coords.shape[0]
+    if space == "input" or coords.shape[1] < 2:
+        centred = coords - coords.mean(axis=0)
+        if coords.shape[1] == 1:
+            return np.column_stack([centred[:, 0], np.zeros(n)]), ("PC1", "—"), False
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        pcs = centred @ vt[:2].T
+        pcs *= np.where(pcs[np.argmax(np.abs(pcs), axis=0), [0, 1]] < 0, -1.0, 1.0)
+        return pcs, ("PC1", "PC2"), False
+    xy = coords[:, :2].copy()
+    if groups is None or np.unique(groups).size < 2:
+        return xy, ("dc1", "dc2"), False
+    keys, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.argsort(-sizes, kind="stable")
+    cols = math.ceil(math.sqrt(keys.size))
+    for tile, g in enumerate(order):
+        members = inverse == g
+        block = xy[members] - np.median(xy[members], axis=0)
+        radius = float(np.percentile(np.hypot(block[:, 0], block[:, 1]), 98)) or 1.0
+        scale = max(math.sqrt(sizes[g] / sizes[order[0]]), 0.35) / radius
+        xy[members] = block * scale + [2.6 * (tile % cols), -2.6 * (tile // cols)]
+    return xy, ("dc1 (per component)", "dc2 (per component)"), True
+
+
+def _level_rows(
+    menu: Sequence[int],
+    tree: TreeLevels,
+    meta: Mapping[int, Mapping[str, Any]],
+    label: tuple[str, np.ndarray] | None,
+) -> str:
+    """The table of the offered levels, with the ARI against a categorical label."""
+    ari_of = None
+    if label is not None:
+        coloring = make_coloring(label[0], label[1])
+        if coloring.categories is not None and len(coloring.categories) >= 2:
+            from sklearn.metrics import adjusted_rand_score
+
+            known = coloring.values >= 0
+
+            def ari_of(j: int) -> float:
+                return float(adjusted_rand_score(coloring.values[known], tree.labels[j][known]))
+
+    head = "<tr><th>level</th><th>clusters</th><th>height</th><th>persistence</th><th>salient</th>"
+    head += f"<th>ARI vs {_e(label[0])}</th></tr>" if ari_of else "</tr>"
+    body = []
+    for j in sorted(menu, key=lambda j: tree.counts[j]):
+        m = meta.get(j, {})
+        star = "★ yes" if j in tree.salient else ""
+        cells = [
+            str(j),
+            f"{tree.counts[j]:,}",
+            _fmt(m.get("scale"), 3),
+            _fmt(m.get("persistence"), 3),
+            star,
+        ]
+        if ari_of:
+            cells.append(f"{ari_of(j):.3f}")
+        cls = ' class="salient"' if j in tree.salient else ""
+        body.append(
+            f"<tr{cls}>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>"
+        )
+    return f'<div class="scroll"><table class="levels">{head}{"".join(body)}</table></div>'
+
+
+# ------------------------------------------------------------------------------ building
+def build_tree_report_html(
+    levels: Any,
+    coordinates: np.ndarray | None,
+    manifest: Mapping[str, Any] | None,
+    *,
+    color_by: str | None = None,
+    max_points: int = MAX_POINTS,
+    source: str | None = None,
+) -> str:
+    """The tree report as one HTML string (pure: reads and writes no file).
+
+    Parameters
+    ----------
+    levels
+        ``pyarrow.Table`` or mapping of column name to 1-D array: ``id``, the label column
+        named by ``manifest["label_column"]`` and ``level_<j>`` columns (nested labels).
+    coordinates
+        ``(n, K)`` coordinates of the points, or ``None`` (no scatter; the page says so).
+    manifest
+        The run's ``manifest.json`` as a dict; any key may be missing.
+    color_by
+        Initial colouring: a ``level_<j>`` column or the label column. Default: the most
+        persistent salient level; without one, the level closest to the number of label
+        categories (2-20 of them), else to 8 clusters.
+    max_points
+        Above this many points the scatter draws a seeded random sample (the page says so).
+    source
+        The output directory named in the page.
+
+    Returns
+    -------
+    str
+        A complete HTML document with plotly.js inline.
+    """
+    from plotly.offline import get_plotlyjs
+
+    from .. import __version__
+
+    manifest = dict(manifest or {})
+    cols = _columns(levels)
+    level_cols = {int(m.group(1)): c for c in cols if (m := _LEVEL.match(c))}
+    if not level_cols:
+        msg = f"levels.parquet has no level columns (level_0, level_1, ...), only {sorted(cols)}: "
+        raise InputError(msg + _FIX.format(out=source or "OUT") + ".")
+    n = len(next(iter(cols.values())))
+    labels = {j: np.asarray(cols[c], dtype=np.int64) for j, c in sorted(level_cols.items())}
+    res = _section(manifest, "results")
+    salient = [j for j in res.get("salient_levels") or [] if type(j) is int and j in labels]
+    tree = TreeLevels(labels, salient)
+    counts = tree.counts
+    meta = {
+        m["level"]: m
+        for m in manifest.get("levels") or []
+        if isinstance(m, Mapping) and type(m.get("level")) is int
+    }
+    label_name = manifest.get("label_column")
+    notices: list[str] = []
+    if label_name is not None and str(label_name) not in cols:
+        notices.append(
+            f"The label column '{label_name}' named in manifest.json is not in levels.parquet."
+        )
+    label = (
+        (str(label_name), cols[str(label_name)])
+        if label_name is not None and str(label_name) in cols
+        else None
+    )
+    choices = [f"level_{j}" for j in labels] + ([label[0]] if label else [])
+    if color_by is not None and color_by not in choices:
+        either = f"the label column {label[0]!r} or " if label else ""
+        msg = (
+            f"color_by={color_by!r} is not a column that colours this tree; use {either}a level "
+            f"column of levels.parquet (level_{min(labels)} ... level_{max(labels)})."
+        )
+        raise InputError(msg)
+
+    menu = closest_levels(counts, MENU_TARGETS, low=2, high=max(n - 1, 2))
+    menu += [j for j in salient[:6] if counts[j] < n]
+    active: int | str | None = None
+    if color_by is not None:
+        active = "label" if label and color_by == label[0] else int(color_by[6:])
+        menu += [active] if isinstance(active, int) else []
+    elif salient:
+        active = salient[0]
+    else:
+        coloring = make_coloring(label[0], label[1]) if label else None
+        m = len(coloring.categories) if coloring and coloring.categories else 0
+        want = m if 2 <= m <= 20 else 8
+        near = closest_levels(counts, [want], low=2, high=max(n - 1, 2))
+        active = near[0] if near else None
+        menu += near
+    menu = sorted(set(menu), key=lambda j: counts[j])
+    icicle = closest_levels(counts, ICICLE_TARGETS, high=max(64, min(counts.values())))
+
+    params = _section(manifest, "parameters")
+    groups = cols.get("component")
+    xy, axes, tiled = _projection(coordinates, params.get("space"), groups)
+    if xy is not None and xy.shape[0] != n:
+        notices.append(
+            f"coordinates.npy has {xy.shape[0]:,} rows but levels.parquet {n:,}: the points "
+            "are not drawn; rerun `diffembed tree`."
+        )
+        xy = None
+    seed = params.get("random_state")
+    seed = seed if type(seed) is int and seed >= 0 else 0
+    rows = np.arange(n)
+    if xy is not None and n > max_points:
+        rows = sample_indices(n, max_points, None, seed)
+        notices.append(
+            f"The scatter shows a random sample of {rows.size:,} of the {n:,} points (seed "
+            f"{seed}); the tree and the tables describe all of them."
+        )
+    if xy is None:
+        rows = np.zeros(0, dtype=np.int64)
+        if coordinates is None:
+            notices.append("No coordinates.npy was saved with this tree: the points are not drawn.")
+    n_comp = res.get("n_connected_components")
+    if tiled:
+        notices.append(
+            f"The neighbour graph falls into {np.unique(groups).size} parts with their own "
+            "diffusion coordinates, which are not comparable across parts: the scatter draws "
+            "each part in its own tile (centred and scaled), largest first."
+        )
+    ids = cols["id"][rows] if "id" in cols else rows
+    ids = ids if np.asarray(ids).dtype.kind in "iu" else np.asarray(value_texts(ids), dtype=object)
+    spec = tree_figure_spec(
+        tree, None if xy is None else xy[rows], rows, ids=ids, axis_names=axes, label=label,
+        menu=menu, icicle=icicle, active=active, ticks=not tiled,
+    )  # fmt: skip
+    store: dict[str, Any] = {}
+    config = {"displaylogo": False, "responsive": True, "showSendToCloud": False, "showLink": False}
+    figure = figure_json(spec, store, config)
+
+    inp = _section(manifest, "input")
+    name = inp.get("dataset") or (
+        Path(str(inp["path"])).name if inp.get("path") else "a saved tree"
+    )
+    engine = params.get("engine")
+    k_salient = [counts[j] for j in salient]
+    summary = [f"<b>{n:,}</b> points", f"<b>{res.get('n_levels', len(labels))}</b> levels"]
+    if engine:
+        summary.append(f"engine <b>{_e(engine)}</b>")
+    summary.append(
+        f"salient: <b>{_e(', '.join(f'{k} clusters' for k in k_salient[:4]))}</b>"
+        if k_salient
+        else "no level above the permutation null"
+    )
+    meta_line = [f"diffembed {manifest.get('command') or 'tree'}"]
+    meta_line += [str(v) for v in (manifest.get("created"), inp.get("path")) if v]
+    null = res.get("null_persistence")
+    kpis = "".join([
+        _kpi("Points", f"{n:,}", f"{rows.size:,} drawn" if rows.size < n else ""),
+        _kpi("Levels", _fmt(res.get("n_levels", len(labels))), f"{len(labels)} written"),
+        _kpi("Salient levels", str(len(salient)), "persistence above the null"),
+        _kpi("Null persistence", _fmt(null, 3), "permutation threshold"),
+        _kpi("Graph components", _fmt(n_comp), "connected", type(n_comp) is int and n_comp > 1),
+        _kpi("Coordinates", _fmt(res.get("embedding_dims")),
+             "PCA drawn" if axes[0] == "PC1" else "first two drawn"),
+    ])  # fmt: skip
+    input_rows = [
+        (k, inp[k]) for k in ("path", "dataset", "sha256", "n_samples", "n_features") if k in inp
+    ]
+    input_rows += [("label column", label_name), ("output directory", source)]
+    run_rows = [
+        (k, manifest[k])
+        for k in ("command", "created", "diffembed_version", "format_version")
+        if k in manifest
+    ]
+    versions = list(_section(manifest, "versions").items())
+    scripts = [get_plotlyjs(), static_text("loader.js")]
+    csp = (
+        f"default-src 'none'; script-src 'unsafe-eval' {' '.join(_csp_hash(s) for s in scripts)}; "
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
+        "connect-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    pca = axes[0] == "PC1"
+    where = "a 2-D PCA of their coordinates" if pca else "their first two diffusion coordinates"
+    notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
+    css = static_text("report.css") + _CSS
+    script_tags = "\n".join(f"<script>{s}</script>" for s in scripts)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="diffembed {_e(__version__)}">
+<title>Diffusion hierarchy · {_e(name)}</title>
+<style>{css}</style>
+</head>
+<body>
+<header class="top"><div class="wrap">
+<div class="eyebrow">diffembed tree report</div>
+<h1>Diffusion hierarchy of {_e(name)}</h1>
+<p class="summary">{" · ".join(summary)}</p>
+<p class="meta">{_e(" · ".join(meta_line))}</p>
+</div></header>
+<main class="wrap">
+{notes}
+<section class="card tree"><h2>Tree and points</h2>
+<p class="sub">Left: the hierarchy as an icicle, root on top, one row per level, each node as
+wide as its number of points (click a node to zoom in). Right: the points at {_e(where)}.
+The menu colours both by one level (★ salient: more persistent than
+a permutation null); the icicle is the legend of the scatter.</p>
+<div id="fig-tree" class="plot tall"></div></section>
+<section class="grid halves">
+<article class="card"><h2>Levels offered</h2>
+<p class="sub">Height: the merge height at which the level formed. Persistence: log gap to
+the next merge height.</p>{_level_rows(menu, tree, meta, label)}</article>
+<aside class="card"><h2>Run summary</h2><div class="kpis">{kpis}</div>
+<h3>Timings</h3>{_timings(_section(manifest, "timings"))}</aside>
+</section>
+<section class="grid halves">
+<article class="card"><h2>Parameters</h2>{_table(list(params.items()))}</article>
+<article class="card"><h2>Input</h2>{_table(input_rows)}
+<h3>Run</h3>{_table(run_rows)}
+<details><summary>Software versions</summary>{_table(versions)}</details></article>
+</section>
+</main>
+<footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing
+is loaded from the network.</footer>
+<script type="application/json" id="de-store">{safe_json(store)}</script>
+<script type="application/json" data-plot="fig-tree">{figure}</script>
+{script_tags}
+</body>
+</html>
+"""
+
+
+_CSS = """
+.plot.tall{min-height:640px}.scroll{overflow-x:auto}
+table.levels th,table.levels td{width:auto;text-align:right}
+table.levels td{font-variant-numeric:tabular-nums}
+table.levels tr.salient td{font-weight:650;background:#f0f4f8}
+"""
+
+
+def write_tree_report(
+    out_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    color_by: str | None = None,
+    max_points: int = MAX_POINTS,
+    source: str | None = None,
+) -> Path:
+    """Write the HTML report of a saved tree, atomically.
+
+    Parameters
+    ----------
+    out_dir
+        Directory written by ``diffembed tree``: ``levels.parquet`` (required),
+        ``coordinates.npy`` and ``manifest.json`` (optional; the page says what is missing).
+    path
+        Where to write the page; default ``out_dir / "report.html"``.
+    color_by
+        Initial colouring, see :func:`build_tree_report_html`.
+    max_points
+        Most points drawn in the scatter.
+    source
+        Output directory named in the page; default ``out_dir``.
+
+    Returns
+    -------
+    pathlib.Path
+        The page's path (written to a temporary file and moved into place).
+    """
+    out_dir = Path(out_dir)
+    table, coords, manifest = read_tree_outputs(out_dir)
+    page = build_tree_report_html(
+        table, coords, manifest, color_by=color_by, max_points=max_points,
+        source=str(out_dir) if source is None else source,
+    )  # fmt: skip
+    target = Path(path) if path is not None else out_dir / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
