@@ -12,9 +12,6 @@ Content-Security-Policy lets only the page's own scripts run and load nothing.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 import json
 import math
 import os
@@ -30,6 +27,7 @@ from ..exceptions import InputError
 from .encoding import figure_json, safe_json
 from .explorer import static_text
 from .interactive import make_coloring, sample_indices, value_texts
+from .page import _csp_hash, _e, _fmt, _kpi, _table, _timings  # shared page parts
 from .tree_figures import (
     ICICLE_TARGETS,
     MENU_TARGETS,
@@ -92,62 +90,8 @@ def read_tree_outputs(out_dir: str | Path) -> tuple[Any, np.ndarray | None, dict
 
 
 # ------------------------------------------------------------------------------ helpers
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        return ("∞" if value > 0 else "−∞") if math.isinf(value) else f"{value:.{digits}g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
-
-
 def _section(manifest: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value := manifest.get(key), Mapping) else {}
-
-
-def _table(rows: Sequence[tuple[Any, Any]]) -> str:
-    if not rows:
-        return '<p class="empty">not recorded</p>'
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
-
-
-def _kpi(key: str, value: str, sub: str = "", warn: bool = False) -> str:
-    sub = f'<div class="s">{_e(sub)}</div>' if sub else ""
-    head = f'<div class="kpi{" warn" if warn else ""}"><div class="k">{_e(key)}</div>'
-    return f'{head}<div class="v">{_e(value)}</div>{sub}</div>'
-
-
-def _timings(timings: Mapping[str, Any]) -> str:
-    items = [(str(k), float(v)) for k, v in timings.items() if type(v) in (int, float)]
-    items = [(k, v) for k, v in items if math.isfinite(v)]
-    if not items:
-        return '<p class="empty">not recorded</p>'
-    total = dict(items).get("total") or sum(v for _, v in items) or 1.0
-    rows = []
-    for name, sec in sorted(items, key=lambda kv: kv[0] == "total"):
-        cls, width = ("total" if name == "total" else ""), max(0.0, min(100.0, 100 * sec / total))
-        bar = f'<td><div class="bar {cls}" style="width:{width:.1f}%"></div></td>'
-        rows.append(
-            f'<tr class="{cls}"><th>{_e(name)}</th>{bar}<td class="num">{sec:.3g} s</td></tr>'
-        )
-    return f'<table class="timings">{"".join(rows)}</table>'
-
-
-def _csp_hash(script: str) -> str:
-    digest = hashlib.sha256(script.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
 def _columns(table: Any) -> dict[str, np.ndarray]:
