@@ -24,12 +24,14 @@ positive, so signs are deterministic.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Literal
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from threadpoolctl import threadpool_limits
 
 from .exceptions import InputError, NumericalError
 
@@ -49,6 +51,11 @@ SOLVERS = ("auto", "dense", "arpack", "shift_invert", "lobpcg")
 AUTO_DENSE_MAX = 500
 #: ``"auto"`` uses shift-invert up to this intrinsic dimension, plain Lanczos above.
 AUTO_SHIFT_INVERT_MAX_DIMENSION = 4.0
+#: Up to this many rows the iterative solvers run with one BLAS thread: their dense work is
+#: level-2 BLAS on (n, ncv) blocks, where waking a thread pool costs more than it saves
+#: (measured: shift-invert on a 2,000-point swiss roll 0.02 s single-threaded, 0.14 s with 2
+#: OpenBLAS threads).
+SINGLE_THREAD_MAX = 50_000
 #: Implicit restarts ``"auto"`` allows plain Lanczos before it switches to shift-invert.
 AUTO_ARPACK_BUDGET = 60
 #: Distance of the shift above the top eigenvalue 1.
@@ -86,7 +93,7 @@ def resolve_solver(
     return "shift_invert" if low_dim and sparse else "arpack"
 
 
-def top_eigenpairs(
+def _top_eigenpairs(
     S,
     n_eigenpairs: int,
     *,
@@ -200,6 +207,36 @@ def _shift_invert(S, k: int, v0: np.ndarray, ncv: int, tol: float, max_iter: int
     op = spla.LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64)
     mu, vecs = spla.eigsh(op, k=k, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=max_iter)
     return sigma - 1.0 / mu, vecs
+
+
+def top_eigenpairs(
+    S,
+    n_eigenpairs: int,
+    *,
+    solver: str = "auto",
+    tol: float = 0.0,
+    max_iter: int | None = None,
+    random_state: int | np.random.Generator | None = 0,
+    intrinsic_dimension: float | None = None,
+    info: dict[str, str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Largest algebraic eigenpairs of a symmetric matrix with spectrum in [-1, 1].
+
+    See :func:`_top_eigenpairs` for the parameters; this wrapper limits BLAS to one thread on
+    problems of at most :data:`SINGLE_THREAD_MAX` rows.
+    """
+    small = S.shape[0] <= SINGLE_THREAD_MAX
+    with threadpool_limits(limits=1, user_api="blas") if small else nullcontext():
+        return _top_eigenpairs(
+            S,
+            n_eigenpairs,
+            solver=solver,
+            tol=tol,
+            max_iter=max_iter,
+            random_state=random_state,
+            intrinsic_dimension=intrinsic_dimension,
+            info=info,
+        )
 
 
 def component_eigenpairs(
