@@ -47,6 +47,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 CHILD = HERE / "_child.py"
 MARK = "@@RESULT@@"
+RUN_START = time.strftime("%Y-%m-%d %H:%M:%S")
 
 METHODS = ["diffembed", "scanpy", "pydiffmap", "datafold", "phate"]
 IMPORT_NAME = {"diffembed": "diffembed", "scanpy": "scanpy", "pydiffmap": "pydiffmap",
@@ -281,7 +282,8 @@ def main(argv=None):
                 if m != "diffembed" and de_wall is None and args.update:
                     de_wall = previous_wall(args, ds, n_rows)
                 rec = {"dataset": ds, "n": n_rows, "d": shape[1], "method": m,
-                       "run": time.strftime("%Y-%m-%d %H:%M"), "threads": args.threads}
+                       "run": time.strftime("%Y-%m-%d %H:%M"), "run_start": RUN_START,
+                       "threads": args.threads}
                 if m in unavailable:
                     rec["error"] = f"not installed: {unavailable[m]}"
                 elif m in failed_at and ds == "swiss_roll":
@@ -314,6 +316,7 @@ def main(argv=None):
                             rec["ratio"] = res["wall_s"] / de_wall
                 records.append(rec)
                 print(table_row(rec, args.threads), flush=True)
+                write_outputs(args, records, header, unavailable, timeout, mem_cap)
                 if not args.keep_tmp:
                     shutil.rmtree(data_dir / m, ignore_errors=True)
     finally:
@@ -321,6 +324,8 @@ def main(argv=None):
             shutil.rmtree(tmp_root, ignore_errors=True)
 
     write_outputs(args, records, header, unavailable, timeout, mem_cap)
+    out = out_path(args)
+    print(f"\nwrote {out} and {out.with_suffix('.json')}")
 
 
 def out_path(args) -> Path:
@@ -363,7 +368,23 @@ def table_row(rec: dict, threads: int = 2) -> str:
 
 
 def write_outputs(args, records, header, unavailable, timeout, mem_cap):
+    """(Re)write the .md/.json; called after every row so a killed run keeps its finished rows.
+
+    With ``--update`` the file is re-read under a lock each time, so rows written meanwhile by
+    another ``--update`` run are kept (only this run's (dataset, n, method) rows are replaced).
+    """
+    import fcntl
+
     out = out_path(args)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _write_outputs_locked(args, out, list(records), header, unavailable, timeout, mem_cap)
+
+
+def _write_outputs_locked(args, out, records, header, unavailable, timeout, mem_cap):
+    me = {"argv": sys.argv[1:], "start": RUN_START, "time": time.strftime("%Y-%m-%d %H:%M"),
+          "timeout_s": timeout, "mem_cap_mib": mem_cap}
     runs = []
     if args.update:
         old = load_records(out.with_suffix(".json"))
@@ -371,10 +392,10 @@ def write_outputs(args, records, header, unavailable, timeout, mem_cap):
             runs = json.loads(out.with_suffix(".json").read_text()).get("runs", [])
         except (OSError, ValueError, AttributeError):
             runs = []
+        runs = [r for r in runs if not (r.get("start") == RUN_START and r["argv"] == me["argv"])]
         new_keys = {(r["dataset"], r["n"], r["method"]) for r in records}
         records = [r for r in old if (r["dataset"], r["n"], r["method"]) not in new_keys] + records
-    runs = [*runs, {"argv": sys.argv[1:], "time": time.strftime("%Y-%m-%d %H:%M"),
-                    "timeout_s": timeout, "mem_cap_mib": mem_cap}]
+    runs = [*runs, me]
     # canonical order and ratios from the merged records
     ds_order = {"swiss_roll": 0, "digits": 1}
     records.sort(key=lambda r: (ds_order.get(r["dataset"], 9), r["n"], METHODS.index(r["method"])))
@@ -394,7 +415,7 @@ def write_outputs(args, records, header, unavailable, timeout, mem_cap):
     lines = [
         f"# Diffusion-map benchmark{' (quick)' if args.quick else ''}",
         "",
-        "Runs merged into this table (each row's run time is in the .json): "
+        "Runs that wrote into this table (each row's own time is in the .json): "
         + "; ".join(f"`{py_name} benchmarks/run.py {' '.join(r['argv'])}` at {r['time']}"
                     f" (timeout {r['timeout_s']:.0f} s)" for r in runs)
         + f". Python {platform.python_version()}, {os.cpu_count()} CPUs, threads={args.threads}, "
@@ -426,10 +447,11 @@ def write_outputs(args, records, header, unavailable, timeout, mem_cap):
         *rows,
         "",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    out.with_suffix(".json").write_text(json.dumps({"runs": runs, "records": records}, indent=1, default=str))
-    print(f"\nwrote {out} and {out.with_suffix('.json')}")
+    tmp_md, tmp_js = out.with_suffix(".md.tmp"), out.with_suffix(".json.tmp")
+    tmp_md.write_text("\n".join(lines))
+    tmp_js.write_text(json.dumps({"runs": runs, "records": records}, indent=1, default=str))
+    os.replace(tmp_md, out)
+    os.replace(tmp_js, out.with_suffix(".json"))
 
 
 if __name__ == "__main__":
