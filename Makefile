@@ -1,6 +1,6 @@
 # Two entry points do all the set-up on a fresh machine:
 #   make demo   - creates .venv, installs diffembed, maps the built-in swiss roll into out/swiss-roll/
-#   make test   - creates .venv, installs diffembed with test extras (and Debian chromium when
+#   make test   - creates .venv, installs torch (CPU wheel) then diffembed with all extras (and Debian chromium when
 #                 run as root), runs the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +12,8 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	$(BIN)/python -m pip install --quiet -e '.[test,text,diffusion,distributed,graph]'
 	touch $(STAMP)
 
 demo: $(STAMP)
