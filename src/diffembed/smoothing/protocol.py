@@ -328,7 +328,7 @@ def evaluate_runs(
 
 def smooth_runs(
     runs: Sequence[np.ndarray],
-    graph: str | sp.spmatrix,
+    graph: str | sp.spmatrix | Sequence[sp.spmatrix],
     *,
     words: Sequence[str] | None = None,
     reference: np.ndarray | None = None,
@@ -342,7 +342,8 @@ def smooth_runs(
 
     ``graph``: ``"knn"`` (each run's own graph), ``"lexicon"`` (``lexicon`` pairs over
     ``words``, default WordNet synonyms), ``"reference"`` (the kNN graph of ``reference``)
-    or a fixed sparse adjacency.
+    a fixed sparse adjacency, or a list of one adjacency per run. ``info["graph_for_reuse"]``
+    returns the graph(s) used, to smooth again at another setting without rebuilding them.
     """
     info: dict[str, Any] = {}
     fixed = None
@@ -361,14 +362,118 @@ def smooth_runs(
         elif graph != "knn":
             msg = f"graph={graph!r} is not supported; choose 'knn', 'lexicon' or 'reference'."
             raise InputError(msg)
+    elif isinstance(graph, list | tuple):  # one adjacency per run (own graphs, reused)
+        per_run = list(graph)
     else:
         fixed = sp.csr_matrix(graph)
     start = time.perf_counter()
-    out = []
-    for X in runs:
+    out, used = [], []
+    for r, X in enumerate(runs):
         X0 = _unit(X)
-        A = fixed if fixed is not None else knn_adjacency(X0, n_neighbors, knn="exact")
+        if fixed is not None:
+            A = fixed
+        elif isinstance(graph, list | tuple):
+            A = per_run[r]
+        else:
+            A = knn_adjacency(X0, n_neighbors, knn="exact")
+        used.append(A)
         out.append(smooth(X0, A, operator=operator, alpha=alpha, t=t))
     info["seconds_per_run"] = (time.perf_counter() - start) / len(runs)
-    info["graph_for_reuse"] = fixed
+    info["graph_for_reuse"] = fixed if fixed is not None else used
     return out, info
+
+
+#: Sweep of the report's "overlap against α / t" plot.
+SWEEP_ALPHA = (1.0, 0.7, 0.5, 0.3, 0.2, 0.1)
+SWEEP_T = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0)
+
+
+def run_stability(
+    runs: StabilityRuns,
+    *,
+    graph: str = "lexicon",
+    operator: str = "ppr",
+    alpha: float = 0.5,
+    t: float = 1.0,
+    lexicon: Any = None,
+    n_neighbors: int = 10,
+    own_knn: bool = True,
+    sweep: bool = True,
+    tasks: EvalTasks | None = None,
+    ks: Sequence[int] = (1, 5, 10, 20, 50),
+    n_queries: int | None = None,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Every metric of the raw runs and of the smoothed runs, plus the α/t sweep.
+
+    Rows: ``raw``; ``smoothed`` over ``graph``; with ``own_knn`` (and ``graph`` not already
+    ``"knn"``) the same filter over each run's own kNN graph, reported for honesty (it did not
+    stabilise in any measured setting). ``delta_*`` keys hold smoothed − raw.
+
+    Returns
+    -------
+    dict
+        ``rows`` (list of metric dicts), ``sweep`` (list of dicts: setting, overlap@10, quality),
+        ``graph_info``, ``n_words``.
+    """
+    words = runs.words
+    n = len(words)
+    queries = None
+    if n_queries is not None and n_queries < n:
+        rng = np.random.default_rng(random_state)
+        queries = np.sort(rng.choice(n, n_queries, replace=False))
+    raw = [_unit(X) for X in runs.runs]
+    setting = {"operator": operator, "alpha": alpha if operator == "ppr" else None,
+               "t": t if operator in ("heat", "lazy_walk") else None}  # fmt: skip
+    rows = []
+    with _progress.stage("evaluate raw"):
+        base = evaluate_runs(raw, raw=raw, tasks=tasks, ks=ks, queries=queries)
+    rows.append({"method": "raw", "graph": "none", "operator": "none", "alpha": None, "t": None,
+                 "seconds_per_run": 0.0, **base})  # fmt: skip
+    graphs = [graph] + (["knn"] if own_knn and graph != "knn" else [])
+    graph_info: dict[str, Any] = {}
+    fixed = None
+    for g in graphs:
+        with _progress.stage(f"smooth ({g})"):
+            Ys, info = smooth_runs(
+                raw, g, words=words, reference=runs.reference, lexicon=lexicon,
+                operator=operator, alpha=alpha, t=t, n_neighbors=n_neighbors,
+            )  # fmt: skip
+        if g == graph:
+            fixed = info.pop("graph_for_reuse")
+            graph_info = {k: v for k, v in info.items()}
+        else:
+            info.pop("graph_for_reuse")
+        with _progress.stage(f"evaluate ({g})"):
+            res = evaluate_runs(Ys, raw=raw, tasks=tasks, ks=ks, queries=queries)
+        label = "smoothed" if g == graph else "own kNN (honesty check)"
+        row = {"method": label, "graph": g, **setting,
+               "seconds_per_run": info["seconds_per_run"], **res}  # fmt: skip
+        for key, value in res.items():
+            if isinstance(value, float) and isinstance(base.get(key), float):
+                row[f"delta_{key}"] = value - base[key]
+        rows.append(row)
+    sweep_rows: list[dict[str, Any]] = []
+    if sweep and operator in ("ppr", "heat"):
+        with _progress.stage("sweep"):
+            sq = queries
+            if sq is None and n > 2000:
+                sq = np.sort(np.random.default_rng(random_state).choice(n, 2000, replace=False))
+            grid = SWEEP_ALPHA if operator == "ppr" else SWEEP_T
+            for value in grid:
+                kw = {"alpha": value} if operator == "ppr" else {"t": value}
+                Ys, _ = smooth_runs(raw, fixed, operator=operator,
+                                    n_neighbors=n_neighbors, **kw)  # fmt: skip
+                from .. import metrics
+
+                entry = {"operator": operator, **kw,
+                         "overlap@10": metrics.pairwise_overlap(Ys, 10, queries=sq)["overlap"],
+                         "effective_rank": float(np.mean([metrics.effective_rank(Y) for Y in Ys])),
+                         "mean_cosine": float(np.mean([metrics.mean_cosine(Y) for Y in Ys]))}  # fmt: skip
+                if tasks is not None:
+                    sims = [similarity_scores(Y, tasks) for Y in Ys]
+                    for name in tasks.sim:
+                        entry[name] = float(np.mean([s[name] for s in sims]))
+                sweep_rows.append(entry)
+    return {"rows": rows, "sweep": sweep_rows, "graph_info": graph_info, "n_words": n,
+            "n_queries": n if queries is None else int(queries.size)}  # fmt: skip

@@ -1,0 +1,311 @@
+"""``diffembed stability``: how much do word vectors move under perturbation, raw vs smoothed?
+
+Trains PPMI-SVD word vectors on ``--runs`` perturbed copies of a corpus (``--perturb``
+bootstrap / swap / seed), keeps the words every run has, smooths each run over ``--graph``
+(``lexicon``: WordNet synonyms or ``--lexicon FILE``; ``reference``: the kNN graph of one more,
+independent run; ``knn``: each run's own graph) and writes, atomically:
+
+=====================  ======================================================================
+``metrics.csv``        one row per method (``raw``, ``smoothed``, and — unless
+                       ``--no-own-knn`` — the same filter over each run's own kNN graph,
+                       reported for honesty): NN-overlap@k, Jaccard, s.d. over pairs,
+                       frequency bands, fidelity, EIS, Procrustes, WS353, SimLex, supersense
+                       accuracy and disagreement, effective rank, mean cosine, seconds, and
+                       ``delta_*`` = smoothed − raw.
+``overlap_at_k.csv``   ``method, k, overlap`` (the report's overlap-vs-k plot).
+``sweep.csv``          overlap@10 and quality against α (PPR) or t (heat) on the same graph.
+``manifest.json``      inputs, parameters, vocabulary sizes and the shared words, graph facts,
+                       timings, versions, outputs.
+``report.html``        the offline report (:mod:`diffembed.plotting.stability_report`).
+=====================  ======================================================================
+
+Register it with ``app.command("stability")(stability_command)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from .. import _progress
+from ..exceptions import InputError
+from .common import manifest_head, versions, write_manifest
+from .console import UI
+
+__all__ = ["read_segments", "stability_command"]
+
+GRAPHS = ("lexicon", "reference", "knn")
+
+
+def read_segments(corpus: str, fraction: float, seed: int) -> tuple[list[str], dict[str, Any]]:
+    """Segments (lines) of a corpus file, or of the offline Debian corpus for ``debian``.
+
+    ``fraction`` < 1 keeps each segment with that probability (seeded).
+    """
+    if corpus == "debian":
+        from ..embed.data import debian_corpus
+
+        segments = [s for s in debian_corpus() if s.strip()]
+        info: dict[str, Any] = {"path": None, "corpus": "debian (offline)"}
+    else:
+        path = Path(corpus)
+        if not path.is_file():
+            msg = (
+                f"The corpus {corpus} does not exist. Give a text file with one segment per "
+                "line, or 'debian' for the offline Debian corpus (scripts/fetch_data.sh)."
+            )
+            raise InputError(msg)
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"{corpus} is not UTF-8 text ({exc}); convert it first (iconv -t utf-8)."
+            raise InputError(msg) from exc
+        segments = [line for line in text.splitlines() if line.strip()]
+        info = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    if not 0 < fraction <= 1:
+        msg = f"--fraction {fraction} is out of range: give a share of segments in (0, 1]."
+        raise InputError(msg)
+    if fraction < 1:
+        keep = np.random.default_rng(seed).random(len(segments)) < fraction
+        segments = [s for s, k in zip(segments, keep, strict=True) if k]
+    if not segments:
+        msg = f"The corpus {corpus} has no non-empty line (segment) to train on."
+        raise InputError(msg)
+    info.update({"n_segments": len(segments), "fraction": fraction})
+    return segments, info
+
+
+def stability_command(
+    corpus: Annotated[
+        str,
+        typer.Argument(
+            metavar="CORPUS",
+            help="Text file, one segment per line (or 'debian': the offline Debian corpus).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")] = ...,  # type: ignore[assignment]
+    runs: Annotated[int, typer.Option(help="Perturbed runs compared pairwise (>= 2).")] = 4,
+    perturb: Annotated[
+        str, typer.Option(help="bootstrap (resample lines), swap (local word swaps) or seed.")
+    ] = "bootstrap",
+    graph: Annotated[
+        str,
+        typer.Option(help="lexicon (shared: WordNet or --lexicon), reference (shared), knn (own)."),
+    ] = "lexicon",
+    lexicon: Annotated[
+        Path | None,
+        typer.Option(help="Lexicon file 'word neighbour ...' per line (default: WordNet)."),
+    ] = None,
+    operator: Annotated[str, typer.Option(help="ppr, heat, lazy_walk or retrofit.")] = "ppr",
+    alpha: Annotated[float, typer.Option(help="PPR teleport in (0, 1]; 0.5 = retrofit.")] = 0.5,
+    t: Annotated[float, typer.Option("--t", help="Heat time / lazy-walk steps.")] = 1.0,
+    n_neighbors: Annotated[int, typer.Option(help="Neighbours of kNN graphs.")] = 10,
+    dim: Annotated[int, typer.Option(help="Dimensions of the word vectors.")] = 100,
+    max_vocab: Annotated[int, typer.Option(help="Most frequent words kept per run.")] = 10_000,
+    window: Annotated[int, typer.Option(help="Co-occurrence window.")] = 5,
+    min_count: Annotated[int, typer.Option(help="Least count of a kept word.")] = 1,
+    fraction: Annotated[
+        float, typer.Option(help="Share of corpus lines used (seeded), e.g. 0.25.")
+    ] = 1.0,
+    own_knn: Annotated[
+        bool,
+        typer.Option("--own-knn/--no-own-knn", help="Also report each run's own-kNN smoothing."),
+    ] = True,
+    sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Overlap against α/t.")] = True,
+    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output directory.")
+    ] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Train word vectors on perturbed corpora; report every stability metric raw vs smoothed."""
+    ui = UI(quiet=quiet, debug=debug)
+    with ui.errors():
+        _run(ui, corpus, out, overwrite=overwrite, report=not no_report, params={
+            "runs": runs, "perturb": perturb, "graph": graph,
+            "lexicon": None if lexicon is None else str(lexicon), "operator": operator,
+            "alpha": alpha, "t": t, "n_neighbors": n_neighbors, "dim": dim,
+            "max_vocab": max_vocab, "window": window, "min_count": min_count,
+            "fraction": fraction, "own_knn": own_knn, "sweep": sweep,
+            "random_state": random_state,
+        })  # fmt: skip
+
+
+def _check(params: dict[str, Any]) -> None:
+    from ..smoothing import filters
+    from ..smoothing.protocol import PERTURBATIONS
+    from ..smoothing.smoother import OPERATORS
+
+    if params["runs"] < 2:
+        msg = f"--runs {params['runs']} is too few: stability compares pairs, give --runs >= 2."
+        raise InputError(msg)
+    if params["perturb"] not in PERTURBATIONS:
+        msg = f"--perturb {params['perturb']!r} is not supported; choose {', '.join(PERTURBATIONS)}."
+        raise InputError(msg)
+    if params["graph"] not in GRAPHS:
+        msg = f"--graph {params['graph']!r} is not supported; choose {', '.join(GRAPHS)}."
+        raise InputError(msg)
+    if params["operator"] not in OPERATORS:
+        msg = f"--operator {params['operator']!r} is not supported; choose {', '.join(OPERATORS)}."
+        raise InputError(msg)
+    if params["lexicon"] is not None and params["graph"] != "lexicon":
+        msg = "--lexicon is used with --graph lexicon only."
+        raise InputError(msg)
+    try:
+        filters.check_alpha(params["alpha"])
+        filters.check_t(params["t"], integer=params["operator"] == "lazy_walk")
+    except InputError as exc:
+        name = "--alpha" if "alpha" in str(exc) else "--t"
+        raise InputError(f"{name}: {exc}") from exc
+    for key, low in (("dim", 1), ("max_vocab", 2), ("window", 1), ("min_count", 1),
+                     ("n_neighbors", 1)):  # fmt: skip
+        if params[key] < low:
+            flag = "--" + key.replace("_", "-")
+            msg = f"{flag} {params[key]} is out of range: it must be >= {low}."
+            raise InputError(msg)
+
+
+def _run(ui: UI, corpus: str, out: Path, *, overwrite: bool, report: bool,
+         params: dict[str, Any]) -> None:  # fmt: skip
+    from ..io import writers
+    from ..smoothing import protocol
+    from ..smoothing.graphs import read_pairs
+
+    start = time.perf_counter()
+    _check(params)
+    lex = None if params["lexicon"] is None else read_pairs(params["lexicon"])
+    inputs = [] if corpus == "debian" else [corpus]
+    inputs += [params["lexicon"]] if params["lexicon"] else []
+    with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
+        with _progress.stage("read"):
+            segments, input_info = read_segments(corpus, params["fraction"], params["random_state"])
+        ui.info(
+            f"stability of PPMI-SVD word vectors: {params['runs']} {params['perturb']} runs of "
+            f"{len(segments):,} segments · graph {params['graph']} · {params['operator']}"
+        )
+        with ui.capture_warnings():
+            runs = protocol.train_runs(
+                segments, runs=params["runs"], perturb=params["perturb"],
+                reference=params["graph"] == "reference", dim=params["dim"],
+                max_vocab=params["max_vocab"], window=params["window"],
+                min_count=params["min_count"], seed=params["random_state"],
+            )  # fmt: skip
+            with _progress.stage("tasks"):
+                tasks = protocol.load_tasks(runs.words)
+            result = protocol.run_stability(
+                runs, graph=params["graph"], operator=params["operator"], alpha=params["alpha"],
+                t=params["t"], lexicon=lex, n_neighbors=params["n_neighbors"],
+                own_knn=params["own_knn"], sweep=params["sweep"], tasks=tasks,
+                random_state=params["random_state"],
+            )  # fmt: skip
+        with _progress.stage("write"):
+            _write_tables(result, tmp)
+        outputs = ["metrics.csv", "overlap_at_k.csv", "sweep.csv", "manifest.json"]
+        outputs += ["report.html"] if report else []
+        manifest = {
+            **manifest_head("stability"),
+            "input": input_info,
+            "parameters": params,
+            "results": {
+                "n_shared_words": len(runs.words),
+                "vocabulary_sizes": runs.info["vocabulary_sizes"],
+                "n_tokens": runs.info["n_tokens"],
+                "n_queries": result["n_queries"],
+                "graph": result["graph_info"],
+                "tasks": {"similarity_pairs": {k: int(v[0].size) for k, v in tasks.sim.items()},
+                          "supersense_nouns": 0 if tasks.cls_rows is None
+                          else int(tasks.cls_rows.size)},  # fmt: skip
+                "summary": _summary(result["rows"]),
+            },
+            "versions": versions(),
+            "outputs": outputs,
+        }
+        write_manifest(manifest, tmp, timings, start)
+        if report:
+            from ..plotting.stability_report import write_stability_report
+
+            with _progress.stage("report"):
+                write_stability_report(tmp, source=str(out))
+        write_manifest(manifest, tmp, timings, start)
+    for line in _summary_lines(result["rows"]):
+        ui.info(line)
+    ui.info(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
+
+
+def _write_tables(result: dict[str, Any], tmp: Path) -> None:
+    from ..io import writers
+
+    rows = result["rows"]
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    table = {k: [_cell(row.get(k)) for row in rows] for k in keys}
+    writers.write_csv_atomic(table, tmp / "metrics.csv")
+    curve: dict[str, list[Any]] = {"method": [], "k": [], "overlap": []}
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith("overlap@") and key[8:].isdigit():
+                curve["method"].append(row["method"])
+                curve["k"].append(int(key[8:]))
+                curve["overlap"].append(float(value))
+    writers.write_csv_atomic(curve, tmp / "overlap_at_k.csv")
+    sweep = result["sweep"]
+    skeys: list[str] = []
+    for row in sweep:
+        skeys += [k for k in row if k not in skeys]
+    writers.write_csv_atomic(
+        {k: [_cell(r.get(k)) for r in sweep] for k in skeys} if sweep else {"operator": []},
+        tmp / "sweep.csv",
+    )
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return value
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    raw = rows[0]
+    for row in rows[1:]:
+        key = "own_knn" if row["method"].startswith("own") else "smoothed"
+        out[key] = {
+            "graph": row["graph"],
+            "overlap@10": row["overlap@10"],
+            "delta_overlap@10": row["overlap@10"] - raw["overlap@10"],
+            "sd_pairs_raw": raw["overlap@10_sd_pairs"],
+            **{f"delta_{m}": row[m] - raw[m] for m in ("ws353", "simlex", "disagreement",
+                                                      "supersense_accuracy") if m in row},  # fmt: skip
+            "stabilises": bool(row["overlap@10"] - raw["overlap@10"]
+                               > 3 * max(raw["overlap@10_sd_pairs"], 0.001)),  # fmt: skip
+        }
+    out["raw_overlap@10"] = raw["overlap@10"]
+    return out
+
+
+def _summary_lines(rows: list[dict[str, Any]]) -> list[str]:
+    raw = rows[0]
+    lines = [f"raw: overlap@10 {raw['overlap@10']:.3f} (s.d. over pairs "
+             f"{raw['overlap@10_sd_pairs']:.3f})"]  # fmt: skip
+    for row in rows[1:]:
+        d = row["overlap@10"] - raw["overlap@10"]
+        extra = "".join(
+            f", {m} {row[m] - raw[m]:+.3f}" for m in ("ws353", "simlex", "disagreement") if m in row
+        )
+        stable = d > 3 * max(raw["overlap@10_sd_pairs"], 0.001)
+        verdict = "stabilises" if stable else "does not stabilise (measured change only)"
+        lines.append(f"{row['method']} over {row['graph']}: overlap@10 {row['overlap@10']:.3f} "
+                     f"({d:+.3f}){extra} → {verdict}")  # fmt: skip
+    return lines
