@@ -15,10 +15,14 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
-    if name == "embed":
+    if name in ("embed", "metrics", "smoothing"):
         import importlib
 
-        return importlib.import_module(".embed", __name__)
+        return importlib.import_module(f".{name}", __name__)
+    if name == "DiffusionSmoother":
+        from .smoothing import DiffusionSmoother
+
+        return DiffusionSmoother
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
 

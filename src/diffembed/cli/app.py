@@ -33,6 +33,7 @@ from .common import (
 from .console import UI, map_summary_table
 from .embed import embed_app
 from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
+from .stability import stability_command
 from .tree import is_tree_output, rebuild_tree_report, tree_command
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ app = typer.Typer(
 
 app.add_typer(embed_app, name="embed")
 app.command("tree")(tree_command)
+app.command("stability")(stability_command)
 
 _DEBUG = {"on": False}
 # Estimator parameter → command-line option, to translate library messages.
