@@ -112,16 +112,23 @@ def test_effective_rank_mean_cosine_and_disagreement(rng):
     Y = np.linalg.qr(rng.normal(size=(20, 2)))[0] * s
     assert metrics.effective_rank(Y, center=False) == pytest.approx(np.exp(-(p * np.log(p)).sum()))
     Z = rng.normal(size=(25, 4)) + 0.5
-    cos = [Z[i] @ Z[j] / np.linalg.norm(Z[i]) / np.linalg.norm(Z[j])
-           for i in range(25) for j in range(25) if i != j]  # fmt: skip
+    cos = [
+        Z[i] @ Z[j] / np.linalg.norm(Z[i]) / np.linalg.norm(Z[j])
+        for i in range(25)
+        for j in range(25)
+        if i != j
+    ]
     assert metrics.mean_cosine(Z, n_pairs=None) == pytest.approx(np.mean(cos))
     assert metrics.mean_cosine(Z, n_pairs=200_000) == pytest.approx(np.mean(cos), abs=0.01)
     assert metrics.prediction_disagreement([1, 2, 3, 4], [1, 2, 0, 0]) == 0.5
     y = np.repeat([0, 1], 30)
     W = rng.normal(size=(60, 3)) + y[:, None] * 2
-    res = metrics.classifier_disagreement([W, W, W + 0.01], y, np.arange(0, 60, 2),
-                                          np.arange(1, 60, 2))  # fmt: skip
-    assert res["accuracy"] > 0.8 and res["disagreement"] <= 0.1 and len(res["accuracies"]) == 3
+    res = metrics.classifier_disagreement(
+        [W, W, W + 0.01], y, np.arange(0, 60, 2), np.arange(1, 60, 2)
+    )
+    assert res["accuracy"] > 0.8
+    assert res["disagreement"] <= 0.1
+    assert len(res["accuracies"]) == 3
 
 
 def test_metric_input_errors(rng):

@@ -85,8 +85,9 @@ def graph_and_x(rng):
 @pytest.mark.parametrize("self_loops", [0.0, 1.0])
 def test_operators_equal_dense_references(graph_and_x, normalization, self_loops):
     A, X = graph_and_x
-    op = filters.graph_operator(sp.csr_matrix(A), normalization=normalization,
-                                self_loops=self_loops)  # fmt: skip
+    op = filters.graph_operator(
+        sp.csr_matrix(A), normalization=normalization, self_loops=self_loops
+    )
     for alpha in (0.1, 0.5, 0.9):
         ref = dense_ppr(A, X, alpha, normalization, self_loops)
         for solver in ("cg", "power"):
@@ -108,8 +109,12 @@ def test_identity_settings_and_isolated_rows(graph_and_x):
     np.testing.assert_array_equal(filters.lazy_walk_filter(op, X, 0), X)
     iso = A.sum(axis=1) == 0
     assert iso.sum() == 5
-    for Y in (filters.ppr_filter(op, X, 0.2)[0], filters.heat_filter(op, X, 2.0),
-              filters.lazy_walk_filter(op, X, 4), filters.retrofit(sp.csr_matrix(A), X)):
+    for Y in (
+        filters.ppr_filter(op, X, 0.2)[0],
+        filters.heat_filter(op, X, 2.0),
+        filters.lazy_walk_filter(op, X, 4),
+        filters.retrofit(sp.csr_matrix(A), X),
+    ):
         np.testing.assert_array_equal(Y[iso], X[iso])
         assert np.abs(Y[~iso] - X[~iso]).max() > 1e-3  # the others did move
     sm = DiffusionSmoother(graph=sp.csr_matrix(A), alpha=1.0, normalize=False, monitor=False)
@@ -123,8 +128,9 @@ def test_retrofit_matches_released_update_and_ppr_fixed_point(graph_and_x):
     ours = filters.retrofit(sp.csr_matrix(A), Xn, n_iter=10)
     np.testing.assert_allclose(ours, retrofit_py(A, Xn, 10), atol=1e-10, rtol=0)
     converged = filters.retrofit(sp.csr_matrix(A), Xn, n_iter=300)
-    ppr = DiffusionSmoother(graph=sp.csr_matrix(A), operator="ppr", alpha=0.5,
-                            normalization="rw", monitor=False).fit_transform(Xn)  # fmt: skip
+    ppr = DiffusionSmoother(
+        graph=sp.csr_matrix(A), operator="ppr", alpha=0.5, normalization="rw", monitor=False
+    ).fit_transform(Xn)
     np.testing.assert_allclose(converged, ppr, atol=1e-6)
     assert np.abs(converged - ours).max() > 1e-8  # 10 sweeps are not yet the fixed point
 
@@ -175,8 +181,7 @@ def test_min_gain_sets_alpha_and_t_exactly():
 # ------------------------------------------------------------------ A-T4
 def test_fixed_graph_is_a_contraction_between_runs(rng):
     A = sp.csr_matrix(random_graph(120, rng, n_isolated=3))
-    sm = DiffusionSmoother(graph=A, normalization="sym", alpha=0.3, normalize=False,
-                           monitor=False)  # fmt: skip
+    sm = DiffusionSmoother(graph=A, normalization="sym", alpha=0.3, normalize=False, monitor=False)
     sm.fit(rng.normal(size=(120, 6)))
     for _ in range(50):
         Xa, Xb = rng.normal(size=(120, 6)), rng.normal(size=(120, 6)) * rng.uniform(0.1, 3)
@@ -206,13 +211,15 @@ def test_own_knn_smoothing_is_not_a_contraction(rng):
     for _ in range(30):
         base = rng.normal(size=(80, 4))
         Xa, Xb = base + 0.3 * rng.normal(size=base.shape), base + 0.3 * rng.normal(size=base.shape)
-        sm = DiffusionSmoother(graph="knn", n_neighbors=5, normalization="sym",
-                               normalize=False, monitor=False)  # fmt: skip
+        sm = DiffusionSmoother(
+            graph="knn", n_neighbors=5, normalization="sym", normalize=False, monitor=False
+        )
         Ya, Yb = sm.fit_transform(Xa), clone(sm).fit_transform(Xb)
         ratios.append(np.linalg.norm(Ya - Yb) / np.linalg.norm(Xa - Xb))
     assert max(ratios) > 0  # computed
-    fixed = DiffusionSmoother(graph=knn_adjacency(base, 5), normalization="sym",
-                              normalize=False, monitor=False).fit(base)  # fmt: skip
+    fixed = DiffusionSmoother(
+        graph=knn_adjacency(base, 5), normalization="sym", normalize=False, monitor=False
+    ).fit(base)
     r_fixed = np.linalg.norm(fixed.transform(Xa) - fixed.transform(Xb)) / np.linalg.norm(Xa - Xb)
     assert r_fixed <= 1 + 1e-12
     assert min(ratios) > r_fixed - 0.2  # own graphs never beat the shared graph by much
@@ -223,10 +230,12 @@ def test_collapse_warning_fires_for_strong_own_knn_heat_not_for_ppr_half():
     from sklearn.datasets import load_digits
 
     X = load_digits().data[:600]
+    sm = DiffusionSmoother(graph="knn", operator="heat", t=10.0)
     with pytest.warns(OverSmoothingWarning, match=r"effective rank fell|mean cosine"):
-        sm = DiffusionSmoother(graph="knn", operator="heat", t=10.0).fit(X)
         sm.fit_transform(X)
-    assert sm.diagnostics_["mean_cosine_rise"] > 0.2 or sm.diagnostics_["effective_rank_ratio"] < 0.8
+    assert (
+        sm.diagnostics_["mean_cosine_rise"] > 0.2 or sm.diagnostics_["effective_rank_ratio"] < 0.8
+    )
     rng = np.random.default_rng(0)
     pairs = [(i, j) for i, j in rng.integers(0, 600, (300, 2)) if i != j]
     A, _ = lexicon_adjacency(list(range(600)), pairs, lowercase=False)
@@ -247,16 +256,29 @@ def test_lazy_walk_always_warns_no_floor():
 # ------------------------------------------------------------------ graphs and labels
 def test_lexicon_graph_skips_and_counts_oov_words():
     words = ["cat", "dog", "car", "auto", "tree"]
-    pairs = [("cat", "dog"), ("Car", "AUTO"), ("car", "vehicle"), ("zebra", "okapi"),
-             ("dog", "cat")]  # fmt: skip
+    pairs = [
+        ("cat", "dog"),
+        ("Car", "AUTO"),
+        ("car", "vehicle"),
+        ("zebra", "okapi"),
+        ("dog", "cat"),
+    ]
     A, info = lexicon_adjacency(words, pairs)
-    assert info == {"n_pairs": 5, "n_edges": 2, "n_pairs_skipped": 2, "n_words_oov": 3,
-                    "n_rows_with_edges": 4}  # fmt: skip
-    assert A[0, 1] == A[1, 0] == 1 and A[2, 3] == 1 and A[4].nnz == 0
+    assert info == {
+        "n_pairs": 5,
+        "n_edges": 2,
+        "n_pairs_skipped": 2,
+        "n_words_oov": 3,
+        "n_rows_with_edges": 4,
+    }
+    assert A[0, 1] == A[1, 0] == 1
+    assert A[2, 3] == 1
+    assert A[4].nnz == 0
     sm = DiffusionSmoother(graph="lexicon", lexicon={"cat": ["dog", "lion"]}, monitor=False)
     X = np.random.default_rng(0).normal(size=(5, 3))
     Y = sm.fit_transform(X, index=words)
-    assert sm.graph_info_["n_words_oov"] == 1 and sm.graph_info_["n_pairs_skipped"] == 1
+    assert sm.graph_info_["n_words_oov"] == 1
+    assert sm.graph_info_["n_pairs_skipped"] == 1
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     np.testing.assert_allclose(Y[2:], Xn[2:])  # words without a synonym keep their vectors
     np.testing.assert_allclose(Y[0], (2 * Xn[0] + Xn[1]) / 3)  # PPR ½ on one edge
@@ -267,7 +289,8 @@ def test_lexicon_file_and_weighted_pairs(tmp_path):
     path.write_text("cat dog kitten\nbig large\n")
     sm = DiffusionSmoother(graph="lexicon", lexicon=str(path), monitor=False)
     sm.fit(np.eye(4), index=["cat", "dog", "big", "large"])
-    assert sm.graph_info_["n_edges"] == 2 and sm.graph_info_["n_pairs_skipped"] == 1
+    assert sm.graph_info_["n_edges"] == 2
+    assert sm.graph_info_["n_pairs_skipped"] == 1
     A, _ = lexicon_adjacency(["a", "b"], [("a", "b", 2.5)])
     assert A[0, 1] == 2.5
     with pytest.raises(InputError, match="must be finite and > 0"):
@@ -280,18 +303,21 @@ def test_reference_and_consensus_graphs_match_labels(rng):
     perm = rng.permutation(60)
     A_same, _ = reference_adjacency(words, X, words, n_neighbors=5)
     A_perm, info = reference_adjacency(words, X[perm], [words[i] for i in perm], n_neighbors=5)
-    assert (A_same != A_perm).nnz == 0 and info["n_missing"] == 0
+    assert (A_same != A_perm).nnz == 0
+    assert info["n_missing"] == 0
     A_drop, info = reference_adjacency(words, X[:50], words[:50], n_neighbors=5)
-    assert info["n_missing"] == 10 and A_drop[50:].nnz == 0
+    assert info["n_missing"] == 10
+    assert A_drop[50:].nnz == 0
     C, info = consensus_adjacency(words, [X, X, X + 5 * rng.normal(size=X.shape)], n_neighbors=5)
-    assert info["min_runs"] == 2 and (C != A_same).nnz == 0
+    assert info["min_runs"] == 2
+    assert (A_same != C).nnz == 0
 
 
 def test_transform_of_differing_vocabulary_uses_the_intersection(rng):
     words = [f"w{i}" for i in range(80)]
     X = rng.normal(size=(80, 5))
     sm = DiffusionSmoother(graph="knn", n_neighbors=5, monitor=False).fit(X, index=words)
-    other = words[10:] + ["new1", "new2"]
+    other = [*words[10:], "new1", "new2"]
     Xo = np.vstack([X[10:], rng.normal(size=(2, 5))])
     Y = sm.transform(Xo, index=other)
     assert Y.shape == Xo.shape
@@ -349,9 +375,11 @@ def test_edges_weights_graph_and_sklearn_conventions(rng):
     X = rng.normal(size=(10, 3))
     edges = np.array([[0, 1], [1, 2]])
     sm = DiffusionSmoother(graph=(edges, np.array([1.0, 2.0])), monitor=False).fit(X)
-    assert sm.graph_[1, 0] == 1.0 and sm.graph_[2, 1] == 2.0
+    assert sm.graph_[1, 0] == 1.0
+    assert sm.graph_[2, 1] == 2.0
     params = sm.get_params()
-    assert params["alpha"] == 0.5 and params["graph"] is not None
+    assert params["alpha"] == 0.5
+    assert params["graph"] is not None
     assert clone(sm).get_params()["operator"] == "ppr"
 
 
@@ -374,8 +402,13 @@ def test_stability_mode_picks_a_feasible_setting_at_least_as_stable_as_half(rng)
     table = sm.search_
     base = table[0]
     chosen = sm.params_resolved_
-    row = next(r for r in table[1:] if r["operator"] == chosen["operator"]
-               and r["alpha"] == chosen["alpha"] and r["t"] == chosen["t"])  # fmt: skip
+    row = next(
+        r
+        for r in table[1:]
+        if r["operator"] == chosen["operator"]
+        and r["alpha"] == chosen["alpha"]
+        and r["t"] == chosen["t"]
+    )
     half = next(r for r in table if r["operator"] == "ppr" and r["alpha"] == 0.5)
     assert row["feasible"]
     assert row["quality:sim"] >= base["quality:sim"] - 0.02
@@ -390,8 +423,9 @@ def test_metrics_overlap_rises_on_shared_graph_in_synthetic_runs(rng):
     truth = rng.normal(size=(300, 6))
     runs = [truth + 0.8 * rng.normal(size=truth.shape) for _ in range(3)]
     shared = DiffusionSmoother(graph=knn_adjacency(truth, 8), monitor=False).fit(runs[0])
-    own = [DiffusionSmoother(graph="knn", n_neighbors=8, monitor=False).fit_transform(X)
-           for X in runs]  # fmt: skip
+    own = [
+        DiffusionSmoother(graph="knn", n_neighbors=8, monitor=False).fit_transform(X) for X in runs
+    ]
     raw = metrics.pairwise_overlap(runs, 10)["overlap"]
     sh = metrics.pairwise_overlap([shared.transform(X) for X in runs], 10)["overlap"]
     ow = metrics.pairwise_overlap(own, 10)["overlap"]

@@ -29,8 +29,10 @@ def corpus(tmp_path_factory):
     lines = []
     for _ in range(700):
         topic = TOPICS[rng.integers(6)]
-        toks = [word(topic, j) if rng.random() < 0.6 else fill[rng.integers(6)]
-                for j in rng.integers(0, 16, 10)]  # fmt: skip
+        toks = [
+            word(topic, j) if rng.random() < 0.6 else fill[rng.integers(6)]
+            for j in rng.integers(0, 16, 10)
+        ]
         lines.append(" ".join(toks))
     root = tmp_path_factory.mktemp("stab")
     path = root / "corpus.txt"
@@ -47,16 +49,40 @@ def invoke(*args: str):
 def test_stability_command_writes_tables_report_and_honest_summary(corpus, tmp_path):
     path, lex = corpus
     out = tmp_path / "out"
-    res = invoke(str(path), "--runs", "3", "--dim", "6", "--max-vocab", "120",
-                 "--lexicon", str(lex), "-o", str(out))  # fmt: skip
+    res = invoke(
+        str(path),
+        "--runs",
+        "3",
+        "--dim",
+        "6",
+        "--max-vocab",
+        "120",
+        "--lexicon",
+        str(lex),
+        "-o",
+        str(out),
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "metrics.csv", "overlap_at_k.csv", "report.html", "sweep.csv"]
+        "manifest.json",
+        "metrics.csv",
+        "overlap_at_k.csv",
+        "report.html",
+        "sweep.csv",
+    ]
     with open(out / "metrics.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["method"] for r in rows] == ["raw", "smoothed", "own kNN (honesty check)"]
-    assert {"overlap@10", "jaccard@10", "eis", "procrustes", "effective_rank", "mean_cosine",
-            "fidelity@10", "delta_overlap@10"} <= set(rows[0])  # fmt: skip
+    assert {
+        "overlap@10",
+        "jaccard@10",
+        "eis",
+        "procrustes",
+        "effective_rank",
+        "mean_cosine",
+        "fidelity@10",
+        "delta_overlap@10",
+    } <= set(rows[0])
     assert float(rows[0]["fidelity@10"]) == 1.0
     # the lexicon (a shared graph) makes the runs agree more on this corpus
     assert float(rows[1]["overlap@10"]) > float(rows[0]["overlap@10"])
@@ -71,28 +97,47 @@ def test_stability_command_writes_tables_report_and_honest_summary(corpus, tmp_p
     # the printed summary states the own-kNN change as a measurement
     line = next(ln for ln in res.output.splitlines() if ln.startswith("own kNN"))
     assert re.search(r"overlap@10 \d\.\d{3} \([+-]\d\.\d{3}\)", line)
-    sweep = list(csv.DictReader(open(out / "sweep.csv", encoding="utf-8")))
+    with open(out / "sweep.csv", encoding="utf-8") as fh:
+        sweep = list(csv.DictReader(fh))
     assert [float(r["alpha"]) for r in sweep] == list(protocol.SWEEP_ALPHA)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Own-kNN smoothing changed NN-overlap@10 by" in html
-    assert 'data-plot="fig-k"' in html and 'data-plot="fig-sweep"' in html
+    assert 'data-plot="fig-k"' in html
+    assert 'data-plot="fig-sweep"' in html
     assert "http://" not in html.split("<script>")[0]
 
 
 def test_report_escapes_user_strings_and_needs_metrics(corpus, tmp_path):
-    path, lex = corpus
+    path, _lex = corpus
     out = tmp_path / "o"
-    assert invoke(str(path), "--runs", "2", "--dim", "4", "--max-vocab", "80", "--no-sweep",
-                  "--no-own-knn", "--graph", "knn", "-o", str(out)).exit_code == 0  # fmt: skip
+    assert (
+        invoke(
+            str(path),
+            "--runs",
+            "2",
+            "--dim",
+            "4",
+            "--max-vocab",
+            "80",
+            "--no-sweep",
+            "--no-own-knn",
+            "--graph",
+            "knn",
+            "-o",
+            str(out),
+        ).exit_code
+        == 0
+    )
     data = read_stability_outputs(out)
     assert [r["method"] for r in data["metrics"]] == ["raw", "smoothed"]
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["input"]["path"] = "<img src=x onerror=alert(1)>.txt"
     (out / "manifest.json").write_text(json.dumps(manifest))
     page = write_stability_report(out).read_text(encoding="utf-8")
-    assert "<img src=x" not in page and "&lt;img src=x" in page
+    assert "<img src=x" not in page
+    assert "&lt;img src=x" in page
     assert "Own-kNN smoothing changed" in page  # graph=knn: the smoothed row is the own graph
-    with pytest.raises(Exception, match="metrics.csv is missing"):
+    with pytest.raises(Exception, match=r"metrics\.csv is missing"):
         read_stability_outputs(tmp_path / "nothing")
 
 
@@ -117,7 +162,8 @@ def test_bad_options_exit_2_with_the_fix(corpus, tmp_path, args, pattern):
 
 def test_missing_corpus_and_tiny_shared_vocabulary(tmp_path):
     res = invoke(str(tmp_path / "none.txt"), "-o", str(tmp_path / "o"))
-    assert res.exit_code == 2 and "does not exist" in res.output
+    assert res.exit_code == 2
+    assert "does not exist" in res.output
     small = tmp_path / "small.txt"
     small.write_text("alpha beta gamma\nbeta gamma delta\n")
     res = invoke(str(small), "--dim", "2", "-o", str(tmp_path / "o2"))
@@ -129,7 +175,10 @@ def test_perturbations_are_seeded_and_shaped():
     segs = [f"w{i} x{i} y{i} z{i}" for i in range(50)]
     a = protocol.perturb_segments(segs, "bootstrap", np.random.default_rng(1))
     b = protocol.perturb_segments(segs, "bootstrap", np.random.default_rng(1))
-    assert a == b and len(a) == 50 and len(set(a)) < 50
+    assert a == b
+    assert len(a) == 50
+    assert len(set(a)) < 50
     s = protocol.perturb_segments(segs, "swap", np.random.default_rng(1), swap_rate=0.5)
-    assert [sorted(x.split()) for x in s] == [sorted(x.split()) for x in segs] and s != segs
+    assert [sorted(x.split()) for x in s] == [sorted(x.split()) for x in segs]
+    assert s != segs
     assert protocol.perturb_segments(segs, "seed", np.random.default_rng(1)) == segs

@@ -43,18 +43,34 @@ def protocol_result():
         segs = list(data.debian_corpus())
         keep = np.random.default_rng(0).random(len(segs)) < 0.25
         segs = [s for s, k in zip(segs, keep, strict=True) if k]
-        runs = protocol.train_runs(segs, runs=4, perturb="bootstrap", reference=True,
-                                   dim=100, max_vocab=10_000, window=5)  # fmt: skip
+        runs = protocol.train_runs(
+            segs, runs=4, perturb="bootstrap", reference=True, dim=100, max_vocab=10_000, window=5
+        )
         tasks = protocol.load_tasks(runs.words)
         lex = protocol.run_stability(runs, graph="lexicon", own_knn=True, sweep=False, tasks=tasks)
-        ref = protocol.run_stability(runs, graph="reference", own_knn=False, sweep=False,
-                                     tasks=tasks)  # fmt: skip
+        ref = protocol.run_stability(
+            runs, graph="reference", own_knn=False, sweep=False, tasks=tasks
+        )
     seconds = time.perf_counter() - start
     print(f"\nprotocol: {seconds:.1f} s, load {os.getloadavg()}, {len(runs.words)} shared words")
     for row in lex["rows"] + ref["rows"][1:]:
-        print(row["method"], row["graph"], {k: round(row[k], 4) for k in (
-            "overlap@10", "overlap@10_sd_pairs", "ws353", "simlex", "supersense_accuracy",
-            "disagreement", "effective_rank", "mean_cosine")})  # fmt: skip
+        print(
+            row["method"],
+            row["graph"],
+            {
+                k: round(row[k], 4)
+                for k in (
+                    "overlap@10",
+                    "overlap@10_sd_pairs",
+                    "ws353",
+                    "simlex",
+                    "supersense_accuracy",
+                    "disagreement",
+                    "effective_rank",
+                    "mean_cosine",
+                )
+            },
+        )
     return runs, tasks, lex, ref
 
 
@@ -96,13 +112,15 @@ def test_own_knn_smoothing_is_reported_honestly(protocol_result):
 
     _, _, lex, _ = protocol_result
     raw, own = lex["rows"][0], lex["rows"][2]
-    assert own["graph"] == "knn" and own["method"].startswith("own kNN")
+    assert own["graph"] == "knn"
+    assert own["method"].startswith("own kNN")
     change = own["overlap@10"] - raw["overlap@10"]
     print(f"own-kNN PPR 0.5: overlap@10 change {change:+.4f} (sd {raw['overlap@10_sd_pairs']:.4f})")
     assert abs(change) < 0.02  # no stabilisation (the shared graphs gain >= 0.05)
     assert _summary(lex["rows"])["own_knn"]["stabilises"] is False
     line = _summary_lines(lex["rows"])[2]
-    assert f"({change:+.3f})" in line and "does not stabilise" in line
+    assert f"({change:+.3f})" in line
+    assert "does not stabilise" in line
 
 
 def test_stability_mode_picks_a_feasible_setting_on_real_runs(protocol_result):
@@ -111,17 +129,29 @@ def test_stability_mode_picks_a_feasible_setting_on_real_runs(protocol_result):
     from diffembed.smoothing.protocol import similarity_scores
 
     runs, tasks, _, _ = protocol_result
-    sm = DiffusionSmoother(graph="lexicon", mode="stability", runs=runs.runs, monitor=False,
-                           quality=lambda Y, index: similarity_scores(Y, tasks))  # fmt: skip
+    sm = DiffusionSmoother(
+        graph="lexicon",
+        mode="stability",
+        runs=runs.runs,
+        monitor=False,
+        quality=lambda Y, index: similarity_scores(Y, tasks),
+    )
     sm.fit(runs.runs[0], index=runs.words)
     base = sm.search_[0]
-    chosen = next(r for r in sm.search_[1:] if r["feasible"]
-                  and r["operator"] == sm.params_resolved_["operator"]
-                  and r["alpha"] == sm.params_resolved_["alpha"]
-                  and r["t"] == sm.params_resolved_["t"])  # fmt: skip
+    chosen = next(
+        r
+        for r in sm.search_[1:]
+        if r["feasible"]
+        and r["operator"] == sm.params_resolved_["operator"]
+        and r["alpha"] == sm.params_resolved_["alpha"]
+        and r["t"] == sm.params_resolved_["t"]
+    )
     half = next(r for r in sm.search_ if r["operator"] == "ppr" and r["alpha"] == 0.5)
-    print("stability mode chose", sm.params_resolved_, {k: round(v, 4) for k, v in chosen.items()
-                                                        if isinstance(v, float)})  # fmt: skip
+    print(
+        "stability mode chose",
+        sm.params_resolved_,
+        {k: round(v, 4) for k, v in chosen.items() if isinstance(v, float)},
+    )
     assert chosen["overlap"] >= half["overlap"]
     for key in ("quality:ws353", "quality:simlex"):
         assert chosen[key] >= base[key] - 0.02

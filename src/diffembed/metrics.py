@@ -111,7 +111,7 @@ def knn_indices(
         vals = np.take_along_axis(S, cols, axis=1)
         kth = vals.min(axis=1, keepdims=True)
         # Rows where the k-th value ties with a row entry left out: take ties by index.
-        amb = np.flatnonzero((S == kth).sum(axis=1) > (vals == kth).sum(axis=1))
+        amb = np.flatnonzero((kth == S).sum(axis=1) > (vals == kth).sum(axis=1))
         for i in amb:
             above = np.flatnonzero(S[i] > kth[i])
             tied = np.flatnonzero(S[i] == kth[i])[: k - above.size]
@@ -175,9 +175,7 @@ def knn_overlap(
     return o if per_query else float(o.mean())
 
 
-def pairwise_overlap(
-    runs: Sequence[Any], k: int = 10, *, queries: Any = None
-) -> dict[str, Any]:
+def pairwise_overlap(runs: Sequence[Any], k: int = 10, *, queries: Any = None) -> dict[str, Any]:
     """NN-overlap@k averaged over the R(R−1)/2 pairs of runs.
 
     Returns
@@ -276,7 +274,10 @@ def prediction_disagreement(pred_a: Any, pred_b: Any) -> float:
     """Fraction of items that two models label differently."""
     a, b = np.asarray(pred_a), np.asarray(pred_b)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        msg = f"Predictions must be two non-empty 1-D arrays of equal length, got {a.shape}, {b.shape}."
+        msg = (
+            "Predictions must be two non-empty 1-D arrays of equal length, got "
+            f"{a.shape} and {b.shape}."
+        )
         raise InputError(msg)
     return float(np.mean(a != b))
 

@@ -130,14 +130,31 @@ def stability_command(
     """Train word vectors on perturbed corpora; report every stability metric raw vs smoothed."""
     ui = UI(quiet=quiet, debug=debug)
     with ui.errors():
-        _run(ui, corpus, out, overwrite=overwrite, report=not no_report, params={
-            "runs": runs, "perturb": perturb, "graph": graph,
-            "lexicon": None if lexicon is None else str(lexicon), "operator": operator,
-            "alpha": alpha, "t": t, "n_neighbors": n_neighbors, "dim": dim,
-            "max_vocab": max_vocab, "window": window, "min_count": min_count,
-            "fraction": fraction, "own_knn": own_knn, "sweep": sweep,
-            "random_state": random_state,
-        })  # fmt: skip
+        _run(
+            ui,
+            corpus,
+            out,
+            overwrite=overwrite,
+            report=not no_report,
+            params={
+                "runs": runs,
+                "perturb": perturb,
+                "graph": graph,
+                "lexicon": None if lexicon is None else str(lexicon),
+                "operator": operator,
+                "alpha": alpha,
+                "t": t,
+                "n_neighbors": n_neighbors,
+                "dim": dim,
+                "max_vocab": max_vocab,
+                "window": window,
+                "min_count": min_count,
+                "fraction": fraction,
+                "own_knn": own_knn,
+                "sweep": sweep,
+                "random_state": random_state,
+            },
+        )
 
 
 def _check(params: dict[str, Any]) -> None:
@@ -149,7 +166,9 @@ def _check(params: dict[str, Any]) -> None:
         msg = f"--runs {params['runs']} is too few: stability compares pairs, give --runs >= 2."
         raise InputError(msg)
     if params["perturb"] not in PERTURBATIONS:
-        msg = f"--perturb {params['perturb']!r} is not supported; choose {', '.join(PERTURBATIONS)}."
+        msg = (
+            f"--perturb {params['perturb']!r} is not supported; choose {', '.join(PERTURBATIONS)}."
+        )
         raise InputError(msg)
     if params["graph"] not in GRAPHS:
         msg = f"--graph {params['graph']!r} is not supported; choose {', '.join(GRAPHS)}."
@@ -165,17 +184,24 @@ def _check(params: dict[str, Any]) -> None:
         filters.check_t(params["t"], integer=params["operator"] == "lazy_walk")
     except InputError as exc:
         name = "--alpha" if "alpha" in str(exc) else "--t"
-        raise InputError(f"{name}: {exc}") from exc
-    for key, low in (("dim", 1), ("max_vocab", 2), ("window", 1), ("min_count", 1),
-                     ("n_neighbors", 1)):  # fmt: skip
+        msg_0 = f"{name}: {exc}"
+        raise InputError(msg_0) from exc
+    for key, low in (
+        ("dim", 1),
+        ("max_vocab", 2),
+        ("window", 1),
+        ("min_count", 1),
+        ("n_neighbors", 1),
+    ):
         if params[key] < low:
             flag = "--" + key.replace("_", "-")
             msg = f"{flag} {params[key]} is out of range: it must be >= {low}."
             raise InputError(msg)
 
 
-def _run(ui: UI, corpus: str, out: Path, *, overwrite: bool, report: bool,
-         params: dict[str, Any]) -> None:  # fmt: skip
+def _run(
+    ui: UI, corpus: str, out: Path, *, overwrite: bool, report: bool, params: dict[str, Any]
+) -> None:
     from ..io import writers
     from ..smoothing import protocol
     from ..smoothing.graphs import read_pairs
@@ -194,19 +220,31 @@ def _run(ui: UI, corpus: str, out: Path, *, overwrite: bool, report: bool,
         )
         with ui.capture_warnings():
             runs = protocol.train_runs(
-                segments, runs=params["runs"], perturb=params["perturb"],
-                reference=params["graph"] == "reference", dim=params["dim"],
-                max_vocab=params["max_vocab"], window=params["window"],
-                min_count=params["min_count"], seed=params["random_state"],
-            )  # fmt: skip
+                segments,
+                runs=params["runs"],
+                perturb=params["perturb"],
+                reference=params["graph"] == "reference",
+                dim=params["dim"],
+                max_vocab=params["max_vocab"],
+                window=params["window"],
+                min_count=params["min_count"],
+                seed=params["random_state"],
+            )
             with _progress.stage("tasks"):
                 tasks = protocol.load_tasks(runs.words)
             result = protocol.run_stability(
-                runs, graph=params["graph"], operator=params["operator"], alpha=params["alpha"],
-                t=params["t"], lexicon=lex, n_neighbors=params["n_neighbors"],
-                own_knn=params["own_knn"], sweep=params["sweep"], tasks=tasks,
+                runs,
+                graph=params["graph"],
+                operator=params["operator"],
+                alpha=params["alpha"],
+                t=params["t"],
+                lexicon=lex,
+                n_neighbors=params["n_neighbors"],
+                own_knn=params["own_knn"],
+                sweep=params["sweep"],
+                tasks=tasks,
                 random_state=params["random_state"],
-            )  # fmt: skip
+            )
         with _progress.stage("write"):
             _write_tables(result, tmp)
         outputs = ["metrics.csv", "overlap_at_k.csv", "sweep.csv", "manifest.json"]
@@ -221,9 +259,10 @@ def _run(ui: UI, corpus: str, out: Path, *, overwrite: bool, report: bool,
                 "n_tokens": runs.info["n_tokens"],
                 "n_queries": result["n_queries"],
                 "graph": result["graph_info"],
-                "tasks": {"similarity_pairs": {k: int(v[0].size) for k, v in tasks.sim.items()},
-                          "supersense_nouns": 0 if tasks.cls_rows is None
-                          else int(tasks.cls_rows.size)},  # fmt: skip
+                "tasks": {
+                    "similarity_pairs": {k: int(v[0].size) for k, v in tasks.sim.items()},
+                    "supersense_nouns": 0 if tasks.cls_rows is None else int(tasks.cls_rows.size),
+                },
                 "summary": _summary(result["rows"]),
             },
             "versions": versions(),
@@ -286,10 +325,14 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "overlap@10": row["overlap@10"],
             "delta_overlap@10": row["overlap@10"] - raw["overlap@10"],
             "sd_pairs_raw": raw["overlap@10_sd_pairs"],
-            **{f"delta_{m}": row[m] - raw[m] for m in ("ws353", "simlex", "disagreement",
-                                                      "supersense_accuracy") if m in row},  # fmt: skip
-            "stabilises": bool(row["overlap@10"] - raw["overlap@10"]
-                               > 3 * max(raw["overlap@10_sd_pairs"], 0.001)),  # fmt: skip
+            **{
+                f"delta_{m}": row[m] - raw[m]
+                for m in ("ws353", "simlex", "disagreement", "supersense_accuracy")
+                if m in row
+            },
+            "stabilises": bool(
+                row["overlap@10"] - raw["overlap@10"] > 3 * max(raw["overlap@10_sd_pairs"], 0.001)
+            ),
         }
     out["raw_overlap@10"] = raw["overlap@10"]
     return out
@@ -297,8 +340,10 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _summary_lines(rows: list[dict[str, Any]]) -> list[str]:
     raw = rows[0]
-    lines = [f"raw: overlap@10 {raw['overlap@10']:.3f} (s.d. over pairs "
-             f"{raw['overlap@10_sd_pairs']:.3f})"]  # fmt: skip
+    lines = [
+        f"raw: overlap@10 {raw['overlap@10']:.3f} (s.d. over pairs "
+        f"{raw['overlap@10_sd_pairs']:.3f})"
+    ]
     for row in rows[1:]:
         d = row["overlap@10"] - raw["overlap@10"]
         extra = "".join(
@@ -306,6 +351,8 @@ def _summary_lines(rows: list[dict[str, Any]]) -> list[str]:
         )
         stable = d > 3 * max(raw["overlap@10_sd_pairs"], 0.001)
         verdict = "stabilises" if stable else "does not stabilise (measured change only)"
-        lines.append(f"{row['method']} over {row['graph']}: overlap@10 {row['overlap@10']:.3f} "
-                     f"({d:+.3f}){extra} → {verdict}")  # fmt: skip
+        lines.append(
+            f"{row['method']} over {row['graph']}: overlap@10 {row['overlap@10']:.3f} "
+            f"({d:+.3f}){extra} → {verdict}"
+        )
     return lines

@@ -96,12 +96,24 @@ def _k_figure(curve: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         xs.append(row.get("k"))
         ys.append(row.get("overlap"))
     data = [
-        {"type": "scatter", "mode": "lines+markers", "name": m, "x": xs, "y": ys,
-         "line": {"color": _COLORS.get(m, "#111827")}}  # fmt: skip
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": m,
+            "x": xs,
+            "y": ys,
+            "line": {"color": _COLORS.get(m, "#111827")},
+        }
         for m, (xs, ys) in methods.items()
     ]
-    return {"data": data, "layout": _layout("k (neighbours compared)", "NN-overlap@k across runs",
-                                            xaxis={"type": "log", "title": {"text": "k"}})}  # fmt: skip
+    return {
+        "data": data,
+        "layout": _layout(
+            "k (neighbours compared)",
+            "NN-overlap@k across runs",
+            xaxis={"type": "log", "title": {"text": "k"}},
+        ),
+    }
 
 
 def _sweep_figure(sweep: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -110,19 +122,39 @@ def _sweep_figure(sweep: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     op = sweep[0].get("operator")
     key = "alpha" if op == "ppr" else "t"
     xs = [row.get(key) for row in sweep]
-    data = [{"type": "scatter", "mode": "lines+markers", "name": "overlap@10", "x": xs,
-             "y": [row.get("overlap@10") for row in sweep], "line": {"color": "#2563eb"}}]  # fmt: skip
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "overlap@10",
+            "x": xs,
+            "y": [row.get("overlap@10") for row in sweep],
+            "line": {"color": "#2563eb"},
+        }
+    ]
     for name, color in (("ws353", "#059669"), ("simlex", "#7c3aed")):
         if any(row.get(name) is not None for row in sweep):
-            data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": xs,
-                         "y": [row.get(name) for row in sweep], "yaxis": "y2",
-                         "line": {"color": color, "dash": "dot"}})  # fmt: skip
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": name,
+                    "x": xs,
+                    "y": [row.get(name) for row in sweep],
+                    "yaxis": "y2",
+                    "line": {"color": color, "dash": "dot"},
+                }
+            )
     label = "α (PPR teleport; 1 = no smoothing)" if key == "alpha" else "t (heat time; 0 = none)"
     xaxis = {"title": {"text": label}}
     if key == "alpha":
         xaxis["autorange"] = "reversed"  # stronger smoothing to the right
-    layout = _layout(label, "NN-overlap@10 across runs", xaxis=xaxis,
-                     yaxis2={"title": {"text": "Spearman ρ"}, "overlaying": "y", "side": "right"})  # fmt: skip
+    layout = _layout(
+        label,
+        "NN-overlap@10 across runs",
+        xaxis=xaxis,
+        yaxis2={"title": {"text": "Spearman ρ"}, "overlaying": "y", "side": "right"},
+    )
     return {"data": data, "layout": layout}
 
 
@@ -151,8 +183,9 @@ _ROWS = (
 def _metric_table(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return '<p class="empty">not recorded</p>'
-    head = "".join(f"<th>{_e(r.get('method'))}<br><small>{_e(r.get('graph'))}</small></th>"
-                   for r in rows)  # fmt: skip
+    head = "".join(
+        f"<th>{_e(r.get('method'))}<br><small>{_e(r.get('graph'))}</small></th>" for r in rows
+    )
     body = []
     for key, name in _ROWS:
         if not any(isinstance(r.get(key), int | float) for r in rows):
@@ -166,7 +199,8 @@ def _metric_table(rows: Sequence[Mapping[str, Any]]) -> str:
                 text += f" ({v - base:+.3f})"
             cells.append(f'<td class="num">{_e(text)}</td>')
         body.append(f"<tr><th>{_e(name)}</th>{''.join(cells)}</tr>")
-    return f'<div class="scroll"><table class="metrics"><tr><th></th>{head}</tr>{"".join(body)}</table></div>'
+    table = f'<table class="metrics"><tr><th></th>{head}</tr>{"".join(body)}</table>'
+    return f'<div class="scroll">{table}</div>'
 
 
 def build_stability_report_html(data: Mapping[str, Any], *, source: str | None = None) -> str:
@@ -209,25 +243,44 @@ def build_stability_report_html(data: Mapping[str, Any], *, source: str | None =
     if sw is not None:
         figures["fig-sweep"] = figure_json(sw, store, config)
     d_main = delta(smoothed, "overlap@10")
-    kpis = "".join([
-        _kpi("Overlap@10 raw", _fmt(raw.get("overlap@10"), 3), f"s.d. over pairs {sd:.3f}"),
-        _kpi("Overlap@10 smoothed", _fmt(smoothed.get("overlap@10"), 3) if smoothed else "–",
-             f"{d_main:+.3f} over graph {params.get('graph', '?')}" if d_main is not None else ""),
-        _kpi("Own kNN (honesty)", f"{d_own:+.3f}" if d_own is not None else "–",
-             "change of overlap@10", warn=d_own is not None and d_own <= 3 * max(sd, 1e-3)),
-        _kpi("WS353 change", _fmt(delta(smoothed, "ws353"), 3), "smoothed − raw"),
-        _kpi("SimLex change", _fmt(delta(smoothed, "simlex"), 3), "smoothed − raw"),
-        _kpi("Disagreement change", _fmt(delta(smoothed, "disagreement"), 3), "supersense task"),
-        _kpi("Shared words", _fmt(res.get("n_shared_words")),
-             f"vocabularies {res.get('vocabulary_sizes')}"),
-        _kpi("Runs", _fmt(params.get("runs")), str(params.get("perturb", ""))),
-    ])  # fmt: skip
+    kpis = "".join(
+        [
+            _kpi("Overlap@10 raw", _fmt(raw.get("overlap@10"), 3), f"s.d. over pairs {sd:.3f}"),
+            _kpi(
+                "Overlap@10 smoothed",
+                _fmt(smoothed.get("overlap@10"), 3) if smoothed else "–",
+                f"{d_main:+.3f} over graph {params.get('graph', '?')}"
+                if d_main is not None
+                else "",
+            ),
+            _kpi(
+                "Own kNN (honesty)",
+                f"{d_own:+.3f}" if d_own is not None else "–",
+                "change of overlap@10",
+                warn=d_own is not None and d_own <= 3 * max(sd, 1e-3),
+            ),
+            _kpi("WS353 change", _fmt(delta(smoothed, "ws353"), 3), "smoothed − raw"),
+            _kpi("SimLex change", _fmt(delta(smoothed, "simlex"), 3), "smoothed − raw"),
+            _kpi(
+                "Disagreement change", _fmt(delta(smoothed, "disagreement"), 3), "supersense task"
+            ),
+            _kpi(
+                "Shared words",
+                _fmt(res.get("n_shared_words")),
+                f"vocabularies {res.get('vocabulary_sizes')}",
+            ),
+            _kpi("Runs", _fmt(params.get("runs")), str(params.get("perturb", ""))),
+        ]
+    )
     name = inp.get("corpus") or (Path(str(inp["path"])).name if inp.get("path") else "a corpus")
-    input_rows = [(k, inp[k]) for k in ("path", "corpus", "sha256", "n_segments", "fraction")
-                  if k in inp]  # fmt: skip
+    input_rows = [
+        (k, inp[k]) for k in ("path", "corpus", "sha256", "n_segments", "fraction") if k in inp
+    ]
     input_rows.append(("output directory", source))
     graph_rows = list((res.get("graph") or {}).items())
-    run_rows = [(k, manifest[k]) for k in ("command", "created", "diffembed_version") if k in manifest]
+    run_rows = [
+        (k, manifest[k]) for k in ("command", "created", "diffembed_version") if k in manifest
+    ]
     scripts = [get_plotlyjs(), static_text("loader.js")]
     csp = (
         f"default-src 'none'; script-src 'unsafe-eval' {' '.join(_csp_hash(s) for s in scripts)}; "
@@ -235,6 +288,8 @@ def build_stability_report_html(data: Mapping[str, Any], *, source: str | None =
         "connect-src 'none'; base-uri 'none'; form-action 'none'"
     )
     notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in notices)
+    meta = " · ".join(str(v) for v in (manifest.get("created"), inp.get("path")) if v)
+    versions = list((manifest.get("versions") or {}).items())
     blocks = "\n".join(
         f'<script type="application/json" data-plot="{fid}">{payload}</script>'
         for fid, payload in figures.items()
@@ -263,7 +318,7 @@ def build_stability_report_html(data: Mapping[str, Any], *, source: str | None =
 <p class="summary"><b>{_e(params.get("runs", "?"))}</b> {_e(params.get("perturb", ""))} runs ·
 graph <b>{_e(params.get("graph", "?"))}</b> · operator <b>{_e(params.get("operator", "?"))}</b>
 (α = {_e(params.get("alpha"))}, t = {_e(params.get("t"))})</p>
-<p class="meta">{_e(" · ".join(str(v) for v in (manifest.get("created"), inp.get("path")) if v))}</p>
+<p class="meta">{_e(meta)}</p>
 </div></header>
 <main class="wrap">
 {notes}
@@ -287,7 +342,7 @@ pairs of runs.</p><div id="fig-k" class="plot"></div></article>
 <article class="card"><h2>Input</h2>{_table(input_rows)}
 <h3>Timings</h3>{_timings(manifest.get("timings") or {})}
 <h3>Run</h3>{_table(run_rows)}
-<details><summary>Software versions</summary>{_table(list((manifest.get("versions") or {}).items()))}</details></article>
+<details><summary>Software versions</summary>{_table(versions)}</details></article>
 </section>
 </main>
 <footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing

@@ -208,7 +208,9 @@ def lexicon_adjacency(
         a, b = key(item[0]), key(item[1])
         w = 1.0 if len(item) < 3 else float(item[2])
         if not np.isfinite(w) or w <= 0:
-            msg = f"Lexicon weight {item[2]!r} of ({item[0]!r}, {item[1]!r}) must be finite and > 0."
+            msg = (
+                f"Lexicon weight {item[2]!r} of ({item[0]!r}, {item[1]!r}) must be finite and > 0."
+            )
             raise InputError(msg)
         ia, ib = pos.get(a), pos.get(b)
         if ia is None or ib is None:
@@ -220,8 +222,12 @@ def lexicon_adjacency(
             cols.append(ib)
             vals.append(w)
     n = len(index)
-    A = _symmetric(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
-                   np.array(vals, dtype=np.float64), n)  # fmt: skip
+    A = _symmetric(
+        np.array(rows, dtype=np.int64),
+        np.array(cols, dtype=np.int64),
+        np.array(vals, dtype=np.float64),
+        n,
+    )
     info = {
         "n_pairs": n_pairs,
         "n_edges": int(A.nnz // 2),
@@ -288,8 +294,11 @@ def reference_adjacency(
         raise InputError(msg)
     G = knn_adjacency(reference[theirs], n_neighbors, **knn_options).tocoo()
     A = _symmetric(mine[G.row], mine[G.col], G.data, len(index))
-    return A, {"n_shared": int(mine.size), "n_missing": int(len(index) - mine.size),
-               "n_edges": int(A.nnz // 2)}  # fmt: skip
+    return A, {
+        "n_shared": int(mine.size),
+        "n_missing": int(len(index) - mine.size),
+        "n_edges": int(A.nnz // 2),
+    }
 
 
 def consensus_adjacency(
@@ -346,10 +355,15 @@ def check_adjacency(A: Any, n: int) -> sp.csr_matrix:
         raise InputError(msg)
     A = sp.csr_matrix(A, dtype=np.float64)
     if A.shape != (n, n):
-        msg = f"The graph has shape {A.shape} but the data has {n} rows; give an ({n}, {n}) adjacency."
+        msg = (
+            f"The graph has shape {A.shape} but the data has {n} rows; give an ({n}, {n}) "
+            "adjacency."
+        )
         raise InputError(msg)
     if not np.all(np.isfinite(A.data)) or np.any(A.data < 0):
-        msg = "The graph has negative, NaN or infinite weights; edge weights must be finite and >= 0."
+        msg = (
+            "The graph has negative, NaN or infinite weights; edge weights must be finite and >= 0."
+        )
         raise InputError(msg)
     if abs(A - A.T).max() > 1e-12 * max(1.0, float(abs(A).max())):
         msg = "The graph is not symmetric; pass A.maximum(A.T) (or (A + A.T) / 2) to symmetrise it."

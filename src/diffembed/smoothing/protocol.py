@@ -129,9 +129,14 @@ def train_runs(
         with _progress.stage(f"train run {r + 1}/{len(seeds)}", timings):
             segs = perturb_segments(segments, perturb, np.random.default_rng(s))
             wv = word_vectors(
-                segs, dim=dim, window=window, min_count=min_count, max_vocab=max_vocab,
-                random_state=seed + r if s != seed + 999 else seed + 99, threads=threads,
-            )  # fmt: skip
+                segs,
+                dim=dim,
+                window=window,
+                min_count=min_count,
+                max_vocab=max_vocab,
+                random_state=seed + r if s != seed + 999 else seed + 99,
+                threads=threads,
+            )
             vecs.append(wv)
         if callback is not None:
             callback(r)
@@ -297,17 +302,27 @@ def evaluate_runs(
     if raw is Ys or all(Y is X for Y, X in zip(Ys, raw, strict=True)):
         out["fidelity@10"] = 1.0
     else:
-        out["fidelity@10"] = float(np.mean([
-            metrics.neighbor_overlap(nn_y[:, :10], metrics.knn_indices(X, 10, queries=queries))
-            for nn_y, X in zip(nn, raw, strict=True)
-        ]))  # fmt: skip
-    out["eis"] = float(np.mean([
-        metrics.eigenspace_instability(_unit(Ys[a]), _unit(Ys[b]), raw[a], raw[b])
-        for a, b in pairs[:eis_pairs]
-    ]))  # fmt: skip
-    out["procrustes"] = float(np.mean([
-        metrics.procrustes_distance(_unit(Ys[a]), _unit(Ys[b])) for a, b in pairs
-    ]))  # fmt: skip
+        out["fidelity@10"] = float(
+            np.mean(
+                [
+                    metrics.neighbor_overlap(
+                        nn_y[:, :10], metrics.knn_indices(X, 10, queries=queries)
+                    )
+                    for nn_y, X in zip(nn, raw, strict=True)
+                ]
+            )
+        )
+    out["eis"] = float(
+        np.mean(
+            [
+                metrics.eigenspace_instability(_unit(Ys[a]), _unit(Ys[b]), raw[a], raw[b])
+                for a, b in pairs[:eis_pairs]
+            ]
+        )
+    )
+    out["procrustes"] = float(
+        np.mean([metrics.procrustes_distance(_unit(Ys[a]), _unit(Ys[b])) for a, b in pairs])
+    )
     out["effective_rank"] = float(np.mean([metrics.effective_rank(_unit(Y)) for Y in Ys]))
     out["mean_cosine"] = float(np.mean([metrics.mean_cosine(Y) for Y in Ys]))
     if tasks is not None:
@@ -352,7 +367,9 @@ def smooth_runs(
             if words is None:
                 msg = "graph='lexicon' needs the words (row labels) of the runs."
                 raise InputError(msg)
-            fixed, info = lexicon_adjacency(words, wordnet_synonyms() if lexicon is None else lexicon)
+            fixed, info = lexicon_adjacency(
+                words, wordnet_synonyms() if lexicon is None else lexicon
+            )
         elif graph == "reference":
             if reference is None:
                 msg = "graph='reference' needs a reference run (train_runs(reference=True))."
@@ -423,22 +440,41 @@ def run_stability(
         rng = np.random.default_rng(random_state)
         queries = np.sort(rng.choice(n, n_queries, replace=False))
     raw = [_unit(X) for X in runs.runs]
-    setting = {"operator": operator, "alpha": alpha if operator == "ppr" else None,
-               "t": t if operator in ("heat", "lazy_walk") else None}  # fmt: skip
+    setting = {
+        "operator": operator,
+        "alpha": alpha if operator == "ppr" else None,
+        "t": t if operator in ("heat", "lazy_walk") else None,
+    }
     rows = []
     with _progress.stage("evaluate raw"):
         base = evaluate_runs(raw, raw=raw, tasks=tasks, ks=ks, queries=queries)
-    rows.append({"method": "raw", "graph": "none", "operator": "none", "alpha": None, "t": None,
-                 "seconds_per_run": 0.0, **base})  # fmt: skip
+    rows.append(
+        {
+            "method": "raw",
+            "graph": "none",
+            "operator": "none",
+            "alpha": None,
+            "t": None,
+            "seconds_per_run": 0.0,
+            **base,
+        }
+    )
     graphs = [graph] + (["knn"] if own_knn and graph != "knn" else [])
     graph_info: dict[str, Any] = {}
     fixed = None
     for g in graphs:
         with _progress.stage(f"smooth ({g})"):
             Ys, info = smooth_runs(
-                raw, g, words=words, reference=runs.reference, lexicon=lexicon,
-                operator=operator, alpha=alpha, t=t, n_neighbors=n_neighbors,
-            )  # fmt: skip
+                raw,
+                g,
+                words=words,
+                reference=runs.reference,
+                lexicon=lexicon,
+                operator=operator,
+                alpha=alpha,
+                t=t,
+                n_neighbors=n_neighbors,
+            )
         if g == graph:
             fixed = info.pop("graph_for_reuse")
             graph_info = {k: v for k, v in info.items()}
@@ -447,8 +483,13 @@ def run_stability(
         with _progress.stage(f"evaluate ({g})"):
             res = evaluate_runs(Ys, raw=raw, tasks=tasks, ks=ks, queries=queries)
         label = "smoothed" if g == graph else "own kNN (honesty check)"
-        row = {"method": label, "graph": g, **setting,
-               "seconds_per_run": info["seconds_per_run"], **res}  # fmt: skip
+        row = {
+            "method": label,
+            "graph": g,
+            **setting,
+            "seconds_per_run": info["seconds_per_run"],
+            **res,
+        }
         for key, value in res.items():
             if isinstance(value, float) and isinstance(base.get(key), float):
                 row[f"delta_{key}"] = value - base[key]
@@ -462,18 +503,25 @@ def run_stability(
             grid = SWEEP_ALPHA if operator == "ppr" else SWEEP_T
             for value in grid:
                 kw = {"alpha": value} if operator == "ppr" else {"t": value}
-                Ys, _ = smooth_runs(raw, fixed, operator=operator,
-                                    n_neighbors=n_neighbors, **kw)  # fmt: skip
+                Ys, _ = smooth_runs(raw, fixed, operator=operator, n_neighbors=n_neighbors, **kw)
                 from .. import metrics
 
-                entry = {"operator": operator, **kw,
-                         "overlap@10": metrics.pairwise_overlap(Ys, 10, queries=sq)["overlap"],
-                         "effective_rank": float(np.mean([metrics.effective_rank(Y) for Y in Ys])),
-                         "mean_cosine": float(np.mean([metrics.mean_cosine(Y) for Y in Ys]))}  # fmt: skip
+                entry = {
+                    "operator": operator,
+                    **kw,
+                    "overlap@10": metrics.pairwise_overlap(Ys, 10, queries=sq)["overlap"],
+                    "effective_rank": float(np.mean([metrics.effective_rank(Y) for Y in Ys])),
+                    "mean_cosine": float(np.mean([metrics.mean_cosine(Y) for Y in Ys])),
+                }
                 if tasks is not None:
                     sims = [similarity_scores(Y, tasks) for Y in Ys]
                     for name in tasks.sim:
                         entry[name] = float(np.mean([s[name] for s in sims]))
                 sweep_rows.append(entry)
-    return {"rows": rows, "sweep": sweep_rows, "graph_info": graph_info, "n_words": n,
-            "n_queries": n if queries is None else int(queries.size)}  # fmt: skip
+    return {
+        "rows": rows,
+        "sweep": sweep_rows,
+        "graph_info": graph_info,
+        "n_words": n,
+        "n_queries": n if queries is None else int(queries.size),
+    }

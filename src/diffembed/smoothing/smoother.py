@@ -68,7 +68,7 @@ def smooth(
     self_loops: float = 0.0,
     n_iter: int = 10,
     solver: str = "cg",
-    tol: float = 1e-10,
+    tol: float = 1e-8,
     op: filters.GraphOperator | None = None,
 ) -> np.ndarray:
     """Apply one filter of the family to the rows of ``X`` over a fixed ``adjacency``.
@@ -256,7 +256,7 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
         renormalize: bool = False,
         n_iter: int = 10,
         solver: str = "cg",
-        tol: float = 1e-10,
+        tol: float = 1e-8,
         monitor: bool = True,
         random_state: int = 0,
     ) -> None:
@@ -290,7 +290,8 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ parameters
     def _resolve(self) -> dict[str, Any]:
         if self.operator not in OPERATORS:
-            msg = f"operator={self.operator!r} is not supported; choose one of {', '.join(OPERATORS)}."
+            allowed = ", ".join(OPERATORS)
+            msg = f"operator={self.operator!r} is not supported; choose one of {allowed}."
             raise InputError(msg)
         if self.mode not in ("fixed", "stability"):
             msg = f"mode={self.mode!r} is not supported; choose 'fixed' or 'stability'."
@@ -318,8 +319,12 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
         self, X: np.ndarray, index: list[Hashable]
     ) -> tuple[sp.csr_matrix, dict[str, Any]]:
         g = self.graph
-        kw = {"metric": self.metric, "symmetrize": self.symmetrize, "weights": self.weights,
-              "knn": self.knn}  # fmt: skip
+        kw = {
+            "metric": self.metric,
+            "symmetrize": self.symmetrize,
+            "weights": self.weights,
+            "knn": self.knn,
+        }
         if isinstance(g, str):
             if g not in GRAPHS:
                 msg = (
@@ -422,10 +427,18 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
 
     def _apply(self, X: np.ndarray, A: sp.spmatrix, params: dict[str, Any], op=None) -> np.ndarray:
         Y = smooth(
-            X, A, operator=params["operator"], alpha=params["alpha"], t=params["t"],
-            normalization=self.normalization, self_loops=self.self_loops, n_iter=self.n_iter,
-            solver=self.solver, tol=self.tol, op=op,
-        )  # fmt: skip
+            X,
+            A,
+            operator=params["operator"],
+            alpha=params["alpha"],
+            t=params["t"],
+            normalization=self.normalization,
+            self_loops=self.self_loops,
+            n_iter=self.n_iter,
+            solver=self.solver,
+            tol=self.tol,
+            op=op,
+        )
         return _unit_rows(Y) if self.renormalize else Y
 
     def transform(self, X: Any, *, index: Sequence[Hashable] | None = None) -> np.ndarray:
@@ -532,14 +545,24 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
             else:
                 Ys = []
                 for Xr in runs:
-                    A = A_fixed if A_fixed is not None else knn_adjacency(
-                        Xr, self.n_neighbors, metric=self.metric, symmetrize=self.symmetrize,
-                        weights=self.weights, knn=self.knn,
-                    )  # fmt: skip
+                    A = (
+                        A_fixed
+                        if A_fixed is not None
+                        else knn_adjacency(
+                            Xr,
+                            self.n_neighbors,
+                            metric=self.metric,
+                            symmetrize=self.symmetrize,
+                            weights=self.weights,
+                            knn=self.knn,
+                        )
+                    )
                     Ys.append(self._apply(Xr, A, params))
-            out = {"overlap": pairwise_overlap(Ys, k, queries=queries)["overlap"],
-                   "effective_rank": float(np.mean([effective_rank(Y) for Y in Ys])),
-                   "mean_cosine": float(np.mean([mean_cosine(Y) for Y in Ys]))}  # fmt: skip
+            out = {
+                "overlap": pairwise_overlap(Ys, k, queries=queries)["overlap"],
+                "effective_rank": float(np.mean([effective_rank(Y) for Y in Ys])),
+                "mean_cosine": float(np.mean([mean_cosine(Y) for Y in Ys])),
+            }
             if self.quality is not None:
                 q = [self.quality(Y, index) for Y in Ys]
                 for name in q[0]:
