@@ -213,33 +213,50 @@ _LOCAL = ("file:", "data:", "blob:")
 
 
 @contextmanager
-def open_page(
-    path: Path, *, width: int = 1400, height: int = 1000
-) -> Iterator[tuple[Any, PageLog]]:
-    """Open ``path`` in headless chromium; every request that is not file/data/blob is aborted."""
+def open_browser() -> Iterator[Any]:
+    """Headless chromium; yields ``new(path, width=, height=) -> (page, PageLog)``.
+
+    Every request of its pages that is not file/data/blob is recorded and aborted. One
+    browser serves several pages (Playwright's sync API allows one session at a time).
+    """
     from playwright.sync_api import sync_playwright
-
-    log = PageLog()
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith(_LOCAL):
-            r.continue_()
-        else:
-            log.requests.append(r.request.url)
-            r.abort()
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.on("console", lambda m: log.errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: log.errors.append(f"pageerror: {e}"))
-            page.on(
-                "request",
-                lambda r: None if r.url.startswith(_LOCAL) else log.requests.append(r.url),
-            )
-            page.route("**/*", route)
-            page.goto(path.resolve().as_uri())
-            yield page, log
+
+            def new(path: Path, *, width: int = 1400, height: int = 1000) -> tuple[Any, PageLog]:
+                log = PageLog()
+
+                def route(r: Any) -> None:
+                    if r.request.url.startswith(_LOCAL):
+                        r.continue_()
+                    else:
+                        log.requests.append(r.request.url)
+                        r.abort()
+
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.on(
+                    "console", lambda m: log.errors.append(m.text) if m.type == "error" else None
+                )
+                page.on("pageerror", lambda e: log.errors.append(f"pageerror: {e}"))
+                page.on(
+                    "request",
+                    lambda r: None if r.url.startswith(_LOCAL) else log.requests.append(r.url),
+                )
+                page.route("**/*", route)
+                page.goto(path.resolve().as_uri())
+                return page, log
+
+            yield new
         finally:
             browser.close()
+
+
+@contextmanager
+def open_page(
+    path: Path, *, width: int = 1400, height: int = 1000
+) -> Iterator[tuple[Any, PageLog]]:
+    """Open ``path`` in headless chromium; every request that is not file/data/blob is aborted."""
+    with open_browser() as new:
+        yield new(path, width=width, height=height)

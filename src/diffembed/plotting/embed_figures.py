@@ -1,21 +1,48 @@
-"""Figures of the ``diffembed embed …`` outputs, as a small offline HTML page of inline SVG.
+"""The report of the ``diffembed embed …`` outputs: an embedding explorer and figures.
 
-The page is built from ``manifest.json`` alone (its ``figures`` section), so it needs no refit
-and no JavaScript: PCA gets its spectrum (explained variance per component, cumulative share)
-and the reconstruction error ‖X − X_k‖²_F against k; the SVD-based recipes get their singular
-values. Every string from the manifest is HTML-escaped.
+The page is built from ``manifest.json`` (its ``figures`` section: PCA's spectrum and
+reconstruction error against k, the singular values of the SVD-based recipes, drawn as inline
+SVG) and, when the directory has it, ``vectors.parquet``: the words, documents, nodes or rows
+become an embedding explorer (:func:`~.explorer.explorer_section`): a 2-D PCA of the vectors
+(PCA's own components for ``embed pca``), labels searchable (words and nodes by their id,
+documents by their text, read back from the input file when its SHA-256 still matches the
+manifest), the nearest neighbours of each point in the vector space (cosine; Euclidean for
+PCA), box/lasso selection to a table and a CSV. Every string is escaped or travels as JSON
+data; a hash-based Content-Security-Policy lets only the page's own scripts run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_embed_report_html", "line_chart_svg", "write_embed_report"]
+import numpy as np
+
+from .explorer import ExplorerSection, explorer_section, static_text
+
+__all__ = [
+    "MAX_EXPLORER_POINTS",
+    "build_embed_report_html",
+    "embed_explorer",
+    "line_chart_svg",
+    "read_embed_points",
+    "write_embed_report",
+]
+
+#: Above this many vectors the explorer draws a stated, seeded sample.
+MAX_EXPLORER_POINTS = 200_000
+#: Neighbours per point listed by the explorer.
+EXPLORER_NEIGHBOURS = 10
+#: Principal components of the vectors offered as explorer axes.
+MAX_AXES = 10
+_VECTOR = re.compile(r"^(v|pc)(\d+)$")
+_TEXT_INPUT = {"lsa": 0, "sentences": 1, "encode": 0}  # recipe -> input that holds the texts
 
 _W, _H, _PAD = 560, 300, 56
 
@@ -148,8 +175,197 @@ def _figures(manifest: dict[str, Any]) -> list[str]:
     return out
 
 
-def build_embed_report_html(manifest: dict[str, Any]) -> str:
-    """The report page of an ``embed`` output, from its manifest."""
+# ------------------------------------------------------------------------------ explorer
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _input_texts(manifest: Mapping[str, Any], n: int) -> tuple[list[str] | None, str | None]:
+    """The texts of a document recipe, read back from its input; or ``None`` and why not."""
+    recipe = str(manifest.get("recipe") or "")
+    if recipe not in _TEXT_INPUT:
+        return None, None
+    inputs = manifest.get("inputs") or []
+    try:
+        entry = inputs[_TEXT_INPUT[recipe]]
+        path = Path(str(entry["path"]))
+    except (IndexError, KeyError, TypeError):
+        return None, "The input texts are not named in manifest.json: documents show by number."
+    why = f"The input {path.name} is "
+    if not path.is_file():
+        return None, why + "no longer there: documents show by number."
+    if entry.get("sha256") and _sha256(path) != entry["sha256"]:
+        return None, why + "not the file embedded (its SHA-256 changed): documents show by number."
+    column = (manifest.get("parameters") or {}).get("text_column")
+    name = path.name.lower()
+    try:
+        if name.endswith((".csv", ".tsv", ".parquet", ".pq")):
+            if not column:
+                return None, why + "a table whose text column is not recorded: no texts shown."
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
+
+            if name.endswith((".parquet", ".pq")):
+                table = pq.read_table(path, columns=[column])
+            else:
+                opts = pacsv.ParseOptions(delimiter="\t" if name.endswith(".tsv") else ",")
+                table = pacsv.read_csv(path, parse_options=opts)
+            texts = ["" if v is None else str(v) for v in table.column(column).to_pylist()]
+        else:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            texts = [ln for ln in lines if ln.strip()]  # as `diffembed embed` reads them
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"{why}unreadable ({exc}): documents show by number."
+    if len(texts) != n:
+        return None, f"{why}{len(texts):,} texts long, not {n:,}: documents show by number."
+    return texts, None
+
+
+def read_embed_points(directory: str | Path, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the explorer of an ``embed`` output draws, read from its directory.
+
+    Parameters
+    ----------
+    directory
+        The output directory: ``vectors.parquet`` (without it: ``None``), ``vocabulary.csv``
+        (word counts), and the recipe's input file for document texts.
+    manifest
+        Its ``manifest.json``.
+
+    Returns
+    -------
+    dict or None
+        ``{"ids", "vectors", "vector_names", "columns", "texts", "notices"}``.
+    """
+    import pyarrow.parquet as pq
+
+    directory = Path(directory)
+    path = directory / "vectors.parquet"
+    if not path.is_file():
+        return None
+    table = pq.read_table(path)
+    names = [c for c in table.column_names if _VECTOR.match(c)]
+    names.sort(key=lambda c: int(_VECTOR.match(c).group(2)))  # type: ignore[union-attr]
+    if not names:
+        return None
+    vectors = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in names])
+    n = vectors.shape[0]
+    ids = np.asarray(table.column("id").to_pylist() if "id" in table.column_names else range(n))
+    columns = {
+        c: np.asarray(table.column(c).to_pylist(), dtype=object)
+        if np.asarray(table.column(c).to_numpy(zero_copy_only=False)).dtype.kind not in "biuf"
+        else table.column(c).to_numpy(zero_copy_only=False)
+        for c in table.column_names
+        if c != "id" and c not in names
+    }
+    vocab = directory / "vocabulary.csv"
+    if vocab.is_file() and "count" not in columns:
+        import pyarrow.csv as pacsv
+
+        voc = pacsv.read_csv(vocab, convert_options=pacsv.ConvertOptions(
+            column_types={"word": "string"}))  # fmt: skip
+        if voc.num_rows == n and voc.column("word").to_pylist() == [str(v) for v in ids]:
+            columns["count"] = voc.column("count").to_numpy()
+    texts, why = _input_texts(manifest, n)
+    return {
+        "ids": ids,
+        "vectors": vectors,
+        "vector_names": names,
+        "columns": columns,
+        "texts": texts,
+        "notices": [why] if why else [],
+    }
+
+
+def _pca_layout(vectors: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` principal components of the finite rows (NaN elsewhere), fixed signs."""
+    out = np.full((vectors.shape[0], k), np.nan)
+    ok = np.all(np.isfinite(vectors), axis=1)
+    X = vectors[ok] - vectors[ok].mean(axis=0)
+    if X.shape[0] < 2:
+        return out
+    _, vecs = np.linalg.eigh(X.T @ X)
+    pcs = X @ vecs[:, ::-1][:, :k]
+    big = np.argmax(np.abs(pcs), axis=0)
+    pcs *= np.where(pcs[big, np.arange(pcs.shape[1])] < 0, -1.0, 1.0)
+    out[ok, : pcs.shape[1]] = pcs
+    return out[:, : pcs.shape[1]]
+
+
+def embed_explorer(
+    points: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    *,
+    max_points: int = MAX_EXPLORER_POINTS,
+) -> ExplorerSection:
+    """The explorer of an ``embed`` output (see :func:`read_embed_points`).
+
+    PCA outputs are drawn on their own components (``pc1``...); the other recipes on a 2-D
+    PCA of their vectors (up to :data:`MAX_AXES` components offered). Neighbours: the
+    :data:`EXPLORER_NEIGHBOURS` nearest vectors, cosine (Euclidean for PCA).
+    """
+    recipe = str(manifest.get("recipe") or manifest.get("command") or "")
+    vectors = np.asarray(points["vectors"], dtype=np.float64)
+    names = list(points["vector_names"])
+    if recipe == "pca" or names[0].startswith("pc"):
+        k = min(len(names), MAX_AXES)
+        coords, coord_names, metric = vectors[:, :k], names[:k], "euclidean"
+    else:
+        coords = _pca_layout(vectors, min(MAX_AXES, vectors.shape[1]))
+        coord_names, metric = [f"PC{j + 1}" for j in range(coords.shape[1])], "cosine"
+    columns = dict(points["columns"])
+    label_col = (manifest.get("parameters") or {}).get("label")
+    texts = points.get("texts")
+    labels, label_name = None, "label"
+    if texts is not None:
+        labels, label_name = texts, "text"
+    elif label_col and label_col in columns:
+        labels, label_name = columns.pop(label_col), str(label_col)
+    what = {"words": "words", "nodes": "nodes", "lsa": "documents", "sentences": "sentences",
+            "encode": "texts", "pca": "rows"}.get(recipe.split("/")[0], "points")  # fmt: skip
+    search = "their text" if texts is not None else "their ids and labels"
+    colour = None
+    if texts is not None or labels is None and not columns:  # free text: colour by a component
+        colour = coord_names[min(2, len(coord_names) - 1)]
+    seed = (manifest.get("parameters") or {}).get("random_state")
+    layout = "their first components" if metric == "euclidean" else "a 2-D PCA of their vectors"
+    return explorer_section(
+        coords, labels, label_name=label_name, ids=points["ids"], metadata=columns,
+        colour_by=colour,
+        coord_names=coord_names, neighbours=EXPLORER_NEIGHBOURS, neighbour_space=vectors,
+        metric=metric, space="vector", max_points=max_points,
+        random_state=seed if type(seed) is int and seed >= 0 else 0,
+        title=f"Explorer of the {what}",
+        intro=f"The {what} on {layout}: search {search}, click one for its "
+        f"{EXPLORER_NEIGHBOURS} nearest neighbours "
+        f"({metric}, in the full vector space), select with the box or lasso to list and "
+        "download rows.",
+    )  # fmt: skip
+
+
+def build_embed_report_html(
+    manifest: dict[str, Any], explorer: ExplorerSection | None = None
+) -> str:
+    """The report page of an ``embed`` output.
+
+    Parameters
+    ----------
+    manifest
+        Its ``manifest.json``: title, figures, parameters, evaluation.
+    explorer
+        The explorer of its vectors (:func:`embed_explorer`), or ``None``.
+
+    Returns
+    -------
+    str
+        A complete HTML document (with plotly.js inline when there is an explorer).
+    """
+    from .page import scripts_and_csp
+
     title = f"diffembed {manifest.get('command', 'embed')}"
     params = manifest.get("parameters") or {}
     rows = "\n".join(
@@ -165,30 +381,59 @@ def build_embed_report_html(manifest: dict[str, Any]) -> str:
         if isinstance(v, dict) and v.get("spearman") is not None
     )
     figures = "\n".join(f"<figure>{svg}</figure>" for svg in _figures(manifest))
+    tags, csp = scripts_and_csp(explorer.scripts if explorer else [])
+    css = static_text("report.css") + (explorer.css if explorer else "") + _CSS
+    section = explorer.html if explorer else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;color:#1f2933}}
-th{{text-align:left;padding-right:1em}}
-figure{{display:inline-block;margin:0 1em 1em 0}}</style></head>
-<body><h1>{html.escape(title)}</h1>
-<p>diffembed {html.escape(str(manifest.get("diffembed_version", "")))} ·
+<style>{css}</style></head>
+<body>
+<header class="top"><div class="wrap">
+<div class="eyebrow">diffembed report</div>
+<h1>{html.escape(title)}</h1>
+<p class="meta">diffembed {html.escape(str(manifest.get("diffembed_version", "")))} ·
 {html.escape(str(manifest.get("created", "")))}</p>
-{figures or "<p>No figures for this recipe.</p>"}
-<h2>Parameters</h2><table>{rows}</table>
-{"<h2>Evaluation</h2><table>" + eval_rows + "</table>" if eval_rows else ""}
+</div></header>
+<main class="wrap">
+{section}
+<section class="card"><h2>Figures</h2>
+{figures or "<p>No figures for this recipe.</p>"}</section>
+<section class="card"><h2>Parameters</h2><table>{rows}</table>
+{"<h2>Evaluation</h2><table>" + eval_rows + "</table>" if eval_rows else ""}</section>
+</main>
+{tags}
 </body></html>
 """
 
 
+_CSS = """
+figure{display:inline-block;margin:0 1em 1em 0}main>section.card{margin-bottom:18px}
+"""
+
+
 def write_embed_report(directory: str | Path) -> Path:
-    """Write ``directory/report.html`` from ``directory/manifest.json`` (atomically)."""
+    """Write ``directory/report.html`` from ``manifest.json`` and ``vectors.parquet`` (atomically).
+
+    Parameters
+    ----------
+    directory
+        An ``embed`` output directory (``manifest.json`` required; without
+        ``vectors.parquet`` the page has the figures only).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     from ..io.writers import atomic_path
 
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    page = build_embed_report_html(manifest)
+    points = read_embed_points(directory, manifest)
+    explorer = embed_explorer(points, manifest) if points is not None else None
+    page = build_embed_report_html(manifest, explorer)
     target = directory / "report.html"
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")

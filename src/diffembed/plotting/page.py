@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .explorer import static_text
+from .explorer import section_html, static_text
 
-__all__ = ["PageParts", "render_page"]
+__all__ = ["PageParts", "render_page", "scripts_and_csp"]
 
 
 @dataclass
@@ -134,6 +134,32 @@ def _timings(timings: Mapping[str, Any]) -> str:
 def _csp_hash(script: str) -> str:
     digest = hashlib.sha256(script.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def scripts_and_csp(scripts: Sequence[str]) -> tuple[str, str]:
+    """The ``<script>`` tags of a page's scripts and the Content-Security-Policy that runs them.
+
+    Parameters
+    ----------
+    scripts
+        Script texts in the order they must run; repeated texts are kept once (the first).
+
+    Returns
+    -------
+    tags : str
+        One ``<script>`` element per distinct script (put them at the end of ``<body>``).
+    csp : str
+        The policy (raw: escape it into the ``content`` attribute): only these scripts run
+        (by hash; plotly's WebGL needs ``'unsafe-eval'``), nothing is fetched.
+    """
+    unique = list(dict.fromkeys(scripts))
+    hashes = " ".join(_csp_hash(s) for s in unique)
+    csp = (
+        f"default-src 'none'; script-src 'unsafe-eval' {hashes}; "
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
+        "connect-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return "\n".join(f"<script>{s}</script>" for s in unique), csp
 
 
 def _stability(stab: Any) -> str:
@@ -252,25 +278,17 @@ def render_page(parts: PageParts) -> str:
     )
     scripts = [get_plotlyjs(), static_text("loader.js")]
     if parts.explorer is not None:
-        blocks += f'\n<script type="application/json" id="de-explorer">{parts.explorer}</script>'
         scripts.append(static_text("explorer.js"))
-        explorer = static_text("explorer.html")
-    else:
-        explorer = (
-            '<section class="card explorer"><h2>Embedding explorer</h2>'
-            '<p class="empty">No embedded points to draw.</p></section>'
-        )
-    hashes = " ".join(_csp_hash(s) for s in scripts)
-    csp = (
-        f"default-src 'none'; script-src 'unsafe-eval' {hashes}; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
-        "connect-src 'none'; base-uri 'none'; form-action 'none'"
+    explorer = section_html(
+        parts.explorer,
+        intro="Hover for details, click a point for its nearest neighbours in the input space, "
+        "search the labels, select with the box or lasso to list and download rows.",
     )
+    script_tags, csp = scripts_and_csp(scripts)
     notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in parts.notices)
     sub3d = "Drag to rotate, scroll to zoom."
     if 0 < parts.n_3d < n_shown:
         sub3d = f"A random sample of {parts.n_3d:,} of the {n_shown:,} points. " + sub3d
-    script_tags = "\n".join(f"<script>{s}</script>" for s in scripts)
     css = static_text("report.css") + static_text("explorer.css")
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from .encoding import figure_json, safe_json
-from .explorer import explorer_data, explorer_rows
+from .explorer import check_neighbors, explorer_data, explorer_rows
 from .interactive import (
     Coloring,
     embedding_spec,
@@ -150,26 +150,6 @@ def _columns(embedding: Any) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- building
 
 
-def _check_neighbors(
-    neighbors: np.ndarray | None, distances: np.ndarray | None, n_total: int, notices: list[str]
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if neighbors is None:
-        return None, None
-    nb = np.asarray(neighbors)
-    if nb.ndim != 2 or nb.shape[0] != n_total or nb.dtype.kind not in "iu" or nb.shape[1] < 1:
-        notices.append(
-            f"The saved neighbours (shape {nb.shape}) do not match the {n_total:,} rows of the "
-            "embedding and are not shown; rerun `diffembed map` to save them again."
-        )
-        return None, None
-    if nb.size and (nb.max() >= n_total or nb.min() < -1):
-        notices.append("The saved neighbours name rows that do not exist and are not shown.")
-        return None, None
-    if distances is not None and np.shape(distances) != nb.shape:
-        distances = None
-    return nb, distances
-
-
 def _eigenvalues_of(dc_names: Sequence[str], eigen: Sequence[Mapping[str, float]]) -> Any:
     by_component = {int(r["component"]): r["eigenvalue"] for r in eigen}
     lam = [by_component.get(int(name[2:])) for name in dc_names]
@@ -272,9 +252,7 @@ def build_report_html(
             f"points ({how}, seed {seed}); the statistics and the spectrum describe the whole run."
         )
     rows = valid[shown]
-    neighbors, neighbor_distances = _check_neighbors(
-        neighbors, neighbor_distances, n_total, notices
-    )
+    neighbors, neighbor_distances = check_neighbors(neighbors, neighbor_distances, n_total, notices)
     eigen = [
         {key: float(r.get(key, math.nan)) for key in ("component", "eigenvalue", "timescale")}
         for r in spectrum or []

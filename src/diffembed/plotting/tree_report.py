@@ -25,9 +25,9 @@ import numpy as np
 
 from ..exceptions import InputError
 from .encoding import figure_json, safe_json
-from .explorer import static_text
+from .explorer import ExplorerSection, explorer_section, static_text
 from .interactive import make_coloring, sample_indices, value_texts
-from .page import _csp_hash, _e, _fmt, _kpi, _table, _timings  # shared page parts
+from .page import _e, _fmt, _kpi, _table, _timings, scripts_and_csp  # shared page parts
 from .tree_figures import (
     ICICLE_TARGETS,
     MENU_TARGETS,
@@ -40,6 +40,10 @@ __all__ = ["MAX_POINTS", "build_tree_report_html", "read_tree_outputs", "write_t
 
 #: Above this many points the scatter draws a stated, seeded random sample.
 MAX_POINTS = 200_000
+#: Neighbours per point listed by the explorer (searched in the tree's coordinates).
+EXPLORER_NEIGHBOURS = 10
+#: Diffusion coordinates offered as explorer axes.
+MAX_EXPLORER_AXES = 10
 _LEVEL = re.compile(r"^level_(\d+)$")
 _FIX = "run `diffembed tree INPUT -o {out}` first, or pass the directory it wrote"
 
@@ -182,6 +186,52 @@ def _level_rows(
     return f'<div class="scroll"><table class="levels">{head}{"".join(body)}</table></div>'
 
 
+def _tree_explorer(
+    cols: Mapping[str, np.ndarray],
+    coordinates: np.ndarray,
+    xy: np.ndarray,
+    axes: tuple[str, str],
+    flat: bool,
+    tree: TreeLevels,
+    menu: Sequence[int],
+    active: int | str | None,
+    label: tuple[str, np.ndarray] | None,
+    space: Any,
+    max_points: int,
+    seed: int,
+) -> ExplorerSection:
+    """The explorer of the tree's points: colour by any offered level, search, neighbours.
+
+    Axes: the diffusion coordinates (up to :data:`MAX_EXPLORER_AXES`) when ``flat`` (not tiled,
+    not PCA), else the drawn 2-D layout. Neighbours: the nearest points in the coordinates
+    the tree was built on.
+    """
+    counts = tree.counts
+    names = {
+        j: f"level_{j} · {counts[j]:,} clusters" + (" ★" if j in tree.salient else "") for j in menu
+    }
+    skip = {"id", *(label[0:1] if label else ())}
+    metadata: dict[str, np.ndarray] = {names[j]: tree.labels[j] for j in menu}
+    metadata.update({c: v for c, v in cols.items() if c not in skip and not _LEVEL.match(c)})
+    colour = names.get(active) if isinstance(active, int) else (label[0] if label else None)
+    if flat:
+        k = min(coordinates.shape[1], MAX_EXPLORER_AXES)
+        coords, coord_names = coordinates[:, :k], [f"dc{j + 1}" for j in range(k)]
+    else:
+        coords, coord_names = xy, list(axes)
+    where = "input" if space == "input" else "diffusion"
+    return explorer_section(
+        coords, None if label is None else label[1], label_name=label[0] if label else "label",
+        ids=cols.get("id"), metadata=metadata, colour_by=colour,
+        categorical=[*names.values(), "component"], coord_names=coord_names,
+        neighbours=EXPLORER_NEIGHBOURS, neighbour_space=coordinates, space=where,
+        max_points=max_points, random_state=seed, title="Points explorer",
+        intro=f"Colour by any offered level (★ salient), search the labels, click a point for "
+        f"its {EXPLORER_NEIGHBOURS} nearest neighbours in the {where} coordinates the tree was "
+        "built on, select with the box or lasso to list and download rows.",
+    )  # fmt: skip
+
+
 # ------------------------------------------------------------------------------ building
 def build_tree_report_html(
     levels: Any,
@@ -314,6 +364,13 @@ def build_tree_report_html(
     store: dict[str, Any] = {}
     config = {"displaylogo": False, "responsive": True, "showSendToCloud": False, "showLink": False}
     figure = figure_json(spec, store, config)
+    explorer = None
+    if xy is not None:
+        explorer = _tree_explorer(
+            cols, np.asarray(coordinates, dtype=np.float64), xy, axes,
+            not tiled and axes[0] != "PC1", tree, menu, active, label, params.get("space"),
+            max_points, seed,
+        )  # fmt: skip
 
     inp = _section(manifest, "input")
     name = inp.get("dataset") or (
@@ -351,17 +408,12 @@ def build_tree_report_html(
         if k in manifest
     ]
     versions = list(_section(manifest, "versions").items())
-    scripts = [get_plotlyjs(), static_text("loader.js")]
-    csp = (
-        f"default-src 'none'; script-src 'unsafe-eval' {' '.join(_csp_hash(s) for s in scripts)}; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
-        "connect-src 'none'; base-uri 'none'; form-action 'none'"
-    )
+    scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    script_tags, csp = scripts_and_csp(scripts)
     pca = axes[0] == "PC1"
     where = "a 2-D PCA of their coordinates" if pca else "their first two diffusion coordinates"
     notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
-    css = static_text("report.css") + _CSS
-    script_tags = "\n".join(f"<script>{s}</script>" for s in scripts)
+    css = static_text("report.css") + _CSS + (explorer.css if explorer else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -387,6 +439,7 @@ wide as its number of points (click a node to zoom in). Right: the points at {_e
 The menu colours both by one level (★ salient: more persistent than
 a permutation null); the icicle is the legend of the scatter.</p>
 <div id="fig-tree" class="plot tall"></div></section>
+{explorer.html if explorer else ""}
 <section class="grid halves">
 <article class="card"><h2>Levels offered</h2>
 <p class="sub">Height: the merge height at which the level formed. Persistence: log gap to

@@ -1,15 +1,18 @@
-/* diffembed embedding explorer: one WebGL scatter (plotly.js) and panels, all offline.
- * Data come from the JSON block with id "de-explorer" (typed arrays as base64).
+/* diffembed embedding explorer: a WebGL scatter (plotly.js) and panels, all offline.
+ * Every <section data-explorer="P" data-block="B"> on the page is one explorer: its data come
+ * from the JSON block with id B (typed arrays as base64) and its elements have ids P + name
+ * (the first explorer of a page: P = "ex-", B = "de-explorer"), so a page may hold several.
  * User text reaches the DOM through textContent only, and plotly-rendered text is entity-escaped.
  */
 (function () {
   "use strict";
-  const block = document.getElementById("de-explorer");
-  const root = document.getElementById("explorer");
-  if (!block || !root) return;
-  const $ = (id) => document.getElementById(id);
+  function start(root, first) {
+  const P = root.dataset.explorer || "ex-";
+  const block = document.getElementById(root.dataset.block || "de-explorer");
+  if (!block) return null;
+  const $ = (id) => document.getElementById(P + id.slice(3));
   const gd = $("ex-plot");
-  if (typeof Plotly === "undefined") { gd.textContent = "plotly.js did not load."; return; }
+  if (typeof Plotly === "undefined") { gd.textContent = "plotly.js did not load."; return null; }
 
   // ------------------------------------------------------------------ data
   const TYPES = { i1: Int8Array, u1: Uint8Array, i2: Int16Array, u2: Uint16Array,
@@ -42,7 +45,7 @@
     dist: D.neighbors.dist ? decode(D.neighbors.dist) : null,
     metric: D.neighbors.metric, space: D.neighbors.space } : null;
   const CANT_RESCALE = D.t0 === null || !D.lambdas;
-  performance.mark("explorer:data");  // for benchmarks/report_size.py
+  if (first) performance.mark("explorer:data");  // for benchmarks/report_size.py
 
   const MISSING = "—", MAX_LIST = 200, MAX_TABLE = 500, SHORT = 48;
   const GREY = "#c3c8cf", FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif';
@@ -224,7 +227,7 @@
       drawn = true;
       return p;
     }).then(() => {
-      if (renders === 0) { bind(); performance.mark("explorer:drawn"); }
+      if (renders === 0) { bind(); if (first) performance.mark("explorer:drawn"); }
       renders++;
       paint();
       root.dataset.ready = String(renders);
@@ -375,8 +378,8 @@
   });
   function renderStatus() {
     const saved = !CANT_RESCALE && t() === D.t0 ? " (as saved)" : "";
-    const parts = [fmtInt.format(N) + " points drawn", axisName(state.x) + " vs " + axisName(state.y),
-      "diffusion time t = " + num(t()) + saved];
+    const parts = [fmtInt.format(N) + " points drawn", axisName(state.x) + " vs " + axisName(state.y)];
+    if (D.timeControl !== false) parts.push("diffusion time t = " + num(t()) + saved);
     if (state.hidden.size) parts.push(state.hidden.size + " group(s) hidden");
     $("ex-status").textContent = parts.join(" · ");
     $("ex-t-out").textContent = "t = " + num(t());
@@ -460,7 +463,7 @@
     [state.x, state.y].forEach((j) => { if (j >= 0) dl.append(el("dt", null, D.coordNames[j] + " (t = " + num(t()) + ")"), el("dd", null, num(coordAt(j)[i]))); });
     pointPanel.append(head, dl);
     if (!NB) {
-      pointPanel.append(el("p", "ex-note", "Neighbours were not saved with this run (diffembed map --explorer-neighbors K saves them)."));
+      pointPanel.append(el("p", "ex-note", D.noNeighbors || "Neighbours were not saved with this run (diffembed map --explorer-neighbors K saves them)."));
       paint(); return;
     }
     const nbrs = [], lab = labelCol();
@@ -547,6 +550,7 @@
   const lab = D.label ? cols.findIndex((c) => c.name === D.label) : -1;
   qCol.value = String(lab >= 0 ? lab : -1);
   tIn.max = String(tValues.length - 1); tIn.value = String(state.ti); tIn.disabled = CANT_RESCALE;
+  if (D.timeControl === false) root.querySelector(".ex-time").hidden = true;
   $("ex-t-reset").disabled = CANT_RESCALE;
   if (CANT_RESCALE) tIn.title = "The saved run lacks its eigenvalues or its diffusion time.";
   $("ex-size").value = String(state.size); $("ex-opacity").value = String(state.opacity);
@@ -569,7 +573,7 @@
     root.querySelectorAll(".ex-modes button").forEach((o) => o.setAttribute("aria-pressed", String(o === b)));
     Plotly.relayout(gd, { dragmode: state.mode });
   }));
-  document.addEventListener("keydown", (ev) => {
+  if (first) document.addEventListener("keydown", (ev) => {
     const typing = /^(INPUT|SELECT|TEXTAREA)$/.test((ev.target.tagName || ""));
     if (ev.key === "/" && !typing) { ev.preventDefault(); qInput.focus(); }
     else if (ev.key === "Escape" && state.focus >= 0) setFocus(-1);
@@ -595,7 +599,7 @@
   gd.addEventListener("mouseleave", hideTip);
 
   // read-only hooks for tests and the browser console
-  window.diffembedExplorer = Object.freeze({
+  return Object.freeze({
     idOf: (i) => idText(i),
     state: () => ({ x: state.x, y: state.y, t: t(), color: state.color, focus: state.focus,
       hidden: Array.from(state.hidden), matches: state.matches ? Array.from(state.matches) : null,
@@ -603,4 +607,14 @@
     painted: (what) => (painted[what] || []).slice(),
     times: () => tValues.slice(),
   });
+  }
+
+  const all = {};
+  let firstApi = null;
+  document.querySelectorAll("section[data-explorer]").forEach((root) => {
+    const api = start(root, firstApi === null);
+    if (api) { all[root.dataset.explorer] = api; if (firstApi === null) firstApi = api; }
+  });
+  if (firstApi) window.diffembedExplorer = firstApi;
+  window.diffembedExplorers = Object.freeze(all);
 })();
