@@ -27,7 +27,9 @@ from .browser import XSS_LABEL, PageLog, chromium_or_skip, explorer_block, open_
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-READY = "() => document.getElementById('explorer') && document.getElementById('explorer').dataset.ready"
+READY = (
+    "() => document.getElementById('explorer') && document.getElementById('explorer').dataset.ready"
+)
 STATE = "() => window.diffembedExplorer.state()"
 IDS = "(idx) => idx.map((i) => window.diffembedExplorer.idOf(i))"
 NO_XSS = "() => window.__xss === undefined && !document.querySelector('img[src=x]')"
@@ -104,7 +106,8 @@ def test_tree_explorer_colours_by_a_level_and_searches(
     page, _ = tree_page
     block = explorer_block((tree_run["out"] / "report.html").read_text(encoding="utf-8"))
     colour = block["colorBy"]
-    assert colour.startswith("level_") and colour.endswith("4 clusters ★")  # the salient level
+    assert colour.startswith("level_")
+    assert colour.endswith("4 clusters ★")  # the salient level
     assert page.evaluate("() => document.getElementById('ex-color').selectedOptions[0].text")
     chips = page.locator("#ex-legend .ex-chip").count()
     assert chips == 4
@@ -270,5 +273,56 @@ def test_embed_page_has_no_errors_no_network_no_xss(
     manifest = json.loads((embed_run["out"] / "manifest.json").read_text(encoding="utf-8"))
     assert "report.html" in manifest["outputs"]
     _search(page, "")
+    assert log.errors == []
+    assert log.requests == []
+
+
+# ------------------------------------------------------------------------------ reuse
+def test_two_explorers_on_one_page_work_independently(browser: Any, tmp_path: Path) -> None:
+    """The piece other reports reuse: explorer_section twice on a page of their own."""
+    import html
+
+    from diffembed.plotting.explorer import explorer_section, static_text
+    from diffembed.plotting.page import scripts_and_csp
+
+    rng = np.random.default_rng(0)
+    a = explorer_section(
+        rng.normal(size=(80, 2)), [f"apple {i}" for i in range(80)], neighbours=5
+    )  # fmt: skip
+    b = explorer_section(
+        rng.normal(size=(50, 3)), [f"pear {i}" for i in range(49)] + [XSS_LABEL],
+        neighbours=np.tile(np.arange(3), (50, 1)), prefix="ex2-", title="Second",
+    )  # fmt: skip
+    tags, csp = scripts_and_csp([*a.scripts, *b.scripts])
+    assert tags.count("<script>") == 2  # plotly.js and explorer.js, once each
+    page_html = (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv='
+        f'"Content-Security-Policy" content="{html.escape(csp)}"><style>'
+        f'{static_text("report.css")}{a.css}</style></head><body><main class="wrap">'
+        f"{a.html}{b.html}</main>{tags}</body></html>"
+    )
+    path = tmp_path / "two.html"
+    path.write_text(page_html, encoding="utf-8")
+    page, log = browser(path)
+    page.wait_for_function(
+        "() => ['ex-', 'ex2-'].every((p) => window.diffembedExplorers[p]"
+        " && document.querySelector(`[data-explorer='${p}']`).dataset.ready)",
+        timeout=25_000,
+    )
+    page.fill("#ex2-q", "pear 4")
+    page.wait_for_function("() => window.diffembedExplorers['ex2-'].state().matches !== null")
+    second = page.evaluate("() => window.diffembedExplorers['ex2-'].state().matches")
+    assert sorted(second) == [4, *range(40, 49)]
+    assert page.evaluate("() => window.diffembedExplorer.state().matches") is None
+    page.click("#ex2-results li:first-child button")
+    page.wait_for_selector("#ex2-point .ex-nbrs li")
+    assert page.locator("#ex2-point .ex-nbrs .id").all_text_contents() == ["0", "1", "2"]
+    assert page.locator("#ex-point .ex-nbrs li").count() == 0
+    page.fill("#ex2-q", "onerror")
+    page.wait_for_function("() => window.diffembedExplorers['ex2-'].state().matches.length === 1")
+    assert page.locator("#ex2-results .lb").first.inner_text() == XSS_LABEL
+    assert page.evaluate(NO_XSS)
+    page.screenshot(path=str(ARTIFACTS / "two-explorers.png"), full_page=True)
+    page.close()
     assert log.errors == []
     assert log.requests == []

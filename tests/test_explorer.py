@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from diffembed.exceptions import InputError
 from diffembed.plotting import build_report_html, write_report
 from diffembed.plotting.explorer import (
     MAX_DISTANCE_ENTRIES,
     encode_column,
     explorer_data,
     explorer_rows,
+    explorer_section,
+    nearest_neighbours,
+    section_html,
     static_text,
 )
 
@@ -163,3 +167,214 @@ def test_assets_cannot_break_out_of_their_script_and_are_hashed(tmp_path: Path) 
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
     csp = csp.replace("&#x27;", "'")
     assert f"'sha256-{digest.decode()}'" in csp
+
+
+# ------------------------------------------------------------------ explorer_section
+def _dense_knn(X: np.ndarray, k: int, metric: str = "euclidean") -> np.ndarray:
+    """Independent reference: argsort of the full distance matrix, self excluded."""
+    if metric == "cosine":
+        U = X / np.linalg.norm(X, axis=1, keepdims=True)
+        D = 1.0 - U @ U.T
+    else:
+        D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(D, np.inf)
+    return np.argsort(D, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_nearest_neighbours_match_a_dense_reference(metric: str) -> None:
+    X = np.random.default_rng(0).normal(size=(120, 6))
+    ind, dist = nearest_neighbours(X, 5, metric=metric)
+    np.testing.assert_array_equal(ind, _dense_knn(X, 5, metric))
+    assert np.all(np.diff(dist, axis=1) >= -1e-6)  # nearest first
+    queries = np.arange(0, 120, 9)
+    part, _ = nearest_neighbours(X, 5, metric=metric, queries=queries)
+    np.testing.assert_array_equal(part[queries], ind[queries])
+    assert np.all(part[1] == -1)  # not asked: none
+
+
+def test_explorer_section_draws_finite_rows_with_their_neighbours() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 8))  # the "input" space
+    coords = X[:, :2].copy()
+    coords[:3] = np.nan
+    labels = np.array(["a", "b", XSS_LABEL, "c", "d"] * 10, dtype=object)
+    sec = explorer_section(
+        coords, labels, label_name="kind", ids=[f"w{i}" for i in range(50)],
+        metadata={"size": np.arange(50.0)}, neighbours=4, neighbour_space=X, space="input",
+        coord_names=["x", "y"], title=f"Words {XSS_LABEL}",
+    )  # fmt: skip
+    data = sec.data
+    assert data["n"] == 47
+    assert "3 of 50 points have no coordinates and are not drawn." in sec.notices
+    assert "3 of 50 points have no coordinates" in sec.html
+    assert sec.rows.tolist() == list(range(3, 50))
+    ids = data["ids"]
+    assert ids[:47] == [f"w{i}" for i in range(3, 50)]
+    local = decode(data["neighbors"]["idx"]).reshape(47, 4)
+    named = [[ids[j] for j in row] for row in local.tolist()]
+    expected = _dense_knn(X, 4)[3:]  # neighbours may be rows that are not drawn
+    assert named == [[f"w{j}" for j in row] for row in expected.tolist()]
+    assert data["neighbors"]["space"] == "input"
+    assert data["timeControl"] is False
+    assert [c["name"] for c in data["columns"]] == ["kind", "size"]
+    assert data["label"] == "kind"
+    assert "<img" not in sec.html  # title, label and everything else stay text
+    assert sec.html.count("</script>") == 1
+    assert static_text("explorer.js") in sec.scripts
+
+
+def test_explorer_section_samples_and_rejects_bad_input() -> None:
+    coords = np.random.default_rng(2).normal(size=(300, 3))
+    groups = np.repeat(["x", "y", "z"], [200, 80, 20])
+    sec = explorer_section(coords, groups, max_points=60, random_state=4, neighbours=3)
+    assert sec.data["n"] == 60
+    assert any(
+        "random sample of 60 of the 300 points (stratified by label" in t for t in sec.notices
+    )
+    drawn = groups[sec.rows]
+    assert sorted(np.unique(drawn, return_counts=True)[1].tolist()) == [4, 16, 40]
+    local = decode(sec.data["neighbors"]["idx"]).reshape(60, 3)
+    ids = decode(sec.data["ids"])
+    reference = _dense_knn(coords, 3)[sec.rows]  # among all 300 points, not only the drawn
+    np.testing.assert_array_equal(ids[local], reference)
+    with pytest.raises(InputError, match=r"The column 'kind' has shape \(4,\), not \(300,\)"):
+        explorer_section(coords, ["a", "b", "c", "d"], label_name="kind")
+    with pytest.raises(InputError, match=r"colour_by='nope' is not a column .* \['label', 'dim1'"):
+        explorer_section(coords, groups, colour_by="nope")
+    with pytest.raises(InputError, match="prefix='Ex' is not valid"):
+        section_html("{}", prefix="Ex")
+
+
+def test_two_explorers_on_one_page_have_their_own_ids() -> None:
+    one = section_html("{}", prefix="ex-")
+    two = section_html("{}", prefix="ex2-", title="Second")
+    ids = re.findall(r'\sid="([^"]+)"', one + two)
+    assert len(ids) == len(set(ids))  # no id twice on the page
+    assert 'id="explorer" data-explorer="ex-" data-block="de-explorer"' in one
+    assert 'id="ex2-root" data-explorer="ex2-" data-block="de-explorer-ex2"' in two
+    assert '<script type="application/json" id="de-explorer-ex2">{}</script>' in two
+    assert not re.search(r'(?:id|for|aria-labelledby)="ex-', two)
+
+
+# ------------------------------------------------------------------ tree and embed reports
+def _tree_levels(n_per: int = 30) -> tuple[dict, np.ndarray, dict]:
+    rng = np.random.default_rng(5)
+    blob = np.repeat(np.arange(4), n_per)
+    coords = (
+        rng.normal(size=(4 * n_per, 3)) * 0.2
+        + np.array([[0, 0, 0], [3, 0, 0], [0, 3, 0], [3, 3, 0]])[blob]
+    )
+    levels = {
+        "id": np.array([f"p{i}" for i in range(blob.size)]),
+        "kind": np.array(["n", "e", "s", XSS_LABEL])[blob],
+        "level_0": np.arange(blob.size, dtype=np.int32),
+        "level_1": (blob * 2 + (np.arange(blob.size) % 2)).astype(np.int32),
+        "level_2": blob.astype(np.int32),
+        "level_3": (blob // 2).astype(np.int32),
+        "level_4": np.zeros(blob.size, dtype=np.int32),
+    }
+    manifest = {
+        "command": "tree",
+        "label_column": "kind",
+        "results": {"salient_levels": [2]},
+        "parameters": {"space": "diffusion"},
+    }
+    return levels, coords, manifest
+
+
+def test_tree_report_explorer_colours_by_the_salient_level() -> None:
+    from diffembed.plotting.tree_report import build_tree_report_html
+
+    levels, coords, manifest = _tree_levels()
+    page = build_tree_report_html(levels, coords, manifest)
+    data = explorer_block(page)
+    assert data["colorBy"] == "level_2 · 4 clusters ★"
+    names = [c["name"] for c in data["columns"]]
+    assert names[0] == "kind"
+    assert data["label"] == "kind"
+    assert "level_2 · 4 clusters ★" in names
+    assert "level_1 · 8 clusters" in names
+    level = next(c for c in data["columns"] if c["name"] == data["colorBy"])
+    assert level["kind"] == "text"  # categories, whatever the count
+    assert data["coordNames"] == ["dc1", "dc2", "dc3"]
+    local = decode(data["neighbors"]["idx"]).reshape(120, 10)
+    ids = data["ids"]
+    expected = _dense_knn(coords, 10)
+    assert [[ids[j] for j in row] for row in local.tolist()] == [
+        [f"p{j}" for j in row] for row in expected.tolist()
+    ]
+    assert data["neighbors"]["space"] == "diffusion"
+    assert "Points explorer" in page
+    assert page.count("</script>") == len(re.findall(r"<script[ >]", page))
+
+
+def _embed_dir(tmp_path: Path, recipe: str, ids: list, vectors: np.ndarray, **extra) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / recipe
+    out.mkdir()
+    prefix = "pc" if recipe == "pca" else "v"
+    cols = {"id": ids, **extra.pop("columns", {})}
+    cols.update({f"{prefix}{j + 1}": vectors[:, j] for j in range(vectors.shape[1])})
+    pq.write_table(pa.table(cols), out / "vectors.parquet")
+    manifest = {"command": f"embed {recipe}", "recipe": recipe, **extra}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_embed_report_explorer_of_words_documents_and_rows(tmp_path: Path) -> None:
+    from diffembed.plotting.embed_figures import write_embed_report
+
+    rng = np.random.default_rng(6)
+    V = rng.normal(size=(40, 12))
+    words = [f"w{i}" for i in range(39)] + [XSS_LABEL]
+    out = _embed_dir(tmp_path, "words", words, V)
+    (out / "vocabulary.csv").write_text(
+        "word,count\n"
+        + "".join(f'"{w.replace(chr(34), chr(34) * 2)}",{100 - i}\n' for i, w in enumerate(words))
+    )
+    page = write_embed_report(out).read_text(encoding="utf-8")
+    data = explorer_block(page)
+    assert data["ids"] == words
+    assert "<img" not in page
+    assert [c["name"] for c in data["columns"]] == ["count"]
+    local = decode(data["neighbors"]["idx"]).reshape(40, 10)
+    np.testing.assert_array_equal(local, _dense_knn(V, 10, "cosine"))
+    assert data["neighbors"]["metric"] == "cosine"
+    xy = np.column_stack([decode(c) for c in data["coords"][:2]])
+    centred = V - V.mean(axis=0)
+    pcs = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+    for j in range(2):  # a 2-D PCA of the vectors (up to sign)
+        assert abs(np.corrcoef(xy[:, j], pcs[:, j])[0, 1]) > 0.999
+
+    docs = tmp_path / "docs.txt"
+    texts = [f"document {i} about {'cats' if i % 2 else 'stocks'}" for i in range(40)]
+    docs.write_text("\n".join(texts[:20]) + "\n\n" + "\n".join(texts[20:]) + "\n")
+    import hashlib
+
+    sha = hashlib.sha256(docs.read_bytes()).hexdigest()
+    out = _embed_dir(
+        tmp_path, "lsa", list(range(40)), V, inputs=[{"path": str(docs), "sha256": sha}]
+    )
+    data = explorer_block(write_embed_report(out).read_text(encoding="utf-8"))
+    text = data["columns"][0]
+    assert data["label"] == "text"
+    assert text["name"] == "text"
+    assert [text["dict"][c] for c in decode(text["codes"])] == texts  # blank lines skipped
+    docs.write_text("changed\n")
+    page = write_embed_report(out).read_text(encoding="utf-8")
+    assert "its SHA-256 changed" in page
+    assert explorer_block(page)["columns"] == []
+
+    out = _embed_dir(
+        tmp_path, "pca", list(range(40)), V[:, :4], parameters={"label": "digit"},
+        columns={"digit": np.arange(40) % 3},
+    )  # fmt: skip
+    data = explorer_block(write_embed_report(out).read_text(encoding="utf-8"))
+    assert data["coordNames"] == ["pc1", "pc2", "pc3", "pc4"]
+    assert data["label"] == "digit"
+    assert data["colorBy"] == "digit"
+    assert data["neighbors"]["metric"] == "euclidean"
+    assert decode(data["coords"][0]).tolist() == V[:, 0].astype(np.float32).tolist()

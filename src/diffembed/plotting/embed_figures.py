@@ -329,7 +329,7 @@ def embed_explorer(
             "encode": "texts", "pca": "rows"}.get(recipe.split("/")[0], "points")  # fmt: skip
     search = "their text" if texts is not None else "their ids and labels"
     colour = None
-    if texts is not None or labels is None and not columns:  # free text: colour by a component
+    if texts is not None or (labels is None and not columns):  # free text: colour by a component
         colour = coord_names[min(2, len(coord_names) - 1)]
     seed = (manifest.get("parameters") or {}).get("random_state")
     layout = "their first components" if metric == "euclidean" else "a 2-D PCA of their vectors"
@@ -337,7 +337,7 @@ def embed_explorer(
         coords, labels, label_name=label_name, ids=points["ids"], metadata=columns,
         colour_by=colour,
         coord_names=coord_names, neighbours=EXPLORER_NEIGHBOURS, neighbour_space=vectors,
-        metric=metric, space="vector", max_points=max_points,
+        metric=metric, space="vector", max_points=max_points, notices=points.get("notices", ()),
         random_state=seed if type(seed) is int and seed >= 0 else 0,
         title=f"Explorer of the {what}",
         intro=f"The {what} on {layout}: search {search}, click one for its "

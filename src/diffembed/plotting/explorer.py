@@ -631,6 +631,7 @@ def explorer_section(
     random_state: int = 0,
     title: str = "Embedding explorer",
     intro: str | None = None,
+    notices: Sequence[str] = (),
     prefix: str = "ex-",
 ) -> ExplorerSection:
     """An embedding explorer for any point cloud, as a piece of a report page.
@@ -680,6 +681,8 @@ def explorer_section(
         Seed of that sample.
     title, intro
         Heading and sentence of the section.
+    notices
+        More sentences to show at the top of the section (what is missing and why).
     prefix
         Element-id prefix, distinct per explorer of a page (``"ex-"``, ``"ex2-"``...).
 
@@ -718,7 +721,7 @@ def explorer_section(
     if colour_by is not None and colour_by not in meta + names:
         msg = f"colour_by={colour_by!r} is not a column of the explorer; use one of {meta + names}."
         raise InputError(msg)
-    notices: list[str] = []
+    notices = [str(t) for t in notices]
     valid = np.flatnonzero(np.all(np.isfinite(X), axis=1))
     if valid.size < n:
         notices.append(f"{n - valid.size:,} of {n:,} points have no coordinates and are not drawn.")
