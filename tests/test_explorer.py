@@ -184,13 +184,29 @@ def _dense_knn(X: np.ndarray, k: int, metric: str = "euclidean") -> np.ndarray:
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_nearest_neighbours_match_a_dense_reference(metric: str) -> None:
     X = np.random.default_rng(0).normal(size=(120, 6))
-    ind, dist = nearest_neighbours(X, 5, metric=metric)
+    ind, dist, how = nearest_neighbours(X, 5, metric=metric)
+    assert how == "exact"
     np.testing.assert_array_equal(ind, _dense_knn(X, 5, metric))
     assert np.all(np.diff(dist, axis=1) >= -1e-6)  # nearest first
     queries = np.arange(0, 120, 9)
-    part, _ = nearest_neighbours(X, 5, metric=metric, queries=queries)
+    part, _, _ = nearest_neighbours(X, 5, metric=metric, queries=queries)
     np.testing.assert_array_equal(part[queries], ind[queries])
     assert np.all(part[1] == -1)  # not asked: none
+
+
+def test_large_searches_go_approximate_and_keep_their_recall(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("faiss")
+    monkeypatch.setattr("diffembed.plotting.explorer.MAX_EXACT_WORK", 0)
+    X = np.random.default_rng(3).normal(size=(400, 16))
+    ind, _, how = nearest_neighbours(X, 10, metric="cosine")
+    assert how == "approximate"
+    reference = _dense_knn(X, 10, "cosine")
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ind, reference, strict=True)])
+    assert recall > 0.95
+    sec = explorer_section(X[:, :2], neighbours=10, neighbour_space=X, metric="cosine")
+    assert sec.data["neighbors"]["metric"] == "cosine, approximate (HNSW)"
 
 
 def test_explorer_section_draws_finite_rows_with_their_neighbours() -> None:

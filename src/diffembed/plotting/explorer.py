@@ -81,6 +81,7 @@ from .interactive import (
 __all__ = [
     "DEFAULT_NEIGHBOURS",
     "MAX_DISTANCE_ENTRIES",
+    "MAX_EXACT_WORK",
     "MAX_EXPLORER_POINTS",
     "MAX_FLOAT32_POINTS",
     "MAX_HOVER_FIELDS",
@@ -102,6 +103,8 @@ MAX_DISTANCE_ENTRIES = 2_000_000
 MAX_FLOAT32_POINTS = 200_000
 #: Metadata fields in a hover label, besides the id.
 MAX_HOVER_FIELDS = 2
+#: Exact neighbour search while rows² × dimensions stays below this (about 3 s on one core).
+MAX_EXACT_WORK = 3e10
 #: Neighbours per point that :func:`explorer_section` computes by default.
 DEFAULT_NEIGHBOURS = 10
 #: Above this many points :func:`explorer_section` draws a stated, seeded, stratified sample.
@@ -461,11 +464,13 @@ def nearest_neighbours(
     metric: str = "euclidean",
     rows: np.ndarray | None = None,
     queries: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, str]:
     """The ``k`` nearest other rows of rows of ``X`` (``rows``: only among these).
 
-    Exact search below 50,000 rows or at ≤ 10 dimensions, faiss HNSW above when installed
-    (:func:`diffembed.neighbors.resolve_knn_method`), self excluded, nearest first.
+    Exact search while it is cheap (searched rows² × dimensions at most
+    :data:`MAX_EXACT_WORK`, a few seconds; or ≤ 10 dimensions, where a k-d tree is fast),
+    otherwise a faiss HNSW index when faiss is installed (Euclidean or cosine); self excluded,
+    nearest first.
 
     Parameters
     ----------
@@ -486,8 +491,10 @@ def nearest_neighbours(
         ``(n, k)`` int32 row numbers of ``X`` (-1: none).
     distances : numpy.ndarray
         ``(n, k)`` float32 distances (NaN: none).
+    method : str
+        ``"exact"`` or ``"approximate"``.
     """
-    from ..neighbors import build_index, resolve_knn_method
+    from ..neighbors import AUTO_EXACT_MAX_DIMENSIONS, build_index, resolve_knn_method
 
     X = np.asarray(X, dtype=np.float32 if metric in ("euclidean", "cosine") else np.float64)
     n = X.shape[0]
@@ -496,9 +503,12 @@ def nearest_neighbours(
     ind = np.full((n, max(k, 0)), -1, dtype=np.int32)
     dist = np.full((n, max(k, 0)), np.nan, dtype=np.float32)
     if k < 1:
-        return ind, dist
+        return ind, dist, "exact"
     sub = X[rows]
-    method = resolve_knn_method("auto", sub.shape[0], sub.shape[1], metric, False)
+    cheap = sub.shape[1] <= AUTO_EXACT_MAX_DIMENSIONS
+    cheap = cheap or float(sub.shape[0]) ** 2 * sub.shape[1] <= MAX_EXACT_WORK
+    wanted = "exact" if cheap or metric not in ("euclidean", "cosine") else "auto"
+    method = resolve_knn_method(wanted, 1 << 30, sub.shape[1], metric, False)
     index = build_index(sub, method=method, metric=metric)
     if queries is None:
         d, i = index.self_neighbors(k)
@@ -517,7 +527,7 @@ def nearest_neighbours(
     i = np.asarray(i)
     ind[answered] = np.where(i >= 0, rows[np.maximum(i, 0)], -1)
     dist[answered] = np.where(i >= 0, d, np.nan)
-    return ind, dist
+    return ind, dist, method
 
 
 # ------------------------------------------------------------------------------ the section
@@ -750,7 +760,10 @@ def explorer_section(
                 raise InputError(msg)
             ok = np.flatnonzero(np.all(np.isfinite(S), axis=1))
             ask = None if rows.size == ok.size else np.intersect1d(rows, ok)
-            nb, dist = nearest_neighbours(S, int(neighbours), metric=metric, rows=ok, queries=ask)
+            nb, dist, how = nearest_neighbours(
+                S, int(neighbours), metric=metric, rows=ok, queries=ask
+            )
+            metric = metric if how == "exact" else f"{metric}, approximate (HNSW)"
     elif neighbours is not None:
         nb, dist = check_neighbors(np.asarray(neighbours), neighbour_distances, n, notices)
     data_json, data = None, {}
