@@ -5,6 +5,7 @@ One command, from the repository root (needs Debian chromium and the ``test`` ex
 
     .venv/bin/python benchmarks/report_size.py                  # 10k, 100k, 1M
     .venv/bin/python benchmarks/report_size.py --sizes 10000,100000
+    .venv/bin/python benchmarks/report_size.py --reports tree,embed --sizes 10000,100000
 
 For each size it writes a synthetic run like ``diffembed map`` does (10 diffusion coordinates,
 a 12-group label, 8 clusters, integer ids, 10 saved neighbours per point), builds
@@ -13,6 +14,14 @@ chromium (no network, software WebGL as in the browser tests) and times what a p
 the page until the explorer's first drawing, a search that highlights a group, a switch of the
 diffusion time (all coordinates rescaled and redrawn) and a click on a listed point (its
 neighbours drawn). Prints a markdown table and saves it to ``benchmarks/results/report_size.md``.
+
+``--reports tree,embed`` measures the same explorer in the other reports instead (saved to
+``benchmarks/results/report_size_reports.md``): a synthetic ``diffembed tree`` output (10
+diffusion coordinates, nested levels of 768 / 96 / 12 / 4 / 1 clusters, a 12-group label;
+the page also holds the icicle + scatter figure) and a synthetic ``diffembed embed words``
+output (300-dimensional vectors, word ids, counts): the build includes the 2-D PCA and the
+10 cosine neighbours of every word (exact while cheap, faiss HNSW above). There the colour
+switch (to another level, or to a coordinate) replaces the diffusion-time switch.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 RESULTS = Path(__file__).parent / "results" / "report_size.md"
+RESULTS_REPORTS = Path(__file__).parent / "results" / "report_size_reports.md"
 READY = "() => document.getElementById('explorer').dataset.ready"
 # Run an action in the page and time it until the explorer has drawn again.
 TIMED = """async ([action, arg]) => {
@@ -46,6 +56,9 @@ TIMED = """async ([action, arg]) => {
     const s = document.getElementById("ex-t");
     s.value = String(api.times().indexOf(arg));
     s.dispatchEvent(new Event("input", {bubbles: true}));
+  } else if (action === "colour") {
+    const c = document.getElementById("ex-color");
+    c.value = arg; c.dispatchEvent(new Event("change", {bubbles: true}));
   } else {
     document.querySelector("#ex-results [data-point]").click();
   }
@@ -88,18 +101,89 @@ def write_run(out: Path, n: int, *, k_coords: int = 10, k_nn: int = 10, seed: in
     np.save(out / "neighbor_distances.npy", np.sort(rng.random((n, k_nn)), 1).astype(np.float32))
 
 
-def measure(n: int, workdir: Path) -> dict[str, float]:
+def write_tree_run(out: Path, n: int, *, k_coords: int = 10, seed: int = 0) -> None:
+    """A synthetic ``diffembed tree`` output directory with ``n`` points."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    u = np.sort(rng.uniform(0, 1, n))
+    coords = np.column_stack(
+        [np.cos((j + 1) * np.pi * u) + 0.02 * rng.normal(size=n) for j in range(k_coords)]
+    )
+    np.save(out / "coordinates.npy", coords)
+    groups = np.array([f"group {g}" for g in range(12)], dtype=object)
+    cols: dict[str, object] = {
+        "id": np.arange(n, dtype=np.int64),
+        "kind": groups[(u * 12).astype(int).clip(0, 11)],
+    }
+    counts = [n, 768, 96, 12, 4, 1]
+    for j, c in enumerate(counts):
+        cols[f"level_{j}"] = (
+            np.arange(n, dtype=np.int32) if j == 0 else (u * c).astype(np.int32).clip(0, c - 1)
+        )
+    pq.write_table(pa.table(cols), out / "levels.parquet")
+    manifest = {
+        "command": "tree",
+        "input": {"dataset": f"synthetic {n:,}", "n_samples": n},
+        "label_column": "kind",
+        "parameters": {"space": "diffusion", "random_state": 0},
+        "results": {"n_levels": len(counts), "salient_levels": [3], "embedding_dims": k_coords},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+def write_embed_run(out: Path, n: int, *, dim: int = 300, seed: int = 0) -> None:
+    """A synthetic ``diffembed embed words`` output directory with ``n`` words."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    centres = rng.normal(size=(50, dim))
+    V = centres[rng.integers(0, 50, n)] + 0.8 * rng.normal(size=(n, dim))
+    words = [f"w{i}" for i in range(n)]
+    cols: dict[str, object] = {"id": words}
+    cols.update({f"v{j + 1}": V[:, j] for j in range(dim)})
+    pq.write_table(pa.table(cols), out / "vectors.parquet")
+    counts = np.sort(rng.zipf(1.3, n))[::-1] + 4
+    lines = "".join(f"{w},{c}\n" for w, c in zip(words, counts, strict=True))
+    (out / "vocabulary.csv").write_text("word,count\n" + lines)
+    manifest = {"command": "embed words", "recipe": "words", "parameters": {"dim": dim}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _build(report: str, n: int, workdir: Path) -> Path:
+    out = workdir / f"{report}-{n}"
+    if report == "tree":
+        from diffembed.plotting.tree_report import write_tree_report
+
+        write_tree_run(out, n)
+        return write_tree_report(out)
+    if report == "embed":
+        from diffembed.plotting.embed_figures import write_embed_report
+
+        write_embed_run(out, n)
+        return write_embed_report(out)
+    from diffembed.plotting import write_report
+
+    write_run(out, n)
+    return write_report(out)
+
+
+def measure(n: int, workdir: Path, report: str = "map") -> dict[str, float]:
     """Build the report of ``n`` points and time it in headless chromium."""
     from playwright.sync_api import sync_playwright
 
-    from diffembed.plotting import write_report
-
-    out = workdir / f"run-{n}"
-    write_run(out, n)
     start = time.perf_counter()
-    path = write_report(out)
+    path = _build(report, n, workdir)
     build = time.perf_counter() - start
-    row = {"n": n, "mb": path.stat().st_size / 1e6, "build": build}
+    row = {"report": report, "n": n, "mb": path.stat().st_size / 1e6, "build": build}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -115,9 +199,14 @@ def measure(n: int, workdir: Path) -> dict[str, float]:
             page.wait_for_function(READY, timeout=600_000, polling=20)
             row["load"] = time.perf_counter() - start
             page.wait_for_timeout(300)
-            row["search"] = page.evaluate(TIMED, ["search", "group 3"]) / 1000
+            query = "w123" if report == "embed" else "group 3"
+            row["search"] = page.evaluate(TIMED, ["search", query]) / 1000
             row["focus"] = page.evaluate(TIMED, ["focus", None]) / 1000
-            row["time"] = page.evaluate(TIMED, ["time", 4]) / 1000
+            if report == "map":
+                row["time"] = page.evaluate(TIMED, ["time", 4]) / 1000
+            else:
+                row["time"] = page.evaluate(TIMED, ["colour", "d2" if report == "embed" else "c2"])
+                row["time"] /= 1000
             heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
             row["heap"] = heap / 1e6
             if errors:
@@ -143,12 +232,32 @@ def table(rows: list[dict[str, float]]) -> str:
     return head + body
 
 
+def reports_table(rows: list[dict[str, float]]) -> str:
+    """The markdown table of the tree and embed measurements."""
+    head = (
+        "| report | points | report.html | build (Python) | open → explorer drawn | search → "
+        "highlighted | click → neighbours drawn | switch colour → redrawn | JS heap |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    body = "".join(
+        f"| {r['report']} | {r['n']:,} | {r['mb']:.1f} MB | {r['build']:.1f} s | "
+        f"{r['load']:.1f} s | {r['search']:.2f} s | {r['focus']:.2f} s | {r['time']:.2f} s | "
+        f"{r['heap']:.0f} MB |\n"
+        for r in rows
+    )
+    return head + body
+
+
 def main() -> None:
     """Run the measurements, print the table and save it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--reports", default="map", help="map, or tree and/or embed")
     args = parser.parse_args()
     sizes = [int(v) for v in args.sizes.split(",")]
+    reports = [r for r in args.reports.split(",") if r]
+    if reports != ["map"]:
+        return main_reports(reports, sizes, args)
     rows = []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="report-size-") as tmp:
@@ -173,6 +282,39 @@ def main() -> None:
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def main_reports(reports: list[str], sizes: list[int], args: argparse.Namespace) -> None:
+    """Measure the tree and embed reports' explorers; print and save their table."""
+    if set(reports) - {"tree", "embed"}:
+        msg = f"--reports {args.reports}: use map alone, or tree and/or embed."
+        raise SystemExit(msg)
+    rows = []
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="report-size-") as tmp:
+        for report in reports:
+            for n in sizes:
+                rows.append(measure(n, Path(tmp), report))
+                print(f"measured the {report} report at {n:,} points", file=sys.stderr)
+    version = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
+    text = (
+        "# Explorer of the tree and embed reports: file size and speed\n\n"
+        f"`python benchmarks/report_size.py --reports {args.reports} --sizes {args.sizes}` · "
+        f"{version.strip()} headless, software WebGL (`--disable-gpu`: SwiftShader) · "
+        f"{os.cpu_count()} CPU cores, load average {load:.1f} → {os.getloadavg()[0]:.1f} during "
+        f"the run · Python {platform.python_version()}\n\n"
+        + reports_table(rows)
+        + "\nTree: synthetic `diffembed tree` output, 10 diffusion coordinates, levels of "
+        "768 / 96 / 12 / 4 / 1 clusters, a 12-group label; the page holds the icicle + scatter "
+        "figure too (both drawn at load), and the explorer lists 10 neighbours per point in the "
+        "coordinates. Embed: synthetic `diffembed embed words` output, 300-dimensional vectors "
+        "around 50 centres, word ids and counts; the build time is mostly the 10 cosine "
+        "neighbours of every word (exact while rows² × dimensions ≤ 3·10¹⁰, faiss HNSW above). "
+        "Both reports draw a stated sample above 200,000 points.\n"
+    )
+    print(text)
+    RESULTS_REPORTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_REPORTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
