@@ -427,14 +427,11 @@ def write_embed_report(directory: str | Path) -> Path:
     -------
     pathlib.Path
     """
-    from ..io.writers import atomic_path
+    from .page import write_page
 
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     points = read_embed_points(directory, manifest)
     explorer = embed_explorer(points, manifest) if points is not None else None
     page = build_embed_report_html(manifest, explorer)
-    target = directory / "report.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return target
+    return write_page(page, directory / "report.html")

@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 
 from .explorer import section_html, static_text
 
-__all__ = ["PageParts", "render_page", "scripts_and_csp"]
+__all__ = ["PageParts", "render_page", "scripts_and_csp", "write_page"]
 
 
 @dataclass
@@ -134,6 +135,23 @@ def _timings(timings: Mapping[str, Any]) -> str:
 def _csp_hash(script: str) -> str:
     digest = hashlib.sha256(script.encode("utf-8")).digest()
     return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def write_page(page: str, target: str | Path) -> Path:
+    """Write an HTML page atomically (a reader never sees half a page); return its path.
+
+    The parent directory is created; the page goes to a temporary file beside ``target``,
+    which is moved into place (:func:`diffembed.io.writers.atomic_path`).
+    """
+    from ..io.writers import atomic_path
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write(page)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return target
 
 
 def scripts_and_csp(scripts: Sequence[str]) -> tuple[str, str]:

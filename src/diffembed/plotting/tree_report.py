@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from ..exceptions import InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
 from .interactive import make_coloring, sample_indices, value_texts
-from .page import _e, _fmt, _kpi, _table, _timings, scripts_and_csp  # shared page parts
+from .page import _e, _fmt, _kpi, _table, _timings, scripts_and_csp, write_page
 from .tree_figures import (
     ICICLE_TARGETS,
     MENU_TARGETS,
@@ -507,15 +505,4 @@ def write_tree_report(
         table, coords, manifest, color_by=color_by, max_points=max_points,
         source=str(out_dir) if source is None else source,
     )  # fmt: skip
-    target = Path(path) if path is not None else out_dir / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
