@@ -364,9 +364,8 @@ def build_embed_report_html(
     str
         A complete HTML document (with plotly.js inline when there is an explorer).
     """
-    from .page import scripts_and_csp
+    from .page import page_document
 
-    title = f"diffembed {manifest.get('command', 'embed')}"
     params = manifest.get("parameters") or {}
     rows = "\n".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v, ensure_ascii=False))}"
@@ -381,32 +380,24 @@ def build_embed_report_html(
         if isinstance(v, dict) and v.get("spearman") is not None
     )
     figures = "\n".join(f"<figure>{svg}</figure>" for svg in _figures(manifest))
-    tags, csp = scripts_and_csp(explorer.scripts if explorer else [])
-    css = static_text("report.css") + (explorer.css if explorer else "") + _CSS
-    section = explorer.html if explorer else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
-<style>{css}</style></head>
-<body>
-<header class="top"><div class="wrap">
-<div class="eyebrow">diffembed report</div>
-<h1>{html.escape(title)}</h1>
-<p class="meta">diffembed {html.escape(str(manifest.get("diffembed_version", "")))} ·
-{html.escape(str(manifest.get("created", "")))}</p>
-</div></header>
-<main class="wrap">
-{section}
+    evaluated = f"<h2>Evaluation</h2><table>{eval_rows}</table>" if eval_rows else ""
+    main = f"""{explorer.html if explorer else ""}
 <section class="card"><h2>Figures</h2>
 {figures or "<p>No figures for this recipe.</p>"}</section>
 <section class="card"><h2>Parameters</h2><table>{rows}</table>
-{"<h2>Evaluation</h2><table>" + eval_rows + "</table>" if eval_rows else ""}</section>
-</main>
-{tags}
-</body></html>
-"""
+{evaluated}</section>"""
+    title = f"diffembed {manifest.get('command', 'embed')}"
+    meta = [f"diffembed {manifest.get('diffembed_version', '')}".strip()]
+    meta += [str(manifest["created"])] if manifest.get("created") else []
+    return page_document(
+        title=title,
+        eyebrow="diffembed report",
+        heading=title,
+        meta=" · ".join(meta),
+        main=main,
+        scripts=explorer.scripts if explorer else (),
+        css=static_text("report.css") + (explorer.css if explorer else "") + _CSS,
+    )
 
 
 _CSS = """

@@ -25,7 +25,7 @@ import numpy as np
 
 from .explorer import section_html, static_text
 
-__all__ = ["PageParts", "render_page", "scripts_and_csp", "write_page"]
+__all__ = ["PageParts", "page_document", "render_page", "scripts_and_csp", "write_page"]
 
 
 @dataclass
@@ -154,6 +154,74 @@ def write_page(page: str, target: str | Path) -> Path:
     return target
 
 
+def page_document(
+    *,
+    title: str,
+    eyebrow: str,
+    heading: str,
+    main: str,
+    scripts: Sequence[str],
+    css: str,
+    summary: str = "",
+    meta: str = "",
+    data: str = "",
+) -> str:
+    """A complete report page: head with its CSP, the dark header, ``main``, footer, scripts.
+
+    Parameters
+    ----------
+    title, eyebrow, heading, meta
+        Raw texts (escaped here): the tab title, the small line over the heading, the
+        heading and the grey line under it.
+    main
+        Markup of the page's body (already escaped where it holds user strings).
+    scripts
+        Script texts in running order (duplicates kept once), placed after ``data``; the
+        Content-Security-Policy runs exactly these and loads nothing (:func:`scripts_and_csp`).
+    css
+        The page's style (usually ``report.css`` and what the page adds).
+    summary
+        Markup of the bold summary line under the heading.
+    data
+        JSON data blocks (``<script type="application/json">``) the scripts read.
+
+    Returns
+    -------
+    str
+    """
+    from .. import __version__
+
+    tags, csp = scripts_and_csp(scripts)
+    embedded = "plotly.js is embedded and " if scripts else ""
+    summary = f'\n<p class="summary">{summary}</p>' if summary else ""
+    meta = f'\n<p class="meta">{_e(meta)}</p>' if meta else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="diffembed {_e(__version__)}">
+<title>{_e(title)}</title>
+<style>{css}</style>
+</head>
+<body>
+<header class="top"><div class="wrap">
+<div class="eyebrow">{_e(eyebrow)}</div>
+<h1>{_e(heading)}</h1>{summary}{meta}
+</div></header>
+<main class="wrap">
+{main}
+</main>
+<footer>Made by diffembed {_e(__version__)} · self-contained: {embedded}nothing is loaded
+from the network.</footer>
+{data}
+{tags}
+</body>
+</html>
+"""
+
+
 def scripts_and_csp(scripts: Sequence[str]) -> tuple[str, str]:
     """The ``<script>`` tags of a page's scripts and the Content-Security-Policy that runs them.
 
@@ -246,8 +314,6 @@ def render_page(parts: PageParts) -> str:
     """
     from plotly.offline import get_plotlyjs
 
-    from .. import __version__
-
     manifest, figures = parts.manifest, parts.figures
     n_total, n_valid, n_shown, k = parts.counts
     res, params, inp = (_section(manifest, key) for key in ("results", "parameters", "input"))
@@ -302,31 +368,11 @@ def render_page(parts: PageParts) -> str:
         intro="Hover for details, click a point for its nearest neighbours in the input space, "
         "search the labels, select with the box or lasso to list and download rows.",
     )
-    script_tags, csp = scripts_and_csp(scripts)
     notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in parts.notices)
     sub3d = "Drag to rotate, scroll to zoom."
     if 0 < parts.n_3d < n_shown:
         sub3d = f"A random sample of {parts.n_3d:,} of the {n_shown:,} points. " + sub3d
-    css = static_text("report.css") + static_text("explorer.css")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="diffembed {_e(__version__)}">
-<title>Diffusion map · {_e(name)}</title>
-<style>{css}</style>
-</head>
-<body>
-<header class="top"><div class="wrap">
-<div class="eyebrow">diffembed report</div>
-<h1>Diffusion map of {_e(name)}</h1>
-<p class="summary">{" · ".join(summary)}</p>
-<p class="meta">{_e(" · ".join(meta))}</p>
-</div></header>
-<main class="wrap">
-{notes}
+    main = f"""{notes}
 {explorer}
 <section class="grid halves">
 <article class="card"><h2>Eigenvalue spectrum</h2>
@@ -347,13 +393,15 @@ def render_page(parts: PageParts) -> str:
 <article class="card"><h2>Input</h2>{_table(input_rows)}
 <h3>Run</h3>{_table(run_rows)}
 <details><summary>Software versions</summary>{_table(versions)}</details></article>
-</section>
-</main>
-<footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing
-is loaded from the network.</footer>
-<script type="application/json" id="de-store">{parts.store}</script>
-{blocks}
-{script_tags}
-</body>
-</html>
-"""
+</section>"""
+    return page_document(
+        title=f"Diffusion map · {name}",
+        eyebrow="diffembed report",
+        heading=f"Diffusion map of {name}",
+        summary=" · ".join(summary),
+        meta=" · ".join(meta),
+        main=main,
+        scripts=scripts,
+        css=static_text("report.css") + static_text("explorer.css"),
+        data=f'<script type="application/json" id="de-store">{parts.store}</script>\n{blocks}',
+    )

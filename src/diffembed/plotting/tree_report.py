@@ -25,7 +25,7 @@ from ..exceptions import InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
 from .interactive import make_coloring, sample_indices, value_texts
-from .page import _e, _fmt, _kpi, _table, _timings, scripts_and_csp, write_page
+from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
 from .tree_figures import (
     ICICLE_TARGETS,
     MENU_TARGETS,
@@ -267,8 +267,6 @@ def build_tree_report_html(
     """
     from plotly.offline import get_plotlyjs
 
-    from .. import __version__
-
     manifest = dict(manifest or {})
     cols = _columns(levels)
     level_cols = {int(m.group(1)): c for c in cols if (m := _LEVEL.match(c))}
@@ -407,30 +405,10 @@ def build_tree_report_html(
     ]
     versions = list(_section(manifest, "versions").items())
     scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
-    script_tags, csp = scripts_and_csp(scripts)
     pca = axes[0] == "PC1"
     where = "a 2-D PCA of their coordinates" if pca else "their first two diffusion coordinates"
     notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
-    css = static_text("report.css") + _CSS + (explorer.css if explorer else "")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="diffembed {_e(__version__)}">
-<title>Diffusion hierarchy · {_e(name)}</title>
-<style>{css}</style>
-</head>
-<body>
-<header class="top"><div class="wrap">
-<div class="eyebrow">diffembed tree report</div>
-<h1>Diffusion hierarchy of {_e(name)}</h1>
-<p class="summary">{" · ".join(summary)}</p>
-<p class="meta">{_e(" · ".join(meta_line))}</p>
-</div></header>
-<main class="wrap">
-{notes}
+    main = f"""{notes}
 <section class="card tree"><h2>Tree and points</h2>
 <p class="sub">Left: the hierarchy as an icicle, root on top, one row per level, each node as
 wide as its number of points (click a node to zoom in). Right: the points at {_e(where)}.
@@ -450,16 +428,19 @@ the next merge height.</p>{_level_rows(menu, tree, meta, label)}</article>
 <article class="card"><h2>Input</h2>{_table(input_rows)}
 <h3>Run</h3>{_table(run_rows)}
 <details><summary>Software versions</summary>{_table(versions)}</details></article>
-</section>
-</main>
-<footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing
-is loaded from the network.</footer>
-<script type="application/json" id="de-store">{safe_json(store)}</script>
-<script type="application/json" data-plot="fig-tree">{figure}</script>
-{script_tags}
-</body>
-</html>
-"""
+</section>"""
+    return page_document(
+        title=f"Diffusion hierarchy · {name}",
+        eyebrow="diffembed tree report",
+        heading=f"Diffusion hierarchy of {name}",
+        summary=" · ".join(summary),
+        meta=" · ".join(meta_line),
+        main=main,
+        scripts=scripts,
+        css=static_text("report.css") + _CSS + (explorer.css if explorer else ""),
+        data=f'<script type="application/json" id="de-store">{safe_json(store)}</script>\n'
+        f'<script type="application/json" data-plot="fig-tree">{figure}</script>',
+    )
 
 
 _CSS = """
