@@ -273,6 +273,14 @@ def test_embed_page_has_no_errors_no_network_no_xss(
     manifest = json.loads((embed_run["out"] / "manifest.json").read_text(encoding="utf-8"))
     assert "report.html" in manifest["outputs"]
     _search(page, "")
+    page.fill("#ex2-q", "stocks")  # LSA's terms have an explorer of their own
+    page.wait_for_function("() => window.diffembedExplorers['ex2-'].state().matches !== null")
+    terms = page.evaluate(
+        "() => { const x = window.diffembedExplorers['ex2-'];"
+        " return x.state().matches.map((i) => x.idOf(i)); }"
+    )
+    assert terms == ["stocks"]
+    assert page.evaluate(STATE)["matches"] is None  # the documents' explorer is untouched
     assert log.errors == []
     assert log.requests == []
 

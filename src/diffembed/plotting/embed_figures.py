@@ -225,7 +225,9 @@ def _input_texts(manifest: Mapping[str, Any], n: int) -> tuple[list[str] | None,
     return texts, None
 
 
-def read_embed_points(directory: str | Path, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+def read_embed_points(
+    directory: str | Path, manifest: Mapping[str, Any], name: str = "vectors.parquet"
+) -> dict[str, Any] | None:
     """What the explorer of an ``embed`` output draws, read from its directory.
 
     Parameters
@@ -235,6 +237,9 @@ def read_embed_points(directory: str | Path, manifest: Mapping[str, Any]) -> dic
         (word counts), and the recipe's input file for document texts.
     manifest
         Its ``manifest.json``.
+    name
+        The table of vectors: ``vectors.parquet``, or ``terms.parquet`` (LSA's term vectors,
+        no texts read).
 
     Returns
     -------
@@ -244,7 +249,7 @@ def read_embed_points(directory: str | Path, manifest: Mapping[str, Any]) -> dic
     import pyarrow.parquet as pq
 
     directory = Path(directory)
-    path = directory / "vectors.parquet"
+    path = directory / name
     if not path.is_file():
         return None
     table = pq.read_table(path)
@@ -270,7 +275,7 @@ def read_embed_points(directory: str | Path, manifest: Mapping[str, Any]) -> dic
             column_types={"word": "string"}))  # fmt: skip
         if voc.num_rows == n and voc.column("word").to_pylist() == [str(v) for v in ids]:
             columns["count"] = voc.column("count").to_numpy()
-    texts, why = _input_texts(manifest, n)
+    texts, why = _input_texts(manifest, n) if name == "vectors.parquet" else (None, None)
     return {
         "ids": ids,
         "vectors": vectors,
@@ -301,6 +306,8 @@ def embed_explorer(
     manifest: Mapping[str, Any],
     *,
     max_points: int = MAX_EXPLORER_POINTS,
+    what: str | None = None,
+    prefix: str = "ex-",
 ) -> ExplorerSection:
     """The explorer of an ``embed`` output (see :func:`read_embed_points`).
 
@@ -325,8 +332,9 @@ def embed_explorer(
         labels, label_name = texts, "text"
     elif label_col and label_col in columns:
         labels, label_name = columns.pop(label_col), str(label_col)
-    what = {"words": "words", "nodes": "nodes", "lsa": "documents", "sentences": "sentences",
-            "encode": "texts", "pca": "rows"}.get(recipe.split("/")[0], "points")  # fmt: skip
+    what = what or {"words": "words", "nodes": "nodes", "lsa": "documents",
+                    "sentences": "sentences", "encode": "texts",
+                    "pca": "rows"}.get(recipe.split("/")[0], "points")  # fmt: skip
     search = "their text" if texts is not None else "their ids and labels"
     colour = None
     if texts is not None or (labels is None and not columns):  # free text: colour by a component
@@ -338,6 +346,7 @@ def embed_explorer(
         colour_by=colour,
         coord_names=coord_names, neighbours=EXPLORER_NEIGHBOURS, neighbour_space=vectors,
         metric=metric, space="vector", max_points=max_points, notices=points.get("notices", ()),
+        prefix=prefix,
         random_state=seed if type(seed) is int and seed >= 0 else 0,
         title=f"Explorer of the {what}",
         intro=f"The {what} on {layout}: search {search}, click one for its "
@@ -348,7 +357,7 @@ def embed_explorer(
 
 
 def build_embed_report_html(
-    manifest: dict[str, Any], explorer: ExplorerSection | None = None
+    manifest: dict[str, Any], explorer: ExplorerSection | Sequence[ExplorerSection] | None = None
 ) -> str:
     """The report page of an ``embed`` output.
 
@@ -357,7 +366,8 @@ def build_embed_report_html(
     manifest
         Its ``manifest.json``: title, figures, parameters, evaluation.
     explorer
-        The explorer of its vectors (:func:`embed_explorer`), or ``None``.
+        The explorer of its vectors (:func:`embed_explorer`), several (distinct prefixes), or
+        ``None``.
 
     Returns
     -------
@@ -365,6 +375,8 @@ def build_embed_report_html(
         A complete HTML document (with plotly.js inline when there is an explorer).
     """
     from .page import page_document
+
+    sections = [explorer] if isinstance(explorer, ExplorerSection) else list(explorer or [])
 
     params = manifest.get("parameters") or {}
     rows = "\n".join(
@@ -381,7 +393,7 @@ def build_embed_report_html(
     )
     figures = "\n".join(f"<figure>{svg}</figure>" for svg in _figures(manifest))
     evaluated = f"<h2>Evaluation</h2><table>{eval_rows}</table>" if eval_rows else ""
-    main = f"""{explorer.html if explorer else ""}
+    main = f"""{"".join(sec.html for sec in sections)}
 <section class="card"><h2>Figures</h2>
 {figures or "<p>No figures for this recipe.</p>"}</section>
 <section class="card"><h2>Parameters</h2><table>{rows}</table>
@@ -395,8 +407,8 @@ def build_embed_report_html(
         heading=title,
         meta=" · ".join(meta),
         main=main,
-        scripts=explorer.scripts if explorer else (),
-        css=static_text("report.css") + (explorer.css if explorer else "") + _CSS,
+        scripts=[script for sec in sections for script in sec.scripts],
+        css=static_text("report.css") + (sections[0].css if sections else "") + _CSS,
     )
 
 
@@ -412,7 +424,8 @@ def write_embed_report(directory: str | Path) -> Path:
     ----------
     directory
         An ``embed`` output directory (``manifest.json`` required; without
-        ``vectors.parquet`` the page has the figures only).
+        ``vectors.parquet`` the page has the figures only; LSA's ``terms.parquet`` gets a
+        second explorer, of the terms).
 
     Returns
     -------
@@ -422,7 +435,12 @@ def write_embed_report(directory: str | Path) -> Path:
 
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    sections = []
     points = read_embed_points(directory, manifest)
-    explorer = embed_explorer(points, manifest) if points is not None else None
-    page = build_embed_report_html(manifest, explorer)
+    if points is not None:
+        sections.append(embed_explorer(points, manifest))
+    terms = read_embed_points(directory, manifest, "terms.parquet")
+    if terms is not None:  # LSA: the terms get their own explorer
+        sections.append(embed_explorer(terms, manifest, what="terms", prefix="ex2-"))
+    page = build_embed_report_html(manifest, sections)
     return write_page(page, directory / "report.html")
