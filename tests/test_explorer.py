@@ -394,3 +394,24 @@ def test_embed_report_explorer_of_words_documents_and_rows(tmp_path: Path) -> No
     assert data["colorBy"] == "digit"
     assert data["neighbors"]["metric"] == "euclidean"
     assert decode(data["coords"][0]).tolist() == V[:, 0].astype(np.float32).tolist()
+
+
+def test_tree_explorer_neighbours_stay_within_their_graph_component() -> None:
+    from diffembed.plotting.tree_report import build_tree_report_html
+
+    levels, coords, manifest = _tree_levels()
+    component = (np.arange(120) // 60).astype(np.int32)  # two parts, coordinates overlapping
+    levels["component"] = component
+    coords = coords.copy()
+    coords[60:] -= coords[60:].mean(axis=0) - coords[:60].mean(axis=0)
+    data = explorer_block(build_tree_report_html(levels, coords, manifest))
+    ids = np.array(data["ids"])
+    local = decode(data["neighbors"]["idx"]).reshape(-1, 10)
+    assert data["neighbors"]["metric"] == "euclidean, within each graph component"
+    for row, nb in zip(ids[: data["n"]], ids[local], strict=True):
+        i = int(row[1:])
+        part = np.flatnonzero(component == component[i])
+        D = np.linalg.norm(coords[part] - coords[i], axis=1)
+        D[part == i] = np.inf
+        expected = [f"p{j}" for j in part[np.argsort(D, kind="stable")[:10]]]
+        assert nb.tolist() == expected

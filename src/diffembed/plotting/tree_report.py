@@ -23,7 +23,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from .encoding import figure_json, safe_json
-from .explorer import ExplorerSection, explorer_section, static_text
+from .explorer import ExplorerSection, explorer_section, nearest_neighbours, static_text
 from .interactive import make_coloring, sample_indices, value_texts
 from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
 from .tree_figures import (
@@ -184,6 +184,31 @@ def _level_rows(
     return f'<div class="scroll"><table class="levels">{head}{"".join(body)}</table></div>'
 
 
+def _neighbours_within(
+    coordinates: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """:data:`EXPLORER_NEIGHBOURS` nearest points of each point within its graph component.
+
+    The diffusion coordinates of different components are not comparable, so neighbours are
+    searched inside each one (-1 where a component has too few points).
+    """
+    n, k = coordinates.shape[0], EXPLORER_NEIGHBOURS
+    ind = np.full((n, k), -1, dtype=np.int32)
+    dist = np.full((n, k), np.nan, dtype=np.float32)
+    how = "exact"
+    finite = np.all(np.isfinite(coordinates), axis=1)
+    for g in np.unique(groups):
+        members = np.flatnonzero((groups == g) & finite)
+        if members.size < 2:
+            continue
+        i, d, method = nearest_neighbours(coordinates, k, rows=members)
+        ind[members, : i.shape[1]] = i[members]
+        dist[members, : d.shape[1]] = d[members]
+        how = method if method != "exact" else how
+    metric = "euclidean, within each graph component"
+    return ind, dist, metric if how == "exact" else f"{metric}, approximate (HNSW)"
+
+
 def _tree_explorer(
     cols: Mapping[str, np.ndarray],
     coordinates: np.ndarray,
@@ -218,11 +243,17 @@ def _tree_explorer(
     else:
         coords, coord_names = xy, list(axes)
     where = "input" if space == "input" else "diffusion"
+    neighbours: Any = EXPLORER_NEIGHBOURS
+    distances, metric = None, "euclidean"
+    groups = cols.get("component")
+    if where == "diffusion" and groups is not None and np.unique(groups).size > 1:
+        neighbours, distances, metric = _neighbours_within(coordinates, groups)
     return explorer_section(
         coords, None if label is None else label[1], label_name=label[0] if label else "label",
         ids=cols.get("id"), metadata=metadata, colour_by=colour,
         categorical=[*names.values(), "component"], coord_names=coord_names,
-        neighbours=EXPLORER_NEIGHBOURS, neighbour_space=coordinates, space=where,
+        neighbours=neighbours, neighbour_distances=distances, neighbour_space=coordinates,
+        metric=metric, space=where,
         max_points=max_points, random_state=seed, title="Points explorer",
         intro=f"Colour by any offered level (★ salient), search the labels, click a point for "
         f"its {EXPLORER_NEIGHBOURS} nearest neighbours in the {where} coordinates the tree was "
