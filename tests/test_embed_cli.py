@@ -59,7 +59,7 @@ def test_pca_writes_vectors_spectrum_manifest_and_report(files, tmp_path):
     assert len(fig["reconstruction_error"]) == 4
     assert (out / "spectrum.csv").read_text().startswith("component,singular_value")
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 2
+    assert page.count("<figure><svg") == 2
     assert "Reconstruction error" in page
     again = invoke("pca", files / "table.npy", "-o", out, "--n-components", 3)
     assert again.exit_code == 2
