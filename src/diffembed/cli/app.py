@@ -515,6 +515,13 @@ def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
     if is_tree_output(out):  # manifest.json says command "tree"
         rebuild_tree_report(ui, out, color_by)
         return
+    if (out / "vectors.parquet").is_file() and not (out / "embedding.parquet").is_file():
+        from ..plotting.embed_figures import write_embed_report  # an `embed ...` output
+
+        with ui.stages(), _progress.stage("report"):
+            path = write_embed_report(out)
+        ui.info(f"wrote {path}")
+        return
     _check_out_dir(out)
     with ui.stages(), _progress.stage("report"):
         write_report(out, source=out, color_by=color_by)
