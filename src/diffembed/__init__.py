@@ -9,13 +9,14 @@ from .clustering import diffusion_clusters
 from .diffusion_map import DiffusionMap, diffusion_coordinates, timescales
 from .exceptions import DiffembedError, DisconnectedGraphError, InputError, NumericalError
 from .hierarchy import DiffusionHierarchy, dendrogram_purity
+from .landmarks import LandmarkDiffusionMap
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
     """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
-    if name in ("embed", "metrics", "smoothing"):
+    if name in ("embed", "metrics", "smoothing", "distributed"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -33,6 +34,7 @@ __all__ = [
     "DiffusionMap",
     "DisconnectedGraphError",
     "InputError",
+    "LandmarkDiffusionMap",
     "NumericalError",
     "__version__",
     "dendrogram_purity",

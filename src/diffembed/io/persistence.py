@@ -112,7 +112,8 @@ def save_model(
     document: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "class": type(model).__name__,
+        # a LandmarkDiffusionMap stores (and loads as) the DiffusionMap of its landmarks
+        "class": meta.get("class", type(model).__name__),
         "diffembed_version": _version(),
         "meta": meta,
     }
