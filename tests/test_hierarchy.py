@@ -363,8 +363,38 @@ def test_digits_diffusion_coordinate_inputs(digits, digits_graph, dim, t):
     assert [a["size"] for a in attached] == [27]
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="condensation collapses on 20-d diffusion coordinates")
+@pytest.mark.parametrize("t", [1, 2])
+def test_condensation_no_longer_collapses_on_20_coordinates(digits, digits_graph, t):
+    """The reference collapse (ARI@10 0.01) and its fix, on the raw 20 coordinates.
+
+    Localised eigenvectors put small groups far out; with one global ε the dense class cores
+    condense into one blob long before anything reaches those groups (the 10-cluster level is
+    a 1,491-point blob plus 9 outlying groups). A per-node bandwidth (distance to the node's
+    k-th nearest node) lets every node move at its own scale.
+    """
+    _, y = digits
+    Y = graph_diffusion_coordinates(digits_graph, 20, t)
+    fixed = DiffusionHierarchy("condensation", space="input", random_state=0, n_null=0).fit(Y)
+    assert ari_at(fixed, y, 10) >= 0.6  # measured 0.80 (t = 1) and 0.64 (t = 2)
+    assert tree_purity(fixed, y) >= 0.85
+    glob = DiffusionHierarchy(
+        "condensation", space="input", condensation_kernel="euclidean", random_state=0, n_null=0
+    ).fit(Y)
+    assert ari_at(glob, y, 10) < 0.1  # the reference's collapse, reproduced (0.03 / 0.04)
+    assert np.bincount(glob.level(glob.closest_level(10))).max() > 1300
+
+
+def test_condensation_default_pipeline_on_digits(digits):
+    X, y = digits
+    h = DiffusionHierarchy("condensation", random_state=0, n_null=0).fit(X)
+    assert ari_at(h, y, 10) >= 0.70  # measured 0.76 (global-ε kernel: 0.55)
+    assert tree_purity(h, y) >= 0.85
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="condensation misses ARI@10 >= 0.75 on re-embedded 20 coordinates (0.59); Ward stays default",
+)
 def test_condensation_on_20_diffusion_coordinates(digits, digits_graph):
     _, y = digits
     Y = graph_diffusion_coordinates(digits_graph, 20, 1)

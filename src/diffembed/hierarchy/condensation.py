@@ -36,9 +36,12 @@ from threadpoolctl import threadpool_limits
 
 from .tree import ward_linkage
 
-__all__ = ["Condensation", "condensation_step", "diffusion_condensation"]
+__all__ = ["Condensation", "condensation_step", "diffusion_condensation", "knn_indices"]
 
-CondensationKernel = Literal["euclidean", "ward"]
+#: Below this many nodes the neighbour search is a dense distance matrix (no index overhead).
+SMALL_BRUTE = 256
+
+CondensationKernel = Literal["euclidean", "ward", "adaptive"]
 
 
 @dataclass(frozen=True)
@@ -79,22 +82,68 @@ def condensation_step(
     n_neighbors: int = 10,
     k_fraction: float = 0.25,
     lazy: float = 0.5,
-    kernel: CondensationKernel = "euclidean",
+    kernel: CondensationKernel = "adaptive",
+    neighbors: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One mass-weighted, lazy diffusion step of the node positions ``Y`` (no merging)."""
+    """One mass-weighted, lazy diffusion step of the node positions ``Y`` (no merging).
+
+    ``neighbors`` (shape (n_nodes, k + 1), each row starting with the node itself) reuses a
+    neighbour list from an earlier step; the kernel is then evaluated on the current
+    distances along those edges.
+    """
     n_nodes = Y.shape[0]
-    kk = _support(n_nodes, n_neighbors, k_fraction)
-    dist, ind = NearestNeighbors(n_neighbors=kk + 1).fit(Y).kneighbors(Y)
+    if neighbors is None:
+        neighbors = knn_indices(Y, _support(n_nodes, n_neighbors, k_fraction))
+    ind = neighbors
+    dist = np.sqrt(np.einsum("ijk,ijk->ij", Y[ind] - Y[:, None, :], Y[ind] - Y[:, None, :]))
     sq = dist**2
     if kernel == "ward":
         mi, mj = masses[:, None], masses[ind]
         sq = sq * (2.0 * mi * mj / (mi + mj))
+    elif kernel == "adaptive":
+        sigma = dist.max(axis=1)
+        ref = _weighted_median(sigma, masses)
+        if ref > 0:
+            sigma = np.maximum(sigma, 1e-12 * ref) / ref
+            sq = sq / sigma[:, None] ** 2
+    kk = ind.shape[1] - 1
     rows = np.repeat(np.arange(n_nodes), kk + 1)
     W = sp.csr_matrix((np.exp(-sq / epsilon**2).ravel(), (rows, ind.ravel())), shape=(n_nodes,) * 2)
-    W = W.maximum(W.T).tocsr()
+    if kernel != "adaptive":
+        W = W.maximum(W.T).tocsr()
     W.data *= masses[W.indices]  # w_ij m_j
     P = sp.diags(1.0 / np.asarray(W.sum(axis=1)).ravel()) @ W
     return (1.0 - lazy) * (P @ Y) + lazy * Y
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Median of ``values`` with each counted ``weights`` times (splitting a node keeps it)."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def knn_indices(Y: np.ndarray, k: int) -> np.ndarray:
+    """Each node and its ``k`` nearest nodes, shape (n_nodes, k + 1), the node itself first."""
+    n_nodes = Y.shape[0]
+    if n_nodes <= SMALL_BRUTE:
+        sq = np.einsum("ij,ij->i", Y, Y)
+        D = sq[:, None] + sq[None, :] - 2.0 * (Y @ Y.T)
+        np.fill_diagonal(D, -np.inf)
+        part = np.argpartition(D, k, axis=1)[:, : k + 1]
+        order = np.take_along_axis(D, part, axis=1).argsort(axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1)
+    ind = NearestNeighbors(n_neighbors=k + 1).fit(Y).kneighbors(Y, return_distance=False)
+    # coincident nodes may list another node first: put the node itself first
+    own = ind == np.arange(n_nodes)[:, None]
+    missing = ~own.any(axis=1)
+    ind[missing, -1] = np.flatnonzero(missing)
+    own[missing, -1] = True
+    first = own.argmax(axis=1)
+    swap = ind[np.arange(n_nodes), 0].copy()
+    ind[np.arange(n_nodes), first] = swap
+    ind[:, 0] = np.arange(n_nodes)
+    return ind
 
 
 def diffusion_condensation(
@@ -109,7 +158,8 @@ def diffusion_condensation(
     growth: float = 1.05,
     max_steps: int = 3000,
     scale: float | None = None,
-    kernel: CondensationKernel = "euclidean",
+    kernel: CondensationKernel = "adaptive",
+    refresh: int = 4,
 ) -> Condensation:
     """Condense points (or weighted nodes) ``Y`` into one node, recording every merge.
 
@@ -157,6 +207,7 @@ def diffusion_condensation(
             max_steps=max_steps,
             scale=scale,
             kernel=kernel,
+            refresh=refresh,
         )
 
 
@@ -173,6 +224,7 @@ def _condense(
     max_steps: int,
     scale: float | None,
     kernel: CondensationKernel,
+    refresh: int,
 ) -> Condensation:
     Y = np.array(Y, dtype=np.float64, copy=True)
     n = Y.shape[0]
@@ -193,16 +245,36 @@ def _condense(
     boundaries: list[int] = []
     scales: list[float] = []
     steps = 0
+    ind: np.ndarray | None = None
+    age = 0
     while Y.shape[0] > 1 and steps < max_steps:
         steps += 1
+        if ind is None or age >= refresh:
+            ind = knn_indices(Y, _support(Y.shape[0], n_neighbors, k_fraction))
+            age = 0
+        age += 1
         Y = condensation_step(
-            Y, m, eps, n_neighbors=n_neighbors, k_fraction=k_fraction, lazy=lazy, kernel=kernel
+            Y,
+            m,
+            eps,
+            n_neighbors=n_neighbors,
+            k_fraction=k_fraction,
+            lazy=lazy,
+            kernel=kernel,
+            neighbors=ind,
         )
-        close = NearestNeighbors(radius=zeta).fit(Y).radius_neighbors_graph(Y, mode="connectivity")
-        n_comp, comp = connected_components(close, directed=False)
-        if n_comp == Y.shape[0]:
+        # merge candidates are the kernel's edges: nodes that meet were neighbours
+        gap = Y[ind[:, 1:]] - Y[:, None, :]
+        near = np.einsum("ijk,ijk->ij", gap, gap) < zeta**2
+        if not near.any():
             eps *= growth
             continue
+        src = np.repeat(np.arange(Y.shape[0]), ind.shape[1] - 1)[near.ravel()]
+        close = sp.csr_matrix(
+            (np.ones(src.size), (src, ind[:, 1:][near])), shape=(Y.shape[0],) * 2
+        )
+        n_comp, comp = connected_components(close, directed=False)
+        ind = None  # the nodes changed: search again
         n_rows, last_ids = _write_merges(Z, n_rows, n, comp, n_comp, m, node_id, leaves, eps)
         S = sp.csr_matrix((m, (comp, np.arange(comp.size))), shape=(n_comp, comp.size))
         new_m = np.asarray(S.sum(axis=1)).ravel()

@@ -229,7 +229,7 @@ class DiffusionHierarchy(BaseEstimator):
         merge_scale: float = 0.05,
         k_fraction: float = 0.25,
         max_steps: int = 3000,
-        condensation_kernel: Literal["euclidean", "ward"] = "euclidean",
+        condensation_kernel: Literal["euclidean", "ward", "adaptive"] = "adaptive",
         n_null: int = 5,
         random_state: int | None = None,
     ) -> None:
@@ -277,7 +277,7 @@ class DiffusionHierarchy(BaseEstimator):
         check_real(self.merge_scale, "merge_scale", low=0.0, low_inclusive=False)
         check_real(self.k_fraction, "k_fraction", low=0.0, high=1.0, low_inclusive=False)
         check_int(self.max_steps, "max_steps", low=1)
-        check_in(self.condensation_kernel, "condensation_kernel", ("euclidean", "ward"))
+        check_in(self.condensation_kernel, "condensation_kernel", ("euclidean", "ward", "adaptive"))
         check_int(self.n_null, "n_null", low=0)
         if self.space == "input" and (
             self.metric == "precomputed" or self.affinity == "precomputed"
