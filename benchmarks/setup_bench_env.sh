@@ -37,6 +37,10 @@ fi
 say "installing peers: scanpy pydiffmap phate"
 $B install -q "scanpy" "pynndescent==0.6.0" "pydiffmap" "phate" >>"$LOG" 2>&1 \
   || say "WARNING: peer install into .venv-bench failed (see $LOG)"
+# hierarchy benchmark (benchmarks/hierarchy.py): Ward and Multiscale PHATE peers
+say "installing peers: fastcluster multiscale_phate"
+$B install -q "fastcluster" "multiscale_phate" >>"$LOG" 2>&1 \
+  || say "WARNING: fastcluster/multiscale_phate install failed (see $LOG)"
 
 # --------------------------------------------------------------- datafold
 # First try to co-install without disturbing the resolved stack; if pip would

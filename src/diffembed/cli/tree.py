@@ -402,6 +402,7 @@ def _tree_manifest(
             "n_clusters": int(counts[j]),
             "scale": float(model.scale_per_level_[j]),
             "persistence": float(model.persistence_[j]),
+            "salience": _finite_or_none(model.salience_[j]),
             "salient": int(j) in salient,
         }
         for j in chosen
@@ -416,7 +417,7 @@ def _tree_manifest(
             "n_levels_written": len(levels),
             "salient_levels": salient,
             "salient_n_clusters": [int(counts[j]) for j in salient],
-            "null_persistence": float(model.null_persistence_),
+            "salience_threshold": _finite_or_none(model.salience_threshold_),
             "n_connected_components": int(model.n_connected_components_),
             "n_partitions": model.n_partitions_,
             "embedding_dims": int(np.shape(model.embedding_)[1]),
@@ -480,3 +481,9 @@ def rebuild_tree_report(ui: UI, out: Path, color_by: str | None = None) -> None:
         manifest.setdefault("outputs", []).append("report.html")
         write_json_atomic(manifest, manifest_path)
     ui.info(f"wrote {Path(out) / 'report.html'}")
+
+
+def _finite_or_none(value: Any) -> float | None:
+    """JSON-safe float: None for nan / inf (strict JSON has neither)."""
+    value = float(value)
+    return value if np.isfinite(value) else None

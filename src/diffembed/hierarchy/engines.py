@@ -87,22 +87,23 @@ def null_persistence(
     settings: EngineSettings,
     n_null: int,
     random_state: int | None,
-) -> float:
-    """Largest level persistence over ``n_null`` column-shuffled copies of the largest group.
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Level persistence of ``n_null`` column-shuffled copies of the largest group.
 
     Shuffling every coordinate independently keeps the marginals and destroys clusters: the
-    permutation null of ``salient_levels_``.
+    permutation null of ``salient_levels_``. Returns one ``(cluster counts, persistence)``
+    pair per draw, levels fine → coarse (see :func:`~.levels.salience`).
     """
     if n_null == 0:
-        return float("nan")
+        return []
     rng = np.random.default_rng(random_state)
     groups = [np.flatnonzero(part_labels == c) for c in range(int(part_labels.max()) + 1)]
     big = int(np.argmax([g.size for g in groups]))
     g = groups[big]
     if g.size < 4:
-        return float("inf")
+        return []
     Yg = Y[np.ix_(g, np.arange(max(dims[big], 1)))]
-    best = 0.0
+    curves = []
     for _ in range(n_null):
         Ys = np.column_stack([rng.permutation(col) for col in Yg.T])
         parts, local_bounds, _, _ = build_trees(
@@ -110,12 +111,8 @@ def null_persistence(
         )
         inner = local_bounds[0] if settings.engine == "condensation" else ladder_boundaries(g.size)
         bounds = np.unique(np.concatenate([[0], inner, [g.size - 1]]))
-        pers = persistence(parts[0][1], bounds)
-        k = g.size - bounds
-        pers = pers[(k >= 2) & (k < g.size)]
-        if pers.size:
-            best = max(best, float(pers.max()))
-    return best
+        curves.append((g.size - bounds, persistence(parts[0][1], bounds)))
+    return curves
 
 
 def prepartition(

@@ -26,6 +26,7 @@ from .engines import EngineSettings, build_trees, null_persistence, prepartition
 from .inputs import read_input
 from .levels import (
     condensation_levels,
+    salience,
     expand_partitions,
     ladder_boundaries,
     ladder_counts,
@@ -182,10 +183,19 @@ class DiffusionHierarchy(BaseEstimator):
     persistence_ : ndarray
         Log-height gap each level survives: ``log(next merge height) - log(its height)``.
     salient_levels_ : ndarray of int
-        Levels whose persistence exceeds every level's of ``n_null`` column-shuffled copies of
-        the working coordinates (the permutation null), most persistent first.
-    null_persistence_ : float
-        That null threshold.
+        Levels more persistent than the permutation null, most salient first: ``salience_``
+        above ``salience_threshold_`` (see below).
+    null_persistence_ : ndarray of shape (n_levels,)
+        Mean persistence, over ``n_null`` copies of the working coordinates with every column
+        shuffled independently, of the null tree's partition with the same cluster count
+        (nan for levels not tested: fewer than 2 clusters, or the singletons).
+    salience_ : ndarray of shape (n_levels,)
+        ``persistence_ / null_persistence_``: dividing by the null at the same cluster count
+        removes the trend that coarse levels persist longer even in noise.
+    salience_threshold_ : float
+        The largest salience any null draw reaches at any tested level: a level is salient
+        when it beats every level of every null draw (a max-statistic permutation test over
+        levels). nan without null draws.
     embedding_ : ndarray of shape (n_samples, n_dims)
         Coordinates the engine worked in.
     component_labels_ : ndarray of shape (n_samples,)
@@ -428,7 +438,9 @@ class DiffusionHierarchy(BaseEstimator):
             out.append(np.average(block, axis=0, weights=w[g]))
         return np.vstack(out)
 
-    def _finish(self, Z, bounds, Y, part_labels, dims, w, diagnostics, timings, n_null) -> None:
+    def _finish(
+        self, Z, bounds, Y, part_labels, dims, w, diagnostics, timings, n_null, curves=None
+    ) -> None:
         n = Z.shape[0] + 1
         bounds = np.unique(np.concatenate([[0], bounds, [n - 1]])).astype(np.int64)
         heights = np.concatenate([[0.0], Z[:, 2]])
@@ -443,13 +455,21 @@ class DiffusionHierarchy(BaseEstimator):
             keep = keep[keep < bounds.size]
             self.levels_ = levels_from_linkage(Z, bounds[keep])
         self.persistence_ = persistence(Z, bounds)
-        with _progress.stage("null", timings):
-            self.null_persistence_ = null_persistence(
-                Y, part_labels, dims, w, self._settings(), n_null, self.random_state
-            )
-        coarse = (self.n_clusters_per_level_ >= 2) & (self.n_clusters_per_level_ < n)
-        salient = np.flatnonzero(coarse & (self.persistence_ > self.null_persistence_))
-        self.salient_levels_ = salient[np.argsort(-self.persistence_[salient], kind="stable")]
+        if curves is None:
+            with _progress.stage("null", timings):
+                curves = null_persistence(
+                    Y, part_labels, dims, w, self._settings(), n_null, self.random_state
+                )
+        self._null_curves = curves
+        top = n if self.n_partitions_ is None else self.n_partitions_
+        ref, ratio, threshold = salience(
+            self.n_clusters_per_level_, self.persistence_, curves, top
+        )
+        self.null_persistence_ = ref
+        self.salience_ = ratio
+        self.salience_threshold_ = threshold
+        salient = np.flatnonzero(np.nan_to_num(ratio, nan=-np.inf) > threshold)
+        self.salient_levels_ = salient[np.argsort(-ratio[salient], kind="stable")]
         diagnostics["timings"] = timings
         self.diagnostics_ = diagnostics
 
@@ -480,7 +500,7 @@ class DiffusionHierarchy(BaseEstimator):
         self._partition = part
         diagnostics = dict(sub.diagnostics_)
         diagnostics["n_partitions"] = used
-        # the null was computed on the partitions
+        # the null was computed on the partitions; levels below a partition are not tested
         self._finish(
             Z,
             bounds,
@@ -491,11 +511,8 @@ class DiffusionHierarchy(BaseEstimator):
             diagnostics,
             timings,
             n_null=0,
+            curves=sub._null_curves,
         )
-        self.null_persistence_ = sub.null_persistence_
-        coarse = (self.n_clusters_per_level_ >= 2) & (self.n_clusters_per_level_ < used)
-        salient = np.flatnonzero(coarse & (self.persistence_ > self.null_persistence_))
-        self.salient_levels_ = salient[np.argsort(-self.persistence_[salient], kind="stable")]
         return self
 
     # ----------------------------------------------------------------- reading the tree

@@ -10,6 +10,7 @@ __all__ = [
     "ladder_boundaries",
     "ladder_counts",
     "persistence",
+    "salience",
 ]
 
 
@@ -93,3 +94,56 @@ def expand_partitions(
         row += 1
     bounds = np.concatenate([[0], n_bags + np.asarray(bounds_p, dtype=np.int64)])
     return Z, np.unique(bounds)
+
+
+def _at_counts(counts: np.ndarray, pers: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Persistence of the level of a tree (cluster counts ``counts``) whose count is closest
+    to every ``query`` count in log scale (ties: the finer level)."""
+    gap = np.abs(np.log(counts)[None, :] - np.log(query)[:, None])
+    gap = gap - 1e-9 * counts[None, :]  # ties: the larger count
+    return pers[np.argmin(gap, axis=1)]
+
+
+def salience(
+    counts: np.ndarray,
+    pers: np.ndarray,
+    null_curves: list[tuple[np.ndarray, np.ndarray]],
+    n_points: int,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Level salience against a permutation null, with a max-ratio threshold over levels.
+
+    For every level with ``2 <= k < n_points`` clusters, the reference is the mean null
+    persistence at the same cluster count over the draws (floored at the median positive null
+    persistence, so levels where every null merges at once do not divide by zero); salience is
+    persistence / reference. The threshold is the largest salience any *null draw* reaches at
+    any of those levels (each draw measured against the mean of the other draws), so a level is salient only if it beats every level of every null draw
+    once the trend of persistence with k (coarse levels persist longer, even in noise) is
+    divided out: a max-statistic permutation test over levels.
+
+    Returns
+    -------
+    reference : ndarray, per level (nan outside the tested range)
+    ratio : ndarray, per level (nan outside the tested range)
+    threshold : float (nan without null draws)
+    """
+    tested = (counts >= 2) & (counts < n_points)
+    reference = np.full(counts.size, np.nan)
+    ratio = np.full(counts.size, np.nan)
+    if not null_curves or not tested.any():
+        return reference, ratio, float("nan")
+    draws = np.vstack([_at_counts(k, p, counts[tested]) for k, p in null_curves])
+    draws = np.where(np.isfinite(draws), draws, np.nan)
+    positive = draws[draws > 0]
+    floor = float(np.median(positive)) if positive.size else 1.0
+    ref = np.maximum(np.nanmean(draws, axis=0), floor)
+    ref = np.where(np.isfinite(ref), ref, floor)
+    reference[tested] = ref
+    ratio[tested] = pers[tested] / ref
+    # each draw against the mean of the *other* draws, as the data are against all of them
+    n_draws = draws.shape[0]
+    if n_draws > 1:
+        others = (np.nansum(draws, axis=0) - np.nan_to_num(draws)) / (n_draws - 1)
+        threshold = float(np.nanmax(draws / np.maximum(others, floor)))
+    else:
+        threshold = float(np.nanmax(draws / ref))
+    return reference, ratio, threshold
