@@ -415,12 +415,12 @@ def build_tree_report_html(
     )
     meta_line = [f"diffembed {manifest.get('command') or 'tree'}"]
     meta_line += [str(v) for v in (manifest.get("created"), inp.get("path")) if v]
-    null = res.get("null_persistence")
+    null = res.get("salience_threshold", res.get("null_persistence"))
     kpis = "".join([
         _kpi("Points", f"{n:,}", f"{rows.size:,} drawn" if rows.size < n else ""),
         _kpi("Levels", _fmt(res.get("n_levels", len(labels))), f"{len(labels)} written"),
         _kpi("Salient levels", str(len(salient)), "persistence above the null"),
-        _kpi("Null persistence", _fmt(null, 3), "permutation threshold"),
+        _kpi("Salience threshold", _fmt(null, 3), "persistence ÷ null, max over null draws"),
         _kpi("Graph components", _fmt(n_comp), "connected", type(n_comp) is int and n_comp > 1),
         _kpi("Coordinates", _fmt(res.get("embedding_dims")),
              "PCA drawn" if axes[0] == "PC1" else "first two drawn"),
