@@ -393,7 +393,7 @@ def test_condensation_default_pipeline_on_digits(digits):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="condensation misses ARI@10 >= 0.75 on re-embedded 20 coordinates (0.59); Ward stays default",
+    reason="condensation: ARI@10 0.59 < 0.75 on re-embedded 20 coordinates; Ward stays default",
 )
 def test_condensation_on_20_diffusion_coordinates(digits, digits_graph):
     _, y = digits

@@ -116,9 +116,10 @@ def salience(
     persistence at the same cluster count over the draws (floored at the median positive null
     persistence, so levels where every null merges at once do not divide by zero); salience is
     persistence / reference. The threshold is the largest salience any *null draw* reaches at
-    any of those levels (each draw measured against the mean of the other draws), so a level is salient only if it beats every level of every null draw
-    once the trend of persistence with k (coarse levels persist longer, even in noise) is
-    divided out: a max-statistic permutation test over levels.
+    any of those levels (each draw measured against the mean of the other draws), so a level is
+    salient only if it beats every level of every null draw once the trend of persistence with
+    k (coarse levels persist longer, even in noise) is divided out: a max-statistic
+    permutation test over levels.
 
     Returns
     -------
