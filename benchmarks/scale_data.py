@@ -3,7 +3,7 @@
 ``make_manifold_mixture(n, d=50, seed=0)`` draws a roll parameter ``u`` from a mixture of four
 overlapping Gaussians along a swiss roll (so the density is strongly non-uniform), a height ``h`` uniform in
 [0, 21], maps (u, h) onto the roll in 3-D, appends ``d - 3`` Gaussian noise dimensions
-(σ = 0.3, small against the roll's extent of ~30) and rotates everything by a random orthogonal
+(σ = 0.05, small against the roll's extent of ~30) and rotates everything by a random orthogonal
 matrix, so no coordinate is the manifold. Returns ``(X float32 (n, d), u float64 (n,))``.
 
     python benchmarks/scale_data.py 1000000 /tmp/X1m.npy    # writes X and X.u.npy
@@ -20,7 +20,7 @@ CENTRES = np.array([1.9, 2.6, 3.3, 4.0]) * np.pi
 WIDTHS = np.array([0.35, 0.3, 0.35, 0.3]) * np.pi
 
 
-def make_manifold_mixture(n: int, d: int = 50, seed: int = 0, noise: float = 0.3):
+def make_manifold_mixture(n: int, d: int = 50, seed: int = 0, noise: float = 0.05):
     rng = np.random.default_rng(seed)
     comp = rng.integers(0, len(CENTRES), n)
     u = rng.normal(CENTRES[comp], WIDTHS[comp])

@@ -177,6 +177,7 @@ def test_manifest_schema(mapped, roll_csv):
         "n_duplicates",
         "n_connected_components",
         "knn_method",
+        "knn_recall",
         "eigen_solver",
         "eigenvalues",
         "timescales",
@@ -255,7 +256,7 @@ def test_transform_reproduces_the_map(mapped, roll_csv, data_dir):
         assert abs(np.corrcoef(a, b)[0, 1]) >= 0.99, j
     manifest = strict_json(data_dir / "tr" / "manifest.json")
     assert manifest["command"] == "transform"
-    assert manifest["parameters"] == {"t": 1.0}
+    assert manifest["parameters"] == {"t": 1.0, "block_size": 65536, "dask_scheduler": None}
     assert manifest["model"]["feature_names"] == ["x", "y", "z"]
     assert manifest["input"]["sha256"] == file_sha256(roll_csv)
     assert manifest["outputs"] == ["embedding.parquet", "manifest.json"]

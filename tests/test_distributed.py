@@ -44,7 +44,7 @@ def test_block_function_equals_transform(model, new_rows, expected):
 def test_dask_array_on_a_local_cluster_equals_in_memory(model, new_rows, expected):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+                                  host="127.0.0.1", dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         from diffembed.distributed import dask as de_dask
 

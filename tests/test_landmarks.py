@@ -115,3 +115,19 @@ def test_saved_landmark_model_is_small_and_transforms_identically(landmark, roll
     np.testing.assert_allclose(loaded.transform(X_new), landmark.transform(X_new), atol=1e-12)
     size = sum(p.stat().st_size for p in (tmp_path / "m").iterdir())
     assert size < 5000 * 12 * 8  # landmarks + eigenpairs + vectors; the 20k rows are not stored
+
+
+def test_approximate_search_reports_a_measured_recall():
+    from diffembed.neighbors import sample_recall
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 20))
+    dm = de.DiffusionMap(n_components=3, knn="approximate", random_state=0).fit(X)
+    assert 0.9 <= dm.knn_recall_ <= 1.0
+    exact = de.DiffusionMap(n_components=3, knn="exact", random_state=0).fit(X)
+    assert exact.knn_recall_ is None
+    # the measure can fail: distances of the 15 *farthest* points are not the nearest ones
+    from sklearn.neighbors import NearestNeighbors
+
+    far = NearestNeighbors(n_neighbors=3000).fit(X).kneighbors(X)[0][:, -15:]
+    assert sample_recall(X, far) < 0.05

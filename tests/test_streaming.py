@@ -48,7 +48,7 @@ def test_memmap_in_and_out_matches_in_memory(model, tmp_path):
 def test_parquet_stream_matches_in_memory_and_keeps_ids(model, tmp_path):
     _write_rows(tmp_path / "in.parquet", 50_000)
     n = transform_parquet(model, tmp_path / "in.parquet", tmp_path / "out.parquet",
-                          columns=["x", "y", "z"], extra_columns=["id"], block_size=7_000)
+                          columns=["x", "y", "z"], id_column="id", block_size=7_000)
     assert n == 50_000
     got = pq.read_table(tmp_path / "out.parquet")
     assert got.column_names == ["id", *[f"dc{i}" for i in range(1, 7)]]
@@ -62,7 +62,7 @@ def test_parquet_stream_matches_in_memory_and_keeps_ids(model, tmp_path):
 def _peak_bytes(model, path, out):
     tracemalloc.start()
     tracemalloc.reset_peak()
-    transform_parquet(model, path, out, columns=["x", "y", "z"], extra_columns=["id"],
+    transform_parquet(model, path, out, columns=["x", "y", "z"], id_column="id",
                       block_size=10_000)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -62,7 +62,7 @@ def diffusion_clusters(
     """
     check_int(n_clusters, "n_clusters", low=1)
     wanted = max(n_clusters - 1, 1) if n_components is None else n_components
-    if isinstance(data, DiffusionMap):
+    if isinstance(data, DiffusionMap) or hasattr(data, "landmark_model_"):  # fitted model
         model = data
         model_t = model.t
     else:

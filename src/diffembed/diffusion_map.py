@@ -36,6 +36,7 @@ from .neighbors import (
     graph_from_precomputed,
     precomputed_rows_to_graph,
     resolve_knn_method,
+    sample_recall,
 )
 from .nystrom import nystrom_weights
 from .operators import diffusion_operator
@@ -387,6 +388,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
     def _fit_neighbors(self, X: Any) -> sp.csr_matrix:
         if self.metric == "precomputed":
             self.knn_method_ = "precomputed"
+            self.knn_recall_ = None
             self._index = None
             self._X_fit = None
             return graph_from_precomputed(X, self.n_neighbors)
@@ -396,6 +398,10 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         dist, ind = index.self_neighbors(self.n_neighbors)
         self._X_fit = X
         self._index = index
+        self.knn_recall_ = None
+        if self.knn_method_ == "approximate":  # measured, not assumed (200 rows, brute force)
+            self.knn_recall_ = sample_recall(X, dist, metric=self.metric,
+                                             random_state=self.random_state)
         return graph_from_arrays(dist, ind)
 
     def _handle_disconnected(self, labels: np.ndarray, n: int) -> np.ndarray:
@@ -555,13 +561,14 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         "intrinsic_dimension_",
         "knn_method_",
         "eigen_solver_",
+        "knn_recall_",
         "n_features_in_",
         "n_duplicates_",
         "n_connected_components_",
     )
 
     #: Results added after format version 1; files written before them load with None.
-    _ADDED_SCALAR_ATTRIBUTES = ("eigen_solver_",)
+    _ADDED_SCALAR_ATTRIBUTES = ("eigen_solver_", "knn_recall_")
 
     def get_fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Everything a fitted model needs, as JSON-able metadata and plain arrays.

@@ -237,6 +237,11 @@ class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
         psi[idx] = model.eigenvectors_  # landmarks keep their fitted values
         self.eigenvectors_ = psi
         self.embedding_ = diffusion_coordinates(psi, model.eigenvalues_, self.t)
+        self.fitted_mask_ = np.isfinite(psi).all(axis=1)
+        # the landmark graph's diagnostics, under the names DiffusionMap uses
+        for name in ("n_connected_components_", "n_duplicates_", "knn_method_",
+                     "knn_recall_", "eigen_solver_"):
+            setattr(self, name, getattr(model, name, None))
         self.timings_ = timings
         return self
 

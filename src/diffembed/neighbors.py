@@ -396,3 +396,53 @@ def graph_components(graph: sp.csr_matrix) -> tuple[int, np.ndarray]:
     rank = np.empty(n_comp, dtype=np.int64)
     rank[np.argsort(-sizes, kind="stable")] = np.arange(n_comp)
     return n_comp, rank[labels]
+
+
+def sample_recall(
+    X: Any,
+    neighbor_distances: np.ndarray,
+    *,
+    metric: str = "euclidean",
+    n_queries: int = 200,
+    random_state: int | None = 0,
+) -> float:
+    """Recall of an approximate kNN search against exact search, on a sample of rows.
+
+    For ``n_queries`` random rows, the exact k nearest other points are found by brute force;
+    recall is the fraction of the approximate neighbours that are no farther than the exact
+    k-th neighbour (counted by distance, so ties and duplicates cannot lower it).
+
+    Parameters
+    ----------
+    X
+        The searched data, shape (n, d).
+    neighbor_distances
+        Distances to the k approximate neighbours of every row (self excluded), shape (n, k).
+    metric
+        The search metric.
+    n_queries
+        Rows sampled.
+    random_state
+        Seed of the sample.
+
+    Returns
+    -------
+    float
+        Recall in [0, 1].
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    n, k = neighbor_distances.shape
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(n, size=min(n, n_queries), replace=False))
+    exact = NearestNeighbors(n_neighbors=min(n, k + 1), algorithm="brute", metric=metric)
+    exact_d, exact_i = exact.fit(X).kneighbors(np.asarray(X[rows]))
+    # drop each query's own row (or one zero-distance copy of it)
+    kth = np.empty(rows.size)
+    for r, (d_row, i_row) in enumerate(zip(exact_d, exact_i, strict=True)):
+        keep = i_row != rows[r]
+        d_other = d_row[keep][:k] if keep.sum() >= k else d_row[1:k + 1]
+        kth[r] = d_other[-1]
+    approx = neighbor_distances[rows]
+    tol = 1e-6 * np.maximum(1.0, kth)
+    return float(np.mean(approx <= (kth + tol)[:, None]))

@@ -19,6 +19,8 @@ import typer
 from rich.table import Table
 
 from .. import __version__, _progress
+from .._estimate import fit_estimate
+from .._validation import check_in, check_int
 from ..exceptions import DisconnectedGraphError, InputError
 from .common import (
     check_data,
@@ -163,15 +165,28 @@ def map_command(
     clusters: Annotated[
         int | None, typer.Option("--clusters", help="Add k-means clusters (K) on the coordinates.")
     ] = None,
+    landmarks: Annotated[
+        int | None,
+        typer.Option(
+            "--landmarks",
+            help="Fit on M landmarks and place every point by Nyström (LandmarkDiffusionMap): "
+            "for very large inputs.",
+        ),
+    ] = None,
+    landmark_method: Annotated[
+        str, typer.Option(help="Landmark rule with --landmarks: random or kmeans++.")
+    ] = "random",
     random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
     explorer_k: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--explorer-neighbors",
             help="Nearest neighbours per point (input space) saved as neighbors.npy and shown "
-            "by the report's explorer; 0 saves none.",
+            "by the report's explorer; 0 saves none. Default 10, or 0 with --landmarks (it "
+            "would be a second kNN search over all points).",
+            show_default=False,
         ),
-    ] = 10,
+    ] = None,
     formats: FormatOpt = None,
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
@@ -193,8 +208,10 @@ def map_command(
             overwrite=overwrite,
             report=not no_report,
             random_state=random_state,
-            explorer_k=explorer_k,
+            explorer_k=explorer_k if explorer_k is not None else (10 if landmarks is None else 0),
             formats=parse_formats(formats),
+            landmarks=(None if landmarks is None
+                       else {"landmarks": landmarks, "landmark_method": landmark_method}),
             params={
                 "n_components": n_components,
                 "n_neighbors": n_neighbors,
@@ -225,10 +242,12 @@ def _run_map(
     explorer_k: int,
     formats: list[str],
     params: dict[str, Any],
+    landmarks: dict[str, Any] | None = None,
 ) -> None:
     from ..diffusion_map import DiffusionMap
     from ..io import writers
     from ..io.persistence import save_model
+    from ..landmarks import LandmarkDiffusionMap
 
     start = time.perf_counter()
     if (input_path is None) == (dataset is None):
@@ -253,8 +272,12 @@ def _run_map(
             )
             raise InputError(msg)
     check_metadata_name(label, "label")
-    model = DiffusionMap(**params)
+    model: Any = DiffusionMap(**params)
     model._check_params()
+    if landmarks is not None:
+        check_in(landmarks["landmark_method"], "--landmark-method", ("random", "kmeans++"))
+        check_int(landmarks["landmarks"], "--landmarks", low=2)
+        model = LandmarkDiffusionMap(**params, **landmarks)
     if clusters is not None and clusters < 1:
         msg = f"--clusters {clusters} is not valid: give the number of clusters K >= 1."
         raise InputError(msg)
@@ -288,6 +311,10 @@ def _run_map(
             f"diffusion map of {source}: {X.shape[0]} points × {X.shape[1]} features · {shown}"
             f" random_state={random_state}"
         )
+        estimate = fit_estimate(X.shape[0], X.shape[1], params["n_neighbors"],
+                                None if landmarks is None else landmarks["landmarks"])
+        if estimate is not None:
+            ui.info(estimate)
         with ui.capture_warnings():
             model.fit(X)
             cluster_labels = None
@@ -296,7 +323,7 @@ def _run_map(
 
                 with _progress.stage("clusters"):
                     cluster_labels = diffusion_clusters(model, clusters, random_state=random_state)
-            found = explorer_neighbors(X, explorer_k, model)
+            found = explorer_neighbors(X, explorer_k, getattr(model, "landmark_model_", model))
 
         with _progress.stage("write"):
             table = writers.embedding_columns(
@@ -347,6 +374,12 @@ def _map_manifest(
     neighbors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     bw = model.bandwidth
+    inner = getattr(model, "landmark_model_", model)  # a landmark fit reports its landmarks' graph
+    landmark_info = {}
+    if inner is not model:
+        landmark_info = {"landmarks": {"n_landmarks": int(model.landmark_indices_.size),
+                                       "method": model.landmark_method,
+                                       "generator_eigenvalues": model.generator_eigenvalues_}}
     return {
         **manifest_head("map"),
         "input": input_info,
@@ -356,13 +389,15 @@ def _map_manifest(
             "bandwidth": model.bandwidth_,
             "bandwidth_method": bw if isinstance(bw, str) else "fixed",
             "intrinsic_dimension": model.intrinsic_dimension_,
-            "n_duplicates": model.n_duplicates_,
-            "n_connected_components": model.n_connected_components_,
-            "knn_method": model.knn_method_,
-            "eigen_solver": model.eigen_solver_,
+            "n_duplicates": inner.n_duplicates_,
+            "n_connected_components": inner.n_connected_components_,
+            "knn_method": inner.knn_method_,
+            "knn_recall": getattr(inner, "knn_recall_", None),
+            "eigen_solver": inner.eigen_solver_,
             "eigenvalues": model.eigenvalues_,
             "timescales": model.timescales_,
         },
+        **landmark_info,
         **({"neighbors": neighbors} if neighbors is not None else {}),
         "timings": timings,
         "versions": versions(),
@@ -381,14 +416,30 @@ def transform_command(
     ] = None,
     label: LabelOpt = None,
     id_column: IdOpt = None,
+    block_size: Annotated[
+        int, typer.Option(help="Rows per block when streaming a Parquet input.")
+    ] = 65_536,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            help="Run the transform on Dask: a scheduler ADDRESS (tcp://host:8786) or 'local' "
+            "(a 2-worker cluster on this machine). Needs diffembed[distributed].",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Embed new data with a saved model (Nyström extension, no refit)."""
+    """Embed new data with a saved model (Nyström extension, no refit).
+
+    A Parquet INPUT is streamed row group by row group (constant memory, any size); with
+    --dask-scheduler its partitions are transformed on a Dask cluster.
+    """
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
-        _run_transform(ui, model_dir, input_path, out, t, label, id_column, overwrite)
+        _run_transform(ui, model_dir, input_path, out, t, label, id_column, overwrite,
+                       block_size=block_size, dask_scheduler=dask_scheduler)
 
 
 def _run_transform(
@@ -400,6 +451,9 @@ def _run_transform(
     label: str | None,
     id_column: str | None,
     overwrite: bool,
+    *,
+    block_size: int = 65_536,
+    dask_scheduler: str | None = None,
 ) -> None:
     from ..io import writers
     from ..io.persistence import load_model, read_model_info
@@ -418,33 +472,14 @@ def _run_transform(
             model = load_model(model_dir)
         expected = info.get("feature_names")
         n_expected = int(model.n_features_in_)
-        is_table = not input_path.name.lower().endswith(".npy")  # named columns
-        try:
-            X, labels, ids, _, input_info = read_input(
-                input_path, label, id_column, columns=expected if is_table else None
-            )
-        except InputError as exc:
-            if expected and "lacks the feature column" in str(exc):
-                msg = f"{exc} The model was fitted on the columns {', '.join(expected)}."
-                raise InputError(msg) from exc
-            raise
-        if X.shape[1] != n_expected:
-            names = f" ({', '.join(expected)})" if expected else ""
-            msg = (
-                f"{input_path.name} has {X.shape[1]} numeric feature column(s) but the model "
-                f"was fitted on {n_expected}{names}. Give data with the same columns."
-            )
-            raise InputError(msg)
         t_used = float(model.t if t is None else t)
-        ui.info(
-            f"transform {X.shape[0]} points × {X.shape[1]} features with the model in "
-            f"{model_dir} at t={t_used}"
-        )
-        with ui.capture_warnings(), _progress.stage("transform"):
-            coords = model.transform(X, t=t_used)
-        with _progress.stage("write"):
-            table = writers.embedding_columns(coords, ids=ids, labels=labels, label_name=label)
-            writers.write_parquet_atomic(table, tmp / "embedding.parquet")
+        if input_path.suffix.lower() in (".parquet", ".pq") or dask_scheduler is not None:
+            input_info = _stream_transform(ui, model, input_path, tmp / "embedding.parquet",
+                                           expected, t_used, label, id_column, block_size,
+                                           dask_scheduler)
+        else:
+            input_info = _memory_transform(ui, model, model_dir, input_path, tmp, expected,
+                                           n_expected, t_used, label, id_column)
         from ..io.readers import file_sha256
 
         manifest = {
@@ -457,7 +492,8 @@ def _run_transform(
             },
             "input": input_info,
             "label_column": label,
-            "parameters": {"t": t_used},
+            "parameters": {"t": t_used, "block_size": block_size,
+                           "dask_scheduler": dask_scheduler},
             "timings": timings,
             "versions": versions(),
             "outputs": ["embedding.parquet", "manifest.json"],
@@ -467,6 +503,130 @@ def _run_transform(
         f"wrote {out / 'embedding.parquet'} and {out / 'manifest.json'} "
         f"({time.perf_counter() - start:.1f} s)"
     )
+
+
+def _memory_transform(
+    ui: UI,
+    model: Any,
+    model_dir: Path,
+    input_path: Path,
+    tmp: Path,
+    expected: list[str] | None,
+    n_expected: int,
+    t_used: float,
+    label: str | None,
+    id_column: str | None,
+) -> dict[str, Any]:
+    """Read the whole input, transform it, write ``embedding.parquet``; return the input info."""
+    from ..io import writers
+
+    is_table = not input_path.name.lower().endswith(".npy")  # named columns
+    try:
+        X, labels, ids, _, input_info = read_input(
+            input_path, label, id_column, columns=expected if is_table else None
+        )
+    except InputError as exc:
+        if expected and "lacks the feature column" in str(exc):
+            msg = f"{exc} The model was fitted on the columns {', '.join(expected)}."
+            raise InputError(msg) from exc
+        raise
+    if X.shape[1] != n_expected:
+        names = f" ({', '.join(expected)})" if expected else ""
+        msg = (
+            f"{input_path.name} has {X.shape[1]} numeric feature column(s) but the model "
+            f"was fitted on {n_expected}{names}. Give data with the same columns."
+        )
+        raise InputError(msg)
+    ui.info(
+        f"transform {X.shape[0]} points × {X.shape[1]} features with the model in "
+        f"{model_dir} at t={t_used}"
+    )
+    with ui.capture_warnings(), _progress.stage("transform"):
+        coords = model.transform(X, t=t_used)
+    with _progress.stage("write"):
+        table = writers.embedding_columns(coords, ids=ids, labels=labels, label_name=label)
+        writers.write_parquet_atomic(table, tmp / "embedding.parquet")
+    return input_info
+
+
+def _stream_transform(
+    ui: UI,
+    model: Any,
+    input_path: Path,
+    out_file: Path,
+    expected: list[str] | None,
+    t_used: float,
+    label: str | None,
+    id_column: str | None,
+    block_size: int,
+    dask_scheduler: str | None,
+) -> dict[str, Any]:
+    """Transform a Parquet input block by block (or on Dask) into ``out_file``."""
+    import pyarrow.parquet as pq
+
+    from ..distributed.batch import transform_parquet
+    from ..io.readers import file_sha256
+
+    if input_path.suffix.lower() not in (".parquet", ".pq"):
+        msg = (f"--dask-scheduler reads Parquet input; convert {input_path.name} to Parquet "
+               "(or drop --dask-scheduler).")
+        raise InputError(msg)
+    try:
+        meta = pq.ParquetFile(input_path).metadata
+    except Exception as exc:
+        msg = f"Cannot read {input_path} as Parquet: {exc}. Check the file."
+        raise InputError(msg) from exc
+    skip = {c for c in (label, id_column) if c}
+    schema = pq.read_schema(input_path)
+    missing = [c for c in [*(expected or []), *sorted(skip)] if c not in schema.names]
+    if missing:
+        msg = (f"{input_path.name} lacks the column(s) {', '.join(missing)}; it has "
+               f"{', '.join(schema.names[:20])}.")
+        raise InputError(msg)
+    columns = expected
+    if columns is None:
+        columns = [f.name for f in schema if f.name not in skip
+                   and (str(f.type).startswith(("int", "uint", "float", "double")))]
+    if len(columns) != int(model.n_features_in_):
+        msg = (f"{input_path.name} has {len(columns)} numeric feature column(s) but the model "
+               f"was fitted on {model.n_features_in_}. Give data with the same columns.")
+        raise InputError(msg)
+    where = "on Dask" if dask_scheduler else f"in blocks of {block_size} rows"
+    ui.info(f"transform {meta.num_rows} points × {len(columns)} features {where} at t={t_used}")
+    with ui.capture_warnings(), _progress.stage("transform"):
+        if dask_scheduler is None:
+            n = transform_parquet(model, input_path, out_file, columns=columns,
+                                  id_column=id_column, label_column=label, t=t_used,
+                                  block_size=block_size)
+        else:
+            n = _dask_transform(model, input_path, out_file, columns, id_column, label, t_used,
+                                block_size, dask_scheduler)
+    return {"path": str(input_path), "sha256": file_sha256(input_path), "n_samples": int(n),
+            "n_features": len(columns), "streamed": True}
+
+
+def _dask_transform(model, input_path, out_file, columns, id_column, label, t_used, block_size,
+                    scheduler) -> int:
+    import dask.dataframe as dd
+
+    from ..distributed.dask import client_for, transform
+    from ..io.writers import atomic_path
+
+    keep = [c for c in (id_column, label) if c]
+    with client_for(scheduler):
+        frame = dd.read_parquet(str(input_path), columns=[*columns, *keep],
+                                split_row_groups=True)
+        coords = transform(frame, model, t=t_used, columns=columns, keep=keep)
+        if id_column:
+            coords = coords.rename(columns={id_column: "id"})
+        result = coords.compute()
+    if not id_column:
+        result.insert(0, "id", np.arange(len(result), dtype=np.int64))
+    if label:  # the map layout: id, dc1..dcK, label
+        result = result[["id", *[c for c in result.columns if c.startswith("dc")], label]]
+    with atomic_path(out_file) as tmp:
+        result.to_parquet(tmp, index=False)
+    return len(result)
 
 
 # ------------------------------------------------------------------------------ report

@@ -177,14 +177,17 @@ def transform_parquet(
     out_path: str | os.PathLike[str],
     *,
     columns: Sequence[str] | None = None,
-    extra_columns: Sequence[str] = (),
+    id_column: str | None = None,
+    label_column: str | None = None,
     t: float | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> int:
     """Stream a Parquet file through the model into a Parquet file, one block at a time.
 
-    The output (``extra_columns`` then ``dc1``…``dcK``) is written to a temporary file next to
-    ``out_path`` and renamed when complete, so a failure leaves nothing half-written.
+    The output has the layout of ``diffembed map``'s ``embedding.parquet``: ``id`` (the
+    ``id_column``, or the row number), ``dc1``…``dcK``, then the ``label_column`` if given. It
+    is written to a temporary file next to ``out_path`` and renamed when complete, so a failure
+    leaves nothing half-written.
 
     Returns
     -------
@@ -197,6 +200,7 @@ def transform_parquet(
     from ..io.writers import atomic_path
 
     k = np.asarray(model.eigenvalues_).size
+    extra_columns = [c for c in (id_column, label_column) if c is not None]
     n_rows = 0
     writer = None
     with atomic_path(out_path) as tmp:
@@ -204,15 +208,20 @@ def transform_parquet(
             for feats, extras in iter_parquet_blocks(path, columns, block_size=block_size,
                                                      extra_columns=extra_columns):
                 coords = coordinates_block(model, feats, t)
-                arrays = {**{c: pa.array(v) for c, v in extras.items()},
+                b = feats.shape[0]
+                ids = extras[id_column] if id_column else np.arange(n_rows, n_rows + b)
+                arrays = {"id": pa.array(ids),
                           **{f"dc{i + 1}": pa.array(coords[:, i]) for i in range(k)}}
+                if label_column is not None:
+                    arrays[label_column] = pa.array(extras[label_column])
                 table = pa.table(arrays)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table)
                 n_rows += feats.shape[0]
             if writer is None:  # an empty file: still write the schema
-                schema = pa.schema([pa.field(f"dc{i + 1}", pa.float64()) for i in range(k)])
+                schema = pa.schema([pa.field("id", pa.int64()),
+                                    *[pa.field(f"dc{i + 1}", pa.float64()) for i in range(k)]])
                 writer = pq.ParquetWriter(tmp, schema)
         finally:
             if writer is not None:

@@ -138,6 +138,6 @@ def client_for(scheduler: str) -> Any:
         raise ImportError(msg) from exc
     if scheduler == "local":
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=":0")
         return Client(cluster)
     return Client(scheduler)

@@ -1,0 +1,45 @@
+"""A rough time and memory estimate printed before a long fit.
+
+The rates are measured on the 2-core machine the benchmarks run on (``benchmarks/scale.py``,
+``docs/scale.md``) and are meant to say "seconds, minutes or an hour", not to be precise:
+neighbour search dominates at high dimension, the eigensolve at large n.
+"""
+
+from __future__ import annotations
+
+__all__ = ["fit_estimate", "fit_estimate_numbers"]
+
+#: below this many rows nothing is printed (a fit takes seconds)
+ESTIMATE_MIN_ROWS = 100_000
+
+
+def fit_estimate_numbers(
+    n: int, d: int, n_neighbors: int = 15, landmarks: int | None = None
+) -> tuple[float, float]:
+    """(seconds, bytes) expected for a fit of n × d data on 2 cores."""
+    m = n if landmarks is None or landmarks >= n else int(landmarks)
+    k = n_neighbors + 1
+    # kNN: ~7 µs per point and 10 dimensions (HNSW / k-d tree, 2 threads), per graph built
+    knn = 7e-6 * max(d, 10) / 10 * m * (k / 16)
+    # kernel, operator, eigensolve: ~0.25 ms per graph row at 100k, growing slowly with m
+    solve = 2.5e-4 * m * max(1.0, (m / 1e5) ** 0.3)
+    # Nyström of the other rows: a kNN query against the landmarks
+    nystrom = 0.0 if m == n else 4e-6 * max(d, 10) / 10 * (n - m)
+    seconds = knn + solve + nystrom
+    # X (float64) + kNN graph and kernel (≈ 6 copies of n·k values + indices) + eigenvectors
+    data = 8.0 * n * d
+    graph = 6 * 12.0 * m * k
+    vectors = 8.0 * n * 12 + 8.0 * m * 40
+    return seconds, data + graph + vectors
+
+
+def fit_estimate(n: int, d: int, n_neighbors: int = 15, landmarks: int | None = None) -> str | None:
+    """One line for the CLI, or None for small inputs."""
+    if n < ESTIMATE_MIN_ROWS:
+        return None
+    seconds, nbytes = fit_estimate_numbers(n, d, n_neighbors, landmarks)
+    how = "full fit" if landmarks is None or landmarks >= n else f"{landmarks} landmarks"
+    minutes = seconds / 60
+    when = f"~{seconds:.0f} s" if seconds < 120 else f"~{minutes:.0f} min"
+    return (f"estimate ({how}, 2 cores): {when} and ~{nbytes / 2**30:.1f} GiB peak; "
+            "a rough guide measured on the benchmark machine (docs/scale.md)")
