@@ -230,7 +230,7 @@ def print_timings(methods: list[str], sizes: list[int]) -> None:
             if m == "scipy ward" and n > 30_000:
                 print(f"| {n:,} | {m} | not run: O(n²) memory | | | |")
                 continue
-            res = in_child(m, f"tiled{n}", 900)
+            res = in_child(m, f"tiled{n}", float(os.environ.get("HIERARCHY_TIMEOUT", "900")))
             if "skipped" in res:
                 print(f"| {n:,} | {m} | skipped: {res['skipped']} | | | |", flush=True)
                 continue
