@@ -13,7 +13,7 @@ import numpy as np
 from ._validation import check_int
 from .exceptions import InputError
 
-__all__ = ["DATASETS", "load_dataset"]
+__all__ = ["DATASETS", "debian_corpus", "load_dataset", "wordnet_graph"]
 
 #: Name → one-line description of every built-in dataset.
 DATASETS: dict[str, str] = {
@@ -102,3 +102,24 @@ def feature_names(name: str, n_features: int) -> list[str]:
     if name == "digits":
         return [f"pixel_{j // 8}_{j % 8}" for j in range(n_features)]
     return ["x", "y", "z"][:n_features]
+
+
+def debian_corpus(**kwargs):  # type: ignore[no-untyped-def]
+    """The offline English corpus (Debian dict-gcide, wordnet-base, …), streamed by segment.
+
+    Fetched once by ``make data`` (``scripts/fetch_data.sh``); the error says how when it is
+    missing. See :func:`diffembed.embed.data.debian_corpus` for the parameters.
+    """
+    from .embed.data import debian_corpus as _debian_corpus
+
+    return _debian_corpus(**kwargs)
+
+
+def wordnet_graph(pos: str = "n", **kwargs):  # type: ignore[no-untyped-def]
+    """The WordNet 3.0 synset graph: (adjacency, lexicographer-file labels, synset names).
+
+    See :func:`diffembed.embed.data.wordnet_graph`.
+    """
+    from .embed.data import wordnet_graph as _wordnet_graph
+
+    return _wordnet_graph(pos, **kwargs)
