@@ -215,14 +215,18 @@ def suite_stability() -> list[str]:
     ]:
         Ys, info = protocol.smooth_runs(compared, graph, words=words, reference=runs.reference,
                                         lexicon=lex, operator=op, **kw)  # fmt: skip
-        row(name, Ys, info["seconds_per_run"], "1 training + smoothing")
+        cost = "1 training + smoothing"
+        if graph == "reference":
+            cost += " (+1 reference run, shared by all)"
+        row(name, Ys, info["seconds_per_run"], cost)
     # consensus: majority edges of 4 *other* runs' kNN graphs (runs 16..19), fixed for all
     t = time.perf_counter()
     C, cinfo = consensus_adjacency(words, runs.runs[16:20], n_neighbors=10, knn="exact")
     cons_s = time.perf_counter() - t
     Ys, info = protocol.smooth_runs(compared, C, operator="ppr", alpha=0.5)
-    row(f"consensus of 4 other runs' 10-NN graphs ({cinfo['n_edges']:,} edges), PPR α=0.5", Ys,
-        info["seconds_per_run"], f"5 trainings (+{cons_s:.0f} s graph)")  # fmt: skip
+    name = f"consensus of 4 other runs' 10-NN graphs ({cinfo['n_edges']:,} edges), PPR α=0.5"
+    cost = f"1 training + smoothing (+4 runs and {cons_s:.0f} s for the shared graph)"
+    row(name, Ys, info["seconds_per_run"], cost)
     # bootstrap averaging: 4 averaged embeddings, each from 4 bootstrap runs (4..7, 8..11, ...)
     t = time.perf_counter()
     averages = [_align_average(runs.runs[4 + 4 * g : 8 + 4 * g]) for g in range(3)]
@@ -233,9 +237,10 @@ def suite_stability() -> list[str]:
     load = os.getloadavg()
     lines = [
         f"Shared vocabulary {len(words):,} words (top-10k of each of 21 bootstrap runs, 25 % of "
-        f"the Debian corpus: {runs.info['n_segments']:,} segments, ~{np.mean(runs.info['n_tokens']) / 1e6:.2f}M "
-        f"tokens per run); training one run: {train_s:.1f} s; WS353 {tasks.sim['ws353'][0].size} "
-        f"pairs, SimLex {tasks.sim['simlex'][0].size} pairs, supersense "
+        f"the Debian corpus: {runs.info['n_segments']:,} segments, "
+        f"~{np.mean(runs.info['n_tokens']) / 1e6:.2f}M tokens per run); training one run: "
+        f"{train_s:.1f} s; WS353 {tasks.sim['ws353'][0].size} pairs, "
+        f"SimLex {tasks.sim['simlex'][0].size} pairs, supersense "
         f"{tasks.cls_rows.size:,} nouns. Load average at the end {load[0]:.1f} / {load[1]:.1f}.",
         "",
         "| smoother | NN@10 overlap (s.d. pairs) | top-1k / 5k+ | fidelity | WS353 | SimLex | "

@@ -182,3 +182,25 @@ def test_perturbations_are_seeded_and_shaped():
     assert [sorted(x.split()) for x in s] == [sorted(x.split()) for x in segs]
     assert s != segs
     assert protocol.perturb_segments(segs, "seed", np.random.default_rng(1)) == segs
+
+
+@pytest.mark.browser
+def test_report_draws_both_plots_offline_in_chromium(corpus, tmp_path):
+    from .browser import chromium_or_skip, open_page
+
+    chromium_or_skip()
+    path, lex = corpus
+    out = tmp_path / "b"
+    res = invoke(str(path), "--runs", "2", "--dim", "6", "--max-vocab", "120",
+                 "--lexicon", str(lex), "-o", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    drawn = """() => ["fig-k", "fig-sweep"].map((id) => {
+      const gd = document.getElementById(id);
+      return gd && gd.classList.contains("js-plotly-plot") ? gd.data.length : 0; })"""
+    with open_page(out / "report.html") as (page, log):
+        page.wait_for_function(f"() => ({drawn})().every((n) => n > 0)", timeout=25_000)
+        counts = page.evaluate(drawn)
+        page.screenshot(path=str(tmp_path / "stability.png"), full_page=True)
+    assert counts == [3, 1]  # 3 methods against k; the sweep: overlap only (no WS353 words)
+    assert log.errors == []
+    assert log.requests == []

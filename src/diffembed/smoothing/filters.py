@@ -88,9 +88,9 @@ class GraphOperator:
         return X
 
     def from_sym(self, Y: np.ndarray) -> np.ndarray:
-        """Map back from the symmetric frame (``D^{-1/2} Y`` for ``rw``)."""
+        """Map back from the symmetric frame (``D^{-1/2} Y`` for ``rw``), in place."""
         if self.normalization == "rw":
-            return Y / np.sqrt(self.degrees)[:, None]
+            Y /= np.sqrt(self.degrees)[:, None]
         return Y
 
     def transition(self) -> sp.csr_matrix:
@@ -187,15 +187,17 @@ def _block_cg(
     elementwise passes, not the sparse product, dominate at d >= 100).
     """
     X = np.zeros_like(B)
-    R = B.copy()
+    R = B  # B is the caller's scratch copy: used as the residual
     P = R.copy()
     tmp = np.empty_like(B)
     rs = np.einsum("ij,ij->j", R, R)
     target = (tol**2) * np.maximum(rs, np.finfo(float).tiny)
+    AP = None
     for it in range(1, maxiter + 1):
         active = rs > target
         if not active.any():
             return X, it - 1
+        AP = None  # free the previous product before the next one is allocated
         AP = S @ P
         AP *= -shift
         AP += P
@@ -254,15 +256,17 @@ def ppr_filter(
     X = _check_x(X, op.n)
     if alpha == 1.0:
         return X.copy(), 0
-    B = op.to_sym(X)
+    B = op.to_sym(X) * alpha  # a fresh array in both normalizations
     S = op.S
     if solver == "cg":
-        Ys, n_iter = _block_cg(S, 1.0 - alpha, alpha * B, tol=tol, maxiter=max_iter)
+        Ys, n_iter = _block_cg(S, 1.0 - alpha, B, tol=tol, maxiter=max_iter)
     elif solver == "power":
-        Ys = B.copy()
-        scale = max(float(np.linalg.norm(B)), np.finfo(float).tiny)
+        Ys = B / alpha
+        scale = max(float(np.linalg.norm(Ys)), np.finfo(float).tiny)
         for n_iter in range(1, max_iter + 1):  # noqa: B007
-            new = alpha * B + (1.0 - alpha) * (S @ Ys)
+            new = S @ Ys
+            new *= 1.0 - alpha
+            new += B
             change = float(np.linalg.norm(new - Ys)) / scale
             Ys = new
             if change < tol:
