@@ -52,12 +52,17 @@ def test_map_with_landmarks_writes_every_point_and_a_small_model(files):
     assert abs(spearmanr(emb.column("dc1").to_numpy(), u)[0]) > 0.99
 
 
-def _expected(files):
+def _check_output(files, out_dir, atol):
+    """embedding.parquet in out_dir has map's layout, the input ids and the in-memory coords."""
     d, out = files
     model = load_model(out / "model")
     new = pq.read_table(d / "new.parquet")
-    X = np.column_stack([new.column(c).to_numpy() for c in "xyz"])
-    return new, model.transform(X)
+    expected = model.transform(np.column_stack([new.column(c).to_numpy() for c in "xyz"]))
+    got = pq.read_table(out_dir / "embedding.parquet")
+    assert got.column_names == ["id", "dc1", "dc2", "dc3", "u"]
+    assert got.column("id").to_pylist() == new.column("name").to_pylist()
+    np.testing.assert_allclose(np.column_stack([got.column(f"dc{i}").to_numpy()
+                                                for i in (1, 2, 3)]), expected, atol=atol)
 
 
 def test_transform_streams_parquet_in_blocks(files):
@@ -66,12 +71,7 @@ def test_transform_streams_parquet_in_blocks(files):
                                  "--id", "name", "--label", "u", "--block-size", "700",
                                  "-o", str(d / "tr")])
     assert result.exit_code == 0, result.output
-    got = pq.read_table(d / "tr" / "embedding.parquet")
-    new, expected = _expected(files)
-    assert got.column_names == ["id", "dc1", "dc2", "dc3", "u"]
-    assert got.column("id").to_pylist() == new.column("name").to_pylist()
-    np.testing.assert_allclose(np.column_stack([got.column(f"dc{i}").to_numpy()
-                                                for i in (1, 2, 3)]), expected, atol=1e-12)
+    _check_output(files, d / "tr", atol=1e-12)
     manifest = json.loads((d / "tr" / "manifest.json").read_text())
     assert manifest["input"]["streamed"] is True
     assert manifest["input"]["n_samples"] == 3000
@@ -84,12 +84,7 @@ def test_transform_on_a_local_dask_cluster_equals_the_streamed_result(files):
                                  "--id", "name", "--label", "u", "--dask-scheduler", "local",
                                  "-o", str(d / "tr_dask")])
     assert result.exit_code == 0, result.output
-    got = pq.read_table(d / "tr_dask" / "embedding.parquet")
-    new, expected = _expected(files)
-    assert got.column_names == ["id", "dc1", "dc2", "dc3", "u"]
-    assert got.column("id").to_pylist() == new.column("name").to_pylist()
-    np.testing.assert_allclose(np.column_stack([got.column(f"dc{i}").to_numpy()
-                                                for i in (1, 2, 3)]), expected, atol=1e-10)
+    _check_output(files, d / "tr_dask", atol=1e-10)
 
 
 def test_bad_landmark_options_are_clear(files):

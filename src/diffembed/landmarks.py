@@ -168,19 +168,9 @@ class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _inner(self) -> DiffusionMap:
-        return DiffusionMap(
-            self.n_components,
-            n_neighbors=self.n_neighbors,
-            alpha=self.alpha,
-            bandwidth=self.bandwidth,
-            t=self.t,
-            metric=self.metric,
-            knn=self.knn,
-            eigen_solver=self.eigen_solver,
-            disconnected=self.disconnected,
-            n_jobs=self.n_jobs,
-            random_state=self.random_state,
-        )
+        """The DiffusionMap of the landmarks, with every parameter the two classes share."""
+        shared = DiffusionMap().get_params().keys()
+        return DiffusionMap(**{k: v for k, v in self.get_params().items() if k in shared})
 
     def fit(self, X: Any, y: Any = None) -> LandmarkDiffusionMap:
         """Choose landmarks, fit their diffusion map, embed every row of ``X``.

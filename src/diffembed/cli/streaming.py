@@ -33,7 +33,7 @@ def stream_transform(
     """Transform a Parquet input block by block (or on Dask) into ``out_file``."""
     import pyarrow.parquet as pq
 
-    from ..distributed.batch import transform_parquet
+    from ..distributed.batch import numeric_columns, transform_parquet
     from ..io.readers import file_sha256
 
     if input_path.suffix.lower() not in (".parquet", ".pq"):
@@ -41,12 +41,12 @@ def stream_transform(
                "(or drop --dask-scheduler).")
         raise InputError(msg)
     try:
-        meta = pq.ParquetFile(input_path).metadata
+        handle = pq.ParquetFile(input_path)
     except Exception as exc:
         msg = f"Cannot read {input_path} as Parquet: {exc}. Check the file."
         raise InputError(msg) from exc
     skip = {c for c in (label, id_column) if c}
-    schema = pq.read_schema(input_path)
+    schema = handle.schema_arrow
     missing = [c for c in [*(expected or []), *sorted(skip)] if c not in schema.names]
     if missing:
         msg = (f"{input_path.name} lacks the column(s) {', '.join(missing)}; it has "
@@ -54,14 +54,14 @@ def stream_transform(
         raise InputError(msg)
     columns = expected
     if columns is None:
-        columns = [f.name for f in schema if f.name not in skip
-                   and (str(f.type).startswith(("int", "uint", "float", "double")))]
+        columns = numeric_columns(schema, tuple(skip))
     if len(columns) != int(model.n_features_in_):
         msg = (f"{input_path.name} has {len(columns)} numeric feature column(s) but the model "
                f"was fitted on {model.n_features_in_}. Give data with the same columns.")
         raise InputError(msg)
     where = "on Dask" if dask_scheduler else f"in blocks of {block_size} rows"
-    ui.info(f"transform {meta.num_rows} points × {len(columns)} features {where} at t={t_used}")
+    n_rows = handle.metadata.num_rows
+    ui.info(f"transform {n_rows} points × {len(columns)} features {where} at t={t_used}")
     with ui.capture_warnings(), _progress.stage("transform"):
         if dask_scheduler is None:
             n = transform_parquet(model, input_path, out_file, columns=columns,

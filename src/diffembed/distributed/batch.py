@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_int
 from ..exceptions import InputError
 
 __all__ = [
     "coordinates_block",
     "iter_parquet_blocks",
+    "numeric_columns",
     "psi_block",
     "transform_array",
     "transform_parquet",
@@ -57,12 +59,12 @@ def psi_block(model: Any, block: np.ndarray) -> np.ndarray:
     return coordinates_block(model, block, t=0.0)
 
 
-def _check_block_size(block_size: int) -> int:
-    bad_type = isinstance(block_size, bool) or not isinstance(block_size, int | np.integer)
-    if bad_type or block_size < 1:
-        msg = f"block_size={block_size!r} must be a positive integer (rows per block)."
-        raise InputError(msg)
-    return int(block_size)
+def numeric_columns(schema: Any, exclude: Sequence[str] = ()) -> list[str]:
+    """Names of the integer and floating-point columns of a pyarrow schema, minus ``exclude``."""
+    import pyarrow as pa
+
+    return [f.name for f in schema if f.name not in exclude
+            and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))]
 
 
 def transform_array(
@@ -94,7 +96,7 @@ def transform_array(
     ndarray
         ``out`` (filled) or a new array.
     """
-    block_size = _check_block_size(block_size)
+    block_size = check_int(block_size, "block_size", low=1)
     if not hasattr(X, "shape") or len(X.shape) != 2:
         X = np.asarray(X)
         if X.ndim != 2:
@@ -136,7 +138,7 @@ def iter_parquet_blocks(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    block_size = _check_block_size(block_size)
+    block_size = check_int(block_size, "block_size", low=1)
     try:
         handle = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -150,12 +152,7 @@ def iter_parquet_blocks(
                f"{', '.join(names[:20])}.")
         raise InputError(msg)
     if columns is None:
-        columns = [
-            name for name in names
-            if name not in extra_columns
-            and (pa.types.is_integer(schema.field(name).type)
-                 or pa.types.is_floating(schema.field(name).type))
-        ]
+        columns = numeric_columns(schema, extra_columns)
     if not columns:
         msg = f"{Path(path).name} has no numeric feature column."
         raise InputError(msg)
