@@ -34,6 +34,7 @@ from .common import (
 )
 from .console import UI, map_summary_table
 from .embed import embed_app
+from .latents import latents_app
 from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
 from .stability import stability_command
 from .streaming import stream_transform
@@ -53,6 +54,7 @@ app = typer.Typer(
 )
 
 app.add_typer(embed_app, name="embed")
+app.add_typer(latents_app, name="latents")
 app.command("tree")(tree_command)
 app.command("stability")(stability_command)
 
