@@ -34,8 +34,8 @@ from .common import (
 )
 from .console import UI, map_summary_table
 from .embed import embed_app
-from .latents import latents_app
 from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
+from .latents import latents_app
 from .stability import stability_command
 from .streaming import stream_transform
 from .tree import is_tree_output, rebuild_tree_report, tree_command

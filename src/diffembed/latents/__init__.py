@@ -7,21 +7,21 @@ tests and false-discovery control. It runs end to end on a small text-conditione
 here on a captioned shapes dataset, and on any diffusers ``UNet2DConditionModel`` pipeline
 (Stable Diffusion from a local path) unchanged.
 
-==========================  =============================================================  ==============
-name                        what                                                           module
-==========================  =============================================================  ==============
-:func:`shapes_dataset`      captioned shapes images with plantable attribute associations  ``shapes``
-:class:`AttributeClassifier` attribute classifier for real or generated shapes images       ``shapes``
-:class:`PromptEncoder`      prompts → token embeddings of the sentence encoder (MiniLM)    ``text``
-:func:`train_ddpm`          train a text-conditioned DDPM (diffusers U-Net + scheduler)    ``ddpm``
-:func:`sample`              ancestral sampling with classifier-free guidance               ``ddpm``
-:func:`load_model`          a trained model saved with ``save_pretrained``                 ``ddpm``
-:class:`HSpaceRecorder`     hooks on the U-Net mid-block: h-vectors at chosen timesteps    ``hspace``
-:func:`extract_hspace`      prompts × seeds → h-vectors, images, prompt table              ``hspace``
-:func:`concept_directions`  a latent direction per word (mean difference or ridge)         ``directions``
-:func:`score_associations`  concept × attribute effects, permutation p, BH q               ``associations``
-:func:`weat`                WEAT effect size and permutation p-value (Caliskan 2017)       ``weat``
-==========================  =============================================================  ==============
+=============================  ==========================================================
+name (module)                  what
+=============================  ==========================================================
+``shapes_dataset`` (shapes)    captioned shapes images with plantable associations
+``AttributeClassifier``        attribute classifier for real or generated shapes images
+``PromptEncoder`` (text)       prompts → token embeddings of the sentence encoder (MiniLM)
+``train_ddpm`` (ddpm)          train a text-conditioned DDPM (diffusers U-Net + scheduler)
+``sample`` (ddpm)              ancestral sampling with classifier-free guidance
+``load_model`` (ddpm)          a trained model saved with ``save_pretrained``
+``HSpaceRecorder`` (hspace)    hooks on the U-Net mid-block: h-vectors at chosen timesteps
+``extract_hspace`` (hspace)    prompts × seeds → h-vectors, images, prompt table
+``concept_directions``         a latent direction per word (mean difference or ridge)
+``score_associations``         concept × attribute effects, permutation p, BH q-values
+``weat`` (weat)                WEAT effect size and permutation p-value (Caliskan 2017)
+=============================  ==========================================================
 
 Importing this package loads numpy only; torch, diffusers and sentence-transformers (the
 ``diffusion`` extra) are imported by the functions that need them.
