@@ -6,6 +6,7 @@ One command, from the repository root (needs Debian chromium and the ``test`` ex
     .venv/bin/python benchmarks/report_size.py                  # 10k, 100k, 1M
     .venv/bin/python benchmarks/report_size.py --sizes 10000,100000
     .venv/bin/python benchmarks/report_size.py --reports tree,embed --sizes 10000,100000
+    .venv/bin/python benchmarks/report_size.py --reports stability --sizes 10000,50000
 
 For each size it writes a synthetic run like ``diffembed map`` does (10 diffusion coordinates,
 a 12-group label, 8 clusters, integer ids, 10 saved neighbours per point), builds
@@ -22,6 +23,10 @@ the page also holds the icicle + scatter figure) and a synthetic ``diffembed emb
 output (300-dimensional vectors, word ids, counts): the build includes the 2-D PCA and the
 10 cosine neighbours of every word (exact while cheap, faiss HNSW above). There the colour
 switch (to another level, or to a coordinate) replaces the diffusion-time switch.
+``--reports stability`` measures a synthetic ``diffembed stability`` output (100-dimensional
+raw and smoothed word vectors, the per-word table): its page has two explorers (smoothed and
+raw vectors), the build includes both PCAs and the 10 cosine neighbours of every word in both
+spaces. Rows of reports not measured in a run are kept from the saved table.
 """
 
 from __future__ import annotations
@@ -158,8 +163,46 @@ def write_embed_run(out: Path, n: int, *, dim: int = 300, seed: int = 0) -> None
     (out / "manifest.json").write_text(json.dumps(manifest))
 
 
+def write_stability_run(out: Path, n: int, *, dim: int = 100, seed: int = 0) -> None:
+    """A synthetic ``diffembed stability`` output directory with ``n`` shared words."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    centres = rng.normal(size=(50, dim))
+    group = rng.integers(0, 50, n)
+    raw = centres[group] + 0.8 * rng.normal(size=(n, dim))
+    smoothed = 0.5 * raw + 0.5 * centres[group]
+    words = [f"w{i}" for i in range(n)]
+    for name, V in (("raw", raw), ("smoothed", smoothed)):
+        V = (V / np.linalg.norm(V, axis=1, keepdims=True)).astype(np.float32)
+        cols: dict[str, object] = {"id": words}
+        cols.update({f"v{j + 1}": V[:, j] for j in range(dim)})
+        pq.write_table(pa.table(cols), out / f"vectors_{name}.parquet")
+    before, after = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    pq.write_table(pa.table({
+        "id": words, "rank": np.arange(1, n + 1), "overlap@10_raw": before,
+        "overlap@10_smoothed": after, "delta_overlap@10": after - before,
+        "kept@10": rng.uniform(0, 1, n), "graph_degree": rng.integers(0, 12, n),
+    }), out / "words.parquet")  # fmt: skip
+    (out / "metrics.csv").write_text(
+        "method,graph,overlap@10,overlap@10_sd_pairs\nraw,none,0.5,0.01\n"
+        "smoothed,lexicon,0.6,0.01\n"
+    )
+    manifest = {"command": "stability", "parameters": {"runs": 4, "graph": "lexicon"}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _build(report: str, n: int, workdir: Path) -> Path:
     out = workdir / f"{report}-{n}"
+    if report == "stability":
+        from diffembed.plotting.stability_report import write_stability_report
+
+        write_stability_run(out, n)
+        return write_stability_report(out)
     if report == "tree":
         from diffembed.plotting.tree_report import write_tree_report
 
@@ -199,13 +242,14 @@ def measure(n: int, workdir: Path, report: str = "map") -> dict[str, float]:
             page.wait_for_function(READY, timeout=600_000, polling=20)
             row["load"] = time.perf_counter() - start
             page.wait_for_timeout(300)
-            query = "w123" if report == "embed" else "group 3"
+            query = "w123" if report in ("embed", "stability") else "group 3"
             row["search"] = page.evaluate(TIMED, ["search", query]) / 1000
             row["focus"] = page.evaluate(TIMED, ["focus", None]) / 1000
             if report == "map":
                 row["time"] = page.evaluate(TIMED, ["time", 4]) / 1000
             else:
-                row["time"] = page.evaluate(TIMED, ["colour", "d2" if report == "embed" else "c2"])
+                switch = {"embed": "d2", "stability": "c1"}.get(report, "c2")
+                row["time"] = page.evaluate(TIMED, ["colour", switch])
                 row["time"] /= 1000
             heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
             row["heap"] = heap / 1e6
@@ -233,7 +277,7 @@ def table(rows: list[dict[str, float]]) -> str:
 
 
 def reports_table(rows: list[dict[str, float]]) -> str:
-    """The markdown table of the tree and embed measurements."""
+    """The markdown table of the tree, embed and stability measurements."""
     head = (
         "| report | points | report.html | build (Python) | open → explorer drawn | search → "
         "highlighted | click → neighbours drawn | switch colour → redrawn | JS heap |\n"
@@ -252,7 +296,9 @@ def main() -> None:
     """Run the measurements, print the table and save it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--reports", default="map", help="map, or tree and/or embed")
+    parser.add_argument(
+        "--reports", default="map", help="map, or any of tree, embed and stability"
+    )
     args = parser.parse_args()
     sizes = [int(v) for v in args.sizes.split(",")]
     reports = [r for r in args.reports.split(",") if r]
@@ -285,11 +331,12 @@ def main() -> None:
 
 
 def main_reports(reports: list[str], sizes: list[int], args: argparse.Namespace) -> None:
-    """Measure the tree and embed reports' explorers; print and save their table."""
-    if set(reports) - {"tree", "embed"}:
-        msg = f"--reports {args.reports}: use map alone, or tree and/or embed."
+    """Measure the tree, embed and stability reports' explorers; print and save their table."""
+    if set(reports) - {"tree", "embed", "stability"}:
+        msg = f"--reports {args.reports}: use map alone, or any of tree, embed and stability."
         raise SystemExit(msg)
     rows = []
+    kept = _saved_rows(set(reports))
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="report-size-") as tmp:
         for report in reports:
@@ -297,24 +344,49 @@ def main_reports(reports: list[str], sizes: list[int], args: argparse.Namespace)
                 rows.append(measure(n, Path(tmp), report))
                 print(f"measured the {report} report at {n:,} points", file=sys.stderr)
     version = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
+    commands = [f"`python benchmarks/report_size.py --reports {args.reports} --sizes {args.sizes}`"]
+    commands += [line for line in kept if line.startswith("`")]
     text = (
-        "# Explorer of the tree and embed reports: file size and speed\n\n"
-        f"`python benchmarks/report_size.py --reports {args.reports} --sizes {args.sizes}` · "
+        "# Explorer of the tree, embed and stability reports: file size and speed\n\n"
+        + " · earlier: ".join(dict.fromkeys(commands[:1] + commands[1:]))
+        + " · "
         f"{version.strip()} headless, software WebGL (`--disable-gpu`: SwiftShader) · "
         f"{os.cpu_count()} CPU cores, load average {load:.1f} → {os.getloadavg()[0]:.1f} during "
         f"the run · Python {platform.python_version()}\n\n"
-        + reports_table(rows)
+        + _with_rows(reports_table(rows), [line for line in kept if line.startswith("| ")])
         + "\nTree: synthetic `diffembed tree` output, 10 diffusion coordinates, levels of "
         "768 / 96 / 12 / 4 / 1 clusters, a 12-group label; the page holds the icicle + scatter "
         "figure too (both drawn at load), and the explorer lists 10 neighbours per point in the "
         "coordinates. Embed: synthetic `diffembed embed words` output, 300-dimensional vectors "
         "around 50 centres, word ids and counts; the build time is mostly the 10 cosine "
         "neighbours of every word (exact while rows² × dimensions ≤ 3·10¹⁰, faiss HNSW above). "
-        "Both reports draw a stated sample above 200,000 points.\n"
+        "Stability: synthetic `diffembed stability` output, 100-dimensional raw and smoothed "
+        "vectors around 50 centres and the per-word table; the page has two explorers "
+        "(smoothed and raw), so its build computes two PCAs and two sets of 10 cosine "
+        "neighbours. Every report draws a stated sample above 200,000 points.\n"
     )
     print(text)
     RESULTS_REPORTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_REPORTS.write_text(text, encoding="utf-8")
+
+
+def _with_rows(table_text: str, rows: list[str]) -> str:
+    """``table_text`` with ``rows`` (kept from an earlier run) before its measured rows."""
+    lines = table_text.splitlines(keepends=True)
+    return "".join(lines[:2] + [row + "\n" for row in rows] + lines[2:])
+
+
+def _saved_rows(measured: set[str]) -> list[str]:
+    """Table rows (and the command line) of the reports not measured now, from the saved file."""
+    if not RESULTS_REPORTS.is_file():
+        return []
+    lines = RESULTS_REPORTS.read_text(encoding="utf-8").splitlines()
+    rows = [
+        ln for ln in lines
+        if ln.startswith("| ") and ln.split("|")[1].strip() not in measured | {"report"}
+    ]  # fmt: skip
+    command = next((ln.split(" · ")[0] for ln in lines if ln.startswith("`python")), None)
+    return ([command] if rows and command else []) + rows
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def test_large_searches_go_approximate_and_keep_their_recall(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("faiss")
-    monkeypatch.setattr("diffembed.plotting.explorer.MAX_EXACT_WORK", 0)
+    monkeypatch.setattr("diffembed.plotting.explorer_neighbours.MAX_EXACT_WORK", 0)
     X = np.random.default_rng(3).normal(size=(400, 16))
     ind, _, how = nearest_neighbours(X, 10, metric="cosine")
     assert how == "approximate"

@@ -147,3 +147,180 @@ def test_read_run_and_export_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"embedding\.parquet is missing"):
         read_run(tmp_path / "nowhere")
     assert [p.name for p in export_run(out, "projector")] == ["vectors.tsv", "metadata.tsv"]
+
+
+# ------------------------------------------------------------------ tree, embed, stability
+def _export(out: Path, *args: str) -> str:
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    result = CliRunner().invoke(app, ["export", str(out), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _distances(X: np.ndarray, metric: str) -> np.ndarray:
+    """Dense reference distances between all rows (self: inf)."""
+    if metric == "cosine":
+        U = X / np.linalg.norm(X, axis=1, keepdims=True)
+        D = 1.0 - U @ U.T
+    else:
+        D = np.linalg.norm(X[:, None, :] - X[None, :, :], axis=2)
+    np.fill_diagonal(D, np.inf)
+    return D
+
+
+def _assert_neighbours(table: pa.Table, X: np.ndarray, metric: str) -> None:
+    """The listed neighbours are the 10 nearest: tie-robust (their true distances are the 10
+    smallest, in order, and equal the listed ones)."""
+    rows = table.column("neighbors").to_pylist()
+    D = _distances(X, metric)
+    smallest = np.sort(D, axis=1)[:, :10]
+    for i, row in enumerate(rows):
+        assert len(row["ids"]) == 10
+        assert i not in row["ids"]
+        true = D[i, row["ids"]]
+        np.testing.assert_allclose(true, smallest[i], atol=2e-5)
+        np.testing.assert_allclose(row["distances"], true, atol=2e-5)
+    assert table.schema.field("neighbors").type == pa.struct(
+        [("ids", pa.list_(pa.int32())), ("distances", pa.list_(pa.float32()))]
+    )
+
+
+def _metadata_rows(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text(encoding="utf-8").split("\n")[:-1]]
+
+
+def test_export_a_tree_output(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(c, 0.6, (40, 2)) for c in ([0, 0], [6, 0], [0, 6])])
+    kinds = np.array(["tab\there", "new\nline", XSS_LABEL])[np.repeat(np.arange(3), 40)]
+    names = np.array([f"pt{i:03d}" for i in range(X.shape[0])])
+    data = tmp_path / "blobs.parquet"
+    pq.write_table(pa.table({"name": names, "x": X[:, 0], "y": X[:, 1], "kind": kinds}), data)
+    out = tmp_path / "tree"
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    args = ["tree", str(data), "--label", "kind", "--id", "name", "-o", str(out), "-q",
+            "--format", "projector", "--no-report"]  # fmt: skip
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert (out / "projector" / "metadata.tsv").is_file()  # --format on the command itself
+    printed = _export(out, "--format", "atlas")
+    assert "embedding-atlas" in printed
+    coords = np.load(out / "coordinates.npy")
+    table = pq.read_table(out / "atlas.parquet")
+    levels = pq.read_table(out / "levels.parquet")
+    k = coords.shape[1]
+    names_out = table.column_names
+    assert names_out[: 3 + k] == ["id", "x", "y", *(f"dc{j + 1}" for j in range(k))]
+    assert names_out[-1] == "neighbors"
+    assert [c for c in levels.column_names if c != "id"] == names_out[3 + k : -1]
+    assert table.column("id").to_pylist() == names.tolist()
+    assert table.column("kind").to_pylist() == kinds.tolist()  # data as they are
+    np.testing.assert_allclose(table.column("dc1").to_numpy(), coords[:, 0])
+    if np.unique(levels.column("component").to_numpy()).size == 1:
+        np.testing.assert_allclose(table.column("x").to_numpy(), coords[:, 0])
+        _assert_neighbours(table, coords, "euclidean")
+    np.testing.assert_allclose(
+        np.loadtxt(out / "projector" / "vectors.tsv", delimiter="\t"), coords, rtol=1e-8
+    )
+    meta = _metadata_rows(out / "projector" / "metadata.tsv")
+    assert meta[0][:2] == ["id", "kind"]
+    assert len(meta) == 1 + X.shape[0]  # a tab or newline in a label never adds a row
+    assert all(len(row) == len(meta[0]) for row in meta)  # ... nor a column
+    assert [row[1] for row in meta[1:4]] == ["tab here"] * 3
+    assert meta[41][1] == "new line"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"atlas.parquet", "projector/"} <= set(manifest["outputs"])
+
+
+DOCS = [
+    "the cat sat on the mat",
+    "a cat chased a mouse across the mat",
+    "dogs bark at the\tmailman",
+    "the dog chased the cat",
+    "stocks fell as markets slid",
+    "markets rallied and stocks rose",
+    "investors sold shares in the market",
+    "the mouse hid from the cat",
+    "bond yields rose as stocks fell",
+] * 3
+
+
+def test_export_an_embed_output(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diffembed.cli.embed import embed_app
+
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(f"{d} {i}" for i, d in enumerate(DOCS)) + "\n", encoding="utf-8")
+    out = tmp_path / "lsa"
+    args = ["lsa", str(docs), "-o", str(out), "--n-components", "4", "--stop-words", "none"]
+    assert CliRunner().invoke(embed_app, args).exit_code == 0
+    _export(out, "--format", "atlas", "--format", "projector")
+    V = pq.read_table(out / "vectors.parquet")
+    vectors = np.column_stack([V.column(f"v{j}").to_numpy() for j in range(1, 5)])
+    table = pq.read_table(out / "atlas.parquet")
+    assert table.column_names == ["id", "x", "y", "PC1", "PC2", "PC3", "PC4", "text", "neighbors"]
+    assert table.num_rows == len(DOCS)
+    texts = docs.read_text(encoding="utf-8").splitlines()
+    assert table.column("text").to_pylist() == texts
+    _assert_neighbours(table, vectors, "cosine")
+    # x, y: a 2-D PCA of the vectors (signs aside)
+    C = vectors - vectors.mean(axis=0)
+    pc1 = C @ np.linalg.svd(C, full_matrices=False)[2][0]
+    assert abs(np.corrcoef(pc1, table.column("x").to_numpy())[0, 1]) > 0.9999
+    np.testing.assert_allclose(
+        np.loadtxt(out / "projector" / "vectors.tsv", delimiter="\t"), vectors, rtol=1e-7
+    )
+    meta = _metadata_rows(out / "projector" / "metadata.tsv")
+    assert meta[0] == ["id", "text"]
+    assert meta[3] == ["2", "dogs bark at the mailman 2"]  # the tab became a space
+    assert len(meta) == 1 + len(DOCS)
+
+
+def test_export_a_stability_output_and_the_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    rng = np.random.default_rng(0)
+    topics = ["ani", "veh", "foo", "col", "wea", "mus"]
+    lines = [
+        " ".join(t + "abcdefghij"[j] for j in rng.integers(0, 10, 8))
+        for t in (topics[i % 6] for i in range(600))
+    ]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "stab"
+    args = ["stability", str(corpus), "--runs", "2", "--dim", "5", "--graph", "knn",
+            "--no-sweep", "--no-own-knn", "--no-report", "--format", "projector",
+            "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "projector" / "vectors.tsv").is_file()  # --format on the command itself
+    _export(out, "--format", "atlas")
+    S = pq.read_table(out / "vectors_smoothed.parquet")
+    words = S.column("id").to_pylist()
+    smoothed = np.column_stack([S.column(f"v{j}").to_numpy() for j in range(1, 6)])
+    table = pq.read_table(out / "atlas.parquet")
+    assert table.column_names == [
+        "id", "x", "y", "PC1", "PC2", "PC3", "PC4", "PC5", "rank", "overlap@10_raw",
+        "overlap@10_smoothed", "delta_overlap@10", "kept@10", "neighbors",
+    ]  # fmt: skip
+    assert table.column("id").to_pylist() == words
+    _assert_neighbours(table, smoothed, "cosine")
+    np.testing.assert_allclose(
+        np.loadtxt(out / "projector" / "vectors.tsv", delimiter="\t"), smoothed, rtol=1e-6
+    )
+    assert _metadata_rows(out / "projector" / "metadata.tsv")[0][:2] == ["id", "rank"]
+    # errors: a --t for an output without diffusion time; a directory of nothing
+    result = CliRunner().invoke(app, ["export", str(out), "--format", "atlas", "--t", "2"])
+    assert result.exit_code == 2
+    assert "moves diffusion-map coordinates only" in " ".join(result.output.split())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"nothing to export: run `diffembed map`, `tree`"):
+        export_run(tmp_path / "empty", "atlas")

@@ -69,6 +69,9 @@ def test_stability_command_writes_tables_report_and_honest_summary(corpus, tmp_p
         "overlap_at_k.csv",
         "report.html",
         "sweep.csv",
+        "vectors_raw.parquet",
+        "vectors_smoothed.parquet",
+        "words.parquet",
     ]
     with open(out / "metrics.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -100,7 +103,29 @@ def test_stability_command_writes_tables_report_and_honest_summary(corpus, tmp_p
     with open(out / "sweep.csv", encoding="utf-8") as fh:
         sweep = list(csv.DictReader(fh))
     assert [float(r["alpha"]) for r in sweep] == list(protocol.SWEEP_ALPHA)
+    # per word: its overlap averages to the table's (an independent path: evaluate_runs)
+    import pyarrow.parquet as pq
+
+    words = pq.read_table(out / "words.parquet").to_pydict()
+    n = manifest["results"]["n_shared_words"]
+    assert words["rank"] == list(range(1, n + 1))
+    assert np.mean(words["overlap@10_raw"]) == pytest.approx(float(rows[0]["overlap@10"]))
+    assert np.mean(words["overlap@10_smoothed"]) == pytest.approx(float(rows[1]["overlap@10"]))
+    np.testing.assert_allclose(
+        words["delta_overlap@10"],
+        np.subtract(words["overlap@10_smoothed"], words["overlap@10_raw"]),
+    )
+    assert np.mean(words["kept@10"]) == pytest.approx(float(rows[1]["fidelity@10"]), abs=0.15)
+    assert sum(words["graph_degree"]) == 2 * manifest["results"]["graph"]["n_edges"]
+    vec = pq.read_table(out / "vectors_raw.parquet")
+    assert vec.column_names == ["id", *(f"v{j}" for j in range(1, 7))]
+    assert vec.column("id").to_pylist() == words["id"]
+    V = np.column_stack([vec.column(f"v{j}").to_numpy() for j in range(1, 7)])
+    np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0, rtol=1e-5)
+    assert set(manifest["outputs"]) >= {"words.parquet", "vectors_smoothed.parquet"}
     html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="de-explorer"' in html  # the smoothed vectors' explorer
+    assert 'id="de-explorer-ex2"' in html  # and the raw one
     assert "Own-kNN smoothing changed NN-overlap@10 by" in html
     assert 'data-plot="fig-k"' in html
     assert 'data-plot="fig-sweep"' in html
@@ -137,6 +162,11 @@ def test_report_escapes_user_strings_and_needs_metrics(corpus, tmp_path):
     assert "<img src=x" not in page
     assert "&lt;img src=x" in page
     assert "Own-kNN smoothing changed" in page  # graph=knn: the smoothed row is the own graph
+    assert 'id="de-explorer"' in page
+    (out / "words.parquet").unlink()  # a run from before the explorer: the page says so
+    page = write_stability_report(out).read_text(encoding="utf-8")
+    assert 'id="de-explorer"' not in page
+    assert "rerun `diffembed stability` to explore its words" in page
     with pytest.raises(Exception, match=r"metrics\.csv is missing"):
         read_stability_outputs(tmp_path / "nothing")
 
@@ -198,6 +228,9 @@ def test_report_draws_both_plots_offline_in_chromium(corpus, tmp_path):
       const gd = document.getElementById(id);
       return gd && gd.classList.contains("js-plotly-plot") ? gd.data.length : 0; })"""
     with open_page(out / "report.html") as (page, log):
+        page.wait_for_function("() => window.diffembedExplorers?.['ex2-'] !== undefined")
+        for fig in ("#fig-k", "#fig-sweep"):  # drawn when near the viewport, below the explorers
+            page.locator(fig).scroll_into_view_if_needed()
         page.wait_for_function(f"() => ({drawn})().every((n) => n > 0)", timeout=25_000)
         counts = page.evaluate(drawn)
         page.screenshot(path=str(tmp_path / "stability.png"), full_page=True)

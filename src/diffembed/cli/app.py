@@ -594,9 +594,27 @@ def _record_outputs(out: Path, names: list[str]) -> None:
             write_json_atomic(manifest, manifest_path)
 
 
+def _manifest_command(out: Path) -> str | None:
+    """The ``command`` recorded in ``out/manifest.json``, or None without a readable one."""
+    import json
+
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest.get("command") if isinstance(manifest, dict) else None
+
+
 def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
     if is_tree_output(out):  # manifest.json says command "tree"
         rebuild_tree_report(ui, out, color_by)
+        return
+    if _manifest_command(out) == "stability":
+        from ..plotting.stability_report import write_stability_report
+
+        with ui.stages(), _progress.stage("report"):
+            path = write_stability_report(out)
+        ui.info(f"wrote {path}")
         return
     if (out / "vectors.parquet").is_file() and not (out / "embedding.parquet").is_file():
         from ..plotting.embed_figures import write_embed_report  # an `embed ...` output
@@ -615,27 +633,34 @@ def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
 # ------------------------------------------------------------------------------ export
 @app.command("export")
 def export_command(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="An output directory of `map`.")],
+    out: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT", help="An output directory of `map`, `tree`, `embed ...` or `stability`."
+        ),
+    ],
     formats: FormatOpt = None,
     t: Annotated[
         float | None,
         typer.Option(
             "--t",
-            help="Diffusion time of the exported coordinates (default: the saved one; another "
-            "is computed from the saved eigenvalues, no refit).",
+            help="Diffusion time of the exported coordinates of a `map` output (default: the "
+            "saved one; another is computed from the saved eigenvalues, no refit).",
         ),
     ] = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Export OUT for Embedding Atlas (atlas.parquet) or the TensorFlow Projector (projector/)."""
+    from ..io.exporters import output_kind
+
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
         chosen = parse_formats(formats)
         if not chosen:
             msg = "Choose what to export: --format atlas and/or --format projector."
             raise InputError(msg)
-        _check_out_dir(out)
+        output_kind(out)  # map, tree, embed or stability: else the error names the fix
         with ui.stages():
             written = write_exports(out, chosen, t=t)
         _record_outputs(out, written)

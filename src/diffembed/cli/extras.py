@@ -1,4 +1,5 @@
-"""The explorer's neighbours and the viewer exports, for ``map`` and ``export``."""
+"""The explorer's neighbours and the viewer exports, for ``map``, ``tree``, ``stability`` and
+``export``."""
 
 from __future__ import annotations
 
@@ -114,11 +115,12 @@ def write_exports(directory: Path, formats: list[str], *, t: float | None = None
     Parameters
     ----------
     directory
-        An output directory of ``diffembed map`` (or the one being built).
+        An output directory of ``diffembed map``, ``tree``, ``embed …`` or ``stability`` (or
+        the one being built).
     formats
         ``"atlas"`` and/or ``"projector"``.
     t
-        Diffusion time of the exported coordinates; default the saved one.
+        Diffusion time of a ``map`` output's exported coordinates; default the saved one.
 
     Returns
     -------

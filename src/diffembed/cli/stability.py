@@ -14,9 +14,24 @@ independent run; ``knn``: each run's own graph) and writes, atomically:
                        ``delta_*`` = smoothed − raw.
 ``overlap_at_k.csv``   ``method, k, overlap`` (the report's overlap-vs-k plot).
 ``sweep.csv``          overlap@10 and quality against α (PPR) or t (heat) on the same graph.
+``words.parquet``      one row per shared word (``id``: the word, ``rank``: its frequency rank in
+                       run 1): ``overlap@10_raw`` and ``overlap@10_smoothed`` (the share of its
+                       10 cosine neighbours two runs agree on, mean over the pairs of runs),
+                       ``delta_overlap@10`` (smoothed − raw), ``kept@10`` (share of run 1's
+                       raw neighbours still among its smoothed ones) and, for a shared graph,
+                       ``graph_degree`` (its edges in the smoothing graph).
+``vectors_raw.parquet``, ``vectors_smoothed.parquet``
+                       run 1's word vectors before and after smoothing (rows L2-normalised,
+                       ``id`` and ``v1``…``vD``, float32), as ``diffembed embed`` writes them:
+                       the report's explorers, ``diffembed export`` and ``diffembed map
+                       OUT/vectors_smoothed.parquet --id id`` read them.
 ``manifest.json``      inputs, parameters, vocabulary sizes and the shared words, graph facts,
                        timings, versions, outputs.
-``report.html``        the offline report (:mod:`diffembed.plotting.stability_report`).
+``report.html``        the offline report (:mod:`diffembed.plotting.stability_report`), with an
+                       embedding explorer of the smoothed and of the raw vectors.
+``atlas.parquet``,     with ``--format atlas`` / ``--format projector``: the smoothed vectors
+``projector/``         for Embedding Atlas or the TensorFlow Projector (also later, with
+                       ``diffembed export OUT --format ...``).
 =====================  ======================================================================
 
 Register it with ``app.command("stability")(stability_command)``.
@@ -36,8 +51,9 @@ from .. import _progress
 from ..exceptions import InputError
 from .common import manifest_head, versions, write_manifest
 from .console import UI
+from .extras import EXPORT_HINTS, parse_formats, write_exports
 
-__all__ = ["read_segments", "stability_command"]
+__all__ = ["read_segments", "stability_command", "word_stability"]
 
 GRAPHS = ("lexicon", "reference", "knn")
 
@@ -124,6 +140,14 @@ def stability_command(
         bool, typer.Option("--overwrite", help="Replace an existing output directory.")
     ] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="Viewer export of the smoothed vectors: atlas (atlas.parquet for Embedding "
+            "Atlas) or projector (projector/ for the TensorFlow Projector). Repeatable.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
@@ -136,6 +160,7 @@ def stability_command(
             out,
             overwrite=overwrite,
             report=not no_report,
+            formats=formats,
             params={
                 "runs": runs,
                 "perturb": perturb,
@@ -200,14 +225,22 @@ def _check(params: dict[str, Any]) -> None:
 
 
 def _run(
-    ui: UI, corpus: str, out: Path, *, overwrite: bool, report: bool, params: dict[str, Any]
+    ui: UI,
+    corpus: str,
+    out: Path,
+    *,
+    overwrite: bool,
+    report: bool,
+    params: dict[str, Any],
+    formats: list[str] | None = None,
 ) -> None:
     from ..io import writers
     from ..smoothing import protocol
-    from ..smoothing.graphs import read_pairs
+    from ..smoothing.graphs import read_pairs, wordnet_synonyms
 
     start = time.perf_counter()
     _check(params)
+    chosen = parse_formats(formats)
     lex = None if params["lexicon"] is None else read_pairs(params["lexicon"])
     inputs = [] if corpus == "debian" else [corpus]
     inputs += [params["lexicon"]] if params["lexicon"] else []
@@ -218,6 +251,9 @@ def _run(
             f"stability of PPMI-SVD word vectors: {params['runs']} {params['perturb']} runs of "
             f"{len(segments):,} segments · graph {params['graph']} · {params['operator']}"
         )
+        if lex is None and params["graph"] == "lexicon":
+            with _progress.stage("lexicon"):
+                lex = wordnet_synonyms()  # read once: the metrics and the word table share it
         with ui.capture_warnings():
             runs = protocol.train_runs(
                 segments,
@@ -245,10 +281,22 @@ def _run(
                 tasks=tasks,
                 random_state=params["random_state"],
             )
+            with _progress.stage("words"):
+                words, vectors = word_stability(
+                    runs,
+                    graph=params["graph"],
+                    lexicon=lex,
+                    operator=params["operator"],
+                    alpha=params["alpha"],
+                    t=params["t"],
+                    n_neighbors=params["n_neighbors"],
+                )
         with _progress.stage("write"):
             _write_tables(result, tmp)
-        outputs = ["metrics.csv", "overlap_at_k.csv", "sweep.csv", "manifest.json"]
+            _write_words(words, vectors, tmp)
+        outputs = ["metrics.csv", "overlap_at_k.csv", "sweep.csv", *_WORD_FILES, "manifest.json"]
         outputs += ["report.html"] if report else []
+        outputs += ["atlas.parquet" if f == "atlas" else "projector/" for f in chosen]
         manifest = {
             **manifest_head("stability"),
             "input": input_info,
@@ -274,10 +322,119 @@ def _run(
 
             with _progress.stage("report"):
                 write_stability_report(tmp, source=str(out))
+        write_exports(tmp, chosen)
         write_manifest(manifest, tmp, timings, start)
     for line in _summary_lines(result["rows"]):
         ui.info(line)
+    for fmt in chosen:
+        ui.info(f"open the {fmt} export: {EXPORT_HINTS[fmt].format(dir=out)}")
     ui.info(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
+
+
+#: The per-word outputs (:func:`word_stability`), read by the report and ``diffembed export``.
+_WORD_FILES = ("words.parquet", "vectors_raw.parquet", "vectors_smoothed.parquet")
+
+
+def word_stability(
+    runs: Any,
+    *,
+    graph: str = "lexicon",
+    lexicon: Any = None,
+    operator: str = "ppr",
+    alpha: float = 0.5,
+    t: float = 1.0,
+    n_neighbors: int = 10,
+    k: int = 10,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per-word stability, raw vs smoothed, and run 1's vectors before and after smoothing.
+
+    The runs are smoothed as :func:`~diffembed.smoothing.protocol.run_stability` smooths them
+    (same graph and filter, rows L2-normalised first).
+
+    Parameters
+    ----------
+    runs
+        :class:`~diffembed.smoothing.protocol.StabilityRuns` (R >= 2 aligned runs).
+    graph, lexicon, operator, alpha, t, n_neighbors
+        The smoothing, as given to ``run_stability``.
+    k
+        Neighbours compared per word (capped at the words - 1).
+
+    Returns
+    -------
+    table : dict
+        ``id`` (word), ``rank`` (1 = most frequent), ``overlap@10_raw``,
+        ``overlap@10_smoothed`` (mean over pairs of runs of the share of the ``k`` cosine
+        neighbours they agree on), ``delta_overlap@10``, ``kept@10`` (share of run 1's raw
+        neighbours kept by its smoothed vectors) and, for a shared graph, ``graph_degree``.
+    vectors : dict
+        ``{"raw": (n, d), "smoothed": (n, d)}`` float32, rows L2-normalised.
+    """
+    import scipy.sparse as sp
+
+    from .. import metrics
+    from ..smoothing import protocol
+
+    raw = [_unit_rows(X) for X in runs.runs]
+    smoothed, info = protocol.smooth_runs(
+        raw,
+        graph,
+        words=runs.words,
+        reference=runs.reference,
+        lexicon=lexicon,
+        operator=operator,
+        alpha=alpha,
+        t=t,
+        n_neighbors=n_neighbors,
+    )
+    n = len(runs.words)
+    k = int(min(k, n - 1))
+    nn_raw = [metrics.knn_indices(X, k) for X in raw]  # one search per run and space
+    nn_smoothed = [metrics.knn_indices(Y, k) for Y in smoothed]
+    pairs = [(a, b) for a in range(len(raw)) for b in range(a + 1, len(raw))]
+
+    def per_word(nn: list[np.ndarray]) -> np.ndarray:  # as metrics.pairwise_overlap
+        return np.mean([metrics.neighbor_overlap(nn[a], nn[b]) for a, b in pairs], axis=0)
+
+    before, after = per_word(nn_raw), per_word(nn_smoothed)
+    kept = metrics.neighbor_overlap(nn_raw[0], nn_smoothed[0])
+    table: dict[str, Any] = {
+        "id": list(runs.words),
+        "rank": np.arange(1, n + 1, dtype=np.int64),
+        "overlap@10_raw": before.astype(np.float64),
+        "overlap@10_smoothed": after.astype(np.float64),
+        "delta_overlap@10": (after - before).astype(np.float64),
+        "kept@10": kept.astype(np.float64),
+    }
+    shared = info.get("graph_for_reuse")
+    if sp.issparse(shared):
+        A = sp.csr_matrix(shared, copy=True)
+        A.setdiag(0)
+        A.eliminate_zeros()
+        table["graph_degree"] = np.diff(A.indptr).astype(np.int64)
+    vectors = {
+        "raw": raw[0].astype(np.float32),
+        "smoothed": _unit_rows(smoothed[0]).astype(np.float32),
+    }
+    return table, vectors
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    norm = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norm == 0, 1.0, norm)
+
+
+def _write_words(table: dict[str, Any], vectors: dict[str, np.ndarray], tmp: Path) -> None:
+    import pyarrow as pa
+
+    from ..io import writers
+
+    writers.write_parquet_atomic(table, tmp / "words.parquet")
+    for name, V in vectors.items():
+        columns: dict[str, Any] = {"id": pa.array(table["id"], type=pa.string())}
+        columns.update({f"v{j + 1}": pa.array(V[:, j]) for j in range(V.shape[1])})
+        writers.write_parquet_atomic(columns, tmp / f"vectors_{name}.parquet")
 
 
 def _write_tables(result: dict[str, Any], tmp: Path) -> None:

@@ -126,6 +126,14 @@ def tree_command(
         typer.Option("--overwrite", help="Replace an existing output directory (after success)."),
     ] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="Viewer export: atlas (atlas.parquet for Embedding Atlas) or projector "
+            "(projector/ for the TensorFlow Projector). Repeatable.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
@@ -142,6 +150,7 @@ def tree_command(
             id_column=id_column,
             overwrite=overwrite,
             report=not no_report,
+            formats=formats,
             params={
                 "engine": engine,
                 "n_neighbors": n_neighbors,
@@ -207,11 +216,14 @@ def _run_tree(
     overwrite: bool,
     report: bool,
     params: dict[str, Any],
+    formats: list[str] | None = None,
 ) -> None:
     from ..hierarchy import DiffusionHierarchy
     from ..io import writers
+    from .extras import parse_formats, write_exports
 
     start = time.perf_counter()
+    exports = parse_formats(formats)
     _check_sources(input_path, dataset, n_samples, label, id_column, params["engine"])
     model = DiffusionHierarchy(**params)
     model._check_params()
@@ -259,6 +271,7 @@ def _run_tree(
             "manifest.json",
         ]
         outputs += ["report.html"] if report else []
+        outputs += ["atlas.parquet" if f == "atlas" else "projector/" for f in exports]
         manifest = _tree_manifest(model, chosen, input_info, label_name, outputs)
         write_manifest(manifest, tmp, timings, start)
         if report:
@@ -266,6 +279,9 @@ def _run_tree(
 
             with _progress.stage("report"):
                 write_tree_report(tmp, source=str(out))
+            write_manifest(manifest, tmp, timings, start)
+        if exports:
+            write_exports(tmp, exports)
             write_manifest(manifest, tmp, timings, start)
     ui.show(_summary(model, out, outputs, time.perf_counter() - start))
 

@@ -1,5 +1,11 @@
 """Exports of a saved run for the embedding viewers people already use, instead of a server.
 
+Every output directory with points can be exported: ``diffembed map`` (the diffusion
+coordinates), ``diffembed tree`` (the coordinates the tree was built on, with every level
+column), ``diffembed embed …`` (the vectors; LSA: the documents) and ``diffembed stability``
+(run 1's smoothed word vectors, with the per-word stability columns). :func:`output_kind`
+tells them apart; :func:`read_points` reads any of them into :class:`ExportPoints`.
+
 ``atlas``
     ``atlas.parquet`` for Apple's Embedding Atlas: ``id``, ``x``, ``y`` (dc1, dc2), every
     diffusion coordinate, the metadata columns and a ``neighbors`` column of
@@ -11,10 +17,26 @@
     ``projector/metadata.tsv`` (a header row, then id and metadata per point) for the
     TensorFlow Embedding Projector: projector.tensorflow.org → Load, choose both files.
 
-Only embedded rows are exported (a row with a NaN coordinate has no place in a scatter); the
-neighbour lists are renumbered to the exported rows and lose the neighbours that were dropped.
-Coordinates are written at the run's diffusion time, or at another time ``t`` computed from
-the saved eigenvalues: ``dc_k(t) = dc_k(t0) · λ_k^(t - t0)`` (no refit).
+What goes in, per output kind (``x``, ``y`` and the neighbours are those of the report's
+explorer, so both show the same picture):
+
+=============  ==========================  =====================  ==========================
+output         x, y · coordinate columns   projector vectors      neighbours
+=============  ==========================  =====================  ==========================
+``map``        dc1, dc2 · dc1..dcK         dc1..dcK               ``neighbors.npy`` if saved
+``tree``       the report's layout ·       the coordinates        10 nearest, Euclidean, in
+               dc1..dcK (``input1``.. for                         the coordinates (within
+               ``space=input``)                                   each graph component)
+``embed``      PC1, PC2 · PC1..PC10 (PCA   the vectors            10 nearest, cosine (PCA:
+               recipe: pc1..pc10)                                 Euclidean), full vectors
+``stability``  PC1, PC2 · PC1..PC10 of     the smoothed vectors   10 nearest, cosine, in the
+               the smoothed vectors                               smoothed vectors
+=============  ==========================  =====================  ==========================
+
+Only rows with coordinates are exported (a row with a NaN coordinate has no place in a
+scatter); the neighbour lists are renumbered to the exported rows and lose the neighbours that
+were dropped. ``map`` coordinates are written at the run's diffusion time, or at another time
+``t`` computed from the saved eigenvalues: ``dc_k(t) = dc_k(t0) · λ_k^(t - t0)`` (no refit).
 """
 
 from __future__ import annotations
@@ -23,8 +45,8 @@ import csv
 import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,10 +57,14 @@ from .writers import atomic_path, write_parquet_atomic
 
 __all__ = [
     "EXPORT_FORMATS",
+    "EXPORT_NEIGHBOURS",
     "ExportFormat",
+    "ExportPoints",
     "SavedRun",
     "coordinates_at",
     "export_run",
+    "output_kind",
+    "read_points",
     "read_run",
     "write_atlas",
     "write_projector",
@@ -48,7 +74,11 @@ ExportFormat = Literal["atlas", "projector"]
 #: What :func:`export_run` writes.
 EXPORT_FORMATS: tuple[str, ...] = ("atlas", "projector")
 _DC = re.compile(r"^dc(\d+)$")
-_ATLAS_RESERVED = ("x", "y", "neighbors")
+_ATLAS_RESERVED = ("id", "x", "y", "neighbors")
+#: Neighbours per point written for outputs that do not save them (as their explorers list).
+EXPORT_NEIGHBOURS = 10
+#: Principal components written for ``embed`` and ``stability`` outputs.
+_PCS = 10
 
 
 def _power(lam: np.ndarray, t: float) -> np.ndarray:
@@ -227,6 +257,227 @@ def _kept_rows(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kept, where
 
 
+@dataclass
+class ExportPoints:
+    """The exported rows of any output directory (:func:`read_points`).
+
+    Attributes
+    ----------
+    ids
+        ``(n,)`` point ids.
+    coords
+        ``(n, K)`` finite coordinates, written as columns named ``coord_names``.
+    coord_names
+        Their names.
+    vectors
+        ``(n, d)`` rows for the Projector's ``vectors.tsv``.
+    columns
+        Metadata columns (name → ``(n,)`` values), in order.
+    neighbors, distances
+        ``(n, k)`` neighbours as rows of these points (-1: none) and their distances, or
+        ``None``.
+    xy
+        ``(n, 2)`` scatter positions (``x``, ``y``); default the first two coordinates.
+    kind
+        The output kind (:func:`output_kind`).
+    """
+
+    ids: np.ndarray
+    coords: np.ndarray
+    coord_names: list[str]
+    vectors: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    neighbors: np.ndarray | None = None
+    distances: np.ndarray | None = None
+    xy: np.ndarray | None = None
+    kind: str = "map"
+
+
+def output_kind(out_dir: str | Path) -> str:
+    """Which command wrote ``out_dir``: ``"map"``, ``"tree"``, ``"embed"`` or ``"stability"``.
+
+    Raises
+    ------
+    InputError
+        When none of their files is there (the fix is named).
+    """
+    out_dir = Path(out_dir)
+    if (out_dir / "embedding.parquet").is_file():
+        return "map"
+    if (out_dir / "levels.parquet").is_file():
+        return "tree"
+    if (out_dir / "words.parquet").is_file() and (out_dir / "vectors_smoothed.parquet").is_file():
+        return "stability"
+    if (out_dir / "vectors.parquet").is_file():
+        return "embed"
+    what = "does not exist" if not out_dir.is_dir() else "has no embedding.parquet (map), "
+    if out_dir.is_dir():
+        what += "levels.parquet (tree), vectors.parquet (embed) or words.parquet (stability)"
+    msg = (
+        f"{out_dir} {what}, so there is nothing to export: run `diffembed map`, `tree`, "
+        f"`embed …` or `stability` with -o {out_dir} first."
+    )
+    raise InputError(msg)
+
+
+def _finite_points(
+    ids: Any,
+    coords: np.ndarray,
+    coord_names: list[str],
+    vectors: np.ndarray,
+    columns: Mapping[str, Any],
+    neighbors: np.ndarray | None,
+    distances: np.ndarray | None,
+    *,
+    xy: np.ndarray | None = None,
+    kind: str,
+) -> ExportPoints:
+    """The rows whose coordinates (and positions) are finite, neighbours renumbered to them."""
+    coords = np.asarray(coords, dtype=np.float64)
+    check = coords if xy is None else np.column_stack([coords, xy])
+    kept, where = _kept_rows(check)
+    nb = None
+    if neighbors is not None:
+        old = np.asarray(neighbors, dtype=np.int64)[kept]
+        nb = np.where(old >= 0, where[np.maximum(old, 0)], -1)
+    return ExportPoints(
+        ids=np.asarray(ids)[kept],
+        coords=coords[kept],
+        coord_names=list(coord_names),
+        vectors=np.asarray(vectors)[kept],
+        columns={str(c): np.asarray(v)[kept] for c, v in columns.items()},
+        neighbors=nb,
+        distances=None if distances is None or nb is None else np.asarray(distances)[kept],
+        xy=None if xy is None else np.asarray(xy, dtype=np.float64)[kept],
+        kind=kind,
+    )
+
+
+def _map_points(out_dir: Path, t: float | None) -> ExportPoints:
+    run = read_run(out_dir)
+    coords = run.coords_at(t)
+    n = coords.shape[0]
+    ids = run.columns["id"] if "id" in run.columns else np.arange(n, dtype=np.int64)
+    return _finite_points(
+        ids, coords, run.coord_names, coords, {c: run.columns[c] for c in run.metadata},
+        run.neighbors, run.distances, kind="map",
+    )  # fmt: skip
+
+
+def _read_manifest(out_dir: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _tree_points(out_dir: Path) -> ExportPoints:
+    from ..plotting.explorer_neighbours import nearest_neighbours
+    from ..plotting.tree_report import _neighbours_within, _projection, read_tree_outputs
+
+    table, coords, manifest = read_tree_outputs(out_dir)
+    n = table.num_rows
+    if coords is None or coords.ndim != 2 or coords.shape[0] != n:
+        what = "is missing" if coords is None else f"has shape {coords.shape}, not ({n}, K)"
+        msg = f"{out_dir / 'coordinates.npy'} {what}: rerun `diffembed tree ... -o {out_dir}`."
+        raise InputError(msg)
+    coords = np.asarray(coords, dtype=np.float64)
+    cols = {
+        c: np.asarray(table.column(c).to_numpy(zero_copy_only=False)) for c in table.column_names
+    }
+    params = manifest.get("parameters") if isinstance(manifest.get("parameters"), dict) else {}
+    space = params.get("space")
+    groups = cols.get("component")
+    xy, _, _ = _projection(coords, space, groups)
+    finite = np.flatnonzero(np.all(np.isfinite(coords), axis=1))
+    if space != "input" and groups is not None and np.unique(groups).size > 1:
+        nb, dist, _ = _neighbours_within(coords, groups)
+    else:
+        nb, dist, _ = nearest_neighbours(coords, EXPORT_NEIGHBOURS, rows=finite)
+    stem = "input" if space == "input" else "dc"
+    names = [f"{stem}{j + 1}" for j in range(coords.shape[1])]
+    ids = cols.pop("id", np.arange(n, dtype=np.int64))
+    return _finite_points(ids, coords, names, coords, cols, nb, dist, xy=xy, kind="tree")
+
+
+def _embed_points(out_dir: Path) -> ExportPoints:
+    from ..plotting.embed_figures import _pca_layout, read_embed_points
+    from ..plotting.explorer_neighbours import nearest_neighbours
+
+    manifest = _read_manifest(out_dir)
+    points = read_embed_points(out_dir, manifest)
+    if points is None:
+        msg = f"{out_dir / 'vectors.parquet'} has no vector columns (v1.., pc1..): rerun it."
+        raise InputError(msg)
+    vectors = np.asarray(points["vectors"], dtype=np.float64)
+    names = list(points["vector_names"])
+    recipe = str(manifest.get("recipe") or manifest.get("command") or "")
+    if recipe == "pca" or names[0].startswith("pc"):
+        k = min(len(names), _PCS)
+        coords, coord_names, metric = vectors[:, :k], names[:k], "euclidean"
+    else:
+        coords = _pca_layout(vectors, min(_PCS, vectors.shape[1]))
+        coord_names, metric = [f"PC{j + 1}" for j in range(coords.shape[1])], "cosine"
+    columns: dict[str, Any] = {}
+    if points.get("texts") is not None:
+        columns["text"] = np.asarray(points["texts"], dtype=object)
+    columns.update(points["columns"])
+    ok = np.flatnonzero(np.all(np.isfinite(vectors), axis=1))
+    nb, dist, _ = nearest_neighbours(vectors, EXPORT_NEIGHBOURS, metric=metric, rows=ok)
+    return _finite_points(
+        points["ids"], coords, coord_names, vectors, columns, nb, dist, kind="embed"
+    )
+
+
+def _stability_points(out_dir: Path) -> ExportPoints:
+    from ..plotting.explorer_neighbours import nearest_neighbours
+    from ..plotting.stability_report import pca_layout, read_word_outputs
+
+    words = read_word_outputs(out_dir)
+    if words is None:  # pragma: no cover - output_kind saw the files
+        msg = f"{out_dir} has no word vectors: rerun `diffembed stability ... -o {out_dir}`."
+        raise InputError(msg)
+    V = np.asarray(words["smoothed"], dtype=np.float64)
+    coords = pca_layout(V, min(_PCS, V.shape[1]))
+    names = [f"PC{j + 1}" for j in range(coords.shape[1])]
+    nb, dist, _ = nearest_neighbours(V, EXPORT_NEIGHBOURS, metric="cosine")
+    ids = np.asarray(words["ids"], dtype=object)
+    return _finite_points(ids, coords, names, V, words["columns"], nb, dist, kind="stability")
+
+
+def read_points(out_dir: str | Path, *, t: float | None = None) -> ExportPoints:
+    """The rows to export of an output directory of ``map``, ``tree``, ``embed …`` or ``stability``.
+
+    Parameters
+    ----------
+    out_dir
+        The directory (:func:`output_kind` tells what wrote it).
+    t
+        Diffusion time of a ``map`` output's coordinates; default the saved one. Other outputs
+        have no diffusion time to move (an error).
+
+    Returns
+    -------
+    ExportPoints
+    """
+    out_dir = Path(out_dir)
+    kind = output_kind(out_dir)
+    if kind == "map":
+        return _map_points(out_dir, t)
+    if t is not None:
+        msg = f"--t {t} moves diffusion-map coordinates only; {out_dir} is a `{kind}` output."
+        raise InputError(msg)
+    readers = {"tree": _tree_points, "embed": _embed_points, "stability": _stability_points}
+    return readers[kind](out_dir)
+
+
+def _atlas_name(name: str, taken: set[str]) -> str:
+    while name in taken or name in _ATLAS_RESERVED:
+        name += "_"
+    return name
+
+
 def write_atlas(
     out_dir: str | Path, path: str | Path | None = None, *, t: float | None = None
 ) -> Path:
@@ -235,46 +486,43 @@ def write_atlas(
     Parameters
     ----------
     out_dir
-        An output directory of ``diffembed map``.
+        An output directory of ``diffembed map``, ``tree``, ``embed …`` or ``stability``.
     path
         Destination; default ``out_dir / "atlas.parquet"``.
     t
-        Diffusion time of the coordinates; default the saved one.
+        Diffusion time of a ``map`` output's coordinates; default the saved one.
 
     Returns
     -------
     pathlib.Path
-        The file: ``id``, ``x``, ``y``, ``dc1``..``dcK``, metadata columns (one named ``x``,
-        ``y`` or ``neighbors`` gets a trailing ``_``) and, when the run saved neighbours,
-        ``neighbors`` as ``struct<ids: list<int32>, distances: list<float32>>``.
+        The file: ``id``, ``x``, ``y``, the coordinates (``dc1``..``dcK``, ``PC1``...), the
+        metadata columns (one named like a column before it gets a trailing ``_``) and ``neighbors``
+        as ``struct<ids: list<int32>, distances: list<float32>>`` (zero-based rows of this
+        file) when there are neighbours (``map``: when the run saved them).
     """
     import pyarrow as pa
 
-    run = read_run(out_dir)
-    coords = run.coords_at(t)
-    kept, where = _kept_rows(coords)
-    coords = coords[kept]
-    n = kept.size
-    ids = run.columns["id"][kept] if "id" in run.columns else kept.astype(np.int64)
+    pts = read_points(out_dir, t=t)
+    n = pts.coords.shape[0]
+    xy = pts.xy if pts.xy is not None else pts.coords[:, :2]
     table: dict[str, Any] = {
-        "id": pa.array(ids),
-        "x": pa.array(coords[:, 0]),
-        "y": pa.array(coords[:, 1] if coords.shape[1] > 1 else np.zeros(n)),
+        "id": pa.array(pts.ids.tolist() if pts.ids.dtype == object else pts.ids),
+        "x": pa.array(xy[:, 0]),
+        "y": pa.array(xy[:, 1] if xy.shape[1] > 1 else np.zeros(n)),
     }
-    for j, name in enumerate(run.coord_names):
-        table[name] = pa.array(coords[:, j])
-    for name in run.metadata:
-        table[name + "_" if name in _ATLAS_RESERVED else name] = pa.array(run.columns[name][kept])
-    if run.neighbors is not None:
-        nb = run.neighbors[kept].astype(np.int64)
-        new = np.where(nb >= 0, where[np.maximum(nb, 0)], -1)
-        keep = new >= 0
+    for j, name in enumerate(pts.coord_names):
+        table[_atlas_name(name, set(table))] = pa.array(pts.coords[:, j])
+    for name, values in pts.columns.items():
+        values = values.tolist() if values.dtype == object else values
+        table[_atlas_name(name, set(table))] = pa.array(values)
+    if pts.neighbors is not None:
+        nb = pts.neighbors
+        keep = nb >= 0
         offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
-        ids_list = pa.ListArray.from_arrays(offsets, pa.array(new[keep].astype(np.int32)))
-        fields = [ids_list]
+        fields = [pa.ListArray.from_arrays(offsets, pa.array(nb[keep].astype(np.int32)))]
         names = ["ids"]
-        if run.distances is not None:
-            dist = run.distances[kept].astype(np.float32)[keep]
+        if pts.distances is not None:
+            dist = np.asarray(pts.distances, dtype=np.float32)[keep]
             fields.append(pa.ListArray.from_arrays(offsets, pa.array(dist)))
             names.append("distances")
         table["neighbors"] = pa.StructArray.from_arrays(fields, names=names)
@@ -309,34 +557,33 @@ def write_projector(
     Parameters
     ----------
     out_dir
-        An output directory of ``diffembed map``.
+        An output directory of ``diffembed map``, ``tree``, ``embed …`` or ``stability``.
     directory
         Where to write the two files; default ``out_dir / "projector"`` (created).
     t
-        Diffusion time of the coordinates; default the saved one.
+        Diffusion time of a ``map`` output's coordinates; default the saved one.
 
     Returns
     -------
     vectors, metadata : pathlib.Path
-        ``vectors.tsv``: one tab-separated row of K coordinates per embedded point, no header.
-        ``metadata.tsv``: a header row (``id`` and the metadata columns) and one row per
-        point; tabs and newlines in values become spaces, missing values are empty. With no
-        metadata column it holds the ids alone, without a header (the Projector's rule for a
-        single column).
+        ``vectors.tsv``: one tab-separated row per exported point, no header (``map``: its K
+        diffusion coordinates; ``tree``: the coordinates the tree was built on; ``embed``:
+        the vectors; ``stability``: the smoothed vectors). ``metadata.tsv``: a header row
+        (``id`` and the metadata columns) and one row per point; tabs and newlines in values
+        become spaces, missing values are empty. With no metadata column it holds the ids
+        alone, without a header (the Projector's rule for a single column).
     """
-    run = read_run(out_dir)
-    coords = run.coords_at(t)
-    kept, _ = _kept_rows(coords)
+    pts = read_points(out_dir, t=t)
     folder = Path(directory) if directory is not None else Path(out_dir) / "projector"
     folder.mkdir(parents=True, exist_ok=True)
     vectors, meta = folder / "vectors.tsv", folder / "metadata.tsv"
     with atomic_path(vectors) as tmp:
-        np.savetxt(tmp, coords[kept], fmt="%.9g", delimiter="\t", encoding="utf-8")
-    ids = run.columns["id"][kept] if "id" in run.columns else kept
-    columns = [_value_texts(ids)] + [_value_texts(run.columns[c][kept]) for c in run.metadata]
+        np.savetxt(tmp, pts.vectors, fmt="%.9g", delimiter="\t", encoding="utf-8")
+    names = list(pts.columns)
+    columns = [_value_texts(pts.ids)] + [_value_texts(pts.columns[c]) for c in names]
     with atomic_path(meta) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        if run.metadata:
-            fh.write("\t".join(_tsv_cell(c) for c in ["id", *run.metadata]) + "\n")
+        if names:
+            fh.write("\t".join(_tsv_cell(c) for c in ["id", *names]) + "\n")
         for row in zip(*columns, strict=True):
             fh.write("\t".join(_tsv_cell(v) for v in row) + "\n")
     return vectors, meta
@@ -348,11 +595,11 @@ def export_run(out_dir: str | Path, fmt: str, *, t: float | None = None) -> list
     Parameters
     ----------
     out_dir
-        An output directory of ``diffembed map``.
+        An output directory of ``diffembed map``, ``tree``, ``embed …`` or ``stability``.
     fmt
         ``"atlas"`` or ``"projector"``.
     t
-        Diffusion time of the coordinates; default the saved one.
+        Diffusion time of a ``map`` output's coordinates; default the saved one.
 
     Returns
     -------

@@ -4,9 +4,14 @@ Reads ``metrics.csv``, ``overlap_at_k.csv``, ``sweep.csv`` and ``manifest.json``
 directory and writes one page (plotly.js inline, nothing fetched): headline tiles (overlap@10
 raw and smoothed with the change, the own-kNN honesty check, quality changes), overlap@k
 against k per method, overlap@10 and quality against α or t, the full metric table raw vs
-smoothed, parameters, input, timings and versions. User strings are escaped; data travel as
-JSON made safe by :func:`~.encoding.safe_json`; a hash-based Content-Security-Policy lets
-only the page's own scripts run.
+smoothed, parameters, input, timings and versions. When the run saved its word table and
+vectors (``words.parquet``, ``vectors_raw.parquet``, ``vectors_smoothed.parquet``), two
+embedding explorers (:func:`~.explorer.explorer_section`) follow the headline: run 1's
+smoothed and raw vectors on a 2-D PCA, coloured by each word's stability, with each word's
+10 nearest neighbours (cosine, full vectors) in that space and, as a column, its first
+neighbours in the other space. User strings are escaped; data travel as JSON made safe by
+:func:`~.encoding.safe_json`; a hash-based Content-Security-Policy lets only the page's own
+scripts run.
 """
 
 from __future__ import annotations
@@ -19,12 +24,33 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..exceptions import InputError
 from .encoding import figure_json, safe_json
-from .explorer import static_text
-from .page import _csp_hash, _e, _fmt, _kpi, _table, _timings  # shared page parts
+from .explorer import ExplorerSection, explorer_section, static_text
+from .explorer_neighbours import nearest_neighbours
+from .page import _e, _fmt, _kpi, _table, _timings, scripts_and_csp  # shared page parts
 
-__all__ = ["build_stability_report_html", "read_stability_outputs", "write_stability_report"]
+__all__ = [
+    "EXPLORER_NEIGHBOURS",
+    "MAX_EXPLORER_POINTS",
+    "build_stability_report_html",
+    "pca_layout",
+    "read_stability_outputs",
+    "read_word_outputs",
+    "stability_explorers",
+    "write_stability_report",
+]
+
+#: Neighbours per word listed by the explorers (cosine, in the full vectors).
+EXPLORER_NEIGHBOURS = 10
+#: Above this many words the explorers draw a stated, seeded sample.
+MAX_EXPLORER_POINTS = 200_000
+#: Principal components offered as explorer axes.
+MAX_AXES = 10
+#: Neighbours of the other space shown as a column of each word.
+_CROSS = 5
 
 _COLORS = {"raw": "#6b7280", "smoothed": "#2563eb", "own kNN (honesty check)": "#d97706"}
 _FIX = "run `diffembed stability CORPUS -o {out}` first"
@@ -74,7 +100,146 @@ def read_stability_outputs(out_dir: str | Path) -> dict[str, Any]:
         "curve": _read_csv(out_dir / "overlap_at_k.csv"),
         "sweep": _read_csv(out_dir / "sweep.csv"),
         "manifest": manifest if isinstance(manifest, dict) else {},
+        "words": read_word_outputs(out_dir),
     }
+
+
+def _vector_table(path: Path) -> tuple[list[str], np.ndarray]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    names = [c for c in table.column_names if c[:1] == "v" and c[1:].isdigit()]
+    names.sort(key=lambda c: int(c[1:]))
+    if "id" not in table.column_names or not names:
+        msg = f"{path} has no id and v1..vD columns: {_FIX.format(out=path.parent)}."
+        raise InputError(msg)
+    ids = [str(v) for v in table.column("id").to_pylist()]
+    V = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in names])
+    return ids, np.asarray(V, dtype=np.float64)
+
+
+def read_word_outputs(out_dir: str | Path) -> dict[str, Any] | None:
+    """The per-word table and run 1's vectors of a ``diffembed stability`` output.
+
+    Parameters
+    ----------
+    out_dir
+        The output directory: ``words.parquet``, ``vectors_raw.parquet`` and
+        ``vectors_smoothed.parquet`` (written since the explorer was added).
+
+    Returns
+    -------
+    dict or None
+        ``{"ids": list of words, "columns": {name: array}, "raw": (n, d), "smoothed": (n, d)}``;
+        ``None`` when one of the files is missing (an older run).
+
+    Raises
+    ------
+    InputError
+        Files that cannot be read or whose words do not match, with the fix.
+    """
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out_dir)
+    names = ("words.parquet", "vectors_raw.parquet", "vectors_smoothed.parquet")
+    paths = [out_dir / n for n in names]
+    if not all(p.is_file() for p in paths):
+        return None
+    try:
+        table = pq.read_table(paths[0])
+        raw_ids, raw = _vector_table(paths[1])
+        smooth_ids, smoothed = _vector_table(paths[2])
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        msg = f"Cannot read the word outputs of {out_dir} ({exc}): {_FIX.format(out=out_dir)}."
+        raise InputError(msg) from exc
+    ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else []
+    if not (ids == raw_ids == smooth_ids):
+        msg = (
+            f"words.parquet and the vectors of {out_dir} do not list the same words: "
+            f"{_FIX.format(out=out_dir)}."
+        )
+        raise InputError(msg)
+    columns = {
+        c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names if c != "id"
+    }
+    return {"ids": ids, "columns": columns, "raw": raw, "smoothed": smoothed}
+
+
+def pca_layout(vectors: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` principal components of ``vectors`` (finite rows), signs fixed.
+
+    The layout of the explorers and of the viewer exports: each component's largest entry in
+    absolute value is positive, so a rerun draws the same picture.
+    """
+    from .embed_figures import _pca_layout  # the embed reports' layout, shared
+
+    return _pca_layout(np.asarray(vectors, dtype=np.float64), k)
+
+
+def _cross_text(ids: Sequence[str], nb: np.ndarray) -> np.ndarray:
+    """Each word's first :data:`_CROSS` neighbours as one text, ``", "``-separated."""
+    words = np.asarray(ids, dtype=object)
+    out = np.empty(nb.shape[0], dtype=object)
+    for i, row in enumerate(nb[:, :_CROSS]):
+        out[i] = ", ".join(words[row[row >= 0]].tolist())
+    return out
+
+
+def stability_explorers(
+    words: Mapping[str, Any],
+    *,
+    max_points: int = MAX_EXPLORER_POINTS,
+    random_state: int = 0,
+) -> list[ExplorerSection]:
+    """The explorers of the smoothed and of the raw word vectors (:func:`read_word_outputs`).
+
+    Each draws run 1's vectors on a 2-D PCA of that space (up to :data:`MAX_AXES`
+    components offered), lists a clicked word's :data:`EXPLORER_NEIGHBOURS` nearest
+    neighbours by cosine in the full vectors of that space, and has the per-word columns
+    (``overlap@10_raw``, ``overlap@10_smoothed``, ``delta_overlap@10``, ``kept@10``, ``rank``,
+    ``graph_degree``) plus the word's first neighbours in the other space (``raw
+    neighbours`` / ``smoothed neighbours``). The smoothed explorer is coloured by
+    ``delta_overlap@10``, the raw one by ``overlap@10_raw``.
+
+    Returns
+    -------
+    list of ExplorerSection
+        Prefixes ``"ex-"`` (smoothed) and ``"ex2-"`` (raw).
+    """
+    ids = list(words["ids"])
+    spaces = {"smoothed": np.asarray(words["smoothed"]), "raw": np.asarray(words["raw"])}
+    found = {}
+    for name, V in spaces.items():
+        nb, dist, how = nearest_neighbours(V, EXPLORER_NEIGHBOURS, metric="cosine")
+        found[name] = (nb, dist, "cosine" if how == "exact" else "cosine, approximate (HNSW)")
+    columns = {str(c): np.asarray(v) for c, v in words["columns"].items()}
+    sections = []
+    for prefix, name, other, colour, title in (
+        ("ex-", "smoothed", "raw", "delta_overlap@10", "Explorer of the smoothed word vectors"),
+        ("ex2-", "raw", "smoothed", "overlap@10_raw", "Explorer of the raw word vectors"),
+    ):
+        V = spaces[name]
+        coords = pca_layout(V, min(MAX_AXES, V.shape[1]))
+        nb, dist, metric = found[name]
+        metadata = dict(columns)
+        metadata[f"{other} neighbours"] = _cross_text(ids, found[other][0])
+        sections.append(
+            explorer_section(
+                coords, None, ids=ids, metadata=metadata,
+                colour_by=colour if colour in metadata else None,
+                coord_names=[f"PC{j + 1}" for j in range(coords.shape[1])],
+                neighbours=nb, neighbour_distances=dist, metric=metric, space=name,
+                max_points=max_points, random_state=random_state, prefix=prefix, title=title,
+                intro=f"Run 1's {name} word vectors on a 2-D PCA, coloured by "
+                f"{colour}. Search the words, click one for its {EXPLORER_NEIGHBOURS} nearest "
+                f"neighbours ({metric}, in the full {name} vectors) — the column "
+                f"'{other} neighbours' lists its first ones in the {other} space — select with "
+                "the box or lasso to list and download rows.",
+            )
+        )  # fmt: skip
+    return sections
 
 
 def _layout(x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
@@ -203,8 +368,28 @@ def _metric_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return f'<div class="scroll">{table}</div>'
 
 
-def build_stability_report_html(data: Mapping[str, Any], *, source: str | None = None) -> str:
-    """The complete page from :func:`read_stability_outputs`'s dict."""
+def build_stability_report_html(
+    data: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    max_points: int = MAX_EXPLORER_POINTS,
+) -> str:
+    """The complete page from :func:`read_stability_outputs`'s dict.
+
+    Parameters
+    ----------
+    data
+        The tables, the manifest and (``"words"``) the per-word outputs, or ``None`` for them.
+    source
+        The output directory shown under Input.
+    max_points
+        Words drawn by each explorer above which a seeded sample is drawn.
+
+    Returns
+    -------
+    str
+        A complete HTML document.
+    """
     from plotly.offline import get_plotlyjs
 
     from .. import __version__
@@ -281,12 +466,26 @@ def build_stability_report_html(data: Mapping[str, Any], *, source: str | None =
     run_rows = [
         (k, manifest[k]) for k in ("command", "created", "diffembed_version") if k in manifest
     ]
-    scripts = [get_plotlyjs(), static_text("loader.js")]
-    csp = (
-        f"default-src 'none'; script-src 'unsafe-eval' {' '.join(_csp_hash(s) for s in scripts)}; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
-        "connect-src 'none'; base-uri 'none'; form-action 'none'"
+    words = data.get("words")
+    seed = params.get("random_state")
+    explorers = (
+        stability_explorers(
+            words, max_points=max_points, random_state=seed if type(seed) is int else 0
+        )
+        if words
+        else []
     )
+    if explorers:
+        explorer_html = "\n".join(sec.html for sec in explorers)
+    else:
+        explorer_html = (
+            '<section class="card"><h2>Explorer of the word vectors</h2><p class="empty">This '
+            "run has no words.parquet and vectors: rerun `diffembed stability` to explore its "
+            "words.</p></section>"
+        )
+    script_list = [get_plotlyjs(), static_text("loader.js")]
+    script_list += [script for sec in explorers for script in sec.scripts]
+    script_tags, csp = scripts_and_csp(script_list)
     notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in notices)
     meta = " · ".join(str(v) for v in (manifest.get("created"), inp.get("path")) if v)
     versions = list((manifest.get("versions") or {}).items())
@@ -299,8 +498,7 @@ def build_stability_report_html(data: Mapping[str, Any], *, source: str | None =
         if "fig-sweep" in figures
         else '<p class="empty">No sweep was run (--no-sweep, or an operator without one).</p>'
     )
-    script_tags = "\n".join(f"<script>{s}</script>" for s in scripts)
-    css = static_text("report.css") + _CSS
+    css = static_text("report.css") + (explorers[0].css if explorers else "") + _CSS
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -327,6 +525,7 @@ graph <b>{_e(params.get("graph", "?"))}</b> · operator <b>{_e(params.get("opera
 same neighbourhoods, so overlap rises; smoothing each run over its own kNN graph reinforces
 that run's noise. Always read overlap next to quality (WS353, SimLex, accuracy) and collapse
 (effective rank, mean cosine).</p></section>
+{explorer_html}
 <section class="grid halves">
 <article class="card"><h2>Overlap against k</h2>
 <p class="sub">Mean share of the k nearest neighbours (cosine) that two runs agree on, over all
