@@ -32,6 +32,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# ``weat`` is both a submodule and a function: import the function eagerly (numpy only) so that
+# the package attribute is the function, whichever is imported first.
+from .weat import WEATResult as WEATResult
+from .weat import weat as weat
+
 _EXPORTS = {
     "shapes_dataset": "shapes",
     "ShapesDataset": "shapes",
@@ -45,10 +50,9 @@ _EXPORTS = {
     "extract_hspace": "hspace",
     "concept_directions": "directions",
     "score_associations": "associations",
-    "weat": "weat",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "WEATResult", "weat"])
 
 
 def __getattr__(name: str) -> Any:
