@@ -3,6 +3,7 @@
     python benchmarks/hierarchy.py            # quality grid + 2k / 20k timings (~5 min on 2 cores)
     python benchmarks/hierarchy.py --full     # adds 200k points (pre-partitioned, ~15 min)
     python benchmarks/hierarchy.py --quick    # quality grid + 2k only
+    python benchmarks/hierarchy.py --spec-grid auto   # both engines on the acceptance grid
 
 Prints markdown tables: (1) quality on the spec's data (ARI@k = the level with the closest
 cluster count, dendrogram purity DP) and (2) wall time and peak memory by size. Peers are
@@ -78,6 +79,80 @@ def dataset(name: str):
         return X, y, 10
     msg = f"unknown dataset {name}"
     raise SystemExit(msg)
+
+
+def hierarchical_sbm(seed: int, n_per: int = 64):
+    """4 × 4 blocks, p = 0.25 within a sub-block, 0.04 within a super-block, 0.004 across."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    ysub = np.repeat(np.arange(16), n_per)
+    ysup = ysub // 4
+    same_sub = ysub[:, None] == ysub[None, :]
+    same_sup = ysup[:, None] == ysup[None, :]
+    P = np.where(same_sub, 0.25, np.where(same_sup, 0.04, 0.004))
+    A = np.triu(rng.random((ysub.size, ysub.size)) < P, 1)
+    return sp.csr_matrix((A | A.T).astype(float)), ysup, ysub
+
+
+def digits_coordinates(dim: int, t: int, one_thread: bool):
+    """The spec's digits inputs: ``dim`` diffusion coordinates at time t of the 10-NN graph.
+
+    Integer pixels have tied distances; the graph built under a one-thread limit differs from
+    the default-threads one in 60 edge entries (construction A / B of docs/hierarchy.md).
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.neighbors import kneighbors_graph
+    from threadpoolctl import threadpool_limits
+
+    X, y = load_digits(return_X_y=True)
+    if one_thread:
+        with threadpool_limits(limits=1):
+            A = kneighbors_graph(X.astype(float), 10, include_self=False)
+    else:
+        A = kneighbors_graph(X.astype(float), 10, include_self=False)
+    A = A.maximum(A.T).toarray()
+    d = A.sum(1)
+    with threadpool_limits(limits=1):
+        w, V = np.linalg.eigh(A / np.sqrt(np.outer(d, d)))
+    idx = np.argsort(w)[::-1][1 : dim + 1]
+    return V[:, idx] / np.sqrt(d)[:, None] * np.sqrt(d.sum()) * w[idx] ** t, y
+
+
+def spec_grid(alpha: str) -> None:
+    """Both engines on every row of the spec's acceptance grid (n_null=0), one table."""
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import adjusted_rand_score
+
+    from diffembed.hierarchy import DiffusionHierarchy, dendrogram_purity
+
+    warnings.filterwarnings("ignore")
+    a = alpha if alpha == "auto" else float(alpha)
+    rows = [f"gmm{s}" for s in range(3)] + [f"sbm{s}" for s in range(3)] + ["digits"]
+    rows += [f"dm{d}-t{t}-{c}" for d in (10, 20) for t in (1, 2) for c in "AB"]
+    print(f"alpha={alpha}\n\n| row (ARI@k / DP) | ward | condensation |\n|---|---|---|")
+    for row in rows:
+        extra: dict = {}
+        if row.startswith("gmm"):
+            X, _, y = hierarchical_gmm(int(row[3:]))
+            k = 16
+        elif row.startswith("sbm"):
+            X, _, y = hierarchical_sbm(int(row[3:]))
+            k, extra = 16, {"affinity": "precomputed"}
+        elif row == "digits":
+            X, y = load_digits(return_X_y=True)
+            X, k = X.astype(float), 10
+        else:
+            dim, t, c = row[2:].split("-")
+            X, y = digits_coordinates(int(dim), int(t[1:]), c == "A")
+            k = 10
+        cells = []
+        for engine in ("ward", "condensation"):
+            h = DiffusionHierarchy(engine, alpha=a, random_state=0, n_null=0, **extra).fit(X)
+            ari = adjusted_rand_score(y, h.level(h.closest_level(k)))
+            tree = h.linkage_ if engine == "ward" else h.levels_[:, 1:]
+            cells.append(f"{ari:.3f} / {dendrogram_purity(tree, y):.3f}")
+        print(f"| {row} | " + " | ".join(cells) + " |", flush=True)
 
 
 # ---------------------------------------------------------------------- methods
@@ -179,7 +254,15 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated sizes for the timing table only")
     parser.add_argument("--methods", help="comma-separated subset of the methods")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--spec-grid",
+        metavar="ALPHA",
+        help="only the acceptance grid for both engines at this alpha ('auto' or a number)",
+    )
     args = parser.parse_args()
+    if args.spec_grid:
+        spec_grid(args.spec_grid)
+        return
     if args.child:
         print(json.dumps(run_method(*args.child)), flush=True)
         return
