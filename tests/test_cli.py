@@ -559,3 +559,15 @@ def test_debug_shows_traceback(tmp_path):
     assert result.exit_code == 2
     assert "Traceback" in result.stderr
     assert "error:" in result.stderr
+
+
+def test_map_bandwidth_knn_is_the_squared_median_kth_neighbour_distance(roll_csv, tmp_path):
+    out = tmp_path / "knn-bw"
+    result = invoke("map", roll_csv, "--label", "t", "--id", "name", "-o", out,
+                    "--bandwidth", "knn", "--n-components", "3", "--no-report")
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["results"]
+    assert results["bandwidth_method"] == "knn"
+    X, _ = make_swiss_roll(600, random_state=0)  # the rows of roll.csv
+    d = np.sort(np.linalg.norm(X[:, None] - X[None], axis=-1), axis=1)  # column 0: self
+    assert results["bandwidth"] == pytest.approx(np.median(d[:, 15]) ** 2, rel=1e-6)

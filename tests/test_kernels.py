@@ -8,6 +8,7 @@ from diffembed.kernels import (
     adaptive_gaussian_kernel,
     estimate_bandwidth,
     gaussian_kernel,
+    knn_bandwidth,
     kth_neighbor_distances,
 )
 from diffembed.neighbors import knn_graph
@@ -63,3 +64,56 @@ def test_bandwidth_scales_with_data():
     g2, _ = knn_graph(10 * X, 15, method="exact")
     e1, e2 = estimate_bandwidth(g1).epsilon, estimate_bandwidth(g2).epsilon
     np.testing.assert_allclose(e2 / e1, 100.0, rtol=1e-6)
+
+
+def test_knn_bandwidth_is_the_median_squared_kth_neighbour_distance():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((400, 5))
+    graph, _ = knn_graph(X, 10, method="exact")
+    d = NearestNeighbors(n_neighbors=11).fit(X).kneighbors(X)[0][:, 10]  # column 0 is self
+    assert knn_bandwidth(graph, 10) == pytest.approx(np.median(d) ** 2, rel=1e-12)
+    assert knn_bandwidth(graph, 3) < knn_bandwidth(graph, 10)
+
+
+def test_sweep_is_pinned_at_the_noise_floor_onset_on_high_dimensional_noise():
+    # When every neighbour distance exceeds a common floor c (concentration of distances in
+    # high dimension), log S(eps) is steepest at the onset eps ~ c / 2.4, whatever the data:
+    # the 'dimension' comes out ~2.7 (for k = 15) even for 50-D noise. docs/scale.md.
+    rng = np.random.default_rng(0)
+    noise, _ = knn_graph(rng.standard_normal((3000, 50)), 15, method="exact")
+    est = estimate_bandwidth(noise)
+    d1_sq = np.median(noise.data.reshape(-1, 15)[:, 0] ** 2)
+    assert 0.3 * d1_sq < est.epsilon < 0.8 * d1_sq
+    assert 2.4 < est.dimension < 3.0
+    assert knn_bandwidth(noise, 15) > d1_sq
+    # negative control: on a clean 2-D manifold the sweep sits well above the onset
+    from sklearn.datasets import make_swiss_roll
+
+    roll, _ = knn_graph(make_swiss_roll(3000, random_state=0)[0], 15, method="exact")
+    roll_d1_sq = np.median(roll.data.reshape(-1, 15)[:, 0] ** 2)
+    assert estimate_bandwidth(roll).epsilon > 2.0 * roll_d1_sq
+
+
+def test_knn_bandwidth_rejects_all_duplicate_points():
+    graph, _ = knn_graph(np.zeros((20, 3)), 5, method="exact")
+    with pytest.raises(InputError, match="duplicates"):
+        knn_bandwidth(graph, 5)
+
+
+def test_diffusion_map_knn_bandwidth_matches_dense_reference(small_cloud):
+    import diffembed as de
+
+    dm = de.DiffusionMap(4, n_neighbors=6, bandwidth="knn", knn="exact", random_state=0)
+    dm.fit(small_cloud)
+    graph, _ = knn_graph(small_cloud, 6, method="exact")
+    eps = knn_bandwidth(graph, 6)
+    assert dm.bandwidth_ == pytest.approx(eps, rel=1e-12)
+    adaptive = de.DiffusionMap(4, n_neighbors=6, bandwidth="adaptive", random_state=0)
+    assert dm.bandwidth_ == pytest.approx(adaptive.fit(small_cloud).bandwidth_, rel=1e-12)
+    K = reference.knn_gaussian_kernel(small_cloud, 6, eps)
+    vals, _ = reference.right_eigenpairs(reference.markov_from_kernel(K, 1.0), 4)
+    np.testing.assert_allclose(dm.eigenvalues_, vals[1:], rtol=1e-8)
+    with pytest.raises(InputError, match="'knn'"):
+        de.DiffusionMap(bandwidth="median").fit(small_cloud)

@@ -131,3 +131,42 @@ def test_approximate_search_reports_a_measured_recall():
 
     far = NearestNeighbors(n_neighbors=3000).fit(X).kneighbors(X)[0][:, -15:]
     assert sample_recall(X, far) < 0.05
+
+
+@pytest.fixture(scope="module")
+def cloud20():
+    # a 2-D sheet with small noise in 20 dimensions: "auto" would search it approximately
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 1, (4000, 2))
+    X = np.zeros((4000, 20))
+    X[:, :2] = t * [10.0, 3.0]
+    X[:, 2:] = 0.02 * rng.standard_normal((4000, 18))
+    return X
+
+
+def test_nystrom_pass_with_approximate_search_reports_recall_and_matches_exact(cloud20):
+    params = dict(n_components=3, landmarks=600, random_state=0)
+    approx = de.LandmarkDiffusionMap(knn="approximate", **params).fit(cloud20)
+    exact = de.LandmarkDiffusionMap(knn="exact", **params).fit(cloud20)
+    assert approx.nystrom_knn_method_ == "approximate"
+    assert 0.95 <= approx.nystrom_knn_recall_ <= 1.0
+    assert approx.nystrom_ef_search_ == 32
+    assert exact.nystrom_knn_method_ == "exact"
+    assert exact.nystrom_knn_recall_ is None
+    # against the exact Nyström extension of the same landmark model (its transform searches
+    # exactly): equal wherever the two searches find the same landmarks
+    reference = approx.landmark_model_.transform(cloud20)
+    reference[approx.landmark_indices_] = approx.embedding_[approx.landmark_indices_]
+    close = np.all(np.abs(approx.embedding_ - reference) < 1e-8, axis=1)
+    assert close.mean() > 0.97
+    rho = abs(ss.spearmanr(approx.embedding_[:, 0], cloud20[:, 0])[0])
+    assert rho > 0.99
+
+
+def test_nystrom_search_widens_its_beam_until_the_recall_target(cloud20, monkeypatch):
+    import diffembed.landmarks as landmarks_module
+
+    monkeypatch.setattr(landmarks_module, "NYSTROM_MIN_RECALL", 1.01)  # never reached
+    lm = de.LandmarkDiffusionMap(n_components=2, landmarks=600, knn="approximate",
+                                 random_state=0).fit(cloud20)
+    assert lm.nystrom_ef_search_ == landmarks_module.NYSTROM_EF_SEARCH[-1]

@@ -89,3 +89,16 @@ def test_precomputed_dense_matches_exact(small_cloud):
 def test_precomputed_bad_input(matrix, message):
     with pytest.raises(InputError, match=message):
         graph_from_precomputed(matrix, 1)
+
+
+def test_query_recall_is_one_for_exact_neighbours_and_fails_for_far_ones():
+    from sklearn.neighbors import NearestNeighbors
+
+    from diffembed.neighbors import query_recall
+
+    rng = np.random.default_rng(0)
+    X, Q = rng.standard_normal((500, 8)), rng.standard_normal((50, 8))
+    d = NearestNeighbors(n_neighbors=500).fit(X).kneighbors(Q)[0]
+    assert query_recall(X, Q, d[:, :10]) == 1.0
+    assert query_recall(X, Q, d[:, -10:]) < 0.05  # negative control: the farthest points
+    assert 0.0 < query_recall(X, Q, d[:, 5:15]) < 1.0  # half of them beyond the 10th

@@ -23,8 +23,9 @@ def fit_estimate_numbers(
     knn = 7e-6 * max(d, 10) / 10 * m * (k / 16)
     # kernel, operator, eigensolve: ~0.25 ms per graph row at 100k, growing slowly with m
     solve = 2.5e-4 * m * max(1.0, (m / 1e5) ** 0.3)
-    # Nyström of the other rows: a kNN query against the landmarks
-    nystrom = 0.0 if m == n else 4e-6 * max(d, 10) / 10 * (n - m)
+    # Nyström of the other rows: a kNN query against the landmarks (HNSW above 10 dimensions:
+    # 12.9 s for 300k x 50 at load ~4, docs/scale.md) plus the sparse weights
+    nystrom = 0.0 if m == n else 8e-6 * max(d, 10) / 10 * (n - m)
     seconds = knn + solve + nystrom
     # X (float64) + kNN graph and kernel (≈ 6 copies of n·k values + indices) + eigenvectors
     data = 8.0 * n * d

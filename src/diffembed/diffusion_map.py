@@ -25,6 +25,7 @@ from .kernels import (
     adaptive_gaussian_kernel,
     estimate_bandwidth,
     gaussian_kernel,
+    knn_bandwidth,
     kth_neighbor_distances,
 )
 from .neighbors import (
@@ -44,7 +45,7 @@ from .spectral import SOLVERS, component_eigenpairs, resolve_solver, top_eigenpa
 
 __all__ = ["DiffusionMap", "diffusion_coordinates", "timescales"]
 
-Bandwidth = Literal["auto", "adaptive"] | float
+Bandwidth = Literal["auto", "adaptive", "knn"] | float
 Disconnected = Literal["raise", "largest", "components"]
 
 
@@ -103,8 +104,10 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         ``"auto"`` (default): ε chosen by the Berry–Giannakis–Harlim sweep (steepest slope of
         log Σ K against log ε on the kNN distances). A float: ε itself, in squared distance
         units. ``"adaptive"``: self-tuning per-point scales, ``exp(-d_ij^2 / (σ_i σ_j))`` with
-        σ_i the distance to the ``n_neighbors``-th neighbour. The value used is in
-        ``bandwidth_``.
+        σ_i the distance to the ``n_neighbors``-th neighbour. ``"knn"``: a global ε, the
+        squared median of σ_i (for noisy high-dimensional data, where the sweep can pick an ε that
+        nearly disconnects sparse spots; see :func:`~diffembed.kernels.knn_bandwidth`). The
+        value used is in ``bandwidth_``.
     t
         Diffusion time (>= 0) of the coordinates returned by ``fit_transform``/``transform``;
         other times are available after fitting through :meth:`transform_at`.
@@ -242,10 +245,10 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         check_in(self.disconnected, "disconnected", ("raise", "largest", "components"))
         bw = self.bandwidth
         if isinstance(bw, str):
-            check_in(bw, "bandwidth", ("auto", "adaptive"))
+            check_in(bw, "bandwidth", ("auto", "adaptive", "knn"))
         elif isinstance(bw, bool) or not isinstance(bw, Real) or not (np.isfinite(bw) and bw > 0):
             msg = (
-                f"bandwidth={bw!r} is not valid: use 'auto', 'adaptive' or a positive float "
+                f"bandwidth={bw!r} is not valid: use 'auto', 'adaptive', 'knn' or a positive float "
                 "epsilon (the kernel is exp(-d^2/epsilon))."
             )
             raise InputError(msg)
@@ -370,6 +373,9 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
             self.local_scales_ = kth_neighbor_distances(distances, self.n_neighbors)
             K = adaptive_gaussian_kernel(distances, self.local_scales_)
             self.bandwidth_ = float(np.median(self.local_scales_) ** 2)
+        elif self.bandwidth == "knn":
+            self.bandwidth_ = knn_bandwidth(distances, self.n_neighbors)
+            K = gaussian_kernel(distances, self.bandwidth_)
         else:
             eps = auto_epsilon if self.bandwidth == "auto" else float(self.bandwidth)
             self.bandwidth_ = float(eps)

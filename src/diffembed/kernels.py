@@ -21,6 +21,13 @@ on a log-log grid of :math:`\\varepsilon`, the kernel sum
 :math:`\\varepsilon^{d/2}` where the kernel resolves a d-dimensional manifold. The
 :math:`\\varepsilon` of steepest slope is chosen, and twice that slope estimates the intrinsic
 dimension d.
+
+The alternative rule ``knn_bandwidth`` sets ε to the squared median distance to the k-th
+neighbour, so that the kernel keeps weight ≈ e^{-1} at the edge of a typical neighbourhood.
+On noisy high-dimensional data the sweep above is pinned by the *onset* of the nearest-neighbour
+distances (all of them exceed a noise floor c, and log S then has its steepest slope near
+ε ≈ c / 2.4 whatever the manifold), which can leave points in sparser spots with
+vanishing weights: a nearly disconnected graph. ``docs/scale.md`` has the measurements.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ __all__ = [
     "adaptive_gaussian_kernel",
     "estimate_bandwidth",
     "gaussian_kernel",
+    "knn_bandwidth",
     "kth_neighbor_distances",
 ]
 
@@ -188,3 +196,32 @@ def estimate_bandwidth(
         epsilons=np.exp(log_eps),
         slopes=slopes,
     )
+
+
+def knn_bandwidth(distances: sp.csr_matrix, k: int) -> float:
+    """ε = the square of the median over points of the distance to the k-th nearest neighbour.
+
+    A global bandwidth (so generator eigenvalues ``-log(λ)/ε`` stay defined) at the scale of the
+    kNN graph itself: a point's k-th neighbour gets weight ≈ e^{-1} for a typical point. Unlike
+    the Berry–Giannakis–Harlim sweep it cannot fall below the neighbourhood scale, which keeps
+    the graph connected in sparse spots of noisy high-dimensional data; it is the ε that
+    ``bandwidth="adaptive"`` reports as ``bandwidth_``.
+
+    Parameters
+    ----------
+    distances
+        Square kNN distance graph, self excluded.
+    k
+        The neighbour rank (usually ``n_neighbors``).
+
+    Returns
+    -------
+    float
+    """
+    if not np.any(np.asarray(distances.data) > 0):
+        msg = (
+            "Every neighbour distance is zero (all points are duplicates of each other), so no "
+            "bandwidth can be chosen. Remove duplicate rows."
+        )
+        raise InputError(msg)
+    return float(np.median(kth_neighbor_distances(distances, k)) ** 2)

@@ -51,7 +51,9 @@ __all__ = [
     "graph_from_precomputed",
     "knn_graph",
     "precomputed_rows_to_graph",
+    "query_recall",
     "resolve_knn_method",
+    "sample_recall",
 ]
 
 KNNMethod = Literal["auto", "exact", "approximate"]
@@ -446,3 +448,42 @@ def sample_recall(
     approx = neighbor_distances[rows]
     tol = 1e-6 * np.maximum(1.0, kth)
     return float(np.mean(approx <= (kth + tol)[:, None]))
+
+
+def query_recall(
+    X_index: Any,
+    queries: Any,
+    neighbor_distances: np.ndarray,
+    *,
+    metric: str = "euclidean",
+) -> float:
+    """Recall of approximate neighbours of ``queries`` among ``X_index``, against brute force.
+
+    The out-of-sample counterpart of :func:`sample_recall`: the queries are not indexed, so no
+    self match is dropped. Recall is the fraction of the approximate neighbours that are no
+    farther than the exact k-th nearest indexed point (by distance, so ties cannot lower it).
+
+    Parameters
+    ----------
+    X_index
+        The indexed data, shape (n_index, d).
+    queries
+        The query rows (usually a random sample), shape (n_queries, d).
+    neighbor_distances
+        Distances from each query to its k approximate neighbours, shape (n_queries, k).
+    metric
+        The search metric.
+
+    Returns
+    -------
+    float
+        Recall in [0, 1].
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbor_distances = np.asarray(neighbor_distances, dtype=np.float64)
+    k = neighbor_distances.shape[1]
+    exact = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(X_index)
+    kth = exact.kneighbors(np.asarray(queries, dtype=np.float64))[0][:, -1]
+    tol = 1e-6 * np.maximum(1.0, kth)
+    return float(np.mean(neighbor_distances <= (kth + tol)[:, None]))

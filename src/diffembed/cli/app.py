@@ -156,7 +156,13 @@ def map_command(
     n_components: Annotated[int, typer.Option(help="Diffusion coordinates to keep.")] = 10,
     n_neighbors: Annotated[int, typer.Option(help="Neighbours per point in the graph.")] = 15,
     alpha: Annotated[float, typer.Option(help="Density normalisation in [0, 1].")] = 1.0,
-    bandwidth: Annotated[str, typer.Option(help="auto, adaptive or epsilon (a number).")] = "auto",
+    bandwidth: Annotated[
+        str,
+        typer.Option(
+            help="auto (sweep), adaptive (self-tuning), knn (squared median k-th-neighbour "
+            "distance: for noisy high-dimensional data) or epsilon (a number)."
+        ),
+    ] = "auto",
     t: Annotated[float, typer.Option("--t", help="Diffusion time of the coordinates.")] = 1.0,
     knn: Annotated[str, typer.Option(help="auto, exact or approximate.")] = "auto",
     eigen_solver: Annotated[

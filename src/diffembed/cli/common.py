@@ -53,14 +53,14 @@ def manifest_head(command: str) -> dict[str, Any]:
 
 
 def parse_bandwidth(value: str) -> str | float:
-    if value in ("auto", "adaptive"):
+    if value in ("auto", "adaptive", "knn"):
         return value
     try:
         return float(value)
     except ValueError:
         msg = (
-            f"--bandwidth {value!r} is not valid: use auto, adaptive or a positive number "
-            "(epsilon of the kernel exp(-d^2/epsilon))."
+            f"--bandwidth {value!r} is not valid: use auto, adaptive, knn or a positive "
+            "number (epsilon of the kernel exp(-d^2/epsilon))."
         )
         raise InputError(msg) from None
 
