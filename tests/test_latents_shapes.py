@@ -313,3 +313,22 @@ def test_training_is_deterministic(train):
         a.predict_proba(train.images[:50])["shape"], b.predict_proba(train.images[:50])["shape"]
     )
     assert S.FAMILIES == ("shape", "colour", "size", "position")
+
+
+def test_partial_captions_name_each_family_with_the_mention_probability():
+    full = shapes_dataset(400, seed=3)
+    part = shapes_dataset(400, mention=0.5, seed=3)
+    np.testing.assert_array_equal(full.images, part.images)  # only the captions differ
+    families = ("shape", "colour", "size")
+    named = np.array(
+        [[str(part.attributes[f][i]) in re.findall(r"[a-z]+", part.captions[i]) for f in families]
+         for i in range(400)]
+    )
+    # each family is named about half the time (a little more: at least one is always named)
+    assert 0.45 < named.mean() < 0.65
+    assert not named.all(axis=1).all()
+    full_named = [str(full.attributes[f][i]) in re.findall(r"[a-z]+", full.captions[i])
+                  for f in families for i in range(400)]
+    assert all(full_named)
+    with pytest.raises(InputError, match="mention"):
+        shapes_dataset(10, mention=0.0)

@@ -25,6 +25,7 @@ from ..exceptions import DisconnectedGraphError, InputError
 from .common import (
     check_data,
     check_metadata_name,
+    manifest_command,
     manifest_head,
     parse_bandwidth,
     read_input,
@@ -600,22 +601,17 @@ def _record_outputs(out: Path, names: list[str]) -> None:
             write_json_atomic(manifest, manifest_path)
 
 
-def _manifest_command(out: Path) -> str | None:
-    """The ``command`` recorded in ``out/manifest.json``, or None without a readable one."""
-    import json
-
-    try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest.get("command") if isinstance(manifest, dict) else None
-
-
 def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
     if is_tree_output(out):  # manifest.json says command "tree"
         rebuild_tree_report(ui, out, color_by)
         return
-    if _manifest_command(out) == "stability":
+    command = manifest_command(out)
+    if command == "latents decode":
+        from .latents_decode import rebuild_decode_report
+
+        rebuild_decode_report(ui, out)
+        return
+    if command == "stability":
         from ..plotting.stability_report import write_stability_report
 
         with ui.stages(), _progress.stage("report"):

@@ -19,6 +19,7 @@ __all__ = [
     "MANIFEST_VERSION",
     "check_data",
     "check_metadata_name",
+    "manifest_command",
     "manifest_head",
     "parse_bandwidth",
     "read_input",
@@ -50,6 +51,17 @@ def manifest_head(command: str) -> dict[str, Any]:
         "diffembed_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def manifest_command(out: Path) -> str | None:
+    """The ``command`` recorded in ``out/manifest.json``; None without a readable JSON object."""
+    import json
+
+    try:
+        manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest.get("command") if isinstance(manifest, dict) else None
 
 
 def parse_bandwidth(value: str) -> str | float:

@@ -1,13 +1,17 @@
 """``diffembed latents``: train a small text-conditioned DDPM, sample it, decode its h-space.
 
 The commands live in :mod:`.latents_model` (``train``, ``sample``) and :mod:`.latents_decode`
-(``decode``); this module only gathers them into one sub-app, registered on the main app as
-``app.add_typer(latents_app, name="latents")``.
+(``decode``); this module gathers them into one sub-app, registered on the main app as
+``app.add_typer(latents_app, name="latents")``. Both modules import torch and diffusers only
+inside the commands, so ``diffembed --help`` stays light.
 """
 
 from __future__ import annotations
 
 import typer
+
+from .latents_decode import decode_command
+from .latents_model import sample_command, train_command
 
 __all__ = ["latents_app"]
 
@@ -18,17 +22,6 @@ latents_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-
-try:  # each command module is owned separately; a missing one leaves the others usable
-    from .latents_model import sample_command, train_command
-
-    latents_app.command("train")(train_command)
-    latents_app.command("sample")(sample_command)
-except ImportError:  # pragma: no cover - during development only
-    pass
-try:
-    from .latents_decode import decode_command
-
-    latents_app.command("decode")(decode_command)
-except ImportError:  # pragma: no cover
-    pass
+latents_app.command("train")(train_command)
+latents_app.command("sample")(sample_command)
+latents_app.command("decode")(decode_command)

@@ -50,7 +50,14 @@ from rich.table import Table
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import check_data, manifest_head, read_input, versions, write_manifest
+from .common import (
+    check_data,
+    manifest_command,
+    manifest_head,
+    read_input,
+    versions,
+    write_manifest,
+)
 from .console import UI, format_seconds
 
 if TYPE_CHECKING:
@@ -466,12 +473,7 @@ def _summary(model: DiffusionHierarchy, out: Path, outputs: list[str], seconds: 
 # ------------------------------------------------------------------------------- report
 def is_tree_output(out: Path) -> bool:
     """Whether ``out/manifest.json`` names the command ``tree`` (a readable JSON object)."""
-    path = Path(out) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("command") == "tree"
+    return manifest_command(out) == "tree"
 
 
 def rebuild_tree_report(ui: UI, out: Path, color_by: str | None = None) -> None:

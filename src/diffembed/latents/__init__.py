@@ -48,6 +48,7 @@ _EXPORTS = {
     "save_model": "ddpm",
     "HSpaceRecorder": "hspace",
     "extract_hspace": "hspace",
+    "HSpaceResult": "hspace",
     "concept_directions": "directions",
     "score_associations": "associations",
 }

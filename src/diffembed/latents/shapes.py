@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ..exceptions import InputError
 
 if TYPE_CHECKING:
@@ -506,11 +506,20 @@ def _draw_codes(
     return codes
 
 
+def _mentioned(mention: float, rng: np.random.Generator) -> list[str] | None:
+    """The families one caption names: each with probability ``mention``, at least one."""
+    if mention >= 1:
+        return None
+    chosen = [f for f in FAMILIES if rng.random() < mention]
+    return chosen or [FAMILIES[int(rng.integers(len(FAMILIES)))]]
+
+
 def shapes_dataset(
     n: int,
     size: int = 16,
     *,
     associations: Mapping[tuple[str, str], float] | Sequence[tuple[str, str, float]] | None = None,
+    mention: float = 1.0,
     seed: int = 0,
 ) -> ShapesDataset:
     """Generate captioned shapes images, optionally with planted attribute associations.
@@ -531,6 +540,12 @@ def shapes_dataset(
         small DDPM).
     associations
         ``{(a, b): p}`` or a list of ``(a, b, p)``, e.g. ``[("circle", "red", 0.9)]``.
+    mention
+        Probability that a caption names each family (at least one family is always named).
+        1 (default) names all four; below 1 gives partial captions such as ``"a square"`` or
+        ``"a small red shape"``, so that a model trained on them learns to fill in what a prompt
+        leaves out — which is what decoding reads (0.6 is the recipe of ``diffembed latents
+        train --mention``).
     seed
         Seed of the attributes, the rendering jitter and the caption phrasing.
 
@@ -543,7 +558,7 @@ def shapes_dataset(
     InputError
         ``n < 1``, an unsupported size, an unknown attribute value, an association within
         one family or against the drawing order, a probability outside [0, 1], or two
-        associations from the same value into the same family.
+        associations from the same value into the same family; ``mention`` outside (0, 1].
 
     Examples
     --------
@@ -557,11 +572,17 @@ def shapes_dataset(
     size = _check_size(size)
     seed = check_int(seed, "seed", low=0)
     planted = _check_associations(associations)
+    mention = check_real(mention, "mention", low=0.0, high=1.0, low_inclusive=False)
     rng = np.random.default_rng(seed)
     codes = _draw_codes(n, planted, rng)
     images = _render_codes(codes, size, rng)
     attributes = {f: np.asarray(ATTRIBUTES[f], dtype=object)[codes[f]] for f in FAMILIES}
-    captions = [make_caption({f: attributes[f][i] for f in FAMILIES}, rng) for i in range(n)]
+    captions = [
+        make_caption(
+            {f: attributes[f][i] for f in FAMILIES}, rng, families=_mentioned(mention, rng)
+        )
+        for i in range(n)
+    ]
     return ShapesDataset(
         images=images,
         captions=captions,

@@ -1,0 +1,434 @@
+"""``diffembed latents train`` and ``diffembed latents sample``: the small text-conditioned DDPM.
+
+``train`` generates the captioned shapes dataset, trains :func:`diffembed.latents.train_ddpm`
+and writes the model directory atomically (an existing one is refused unless
+``--overwrite``):
+
+=================  ===========================================================================
+``unet/``          diffusers U-Net (config.json + safetensors); loads with ``from_pretrained``
+``scheduler/``     diffusers DDPMScheduler config
+``classifier/``    the AttributeClassifier fitted on real images (labels generated ones)
+``diffembed.json`` format version, prompt-encoder, dataset (planted associations included) and
+                   training configuration, loss summary, versions
+``loss.csv``       ``step, loss`` of every training step
+``samples.png``    one sample per prompt "a large <colour> <shape> in the centre" (rows:
+                   shapes, columns: colours), upscaled 4×
+``manifest.json``  command, parameters, results, timings, versions, outputs
+=================  ===========================================================================
+
+``sample`` loads such a directory and writes, for every prompt and ``--n`` seeds, one PNG
+(nearest-neighbour upscaled ``--scale`` times), ``samples.npy`` (``n, 3, H, W`` float32 in
+[0, 1]), ``samples.csv`` (file, prompt, prompt_index, seed and, when the model has a
+classifier, the predicted ``shape``, ``colour``, ``size``, ``position``) and ``manifest.json``.
+Seeds are ``--seed, --seed + 1, ...`` for every prompt, so image ``k`` of two prompts starts
+from the same noise.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from .. import _progress
+from ..exceptions import InputError
+from .common import manifest_head, versions, write_manifest
+from .console import UI, format_seconds
+
+__all__ = ["sample_command", "train_command"]
+
+#: Seconds per (image × training step) of the default U-Net at 16 px on one CPU thread,
+#: measured on the development machine (0.38 s per step of 64 images, idle machine).
+SECONDS_PER_IMAGE_STEP = 0.006
+#: Seconds per (image × denoising step) with guidance, same machine.
+SECONDS_PER_IMAGE_SAMPLE_STEP = 0.004
+_DATASETS = ("shapes",)
+
+
+class _Bar:
+    """A rich progress bar on a terminal; plain lines every 10 % elsewhere (or nothing)."""
+
+    def __init__(self, ui: UI, label: str) -> None:
+        self.ui, self.label = ui, label
+        self.progress: Any = None
+        self.task: Any = None
+        self.next_line = 0.1
+        self.start = time.perf_counter()
+
+    def __enter__(self) -> _Bar:
+        if not self.ui.quiet and self.ui.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn(f"[bold]{self.label}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self.ui.console,
+                transient=True,
+            )
+            self.progress.start()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            if self.task is None:
+                self.task = self.progress.add_task(self.label, total=total)
+            self.progress.update(self.task, completed=done)
+        elif not self.ui.quiet and done >= self.next_line * total:
+            elapsed = time.perf_counter() - self.start
+            eta = elapsed / done * (total - done)
+            self.ui.info(
+                f"{self.label} {done}/{total} · {format_seconds(elapsed)} · "
+                f"eta {format_seconds(eta)}"
+            )
+            while self.next_line * total <= done:
+                self.next_line += 0.1
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.ui.timings[self.label] = time.perf_counter() - self.start
+        if not self.ui.quiet and exc[0] is None:
+            self.ui.info(f"{self.label} … {format_seconds(self.ui.timings[self.label])}")
+
+
+def _upscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """``(3, h, w)`` floats in [0, 1] → ``(h·scale, w·scale, 3)`` uint8, nearest neighbour."""
+    rgb = (np.clip(image, 0, 1).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def _png(rgb: np.ndarray, path: Path) -> None:
+    from ..io.writers import atomic_path
+    from ..plotting.latents_report import png_bytes
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png_bytes(rgb))
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out = versions()
+    for package in ("torch", "diffusers", "sentence-transformers"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def _check_positive(value: int, flag: str) -> None:
+    if value < 1:
+        msg = f"{flag} {value} is not valid: give a positive integer."
+        raise InputError(msg)
+
+
+# ----------------------------------------------------------------------------- train
+def train_command(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Model directory to create.")] = ...,  # type: ignore[assignment]
+    dataset: Annotated[str, typer.Option(help="Training data: shapes (captioned).")] = "shapes",
+    n: Annotated[int, typer.Option("--n", help="Images in the dataset.")] = 20000,
+    size: Annotated[int, typer.Option(help="Pixels per side (16, 24, 32, 48, 64).")] = 16,
+    associations: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of planted associations, e.g. plant.json."),
+    ] = None,
+    mention: Annotated[
+        float,
+        typer.Option(
+            help="Probability that a caption names each attribute (>= 1 always named): partial "
+            "captions teach the model to fill in what a prompt leaves out, which decoding reads."
+        ),
+    ] = 0.6,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 3000,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 64,
+    learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 2e-3,
+    caption_dropout: Annotated[
+        float, typer.Option(help="Probability of training on the empty prompt (guidance).")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the data, weights and noise.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    preview_steps: Annotated[
+        int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
+    ] = 50,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an existing model directory (after success)."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Train a small text-conditioned DDPM on captioned shapes and save it to a directory."""
+    ui = UI(quiet=quiet, debug=debug)
+    with ui.errors():
+        _run_train(
+            ui,
+            out=out,
+            dataset=dataset,
+            n=n,
+            size=size,
+            associations=associations,
+            mention=mention,
+            steps=steps,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            caption_dropout=caption_dropout,
+            seed=seed,
+            threads=threads,
+            preview_steps=preview_steps,
+            overwrite=overwrite,
+        )
+
+
+def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associations: Path | None,
+               mention: float, steps: int, batch_size: int, learning_rate: float,
+               caption_dropout: float, seed: int, threads: int, preview_steps: int,
+               overwrite: bool) -> None:  # fmt: skip
+    from ..io import writers
+    from ..latents import ddpm
+    from ..latents.shapes import (
+        COLOURS,
+        SHAPES,
+        canonical_caption,
+        read_associations,
+        shapes_dataset,
+    )
+    from ..latents.text import PromptEncoder
+
+    start = time.perf_counter()
+    if dataset not in _DATASETS:
+        msg = f"Unknown --dataset {dataset!r}; choose one of: {', '.join(_DATASETS)}."
+        raise InputError(msg)
+    for value, flag in ((n, "--n"), (steps, "--steps"), (batch_size, "--batch-size"),
+                        (threads, "--threads")):  # fmt: skip
+        _check_positive(value, flag)
+    if preview_steps < 0:
+        msg = f"--preview-steps {preview_steps} is not valid: give 0 (no preview) or more."
+        raise InputError(msg)
+    planted = read_associations(associations) if associations is not None else None
+    inputs = [] if associations is None else [associations]
+    with writers.output_directory(out, overwrite, inputs=inputs) as tmp:
+        with ui.stages() as timings:
+            with _progress.stage("data"):
+                data = shapes_dataset(n, size, associations=planted, mention=mention, seed=seed)
+            with _progress.stage("encoder"):
+                encoder = PromptEncoder()
+        estimate = steps * batch_size * SECONDS_PER_IMAGE_STEP * (size / 16) ** 2 / threads
+        ui.info(
+            f"training a DDPM on {n} shapes images ({size}×{size}"
+            + (f", {len(planted)} planted associations" if planted else "")
+            + f"): {steps} steps × {batch_size} images; estimated {format_seconds(estimate)} "
+            f"on {threads} thread{'s' if threads > 1 else ''} of an idle machine"
+        )
+        with _Bar(ui, "train") as bar:
+            model = ddpm.train_ddpm(
+                data,
+                encoder=encoder,
+                steps=steps,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                caption_dropout=caption_dropout,
+                seed=seed,
+                progress=bar,
+                num_threads=threads,
+            )
+        model.config["dataset"].update(
+            {
+                "name": dataset,
+                "size": size,
+                "seed": seed,
+                "mention": mention,
+                "associations": [[a, b, p] for (a, b), p in (planted or {}).items()],
+                "associations_file": None if associations is None else str(associations),
+            }
+        )
+        with ui.stages(), _progress.stage("save"):
+            ddpm.write_model(model, tmp)
+        outputs = ["unet/", "scheduler/", "diffembed.json", "loss.csv"]
+        outputs += ["classifier/"] if model.classifier is not None else []
+        if preview_steps:
+            prompts = [
+                canonical_caption(
+                    {"shape": shape, "colour": colour, "size": "large", "position": "centre"}
+                )
+                for shape in SHAPES
+                for colour in COLOURS
+            ]
+            with _Bar(ui, "preview") as bar:
+                images = ddpm.sample(
+                    model, prompts, seeds=seed, num_inference_steps=preview_steps,
+                    progress=bar, num_threads=threads,
+                )  # fmt: skip
+            _png(_grid(images, len(COLOURS), 4), tmp / "samples.png")
+            outputs.append("samples.png")
+        outputs.append("manifest.json")
+        training = model.config["training"]
+        manifest = {
+            **manifest_head("latents train"),
+            "parameters": {
+                "dataset": dataset,
+                "n": n,
+                "size": size,
+                "associations": model.config["dataset"]["associations"],
+                "mention": mention,
+                "steps": steps,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "caption_dropout": caption_dropout,
+                "seed": seed,
+                "threads": threads,
+                "preview_steps": preview_steps,
+            },
+            "results": {
+                "loss_first": training["loss_first"],
+                "loss_last": training["loss_last"],
+                "train_seconds": training["seconds"],
+                "unet_parameters": sum(p.numel() for p in model.unet.parameters()),
+            },
+            "versions": _versions(),
+            "outputs": outputs,
+        }
+        write_manifest(manifest, tmp, {**timings, **ui.timings}, start)
+    ui.info(
+        f"model saved to {out}: loss {training['loss_first']:.3f} → {training['loss_last']:.3f}, "
+        f"{format_seconds(time.perf_counter() - start)} in total. Sample it with: diffembed "
+        f'latents sample {out} "a small red circle" -o samples/'
+    )
+
+
+def _grid(images: np.ndarray, cols: int, scale: int, pad: int = 1) -> np.ndarray:
+    """Images in rows of ``cols``, upscaled ``scale`` times, grey gaps: ``(H, W, 3)`` uint8."""
+    n, _, h, w = images.shape
+    rows = -(-n // cols)
+    hh, ww = h * scale, w * scale
+    sheet = np.full((rows * (hh + pad) + pad, cols * (ww + pad) + pad, 3), 96, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (hh + pad), pad + c * (ww + pad)
+        sheet[y : y + hh, x : x + ww] = _upscale(images[i], scale)
+    return sheet
+
+
+# ----------------------------------------------------------------------------- sample
+def sample_command(
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="Model directory from `latents train`.")
+    ],
+    prompts: Annotated[
+        list[str], typer.Argument(metavar="PROMPT...", help='Prompts ("" is unconditional).')
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")] = ...,  # type: ignore[assignment]
+    n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the first sample of every prompt.")] = 0,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
+    guidance: Annotated[
+        float, typer.Option(help="Classifier-free guidance scale (1: none).")
+    ] = 3.0,
+    batch_size: Annotated[int, typer.Option(help="Images per U-Net call.")] = 64,
+    scale: Annotated[int, typer.Option(help="Nearest-neighbour upscaling of the PNGs.")] = 8,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an existing output directory (after success)."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Generate images from prompts with a trained model: PNGs, samples.csv, samples.npy."""
+    ui = UI(quiet=quiet, debug=debug)
+    with ui.errors():
+        _run_sample(ui, model_dir=model_dir, prompts=prompts, out=out, n=n, seed=seed,
+                    steps=steps, guidance=guidance, batch_size=batch_size, scale=scale,
+                    threads=threads, overwrite=overwrite)  # fmt: skip
+
+
+def _run_sample(ui: UI, *, model_dir: Path, prompts: list[str], out: Path, n: int, seed: int,
+                steps: int, guidance: float, batch_size: int, scale: int, threads: int,
+                overwrite: bool) -> None:  # fmt: skip
+    from ..io import writers
+    from ..latents import ddpm
+
+    start = time.perf_counter()
+    for value, flag in ((n, "--n"), (batch_size, "--batch-size"), (scale, "--scale"),
+                        (threads, "--threads")):  # fmt: skip
+        _check_positive(value, flag)
+    if not prompts:
+        msg = 'Give at least one PROMPT after MODEL, e.g. "a small red circle".'
+        raise InputError(msg)
+    if not ddpm.is_model_directory(model_dir):
+        ddpm.load_model(model_dir)  # raises the detailed error (missing, pipeline, ...)
+        msg = (
+            f"{model_dir} is a diffusers pipeline folder, not a diffembed model: its prompts go "
+            "through the pipeline's own text encoder, which `latents sample` does not run. "
+            "Train a model with `diffembed latents train -o MODEL/`, or decode the pipeline "
+            "with `diffembed latents decode`."
+        )
+        raise InputError(msg)
+    with writers.output_directory(out, overwrite, inputs=[model_dir]) as tmp:
+        with ui.stages() as timings, _progress.stage("load"):
+            model = ddpm.load_model(model_dir)
+        all_prompts = [p for p in prompts for _ in range(n)]
+        seeds = [seed + k for _ in prompts for k in range(n)]
+        total = len(all_prompts) * steps
+        ui.info(
+            f"sampling {len(all_prompts)} images ({len(prompts)} prompt"
+            f"{'s' if len(prompts) > 1 else ''} × {n}), {steps} steps, guidance {guidance}; "
+            f"estimated {format_seconds(total * SECONDS_PER_IMAGE_SAMPLE_STEP / threads)}"
+        )
+        with _Bar(ui, "sample") as bar:
+            images = ddpm.sample(
+                model, all_prompts, seeds=seeds, num_inference_steps=steps,
+                guidance_scale=guidance, batch_size=batch_size, progress=bar,
+                num_threads=threads,
+            )  # fmt: skip
+        with ui.stages(), _progress.stage("write"):
+            files = []
+            for i, image in enumerate(images):
+                name = f"p{i // n:03d}_s{seeds[i]}.png"
+                _png(_upscale(image, scale), tmp / name)
+                files.append(name)
+            writers.write_npy_atomic(images, tmp / "samples.npy")
+            table: dict[str, Any] = {
+                "file": files,
+                "prompt": all_prompts,
+                "prompt_index": np.repeat(np.arange(len(prompts), dtype=np.int64), n),
+                "seed": np.asarray(seeds, dtype=np.int64),
+            }
+            if model.classifier is not None:
+                for family, values in model.classifier.predict(images).items():
+                    table[family] = [str(v) for v in values]
+            writers.write_csv_atomic(table, tmp / "samples.csv")
+        outputs = [*files, "samples.npy", "samples.csv", "manifest.json"]
+        manifest = {
+            **manifest_head("latents sample"),
+            "model": {"path": str(model_dir), "config": model.config.get("training", {})},
+            "parameters": {
+                "prompts": list(prompts),
+                "n": n,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "batch_size": batch_size,
+                "scale": scale,
+                "threads": threads,
+            },
+            "results": {"n_images": len(files), "classifier": model.classifier is not None},
+            "versions": _versions(),
+            "outputs": outputs,
+        }
+        write_manifest(manifest, tmp, {**timings, **ui.timings}, start)
+    ui.info(f"{len(files)} images written to {out} (samples.csv lists them)")

@@ -1,0 +1,453 @@
+"""Self-contained, offline HTML report of ``diffembed latents decode``.
+
+Reads ``associations.csv`` (required), ``samples.parquet``, ``hspace.npy``, ``samples.png``
+and ``manifest.json`` from an output directory and writes one page: the effect of every
+concept × attribute pair as bars grouped by concept (significant pairs dark and starred, the
+``min_effect`` floor dashed), the table of significant pairs with the caption-rate check, the
+h-space as a diffusion map (:class:`diffembed.DiffusionMap` on the h-vectors, self-tuning
+bandwidth) in the explorer,
+coloured by prompt, concept or any predicted attribute, the generated samples (a contact
+sheet embedded as a ``data:`` PNG), and the parameters. Every user string (prompts, captions,
+words) is escaped in markup and travels as JSON made safe by :func:`~.encoding.safe_json`; the
+Content-Security-Policy runs only the page's own scripts and loads nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import DiffembedError, InputError
+from .encoding import figure_json, safe_json
+from .explorer import ExplorerSection, explorer_section, static_text
+from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
+
+__all__ = [
+    "build_latents_report_html",
+    "contact_sheet",
+    "png_bytes",
+    "read_latents_outputs",
+    "write_latents_report",
+]
+
+_FIX = "run `diffembed latents decode MODEL --prompts FILE -o {out}` first"
+#: Most bars drawn (the pairs with the smallest q first).
+MAX_BARS = 120
+_NUMERIC = {
+    "effect", "p_value", "q_value", "n_concept", "n_rest", "n_prompts_concept",
+    "n_prompts_rest", "caption_rate_concept", "caption_rate_rest", "caption_p_value",
+    "direction_sd",
+}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ images
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An ``(H, W, 3)`` uint8 image as PNG bytes (zlib only, no imaging library)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        msg = f"png_bytes needs an (H, W, 3) uint8 image, not shape {rgb.shape}."
+        raise InputError(msg)
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        crc = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + body + crc
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(raw, 9))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b"")
+
+
+def contact_sheet(
+    images: np.ndarray,
+    groups: Sequence[int] | np.ndarray,
+    *,
+    max_rows: int = 32,
+    max_cols: int = 12,
+    pad: int = 1,
+) -> np.ndarray:
+    """One row per group (prompt), one column per sample of it: ``(H, W, 3)`` uint8.
+
+    Parameters
+    ----------
+    images
+        ``(n, 3, h, w)`` floats in [0, 1].
+    groups
+        Group of every image (rows in order of first appearance).
+    max_rows, max_cols
+        At most this many groups and samples per group.
+    pad
+        Grey pixels between images.
+    """
+    imgs = np.asarray(images, dtype=np.float32)
+    if imgs.ndim != 4 or imgs.shape[1] != 3:
+        msg = f"images must have shape (n, 3, h, w), not {imgs.shape}."
+        raise InputError(msg)
+    groups = np.asarray(groups)
+    keys = list(dict.fromkeys(groups.tolist()))[:max_rows]
+    _, _, h, w = imgs.shape
+    cols = min(max_cols, max(int((groups == k).sum()) for k in keys)) if keys else 1
+    sheet = np.full((len(keys) * (h + pad) + pad, cols * (w + pad) + pad, 3), 96, np.uint8)
+    for r, k in enumerate(keys):
+        for c, i in enumerate(np.flatnonzero(groups == k)[:cols]):
+            tile = (np.clip(imgs[i], 0, 1).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+            y, x = pad + r * (h + pad), pad + c * (w + pad)
+            sheet[y : y + h, x : x + w] = tile
+    return sheet
+
+
+# ------------------------------------------------------------------------------ reading
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        item: dict[str, Any] = {}
+        for k, v in row.items():
+            if k in _NUMERIC:
+                item[k] = float(v) if v not in ("", None) else float("nan")
+            elif k == "significant":
+                item[k] = str(v).strip().lower() in ("true", "1")
+            else:
+                item[k] = v
+        out.append(item)
+    return out
+
+
+def read_latents_outputs(out_dir: str | Path) -> dict[str, Any]:
+    """What the report needs from a decode directory (missing optional files are None).
+
+    Returns
+    -------
+    dict
+        ``associations`` (list of row dicts), ``samples`` (column → array or None), ``h``
+        (array or None), ``sheet`` (PNG bytes or None), ``manifest`` (dict).
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable ``associations.csv`` or an unreadable optional file.
+    """
+    out_dir = Path(out_dir)
+    fix = _FIX.format(out=out_dir)
+    path = out_dir / "associations.csv"
+    if not path.is_file():
+        what = "" if out_dir.is_dir() else f" ({out_dir} does not exist)"
+        msg = f"{path} is missing{what}, so there are no associations to report: {fix}."
+        raise InputError(msg)
+    try:
+        rows = _read_csv(path)
+    except (OSError, ValueError, csv.Error) as exc:
+        msg = f"Cannot read {path} ({exc}): {fix}."
+        raise InputError(msg) from exc
+    samples = h = sheet = None
+    manifest: dict[str, Any] = {}
+    try:
+        if (out_dir / "samples.parquet").is_file():
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(out_dir / "samples.parquet")
+            samples = {
+                c: np.asarray(table.column(c).to_numpy(zero_copy_only=False))
+                for c in table.column_names
+            }
+        if (out_dir / "hspace.npy").is_file():
+            h = np.load(out_dir / "hspace.npy", allow_pickle=False)
+        if (out_dir / "samples.png").is_file():
+            sheet = (out_dir / "samples.png").read_bytes()
+        if (out_dir / "manifest.json").is_file():
+            manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        msg = f"Cannot read the outputs in {out_dir} ({exc}): {fix}."
+        raise InputError(msg) from exc
+    if not isinstance(manifest, dict):
+        manifest = {}
+    return {"associations": rows, "samples": samples, "h": h, "sheet": sheet, "manifest": manifest}
+
+
+# ------------------------------------------------------------------------------ pieces
+def _bars_spec(rows: Sequence[Mapping[str, Any]], min_effect: float | None) -> dict[str, Any]:
+    """Bars of the effect per pair, grouped by concept; significant pairs dark and starred."""
+    shown = sorted(rows[:MAX_BARS], key=lambda r: (str(r["concept"]), -float(r["effect"] or 0)))
+    traces = []
+    kinds = ((True, "significant", "#1f4e79"), (False, "not significant", "#b8c2cc"))
+    for flag, name, colour in kinds:
+        part = [r for r in shown if bool(r.get("significant")) == flag]
+        if not part:
+            continue
+        traces.append({
+            "type": "bar",
+            "name": name,
+            "x": [[str(r["concept"]) for r in part], [str(r["attribute"]) for r in part]],
+            "y": [float(r["effect"]) if np.isfinite(r["effect"]) else None for r in part],
+            "marker": {"color": colour},
+            "text": ["★" if flag else "" for _ in part],
+            "textposition": "outside",
+            "customdata": [
+                [_fmt(r.get("p_value"), 3), _fmt(r.get("q_value"), 3),
+                 _fmt(r.get("caption_rate_concept"), 3), _fmt(r.get("caption_rate_rest"), 3)]
+                for r in part
+            ],
+            "hovertemplate": "%{x}<br>effect (Cohen's d) %{y:.3f}<br>p %{customdata[0]} · q "
+            "%{customdata[1]}<br>caption rate %{customdata[2]} vs %{customdata[3]}<extra></extra>",
+        })  # fmt: skip
+    layout: dict[str, Any] = {
+        "template": "plotly_white",
+        "barmode": "overlay",
+        "height": 420,
+        "margin": {"l": 60, "r": 20, "t": 20, "b": 90},
+        "yaxis": {"title": {"text": "effect (Cohen's d)"}, "zeroline": True},
+        "xaxis": {"type": "multicategory", "tickangle": -45},
+        "legend": {"orientation": "h", "y": 1.08},
+    }
+    if min_effect is not None and np.isfinite(min_effect):
+        layout["shapes"] = [{
+            "type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": min_effect, "y1": min_effect,
+            "line": {"dash": "dash", "color": "#c0392b", "width": 1},
+        }]  # fmt: skip
+    return {"data": traces, "layout": layout}
+
+
+def _pairs_table(rows: Sequence[Mapping[str, Any]], limit: int = 40) -> str:
+    head = (
+        "<tr><th>concept</th><th>attribute</th><th>effect d</th><th>p</th><th>q</th>"
+        "<th>caption rate: concept</th><th>baseline</th><th>caption p</th><th>n</th></tr>"
+    )
+    body = []
+    for r in rows[:limit]:
+        cls = ' class="salient"' if r.get("significant") else ""
+        cells = [
+            _e(r["concept"]), _e(r["attribute"]), _e(_fmt(r.get("effect"), 3)),
+            _e(_fmt(r.get("p_value"), 3)), _e(_fmt(r.get("q_value"), 3)),
+            _e(_fmt(r.get("caption_rate_concept"), 3)), _e(_fmt(r.get("caption_rate_rest"), 3)),
+            _e(_fmt(r.get("caption_p_value"), 3)),
+            _e(f"{_fmt(r.get('n_concept'), 6)} vs {_fmt(r.get('n_rest'), 6)}"),
+        ]  # fmt: skip
+        body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    more = ""
+    if len(rows) > limit:
+        more = f'<p class="sub">{len(rows) - limit} more pairs in associations.csv.</p>'
+    return f'<div class="scroll"><table class="pairs">{head}{"".join(body)}</table></div>{more}'
+
+
+def _concept_column(prompts: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
+    from ..latents.directions import tokenize
+
+    keep = set(concepts)
+    out = []
+    for p in prompts:
+        words = [w for w in tokenize(str(p)) if w in keep]
+        out.append(" ".join(words) if words else "—")
+    return np.asarray(out, dtype=object)
+
+
+def _hspace_explorer(
+    h: np.ndarray | None, samples: Mapping[str, np.ndarray] | None, concepts: Sequence[str],
+    notices: list[str],
+) -> ExplorerSection | None:
+    """The diffusion map of the h-vectors in the explorer (None when it cannot be drawn)."""
+    if h is None or samples is None or "prompt" not in samples:
+        notices.append("No hspace.npy / samples.parquet: the h-space map is not drawn.")
+        return None
+    n = h.shape[0]
+    if len(samples["prompt"]) != n:
+        notices.append(
+            f"hspace.npy has {n} rows but samples.parquet {len(samples['prompt'])}: the h-space "
+            "map is not drawn; rerun `diffembed latents decode`."
+        )
+        return None
+    if n < 8:
+        notices.append(f"Only {n} samples: too few for a diffusion map of h-space.")
+        return None
+    from ..diffusion_map import DiffusionMap
+    from ..latents.directions import flatten_h
+
+    H = flatten_h(h)
+    k = int(min(15, n - 1))
+    try:
+        # self-tuning bandwidth: samples of one seed can be near-duplicates across prompts,
+        # which makes a global bandwidth collapse the map into a few points
+        dm = DiffusionMap(n_components=int(min(6, n - 2)), n_neighbors=k, random_state=0,
+                          bandwidth="adaptive", disconnected="largest")  # fmt: skip
+        coords = dm.fit_transform(H)
+    except (DiffembedError, ValueError) as exc:
+        notices.append(f"The diffusion map of h-space could not be computed ({exc}).")
+        return None
+    metadata: dict[str, np.ndarray] = {"concept": _concept_column(samples["prompt"], concepts)}
+    for name, values in samples.items():
+        if name not in ("prompt", "prompt_id"):
+            metadata[name] = values
+    return explorer_section(
+        coords, samples["prompt"], label_name="prompt", metadata=metadata, colour_by="concept",
+        categorical=["seed"], coord_names=[f"dc{j + 1}" for j in range(coords.shape[1])],
+        neighbours=10, neighbour_space=H, metric="euclidean", space="h-space",
+        title="h-space explorer",
+        intro="Every generated sample at its diffusion coordinates of h-space (a diffusion map "
+        "of the h-vectors). Colour by concept, prompt or any predicted attribute; click a sample "
+        "for its nearest neighbours in h-space.",
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ building
+def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None = None) -> str:
+    """The decode report as one HTML string (pure: reads and writes no file).
+
+    Parameters
+    ----------
+    outputs
+        As returned by :func:`read_latents_outputs`.
+    source
+        The output directory named in the page.
+
+    Returns
+    -------
+    str
+    """
+    from plotly.offline import get_plotlyjs
+
+    rows = list(outputs.get("associations") or [])
+    manifest = dict(outputs.get("manifest") or {})
+    params = manifest.get("parameters") if isinstance(manifest.get("parameters"), Mapping) else {}
+    res = manifest.get("results") if isinstance(manifest.get("results"), Mapping) else {}
+    inp = manifest.get("input") if isinstance(manifest.get("input"), Mapping) else {}
+    min_effect = params.get("min_effect")
+    min_effect = float(min_effect) if isinstance(min_effect, int | float) else None
+    notices: list[str] = []
+    truncated = manifest.get("truncated_prompts") or []
+    if truncated:
+        notices.append(
+            f"{len(truncated)} prompts were longer than the text encoder's "
+            f"{manifest.get('encoder_max_tokens')} tokens and were truncated: "
+            + "; ".join(str(t) for t in truncated[:5])
+        )
+    significant = [r for r in rows if r.get("significant")]
+    concepts = sorted({str(r["concept"]) for r in rows})
+    store: dict[str, Any] = {}
+    config = {"displaylogo": False, "responsive": True, "showSendToCloud": False, "showLink": False}
+    bars = figure_json(_bars_spec(rows, min_effect), store, config)
+    explorer = _hspace_explorer(outputs.get("h"), outputs.get("samples"), concepts, notices)
+    sheet = outputs.get("sheet")
+    samples = outputs.get("samples") or {}
+    prompts_in_order = list(dict.fromkeys(str(p) for p in samples.get("prompt", [])))[:32]
+    if sheet:
+        uri = "data:image/png;base64," + base64.b64encode(sheet).decode("ascii")
+        labels = "".join(f"<li>{_e(p)}</li>" for p in prompts_in_order)
+        w, h_px = struct.unpack(">II", sheet[16:24]) if len(sheet) > 24 else (0, 0)
+        zoom = max(1, min(4, 720 // max(w, 1)))
+        size = f' width="{w * zoom}" height="{h_px * zoom}"' if w else ""
+        images = (
+            f'<div class="sheet"><img class="contact"{size} alt="generated samples, one row per '
+            f'prompt" src="{_e(uri)}"><ol class="prompts">{labels}</ol></div>'
+        )
+    else:
+        images = '<p class="empty">No samples.png in this directory.</p>'
+    h = outputs.get("h")
+    shape = list(h.shape) if h is not None else res.get("h_shape")
+    n_samples = shape[0] if shape else res.get("n_samples")
+    kpis = "".join([
+        _kpi("Samples", _fmt(n_samples), f"{_fmt(inp.get('n_prompts'))} prompts"),
+        _kpi("h-space", f"{shape[-1]} dims" if shape else "—",
+             f"{shape[1]} timesteps" if shape and len(shape) == 3 else ""),
+        _kpi("Pairs tested", str(len(rows)), "concept × attribute"),
+        _kpi("Significant", str(len(significant)),
+             f"q < {_fmt(params.get('q_threshold'))} and d ≥ {_fmt(min_effect)}"),
+    ])  # fmt: skip
+    sig_list = (
+        ", ".join(f"{r['concept']} → {r['attribute']}" for r in significant[:6])
+        if significant else "no significant association"
+    )
+    name = Path(str(inp.get("model") or "a model")).name
+    summary = " · ".join([
+        f"<b>{_e(len(rows))}</b> pairs", f"<b>{_e(len(significant))}</b> significant",
+        _e(sig_list),
+    ])  # fmt: skip
+    method_note = (
+        "Effect: Cohen's d of the samples' projections on the attribute's h-space direction, "
+        "samples whose prompt contains the concept against the baseline (prompts of the same "
+        "family without it). p: prompt-level permutation test; q: Benjamini–Hochberg. "
+        "Significant: q below the threshold and d at least the dashed floor. Caption rates: "
+        "the share of samples whose classifier caption names the attribute (an independent "
+        "check that does not use h)."
+    )
+    input_rows = [(k, inp[k]) for k in ("model", "model_kind", "prompts_file", "prompts_sha256",
+                                        "n_prompts") if k in inp]  # fmt: skip
+    input_rows.append(("output directory", source))
+    keys = ("command", "created", "diffembed_version")
+    run_rows = [(k, manifest[k]) for k in keys if k in manifest]
+    versions = list((manifest.get("versions") or {}).items())
+    notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
+    main = f"""{notes}
+<section class="card"><h2>Associations</h2>
+<p class="sub">{_e(method_note)}</p>
+<div id="fig-bars" class="plot"></div>
+<h3>Pairs by q-value</h3>{_pairs_table(rows)}</section>
+{explorer.html if explorer else ""}
+<section class="card"><h2>Generated samples</h2>
+<p class="sub">One row per prompt (up to 32), one column per seed.</p>{images}</section>
+<section class="grid halves">
+<article class="card"><h2>Run summary</h2><div class="kpis">{kpis}</div>
+<h3>Timings</h3>{_timings(manifest.get("timings") or {})}</article>
+<article class="card"><h2>Parameters</h2>{_table(list(params.items()))}</article>
+</section>
+<section class="grid halves">
+<article class="card"><h2>Input</h2>{_table(input_rows)}<h3>Run</h3>{_table(run_rows)}</article>
+<article class="card"><h2>Software</h2>{_table(versions)}</article>
+</section>"""
+    scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    return page_document(
+        title=f"h-space decoding · {name}",
+        eyebrow="diffembed latents decode report",
+        heading=f"h-space associations of {name}",
+        summary=summary,
+        meta=" · ".join(str(v) for v in (manifest.get("created"), inp.get("prompts_file")) if v),
+        main=main,
+        scripts=scripts,
+        css=static_text("report.css") + _CSS + (explorer.css if explorer else ""),
+        data=f'<script type="application/json" id="de-store">{safe_json(store)}</script>\n'
+        f'<script type="application/json" data-plot="fig-bars">{bars}</script>',
+    )
+
+
+_CSS = """
+.scroll{overflow-x:auto}table.pairs th,table.pairs td{width:auto;text-align:right}
+table.pairs td:nth-child(-n+2),table.pairs th:nth-child(-n+2){text-align:left}
+table.pairs tr.salient td{font-weight:650;background:#f0f4f8}
+.sheet{display:flex;gap:12px;align-items:flex-start;overflow-x:auto}
+.sheet ol.prompts{margin:0;padding-left:1.8em;font-size:13px}
+img.contact{image-rendering:pixelated;max-width:100%;height:auto;flex:none}
+"""
+
+
+def write_latents_report(
+    out_dir: str | Path, path: str | Path | None = None, *, source: str | None = None
+) -> Path:
+    """Write the report of a decode directory, atomically.
+
+    Parameters
+    ----------
+    out_dir
+        Directory written by ``diffembed latents decode``.
+    path
+        Where to write the page; default ``out_dir / "report.html"``.
+    source
+        Output directory named in the page; default ``out_dir``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    out_dir = Path(out_dir)
+    page = build_latents_report_html(
+        read_latents_outputs(out_dir), source=str(out_dir) if source is None else source
+    )
+    return write_page(page, Path(path) if path is not None else out_dir / "report.html")

@@ -1,0 +1,132 @@
+"""``diffembed latents train`` / ``sample``: a tiny model end to end, files, errors (exit 2)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers")
+torch = pytest.importorskip("torch")
+pytest.importorskip("sentence_transformers")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from diffembed.cli.app import app  # noqa: E402
+
+runner = CliRunner()
+pytestmark = pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1:UserWarning")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("cli") / "model"
+    plant = out.parent / "plant.json"
+    plant.write_text(json.dumps([["circle", "red", 0.9]]))
+    result = runner.invoke(
+        app,
+        ["latents", "train", "--n", "64", "--steps", "3", "--batch-size", "8",
+         "--associations", str(plant), "--preview-steps", "2", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_a_model_directory(model_dir):
+    for name in ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                 "scheduler/scheduler_config.json", "classifier/classifier.json",
+                 "diffembed.json", "loss.csv", "samples.png", "manifest.json"):  # fmt: skip
+        assert (model_dir / name).is_file(), name
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["command"] == "latents train"
+    assert manifest["parameters"]["steps"] == 3
+    assert manifest["parameters"]["associations"] == [["circle", "red", 0.9]]
+    assert manifest["parameters"]["mention"] == 0.6  # partial captions by default
+    meta = json.loads((model_dir / "diffembed.json").read_text())
+    assert meta["config"]["dataset"]["associations"] == [["circle", "red", 0.9]]
+    loss = np.loadtxt(model_dir / "loss.csv", delimiter=",", skiprows=1)
+    assert loss.shape == (3, 2)
+    png = (model_dir / "samples.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sample_writes_images_and_table(model_dir, tmp_path):
+    out = tmp_path / "samples"
+    result = runner.invoke(
+        app,
+        ["latents", "sample", str(model_dir), "a small red circle", "a large blue square",
+         "--n", "2", "--steps", "3", "--seed", "5", "--scale", "2", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with open(out / "samples.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["prompt"] for r in rows] == ["a small red circle"] * 2 + ["a large blue square"] * 2
+    assert [r["seed"] for r in rows] == ["5", "6", "5", "6"]
+    assert {"shape", "colour", "size", "position"} <= set(rows[0])
+    for row in rows:
+        assert (out / row["file"]).is_file()
+    images = np.load(out / "samples.npy")
+    assert images.shape == (4, 3, 16, 16)
+    assert images.dtype == np.float32
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"] == "latents sample"
+    assert manifest["results"]["n_images"] == 4
+    # the library gives the same images for the same (prompt, seed)
+    from diffembed.latents import ddpm
+
+    again = ddpm.sample(ddpm.load_model(model_dir), ["a large blue square"], seeds=[6],
+                        num_inference_steps=3)  # fmt: skip
+    np.testing.assert_allclose(again[0], images[3], atol=1e-5)
+    # an existing output directory is refused without --overwrite
+    result = runner.invoke(app, ["latents", "sample", str(model_dir), "a", "--n", "1",
+                                 "--steps", "1", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 2
+    assert "already exists" in _flat(result.output)
+    assert "--overwrite" in result.output
+
+
+def test_sample_errors_exit_2_with_a_message(model_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["latents", "sample", str(empty), "a red circle", "-o",
+                                 str(tmp_path / "o1")])  # fmt: skip
+    assert result.exit_code == 2
+    text = _flat(result.output)
+    assert "error:" in text
+    assert "not a model directory" in text
+    assert "unet/" in text
+    result = runner.invoke(app, ["latents", "sample", str(model_dir), "a red circle",
+                                 "--guidance", "0.5", "-o", str(tmp_path / "o2")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "guidance_scale=0.5 is not valid" in _flat(result.output)
+    assert not (tmp_path / "o2").exists()
+    pipe = tmp_path / "pipe"
+    (pipe / "unet").mkdir(parents=True)
+    (pipe / "scheduler").mkdir()
+    result = runner.invoke(app, ["latents", "sample", str(pipe), "a", "-o", str(tmp_path / "o3")])
+    assert result.exit_code == 2
+    assert "Cannot load the U-Net" in _flat(result.output)
+
+
+def test_train_errors_exit_2_with_a_message(tmp_path):
+    result = runner.invoke(app, ["latents", "train", "--dataset", "mnist", "-o",
+                                 str(tmp_path / "m")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "Unknown --dataset 'mnist'" in _flat(result.output)
+    result = runner.invoke(app, ["latents", "train", "--steps", "0", "-o", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert "--steps 0 is not valid" in _flat(result.output)
+    bad = tmp_path / "plant.json"
+    bad.write_text(json.dumps([["circle", "purple", 0.9]]))
+    result = runner.invoke(app, ["latents", "train", "--associations", str(bad), "-o",
+                                 str(tmp_path / "m")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "purple" in _flat(result.output)
+    assert not (tmp_path / "m").exists()
