@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the benchmark virtualenvs. Peers are NEVER core dependencies of diffembed.
 #
-#   .venv-bench     : diffembed (editable) + scanpy, pydiffmap, phate (+ pynndescent 0.6.0 pin)
+#   .venv-bench     : diffembed (editable) + scanpy, pydiffmap, phate (+ pynndescent 0.6.0 pin),
+#                     gensim + karateclub (embedding builders, benchmarks/embed.py)
 #   .venv-datafold  : datafold in its own venv (it pins older numpy/scipy/sklearn);
 #                     only created if datafold does not co-install into .venv-bench.
 #
@@ -42,6 +43,19 @@ say "installing peers: fastcluster multiscale_phate"
 $B install -q "fastcluster" "multiscale_phate" >>"$LOG" 2>&1 \
   || say "WARNING: fastcluster/multiscale_phate install failed (see $LOG)"
 
+# embedding builders (benchmarks/embed.py): gensim (SGNS, DeepWalk skip-gram) and karateclub.
+# karateclub 1.3.3 pins numpy<1.23, networkx<2.7, pandas<=1.3.5 (no wheels for this Python):
+# install it without its pins, plus the few modules its package import needs.
+say "installing peers: gensim networkx karateclub (--no-deps)"
+GENSIM_WHEEL=$(ls data/wheels/gensim-*.whl 2>/dev/null | head -1)
+$B install -q ${GENSIM_WHEEL:-gensim} networkx >>"$LOG" 2>&1 \
+  || say "WARNING: gensim install failed (see $LOG)"
+$B install -q --no-deps karateclub python-louvain pygsp decorator six tqdm >>"$LOG" 2>&1 \
+  || say "WARNING: karateclub install failed (see $LOG)"
+
+# latents WEAT benchmark (benchmarks/latents_weat.py): wefe pins numpy<=1.26.4, so its own venv
+[ -x .venv-wefe/bin/python ] || "$PY" -m venv .venv-wefe; .venv-wefe/bin/pip install -q wefe >>"$LOG" 2>&1 || say "WARNING: wefe install into .venv-wefe failed (see $LOG)"
+
 # --------------------------------------------------------------- datafold
 # First try to co-install without disturbing the resolved stack; if pip would
 # have to downgrade numpy/scipy/sklearn, put datafold in its own venv instead.
@@ -70,7 +84,7 @@ fi
 say "versions:"
 .venv-bench/bin/python - <<'PY' 2>&1 | tee -a "$LOG"
 import importlib
-for m in ["numpy", "scipy", "sklearn", "diffembed", "scanpy", "anndata", "pynndescent", "pydiffmap", "phate", "datafold"]:
+for m in ["numpy", "scipy", "sklearn", "diffembed", "scanpy", "anndata", "pynndescent", "pydiffmap", "phate", "datafold", "gensim", "karateclub"]:
     try:
         mod = importlib.import_module(m)
         print(f"  .venv-bench     {m:12s} {getattr(mod, '__version__', '?')}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from diffembed.embed import KeyedVectors, WordVectors, cooccurrence_counts, pmi_matrix, word_vectors
 from diffembed.embed.cooccurrence import default_tokenizer
@@ -201,3 +202,72 @@ def test_deterministic_given_the_seed():
     b = word_vectors(toy_corpus(5, 60), dim=4, window=2, min_count=1, random_state=3)
     np.testing.assert_array_equal(a.vectors, b.vectors)
     assert isinstance(Path(__file__), Path)
+
+
+def _random_counts(seed: int = 0, n: int = 400, nnz: int = 40_000) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, n, nnz), rng.integers(0, n, nnz)
+    vals = rng.integers(1, 50, nnz) * 0.2  # dynamic-window weights are multiples of 1/window
+    keep = (rows != 5) & (cols != 7)  # an empty row and an empty column
+    return sp.coo_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n)).tocsr()
+
+
+@pytest.mark.parametrize("kind", ["ppmi", "pmi"])
+def test_pmi_in_place_on_float32_counts_matches_the_float64_copy(kind):
+    C = _random_counts()
+    expected = pmi_matrix(C, kind=kind, dtype=np.float64)
+    C32 = C.astype(np.float32)
+    untouched = pmi_matrix(C32, kind=kind, copy=True)
+    assert C32.nnz == C.nnz  # copy=True leaves the input as it was
+    got = pmi_matrix(C32, kind=kind, copy=False)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.toarray(), expected.toarray(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got.toarray(), untouched.toarray())
+    assert C32.nnz == 0  # consumed: emptied rather than left aliasing the result
+    assert (got.toarray() != 0).sum() == got.nnz  # no explicit zeros stored
+
+
+def test_pmi_in_place_allocates_no_second_matrix(monkeypatch):
+    import tracemalloc
+
+    from diffembed.embed import pmi
+
+    monkeypatch.setattr(pmi, "_BLOCK_NNZ", 2_000)
+    C = _random_counts(1, n=2_000, nnz=400_000).astype(np.float32)
+    size = C.data.nbytes + C.indices.nbytes
+
+    def peak(copy: bool) -> int:
+        counts = C.copy()
+        tracemalloc.start()
+        try:
+            pmi.pmi_matrix(counts, copy=copy)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak(copy=False) < 0.25 * size  # block temporaries only
+    assert peak(copy=True) > 0.9 * size  # negative control: a new matrix of the same size
+
+
+def test_float32_counts_equal_float64_counts():
+    corpus = toy_corpus(6, n_segments=300)
+    C64, v64 = cooccurrence_counts(corpus, window=3, min_count=1, chunk_tokens=100)
+    C32, v32 = cooccurrence_counts(
+        corpus, window=3, min_count=1, chunk_tokens=100, dtype=np.float32
+    )
+    assert v32.words == v64.words
+    assert C32.dtype == np.float32
+    np.testing.assert_allclose(C32.toarray(), C64.toarray(), rtol=1e-6)
+    assert C64.dtype == np.float64
+
+
+def test_weighted_factors_in_place_equals_copy():
+    from diffembed.embed._factorize import weighted_factors
+
+    rng = np.random.default_rng(0)
+    U, s, Vt = rng.standard_normal((6, 3)), np.array([3.0, 2.0, 0.5]), rng.standard_normal((3, 5))
+    W, C = weighted_factors(U, s, Vt, 0.5)
+    W2, C2 = weighted_factors(U.copy(), s, Vt.copy(), 0.5, copy=False)
+    np.testing.assert_allclose(W2, W)
+    np.testing.assert_allclose(C2, C)
+    np.testing.assert_allclose(W, U * np.sqrt(s))

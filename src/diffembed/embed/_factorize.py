@@ -67,13 +67,24 @@ def truncated_svd(
     pivot = np.abs(U).argmax(axis=0)
     signs = np.sign(U[pivot, np.arange(U.shape[1])])
     signs[signs == 0] = 1
-    return U * signs, s, Vt * signs[:, None]
+    U *= signs  # in place: U and Vt are fresh arrays, and each is as large as the result
+    Vt *= signs[:, None]
+    return U, s, Vt
 
 
 def weighted_factors(
-    U: np.ndarray, s: np.ndarray, Vt: np.ndarray, eig: float
+    U: np.ndarray, s: np.ndarray, Vt: np.ndarray, eig: float, *, copy: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column factors ``U Σ^p`` and ``V Σ^p`` (eigenvalue weighting ``p = eig``)."""
+    """Row and column factors ``U Σ^p`` and ``V Σ^p`` (eigenvalue weighting ``p = eig``).
+
+    ``copy=False`` scales ``U`` and ``Vt`` in place and returns them (``Vt`` transposed, a
+    view), which saves two arrays of their size.
+    """
     eig = check_real(eig, "eig", low=0.0, high=1.0)
-    weight = s**eig
-    return U * weight, Vt.T * weight
+    weight = (s**eig).astype(np.result_type(U.dtype, Vt.dtype), copy=False)
+    if copy:
+        return U * weight, Vt.T * weight
+    U *= weight
+    C = Vt.T
+    C *= weight
+    return U, C

@@ -9,12 +9,12 @@ arrays ``ids[:-d]`` and ``ids[d:]`` are the word and context of all pairs at dis
 they go into one COO matrix per chunk, which scipy sums into CSR. Memory is bounded by the
 vocabulary, the CSR counts and one chunk (about ``2 × window × chunk_tokens`` pairs).
 
-By default the corpus is read once: every token is kept as a provisional int32 id (4 bytes per
-token, less than the text itself), word counts come from those ids, and the ids are mapped to
-the vocabulary afterwards. Corpus files larger than ``TWO_PASS_BYTES`` (1 GiB) are instead
-streamed twice — once to count words, once to count pairs — so memory does not grow with the
-corpus (``two_pass=True`` forces this for any re-readable corpus; it is about 1.8× slower,
-since every token is tokenised twice).
+By default the corpus is read once: every token is kept as a provisional int32 id in one flat
+buffer (4 bytes per token, less than the text itself), word counts come from those ids, and
+the ids are mapped to the vocabulary afterwards, one chunk at a time. Corpus files larger
+than ``TWO_PASS_BYTES`` (1 GiB) are instead streamed twice — once to count words, once to
+count pairs — so memory does not grow with the corpus (``two_pass=True`` forces this for any
+re-readable corpus; it is about 1.8× slower, since every token is tokenised twice).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -249,15 +250,21 @@ def _pack(segments: Iterable[np.ndarray], window: int, chunk_tokens: int) -> Ite
 
 
 def count_id_chunks(
-    chunks: Iterable[np.ndarray], n_words: int, weights: np.ndarray
+    chunks: Iterable[np.ndarray],
+    n_words: int,
+    weights: np.ndarray,
+    *,
+    dtype: type = np.float64,
 ) -> sp.csr_matrix:
     """Symmetric weighted co-occurrence counts of id chunks (−1 = no word).
 
     ``C[w, c]`` sums ``weights[d − 1]`` over all positions where ``c`` stands ``d`` places
     before or after ``w``; pairs are counted in both directions, so ``C`` is symmetric.
+    Each chunk is summed in float64; the running total is kept in ``dtype`` (float32 halves
+    the memory of the counts, with a relative rounding error below 1e-6 per chunk).
     """
     window = weights.size
-    total = sp.csr_matrix((n_words, n_words), dtype=np.float64)
+    total: sp.csr_matrix | None = None
     for ids in chunks:
         offsets = range(1, min(window, ids.size - 1) + 1)
         valid = ids >= 0
@@ -277,12 +284,48 @@ def count_id_chunks(
             rows[pos + size : pos + 2 * size], cols[pos + size : pos + 2 * size] = b, a
             vals[pos : pos + 2 * size] = weights[d - 1]
             pos += 2 * size
-        del keeps
+        del keeps, valid
         part = sp.coo_matrix((vals, (rows, cols)), shape=(n_words, n_words)).tocsr()
         del rows, cols, vals
-        total = total + part
+        part.sum_duplicates()
+        part = part.astype(dtype, copy=False)
+        total = part if total is None else total + part
+        del part
+    if total is None:
+        return sp.csr_matrix((n_words, n_words), dtype=dtype)
     total.sum_duplicates()
     return total
+
+
+def _padded_chunks(
+    ids: np.ndarray,
+    lengths: np.ndarray,
+    lookup: np.ndarray,
+    window: int,
+    chunk_tokens: int,
+) -> Iterator[np.ndarray]:
+    """Chunks of vocabulary ids from a flat token-id array, ``window`` −1s after each segment.
+
+    ``ids`` holds the provisional ids of all tokens, segment after segment (``lengths``);
+    ``lookup`` maps a provisional id to its vocabulary row (−1: not kept). Chunks end at
+    segment boundaries and hold about ``chunk_tokens`` tokens.
+    """
+    ends = np.cumsum(lengths, dtype=np.int64)
+    starts = ends - lengths
+    n_segments = lengths.size
+    s0 = 0
+    while s0 < n_segments:
+        s1 = int(np.searchsorted(ends, starts[s0] + chunk_tokens, side="left")) + 1
+        s1 = min(max(s1, s0 + 1), n_segments)
+        new = lookup[ids[starts[s0] : ends[s1 - 1]]]
+        segment = np.repeat(np.arange(s1 - s0, dtype=np.int64), lengths[s0:s1])
+        keep = new >= 0
+        new, segment = new[keep], segment[keep]
+        out = np.full(new.size + window * (s1 - s0), -1, dtype=np.int32)
+        out[np.arange(new.size) + window * segment] = new
+        del new, segment, keep
+        yield out
+        s0 = s1
 
 
 def cooccurrence_counts(
@@ -296,6 +339,7 @@ def cooccurrence_counts(
     encoding_errors: str = "strict",
     chunk_tokens: int = 500_000,
     two_pass: bool | None = None,
+    dtype: type = np.float64,
 ) -> tuple[sp.csr_matrix, Vocabulary]:
     """Count windowed word–context co-occurrences of a corpus into a sparse matrix.
 
@@ -318,10 +362,13 @@ def cooccurrence_counts(
     two_pass
         Stream the corpus twice instead of keeping 4 bytes per token (default: only for
         corpus files above ``TWO_PASS_BYTES``); needs a re-readable corpus (not a generator).
+    dtype
+        Float type of the counts (``np.float32`` halves their memory; every chunk is still
+        summed in float64).
 
     Returns
     -------
-    counts : scipy.sparse.csr_matrix of shape (n_words, n_words), float64
+    counts : scipy.sparse.csr_matrix of shape (n_words, n_words), ``dtype``
         Symmetric weighted counts.
     vocabulary : Vocabulary
         The kept words (row order of ``counts``) and their corpus counts.
@@ -360,17 +407,21 @@ def cooccurrence_counts(
                 yield np.fromiter(ids, dtype=np.int32, count=len(ids))
 
         chunks = _pack(ids_of_segments(), window, chunk_tokens)
-        return count_id_chunks(chunks, len(vocab.words), weights), vocab
-    # One pass: keep every token as a provisional id, map to the vocabulary later.
+        return count_id_chunks(chunks, len(vocab.words), weights, dtype=dtype), vocab
+    # One pass: keep every token as a provisional int32 id in one flat buffer (no object per
+    # segment), map the ids to the vocabulary later, chunk by chunk.
     provisional: dict[str, int] = {}
-    stored: list[np.ndarray] = []
+    setdefault = provisional.setdefault
+    flat = array("i")
+    lengths = array("i")
     for tokens in corpus.segments():
-        ids = [provisional.setdefault(w, len(provisional)) for w in tokens]
-        stored.append(np.fromiter(ids, dtype=np.int32, count=len(ids)))
-        n_tokens += len(ids)
-        n_segments += 1
-    frequency = np.bincount(np.concatenate(stored), minlength=len(provisional)) if stored else []
+        flat.extend([setdefault(w, len(provisional)) for w in tokens])
+        lengths.append(len(tokens))
+    n_tokens, n_segments = len(flat), len(lengths)
+    ids = np.frombuffer(flat, dtype=np.intc).astype(np.int32, copy=False) if flat else None
+    frequency = np.bincount(ids, minlength=len(provisional)) if ids is not None else []
     counter = Counter(dict(zip(provisional, np.asarray(frequency).tolist(), strict=True)))
+    del frequency
     vocab = build_vocabulary(
         counter,
         min_count=min_count,
@@ -378,16 +429,12 @@ def cooccurrence_counts(
         n_tokens=n_tokens,
         n_segments=n_segments,
     )
+    del counter
     lookup = np.full(len(provisional), -1, dtype=np.int32)
-    index = vocab.index()
+    rows = vocab.index()
     for word, pid in provisional.items():
-        lookup[pid] = index.get(word, -1)
-    del provisional
-
-    def mapped() -> Iterator[np.ndarray]:
-        for ids in stored:
-            new = lookup[ids]
-            yield new[new >= 0]
-
-    chunks = _pack(mapped(), window, chunk_tokens)
-    return count_id_chunks(chunks, len(vocab.words), weights), vocab
+        lookup[pid] = rows.get(word, -1)
+    del provisional, rows
+    seg_lengths = np.frombuffer(lengths, dtype=np.intc).astype(np.int64)
+    chunks = _padded_chunks(ids, seg_lengths, lookup, window, chunk_tokens)
+    return count_id_chunks(chunks, len(vocab.words), weights, dtype=dtype), vocab

@@ -137,12 +137,14 @@ def word_vectors(
             encoding_errors=encoding_errors,
             chunk_tokens=chunk_tokens,
             two_pass=two_pass,
+            dtype=np.float32,
         )
     n_words = len(vocab.words)
     dim = check_dim(dim, n_words, what="vocabulary words")
     with _progress.stage("pmi", timings):
         nnz_counts = counts.nnz
-        M = pmi_matrix(counts, kind=kind, cds=cds, shift=shift)
+        # PPMI overwrites the float32 counts in place: one matrix of this size at a time
+        M = pmi_matrix(counts, kind=kind, cds=cds, shift=shift, copy=False)
         del counts
     if M.nnz == 0:
         msg = (
@@ -153,7 +155,12 @@ def word_vectors(
         raise InputError(msg)
     with _progress.stage("svd", timings):
         U, s, Vt = truncated_svd(M, dim, n_iter=n_iter, random_state=random_state, threads=threads)
-        W, C = weighted_factors(U, s, Vt, eig)
+        pmi_nnz = int(M.nnz)
+        del M
+        W, C = weighted_factors(U, s, Vt, eig, copy=False)
+        del U, Vt
+    W = W.astype(np.float32, copy=False)
+    C = np.ascontiguousarray(C, dtype=np.float32)
     vectors = W + C if context == "add" else W
     timings["total"] = time.perf_counter() - start
     info: dict[str, Any] = {
@@ -179,14 +186,14 @@ def word_vectors(
         "n_words": n_words,
         "tokens_in_vocabulary": float(vocab.counts.sum() / vocab.n_tokens),
         "cooccurrence_nnz": int(nnz_counts),
-        "pmi_nnz": int(M.nnz),
+        "pmi_nnz": pmi_nnz,
         "timings": timings,
     }
     return WordVectors(
         vocab.words,
-        vectors.astype(np.float32),
+        vectors,
         counts=vocab.counts,
         info=info,
-        context_vectors=C.astype(np.float32),
+        context_vectors=C,
         singular_values=s,
     )
