@@ -259,7 +259,7 @@ def fit_diffembed_landmarks(X, spec):
 
     m = int(spec.get("landmarks", 10_000))
     lm = de.LandmarkDiffusionMap(n_components=10, landmarks=m, n_jobs=spec["threads"],
-                                 random_state=0)
+                                 bandwidth=spec.get("bandwidth", "auto"), random_state=0)
     t0 = time.perf_counter()
     Y = lm.fit_transform(X)
     wall = time.perf_counter() - t0
@@ -268,7 +268,9 @@ def fit_diffembed_landmarks(X, spec):
     def extract():
         return {"op": None, "evals": np.asarray(lm.eigenvalues_, dtype=np.float64),
                 "coord": np.asarray(Y)[:, 0], "ref": None,
-                "notes": f"{m} random landmarks + Nyström; knn={lm.knn_method_}",
+                "notes": f"{m} random landmarks + Nyström; knn={lm.knn_method_}, "
+                         f"nystrom={lm.nystrom_knn_method_}",
+                "knn_recall": lm.nystrom_knn_recall_,
                 "version": de.__version__,
                 "generator_evals": [float(v) for v in lm.generator_eigenvalues_]}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import ClassVar
 
@@ -269,13 +268,6 @@ E2E = {"n_train": 2000, "steps": 300, "batch_size": 32, "lr": 2e-3, "channels": 
        "seeds": 12, "inference_steps": 10}  # fmt: skip
 
 
-#: Each end-to-end test trains a DDPM (~3-5 min of CPU): outside the default suite's budget.
-E2E_ONLY = pytest.mark.skipif(
-    os.environ.get("DIFFEMBED_E2E") != "1",
-    reason="trains a DDPM for minutes: DIFFEMBED_E2E=1, or benchmarks/latents_associations.py",
-)
-
-
 def _train_and_decode(planted):
     from diffembed.latents import extract_hspace, score_associations, shapes_dataset, train_ddpm
     from diffembed.latents.shapes import ATTRIBUTES, SHAPES
@@ -294,7 +286,6 @@ def _train_and_decode(planted):
 
 
 @pytest.mark.slow
-@E2E_ONLY
 def test_planted_associations_recovered_end_to_end():
     """Train on shapes with 3 planted shape → colour associations, decode with shape prompts.
 
@@ -315,7 +306,6 @@ def test_planted_associations_recovered_end_to_end():
 
 
 @pytest.mark.slow
-@E2E_ONLY
 def test_unbiased_model_has_no_association_end_to_end():
     rows = _train_and_decode([])
     assert not [k for k, r in rows.items() if r["significant"]]

@@ -23,6 +23,9 @@ from .._estimate import fit_estimate
 from .._validation import check_in, check_int
 from ..exceptions import DisconnectedGraphError, InputError
 from .common import (
+    Debug,
+    Overwrite,
+    Quiet,
     check_data,
     check_metadata_name,
     manifest_command,
@@ -75,11 +78,6 @@ _FLAGS = {
     "color_by": "--color-by",
 }
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
-Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing output directory (after success).")
-]
 OutDir = Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")]
 LabelOpt = Annotated[
     str | None,

@@ -8,15 +8,19 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import typer
 
 from .. import __version__, _progress
 from ..exceptions import DiffembedError, InputError
 
 __all__ = [
     "MANIFEST_VERSION",
+    "Debug",
+    "Overwrite",
+    "Quiet",
     "check_data",
     "check_metadata_name",
     "manifest_command",
@@ -29,6 +33,13 @@ __all__ = [
 ]
 
 MANIFEST_VERSION = 1
+
+# Options every command shares (typer reads them from the annotations).
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing output directory (after success).")
+]
 _RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
 
 

@@ -29,6 +29,7 @@ import typer
 
 from .. import __version__, _progress
 from ..exceptions import InputError
+from .common import Debug, Overwrite, Quiet
 from .console import UI
 
 __all__ = ["embed_app"]
@@ -42,11 +43,6 @@ embed_app = typer.Typer(
 )
 
 OutDir = Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")]
-Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing output directory (after success).")
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 NoReport = Annotated[bool, typer.Option("--no-report", help="Skip report.html.")]
 Seed = Annotated[int, typer.Option("--random-state", help="Seed of every random step.")]
 Threads = Annotated[

@@ -37,7 +37,15 @@ from rich.table import Table
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import manifest_command, manifest_head, versions, write_manifest
+from .common import (
+    Debug,
+    Overwrite,
+    Quiet,
+    manifest_command,
+    manifest_head,
+    versions,
+    write_manifest,
+)
 from .console import UI, format_seconds
 
 __all__ = [
@@ -151,13 +159,10 @@ def decode_command(
     ] = "greater",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per U-Net batch.")] = 64,
     random_state: Annotated[int, typer.Option(help="Seed of the permutations.")] = 0,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Replace an existing output directory (after success)."),
-    ] = False,
+    overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """Decode a diffusion model's h-space: associations between prompt and caption words."""
     ui = UI(quiet=quiet, debug=debug)

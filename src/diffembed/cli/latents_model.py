@@ -35,7 +35,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import manifest_head, versions, write_manifest
+from .common import Debug, Overwrite, Quiet, manifest_head, versions, write_manifest
 from .console import UI, format_seconds
 
 __all__ = ["sample_command", "train_command"]
@@ -169,8 +169,8 @@ def train_command(
         bool,
         typer.Option("--overwrite", help="Replace an existing model directory (after success)."),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """Train a small text-conditioned DDPM on captioned shapes and save it to a directory."""
     ui = UI(quiet=quiet, debug=debug)
@@ -341,12 +341,9 @@ def sample_command(
     batch_size: Annotated[int, typer.Option(help="Images per U-Net call.")] = 64,
     scale: Annotated[int, typer.Option(help="Nearest-neighbour upscaling of the PNGs.")] = 8,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Replace an existing output directory (after success)."),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """Generate images from prompts with a trained model: PNGs, samples.csv, samples.npy."""
     ui = UI(quiet=quiet, debug=debug)

@@ -49,7 +49,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import manifest_head, versions, write_manifest
+from .common import Debug, Quiet, manifest_head, versions, write_manifest
 from .console import UI
 from .extras import EXPORT_HINTS, parse_formats, write_exports
 
@@ -148,8 +148,8 @@ def stability_command(
             "Atlas) or projector (projector/ for the TensorFlow Projector). Repeatable.",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """Train word vectors on perturbed corpora; report every stability metric raw vs smoothed."""
     ui = UI(quiet=quiet, debug=debug)

@@ -51,6 +51,9 @@ from rich.table import Table
 from .. import _progress
 from ..exceptions import InputError
 from .common import (
+    Debug,
+    Overwrite,
+    Quiet,
     check_data,
     manifest_command,
     manifest_head,
@@ -128,10 +131,7 @@ def tree_command(
         typer.Option(help="Permutation-null draws that decide the salient levels (0: none)."),
     ] = 5,
     random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Replace an existing output directory (after success)."),
-    ] = False,
+    overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     formats: Annotated[
         list[str] | None,
@@ -141,8 +141,8 @@ def tree_command(
             "(projector/ for the TensorFlow Projector). Repeatable.",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
 ) -> None:
     """Build a bottom-up diffusion hierarchy: levels, linkage, nodes, manifest and report."""
     ui = UI(quiet=quiet, debug=debug)
