@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,7 @@ def markdown(cfg, runs, load: str, planted: list) -> str:
     lines = [
         "# Planted-association recovery by h-space decoding",
         "",
-        "`nice -n 10 .venv/bin/python benchmarks/latents_associations.py"
-        + (" --quick" if cfg["quick"] else "") + f" --planted {cfg['planted']}`",
+        "`python benchmarks/latents_associations.py " + " ".join(sys.argv[1:]) + "`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs "
         f"(load average at start: {load}); torch threads {cfg['threads']}.",
