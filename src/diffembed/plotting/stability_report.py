@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,15 @@ from ..exceptions import InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
 from .explorer_neighbours import nearest_neighbours
-from .page import _e, _fmt, _kpi, _table, _timings, scripts_and_csp  # shared page parts
+from .page import (  # shared page parts
+    _e,
+    _fmt,
+    _kpi,
+    _table,
+    _timings,
+    scripts_and_csp,
+    write_page,
+)
 
 __all__ = [
     "EXPLORER_NEIGHBOURS",
@@ -568,15 +574,4 @@ def write_stability_report(
     page = build_stability_report_html(
         read_stability_outputs(out_dir), source=str(out_dir) if source is None else source
     )
-    target = Path(path) if path is not None else out_dir / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
