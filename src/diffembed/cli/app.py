@@ -9,7 +9,6 @@ one red paragraph that names the problem and the fix.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,6 +27,7 @@ from .common import (
     Quiet,
     check_data,
     check_metadata_name,
+    flag_hint,
     manifest_command,
     manifest_head,
     parse_bandwidth,
@@ -101,10 +101,7 @@ def _cli_hint(exc: BaseException, message: str) -> str:
             f"{message} On the command line: --disconnected largest or --disconnected "
             "components, or a larger --n-neighbors."
         )
-    flags = [flag for name, flag in _FLAGS.items() if re.search(rf"(?<![\w-]){name}=", message)]
-    if flags:
-        message += f" (Command-line option{'s' if len(flags) > 1 else ''}: {', '.join(flags)}.)"
-    return message
+    return flag_hint(message, _FLAGS)
 
 
 def _ui(quiet: bool, debug: bool) -> UI:

@@ -23,6 +23,7 @@ __all__ = [
     "Quiet",
     "check_data",
     "check_metadata_name",
+    "flag_hint",
     "manifest_command",
     "manifest_head",
     "parse_bandwidth",
@@ -62,6 +63,17 @@ def manifest_head(command: str) -> dict[str, Any]:
         "diffembed_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def flag_hint(message: str, flags: dict[str, str]) -> str:
+    """Add the command-line spelling of the parameters (``name=``) a library message mentions.
+
+    ``flags`` maps estimator parameter names to options, e.g. ``{"n_neighbors": "--n-neighbors"}``.
+    """
+    found = [flag for name, flag in flags.items() if re.search(rf"(?<![\w-]){name}=", message)]
+    if found:
+        message += f" (Command-line option{'s' if len(found) > 1 else ''}: {', '.join(found)}.)"
+    return message
 
 
 def manifest_command(out: Path) -> str | None:

@@ -41,6 +41,7 @@ from .common import (
     Debug,
     Overwrite,
     Quiet,
+    flag_hint,
     manifest_command,
     manifest_head,
     versions,
@@ -71,10 +72,7 @@ _FLAGS = {
 
 
 def _hint(exc: BaseException, message: str) -> str:
-    flags = [flag for name, flag in _FLAGS.items() if re.search(rf"(?<![\w-]){name}=", message)]
-    if flags:
-        message += f" (Command-line option{'s' if len(flags) > 1 else ''}: {', '.join(flags)}.)"
-    return message
+    return flag_hint(message, _FLAGS)
 
 
 def read_prompts(path: Path) -> list[str]:

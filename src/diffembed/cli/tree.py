@@ -55,6 +55,7 @@ from .common import (
     Overwrite,
     Quiet,
     check_data,
+    flag_hint,
     manifest_command,
     manifest_head,
     read_input,
@@ -93,10 +94,7 @@ _FLAGS = {
 
 def _hint(exc: BaseException, message: str) -> str:
     """Add the command-line spelling of the parameters a library message mentions."""
-    flags = [flag for name, flag in _FLAGS.items() if re.search(rf"(?<![\w-]){name}=", message)]
-    if flags:
-        message += f" (Command-line option{'s' if len(flags) > 1 else ''}: {', '.join(flags)}.)"
-    return message
+    return flag_hint(message, _FLAGS)
 
 
 def tree_command(
