@@ -571,3 +571,20 @@ def test_map_bandwidth_knn_is_the_squared_median_kth_neighbour_distance(roll_csv
     X, _ = make_swiss_roll(600, random_state=0)  # the rows of roll.csv
     d = np.sort(np.linalg.norm(X[:, None] - X[None], axis=-1), axis=1)  # column 0: self
     assert results["bandwidth"] == pytest.approx(np.median(d[:, 15]) ** 2, rel=1e-6)
+
+
+def test_flag_hint_names_the_options_of_the_parameters_a_message_mentions():
+    from diffembed.cli.common import flag_hint
+
+    flags = {"n_neighbors": "--n-neighbors", "t": "--t"}
+    assert flag_hint("n_neighbors=0 is not valid.", flags) == (
+        "n_neighbors=0 is not valid. (Command-line option: --n-neighbors.)"
+    )
+    assert flag_hint("t=-1 and n_neighbors=0 are not valid.", flags).endswith(
+        "(Command-line options: --n-neighbors, --t.)"
+    )
+    assert flag_hint("max_t=3 is not valid.", flags) == "max_t=3 is not valid."  # whole names only
+    result = invoke("map", "--dataset", "swiss-roll", "--n-samples", 50, "--n-neighbors", 60, "-o",
+                    "/nonexistent/never-written")
+    assert result.exit_code == 2
+    assert "--n-neighbors" in flat(result.output)
