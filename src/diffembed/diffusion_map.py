@@ -508,8 +508,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "eigenvalues_")
         t = self.t if t is None else check_real(t, "t", low=0.0)
-        psi_fit = self.eigenvectors_[self.fitted_mask_]
-        n_fit = psi_fit.shape[0]
+        n_fit = int(self.fitted_mask_.sum())
         # A fitted row of P holds the point itself and its n_neighbors neighbours: a new point
         # gets the same number of fitted points, so a fitted point maps (nearly) onto itself.
         k = min(self.n_neighbors + 1, n_fit)
@@ -525,6 +524,22 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
                 Xv = validate_data(self, Xv, dtype=np.float64, reset=False)
             dist, ind = self._get_index().query(Xv, k)
             graph = graph_from_arrays(dist, ind, n_index=n_fit)
+        lam = self.eigenvalues_
+        if np.any(np.abs(lam) < 1e-8):
+            warnings.warn(
+                "Some eigenvalues are ~0; the Nyström extension divides by them and the "
+                "matching coordinates of new points are unreliable.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return diffusion_coordinates(self._nystrom_psi(graph), lam, t)
+
+    def _nystrom_psi(self, graph: sp.csr_matrix) -> np.ndarray:
+        """Nyström eigenfunctions ψ of new rows from their distance ``graph`` to the fitted rows.
+
+        ``graph`` holds each new row's ``n_neighbors + 1`` nearest fitted rows (the columns are
+        the fitted rows); the weights use the fitted bandwidth, α and densities.
+        """
         mask = self.fitted_mask_
         P = nystrom_weights(
             graph,
@@ -534,17 +549,8 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
             local_scales=None if self.local_scales_ is None else self.local_scales_[mask],
             n_neighbors=self.n_neighbors,
         )
-        lam = self.eigenvalues_
-        if np.any(np.abs(lam) < 1e-8):
-            warnings.warn(
-                "Some eigenvalues are ~0; the Nyström extension divides by them and the "
-                "matching coordinates of new points are unreliable.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
         with np.errstate(divide="ignore", invalid="ignore"):
-            psi_new = (P @ psi_fit) / lam[None, :]
-        return diffusion_coordinates(psi_new, lam, t)
+            return (P @ self.eigenvectors_[mask]) / np.asarray(self.eigenvalues_)[None, :]
 
     def _get_index(self) -> NeighborIndex:
         if getattr(self, "_index", None) is None:

@@ -43,7 +43,6 @@ from ._validation import check_data_matrix, check_in, check_int
 from .diffusion_map import Bandwidth, DiffusionMap, Disconnected, diffusion_coordinates
 from .exceptions import InputError
 from .neighbors import FaissHNSWIndex, graph_from_arrays, query_recall, resolve_knn_method
-from .nystrom import nystrom_weights
 
 __all__ = ["LandmarkDiffusionMap", "choose_landmarks"]
 
@@ -354,21 +353,9 @@ def nystrom_psi(model: DiffusionMap, index: Any, block: np.ndarray) -> np.ndarra
     nearest fitted points, the fitted bandwidth and densities), with the neighbour search done
     by ``index`` (built on ``model``'s fitted rows) instead of the model's own exact index.
     """
-    mask = model.fitted_mask_
-    psi_fit = model.eigenvectors_[mask]
-    k = min(model.n_neighbors + 1, psi_fit.shape[0])
-    dist, ind = index.query(block, k)
-    graph = graph_from_arrays(dist, ind, n_index=psi_fit.shape[0])
-    P = nystrom_weights(
-        graph,
-        bandwidth=model.bandwidth_,
-        alpha=model.alpha,
-        density=model.density_[mask],
-        local_scales=None if model.local_scales_ is None else model.local_scales_[mask],
-        n_neighbors=model.n_neighbors,
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (P @ psi_fit) / np.asarray(model.eigenvalues_)[None, :]
+    n_fit = int(model.fitted_mask_.sum())
+    dist, ind = index.query(block, min(model.n_neighbors + 1, n_fit))
+    return model._nystrom_psi(graph_from_arrays(dist, ind, n_index=n_fit))
 
 
 def generator_eigenvalues(model: DiffusionMap) -> np.ndarray:
