@@ -42,7 +42,7 @@ from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_expor
 from .latents import latents_app
 from .stability import stability_command
 from .streaming import stream_transform
-from .tree import is_tree_output, rebuild_tree_report, tree_command
+from .tree import rebuild_tree_report, tree_command
 
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
@@ -597,10 +597,10 @@ def _record_outputs(out: Path, names: list[str]) -> None:
 
 
 def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
-    if is_tree_output(out):  # manifest.json says command "tree"
+    command = manifest_command(out)
+    if command == "tree":
         rebuild_tree_report(ui, out, color_by)
         return
-    command = manifest_command(out)
     if command == "latents decode":
         from .latents_decode import rebuild_decode_report
 
