@@ -182,7 +182,7 @@ def test_manifest_schema(mapped, roll_csv):
         "eigenvalues",
         "timescales",
     ]
-    assert results["eigen_solver"] in ("dense", "arpack", "shift_invert", "lobpcg")
+    assert results["eigen_solver"] in ("dense", "arpack", "shift_invert", "lobpcg", "amg")
     assert results["bandwidth_method"] == "auto"
     assert results["bandwidth"] > 0
     assert results["knn_method"] in ("exact", "approximate")

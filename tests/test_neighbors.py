@@ -52,6 +52,36 @@ def test_approximate_recall_against_exact(rng):
     assert all(i not in s for i, s in enumerate(_as_sets(approx)))
 
 
+@pytest.mark.parametrize("case", ["missed", "trapped", "missed_again"])
+def test_rows_hnsw_gets_wrong_are_searched_again(rng, monkeypatch, case):
+    """A row whose search misses its own point or ends far away (HNSW trapped) is repaired."""
+    from diffembed.neighbors import FaissHNSWIndex
+
+    X = np.r_[rng.normal(size=(1000, 12)), rng.normal(size=(1000, 12)) + 30.0]  # two clouds
+    exact, _ = knn_graph(X, 8, method="exact")
+    real_search = FaissHNSWIndex._search
+    far = np.argsort(np.linalg.norm(X - X[1500], axis=1))[:9]  # 9 points of the other cloud
+    if case == "trapped":  # the search found the point itself, then only far points
+        far = np.r_[5, far[:8]]
+
+    def search(self, data, n_neighbors, ef_search=None):
+        dist, ind = real_search(self, data, n_neighbors, ef_search)
+        first_pass = len(data) == len(X)
+        retry = not first_pass and ef_search is not None and ef_search > self.ef_search
+        if first_pass or (retry and case == "missed_again"):  # stuck like a wrong HNSW search
+            row = 5 if first_pass else 0
+            ind[row] = far
+            dist[row] = np.linalg.norm(X[far] - X[5], axis=1)
+        return dist, ind
+
+    monkeypatch.setattr(FaissHNSWIndex, "_search", search)
+    graph, index = knn_graph(X, 8, method="approximate")
+    assert index.n_retried_ == 1  # nothing else in this cloud is suspect
+    assert index.n_repaired_ == (1 if case == "missed_again" else 0)
+    assert _as_sets(graph)[5] == _as_sets(exact)[5]
+    np.testing.assert_allclose(np.sort(graph[5].data), np.sort(exact[5].data), rtol=1e-5)
+
+
 def test_auto_method_choice():
     assert resolve_knn_method("auto", 1000, 50, "euclidean", False) == "exact"
     assert resolve_knn_method("auto", 10**6, 3, "euclidean", False) == "exact"

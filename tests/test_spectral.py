@@ -19,15 +19,16 @@ def operator(rng):
     return diffusion_operator(gaussian_kernel(graph, 0.2), 1.0).S
 
 
-@pytest.mark.parametrize("solver", ["arpack", "shift_invert", "lobpcg"])
+@pytest.mark.parametrize("solver", ["arpack", "shift_invert", "lobpcg", "amg"])
 def test_iterative_solvers_match_dense(operator, solver):
     ref_vals, ref_vecs = top_eigenpairs(operator, 6, solver="dense")
+    tol = {"lobpcg": 1e-12, "amg": 1e-8}.get(solver, 0.0)
     vals, vecs = top_eigenpairs(
         operator,
         6,
         solver=solver,
         random_state=0,
-        tol=1e-12 if solver == "lobpcg" else 0.0,
+        tol=tol,
         max_iter=5000 if solver == "lobpcg" else None,
     )
     # eigenvalues near 1 are crowded: compare 1 - lambda, which sets the timescales
@@ -47,8 +48,38 @@ def test_spectrum_in_unit_interval_and_top_is_one(operator):
     assert np.all(np.diff(vals) <= 0)
 
 
+def test_amg_default_tolerance_is_relative_to_the_spectrum(operator):
+    """The default "amg" accuracy holds whatever the scale of 1 - λ (here shrunk 1000x)."""
+    ref_vals, ref_vecs = top_eigenpairs(operator, 6, solver="dense")
+    n = operator.shape[0]
+    lazy = sp.identity(n, format="csr") * (1 - 1e-3) + operator * 1e-3  # 1 - λ scaled by 1e-3
+    vals, vecs = top_eigenpairs(lazy, 6, solver="amg", random_state=0)
+    np.testing.assert_allclose(1 - vals[1:], 1e-3 * (1 - ref_vals[1:]), rtol=1e-3)
+    assert np.min(np.abs(np.sum(vecs * ref_vecs, axis=0))) > 0.999
+
+
+def test_auto_uses_amg_on_large_sparse_operators(operator, monkeypatch):
+    import diffembed.spectral as spectral
+
+    ref_vals, _ = top_eigenpairs(operator, 5, solver="dense")
+    monkeypatch.setattr(spectral, "AUTO_AMG_MIN", 100)
+    info: dict[str, str] = {}
+    vals, _ = top_eigenpairs(operator, 5, solver="auto", info=info)
+    assert info["solver"] == "amg"
+    np.testing.assert_allclose(1 - vals[1:], 1 - ref_vals[1:], rtol=1e-3)
+    # dense input stays with the dense/ARPACK choices
+    assert spectral.resolve_solver("auto", 10_000, 5, sparse=False) == "arpack"
+
+
+def test_amg_reports_non_convergence(operator):
+    from diffembed.exceptions import NumericalError
+
+    with pytest.raises(NumericalError, match=r"did not converge .* in 1 iterations"):
+        top_eigenpairs(operator, 6, solver="amg", tol=1e-12, max_iter=1)
+
+
 def test_seeded_solvers_are_deterministic(operator):
-    for solver in ("arpack", "shift_invert", "lobpcg"):
+    for solver in ("arpack", "shift_invert", "lobpcg", "amg"):
         a = top_eigenpairs(operator, 4, solver=solver, random_state=3)
         b = top_eigenpairs(operator, 4, solver=solver, random_state=3)
         np.testing.assert_array_equal(a[0], b[0])

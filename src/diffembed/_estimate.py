@@ -19,18 +19,23 @@ def fit_estimate_numbers(
     """(seconds, bytes) expected for a fit of n × d data on 2 cores."""
     m = n if landmarks is None or landmarks >= n else int(landmarks)
     k = n_neighbors + 1
-    # kNN: ~7 µs per point and 10 dimensions (HNSW / k-d tree, 2 threads), per graph built
-    knn = 7e-6 * max(d, 10) / 10 * m * (k / 16)
-    # kernel, operator, eigensolve: ~0.25 ms per graph row at 100k, growing slowly with m
-    solve = 2.5e-4 * m * max(1.0, (m / 1e5) ** 0.3)
+    # kNN: ~12 µs per point and 10 dimensions at 100k (faiss HNSW, 2 threads), growing slowly
+    # with m (benchmarks/results/scale.md: 6 s at 100k x 50, 98 s at 1M x 50)
+    growth = max(1.0, (m / 1e5) ** 0.2)
+    knn = 1.2e-5 * max(d, 10) / 10 * m * (k / 16) * growth
+    # kernel, operator, AMG-preconditioned eigensolve: ~0.1 ms per graph row at 100k
+    # (10 s), 0.16 ms at 1M (158 s)
+    solve = 1e-4 * m * growth
     # Nyström of the other rows: a kNN query against the landmarks (HNSW above 10 dimensions:
     # 12.9 s for 300k x 50 at load ~4, docs/scale.md) plus the sparse weights
     nystrom = 0.0 if m == n else 8e-6 * max(d, 10) / 10 * (n - m)
     seconds = knn + solve + nystrom
     # X (float64) + kNN graph and kernel (≈ 6 copies of n·k values + indices) + eigenvectors
     data = 8.0 * n * d
-    graph = 6 * 12.0 * m * k
-    vectors = 8.0 * n * 12 + 8.0 * m * 40
+    graph = 8 * 12.0 * m * k
+    # eigenvectors, plus LOBPCG's ~12 blocks of (m, 11) above 50,000 rows (measured peak:
+    # 3.9 GiB for the 1M x 50 full fit, 0.6 GiB at 100k)
+    vectors = 8.0 * n * 12 + 8.0 * m * 40 + (8.0 * m * 12 * 11 if m > 50_000 else 0.0)
     return seconds, data + graph + vectors
 
 

@@ -118,10 +118,13 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
     knn
         ``"auto"``, ``"exact"`` (scikit-learn) or ``"approximate"`` (faiss HNSW).
     eigen_solver
-        ``"auto"``, ``"dense"``, ``"arpack"``, ``"shift_invert"`` or ``"lobpcg"`` (see
-        :mod:`diffembed.spectral`; ``"auto"`` picks by size and intrinsic dimension).
+        ``"auto"``, ``"dense"``, ``"arpack"``, ``"shift_invert"``, ``"lobpcg"`` or ``"amg"``
+        (LOBPCG with an algebraic-multigrid preconditioner; see :mod:`diffembed.spectral`).
+        ``"auto"`` picks by size and intrinsic dimension: ``"amg"`` above 50,000 points.
     eigen_tol
-        Relative accuracy of the iterative eigensolvers (0: machine precision).
+        Accuracy of the iterative eigensolvers; 0 means each solver's default (machine
+        precision for ARPACK, a residual of 1e-8 for LOBPCG, and for ``"amg"`` a residual of
+        1e-2 of the k-th eigenvalue of ``I - P``).
     disconnected
         What to do when the neighbour graph has several connected components: ``"raise"``
         (default) a :class:`~diffembed.exceptions.DisconnectedGraphError` naming them;
@@ -167,6 +170,12 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         Component of each point (0 is the largest).
     knn_method_ : str
         ``"exact"``, ``"approximate"`` or ``"precomputed"``.
+    knn_recall_ : float or None
+        Recall of the approximate search against brute force on 200 sampled rows.
+    knn_retried_ : int
+        Rows the approximate search lost (HNSW did not reach their own point, so their
+        neighbours were wrong) and searched again, wider and then exactly
+        (see :meth:`diffembed.neighbors.FaissHNSWIndex.self_neighbors`).
     eigen_solver_ : str
         The eigensolver used (what ``"auto"`` resolved to).
     timings_ : dict
@@ -198,7 +207,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         t: float = 1.0,
         metric: str = "euclidean",
         knn: Literal["auto", "exact", "approximate"] = "auto",
-        eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg"] = "auto",
+        eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg", "amg"] = "auto",
         eigen_tol: float = 0.0,
         disconnected: Disconnected = "raise",
         n_jobs: int | None = None,
@@ -395,6 +404,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         if self.metric == "precomputed":
             self.knn_method_ = "precomputed"
             self.knn_recall_ = None
+            self.knn_retried_ = 0
             self._index = None
             self._X_fit = None
             return graph_from_precomputed(X, self.n_neighbors)
@@ -405,6 +415,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         self._X_fit = X
         self._index = index
         self.knn_recall_ = None
+        self.knn_retried_ = int(getattr(index, "n_retried_", 0))
         if self.knn_method_ == "approximate":  # measured, not assumed (200 rows, brute force)
             self.knn_recall_ = sample_recall(X, dist, metric=self.metric,
                                              random_state=self.random_state)
@@ -574,13 +585,14 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
         "knn_method_",
         "eigen_solver_",
         "knn_recall_",
+        "knn_retried_",
         "n_features_in_",
         "n_duplicates_",
         "n_connected_components_",
     )
 
     #: Results added after format version 1; files written before them load with None.
-    _ADDED_SCALAR_ATTRIBUTES = ("eigen_solver_", "knn_recall_")
+    _ADDED_SCALAR_ATTRIBUTES = ("eigen_solver_", "knn_recall_", "knn_retried_")
 
     def get_fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Everything a fitted model needs, as JSON-able metadata and plain arrays.

@@ -172,7 +172,7 @@ class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
         t: float = 1.0,
         metric: str = "euclidean",
         knn: Literal["auto", "exact", "approximate"] = "auto",
-        eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg"] = "auto",
+        eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg", "amg"] = "auto",
         disconnected: Disconnected = "raise",
         block_size: int = 100_000,
         n_jobs: int | None = None,

@@ -17,6 +17,17 @@
     if that is not enough (a noisy manifold: high local dimension, crowded spectrum).
 ``"lobpcg"``
     :func:`scipy.sparse.linalg.lobpcg` from a seeded random block.
+``"amg"``
+    LOBPCG for the smallest eigenvalues of the Laplacian ``L = I - S``, preconditioned by an
+    algebraic-multigrid V-cycle (`pyamg <https://github.com/pyamg/pyamg>`_'s smoothed
+    aggregation on ``L + 1e-5 I``), as scikit-learn's ``spectral_embedding(eigen_solver="amg")``
+    does. The preconditioner makes the iteration count nearly independent of how crowded the
+    spectrum is, which is what defeats plain Lanczos on large kNN graphs: on the 100k-point
+    benchmark operator (1 - λ₁ = 8.6e-6) it needs ~45 block iterations (9 s) where ARPACK needs
+    8,310 products (59 s) for the same vectors. Memory is a few (n, k) blocks plus a hierarchy
+    ~1.03x the matrix. ``"auto"`` uses it for sparse problems above :data:`AUTO_AMG_MIN` rows.
+    Its tolerance is relative: residuals ``||L x - mu x||`` below :data:`AMG_TOL` times the
+    k-th eigenvalue of L.
 
 Eigenvalues come back in decreasing order; each eigenvector's largest-magnitude entry is made
 positive, so signs are deterministic.
@@ -24,6 +35,8 @@ positive, so signs are deterministic.
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
 from contextlib import nullcontext
 from typing import Literal
 
@@ -44,8 +57,8 @@ __all__ = [
     "top_eigenpairs",
 ]
 
-EigenSolver = Literal["auto", "dense", "arpack", "shift_invert", "lobpcg"]
-SOLVERS = ("auto", "dense", "arpack", "shift_invert", "lobpcg")
+EigenSolver = Literal["auto", "dense", "arpack", "shift_invert", "lobpcg", "amg"]
+SOLVERS = ("auto", "dense", "arpack", "shift_invert", "lobpcg", "amg")
 
 #: ``"auto"`` uses the dense solver up to this many rows.
 AUTO_DENSE_MAX = 500
@@ -60,6 +73,18 @@ SINGLE_THREAD_MAX = 50_000
 AUTO_ARPACK_BUDGET = 60
 #: Distance of the shift above the top eigenvalue 1.
 SHIFT = 1e-5
+#: ``"auto"`` uses the AMG-preconditioned LOBPCG solver for sparse problems above this many
+#: rows (below it shift-invert or Lanczos is fast and exact to machine precision).
+AUTO_AMG_MIN = 50_000
+#: Default relative tolerance of ``"amg"``: residuals of at most this fraction of the k-th
+#: eigenvalue of ``I - S``. On the 300k-point benchmark operator it gives ``1 - λ`` to a
+#: relative 8e-7 and eigenvectors with |cos| > 0.99999 against a solve to 1e-9 (23 iterations;
+#: 1e-3 takes 32 for 1e-8).
+AMG_TOL = 1e-2
+#: LOBPCG iterations whose Ritz values estimate the scale of the wanted eigenvalues.
+AMG_ESTIMATE_ITERATIONS = 6
+#: Iteration cap of ``"amg"`` (it converges in ~50 on kNN graphs of 1e5-1e6 points).
+AMG_MAX_ITER = 400
 
 
 def fix_signs(vectors: np.ndarray) -> np.ndarray:
@@ -71,6 +96,11 @@ def fix_signs(vectors: np.ndarray) -> np.ndarray:
     signs = np.sign(vectors[pivots, np.arange(vectors.shape[1])])
     signs[signs == 0] = 1.0
     return vectors * signs
+
+
+def amg_available() -> bool:
+    """Whether pyamg (the ``"amg"`` solver's preconditioner) can be imported."""
+    return importlib.util.find_spec("pyamg") is not None
 
 
 def resolve_solver(
@@ -85,6 +115,8 @@ def resolve_solver(
         return "dense" if n_eigenpairs >= n - 1 else solver
     if n <= AUTO_DENSE_MAX or n_eigenpairs >= n - 1:
         return "dense"
+    if sparse and n > AUTO_AMG_MIN and amg_available():
+        return "amg"
     low_dim = (
         intrinsic_dimension is not None
         and np.isfinite(intrinsic_dimension)
@@ -116,7 +148,7 @@ def _top_eigenpairs(
         ``"auto"``, ``"dense"``, ``"arpack"``, ``"shift_invert"`` or ``"lobpcg"``.
     tol
         Relative accuracy for the iterative solvers (0 means machine precision for ARPACK,
-        1e-8 for LOBPCG).
+        1e-8 for LOBPCG, :data:`AMG_TOL` of the k-th eigenvalue of ``I - S`` for ``"amg"``).
     max_iter
         Iteration cap for the iterative solvers (None: the solver's default).
     random_state
@@ -187,6 +219,8 @@ def _top_eigenpairs(
                 "n_components, or a larger eigen_tol."
             )
             raise NumericalError(msg) from exc
+    elif solver == "amg":
+        vals, vecs = _amg_lobpcg(S, n_eigenpairs, rng, tol or AMG_TOL, max_iter or AMG_MAX_ITER)
     else:
         X0 = rng.standard_normal((n, n_eigenpairs))
         vals, vecs = spla.lobpcg(
@@ -207,6 +241,75 @@ def _shift_invert(S, k: int, v0: np.ndarray, ncv: int, tol: float, max_iter: int
     op = spla.LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64)
     mu, vecs = spla.eigsh(op, k=k, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=max_iter)
     return sigma - 1.0 / mu, vecs
+
+
+def _amg_lobpcg(S, k: int, rng: np.random.Generator, rtol: float, max_iter: int):
+    """Top eigenpairs of S as the bottom ones of ``L = I - S``, AMG-preconditioned LOBPCG.
+
+    The wanted eigenvalues of L shrink with the kernel bandwidth (1e-6 to 1e-4 on a million
+    points), so an absolute residual tolerance would mean different accuracies on different
+    data. The tolerance is relative instead: ``rtol`` times the k-th eigenvalue of L, estimated
+    by the Ritz values of :data:`AMG_ESTIMATE_ITERATIONS` iterations (upper bounds), from whose
+    vectors the solve then continues.
+    """
+    try:
+        import pyamg
+    except ImportError as exc:  # pragma: no cover - pyamg is a core dependency
+        msg = "eigen_solver='amg' needs pyamg: pip install pyamg"
+        raise InputError(msg) from exc
+    n = S.shape[0]
+    identity = sp.identity(n, format="csr")
+    L = (identity - sp.csr_matrix(S, dtype=np.float64)).tocsr()
+    # pyamg estimates spectral radii from np.random's global state: seed it, then put it back
+    saved = np.random.get_state()  # noqa: NPY002 - pyamg reads the legacy global state
+    np.random.seed(int(rng.integers(2**32)))  # noqa: NPY002
+    try:
+        # a single-precision hierarchy: half the memory traffic of a V-cycle, the same
+        # iteration count and accuracy (measured at 300k: 23 iterations either way, 19 % less
+        # time); the iteration itself stays in double precision
+        vcycle = pyamg.smoothed_aggregation_solver(L.astype(np.float32)).aspreconditioner()
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
+
+    def precondition(block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block)
+        columns = block.reshape(n, -1).astype(np.float32)
+        out = np.column_stack([vcycle @ columns[:, j] for j in range(columns.shape[1])])
+        return out.astype(np.float64).reshape(block.shape)
+
+    preconditioner = spla.LinearOperator(
+        L.shape, matvec=precondition, matmat=precondition, dtype=np.float64
+    )
+    with warnings.catch_warnings():
+        # lobpcg warns when it stops at maxiter; the residual check below says so clearly
+        warnings.simplefilter("ignore", UserWarning)
+        mu, X = spla.lobpcg(
+            L,
+            rng.standard_normal((n, k)),
+            M=preconditioner,
+            tol=1e-300,
+            maxiter=AMG_ESTIMATE_ITERATIONS,
+            largest=False,
+        )
+        tol = rtol * max(float(np.max(mu)), np.finfo(float).eps)
+        mu, vecs, residuals = spla.lobpcg(
+            L,
+            X,
+            M=preconditioner,
+            tol=tol,
+            maxiter=max_iter,
+            largest=False,
+            retResidualNormsHistory=True,
+        )
+    final = np.asarray(residuals[-1]) if len(residuals) else np.full(k, np.inf)
+    if not np.all(final <= 10 * tol):
+        msg = (
+            f"The AMG-preconditioned LOBPCG solver did not converge for {k} eigenpairs of a "
+            f"{n}x{n} operator in {max_iter} iterations (largest residual {final.max():.1e}, "
+            f"wanted {tol:.1e}). Try a larger eigen_tol or eigen_solver='arpack'."
+        )
+        raise NumericalError(msg)
+    return 1.0 - mu, vecs
 
 
 def top_eigenpairs(

@@ -162,7 +162,7 @@ def map_command(
     t: Annotated[float, typer.Option("--t", help="Diffusion time of the coordinates.")] = 1.0,
     knn: Annotated[str, typer.Option(help="auto, exact or approximate.")] = "auto",
     eigen_solver: Annotated[
-        str, typer.Option(help="auto, dense, arpack, shift_invert or lobpcg.")
+        str, typer.Option(help="auto, dense, arpack, shift_invert, lobpcg or amg.")
     ] = "auto",
     disconnected: Annotated[
         str, typer.Option(help="raise, largest or components (for a split graph).")
