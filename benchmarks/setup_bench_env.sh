@@ -52,6 +52,9 @@ $B install -q ${GENSIM_WHEEL:-gensim} networkx >>"$LOG" 2>&1 \
   || say "WARNING: gensim install failed (see $LOG)"
 $B install -q --no-deps karateclub python-louvain pygsp decorator six tqdm >>"$LOG" 2>&1 \
   || say "WARNING: karateclub install failed (see $LOG)"
+# networkit: C++ LFR generator for the 100k-node graphs of benchmarks/embed.py (networkx's did
+# not finish one in 15 minutes)
+$B install -q networkit >>"$LOG" 2>&1 || say "WARNING: networkit install failed (see $LOG)"
 
 # latents WEAT benchmark (benchmarks/latents_weat.py): wefe pins numpy<=1.26.4, so its own venv
 [ -x .venv-wefe/bin/python ] || "$PY" -m venv .venv-wefe; .venv-wefe/bin/pip install -q wefe >>"$LOG" 2>&1 || say "WARNING: wefe install into .venv-wefe failed (see $LOG)"
