@@ -19,6 +19,7 @@ __all__ = [
     "check_in",
     "check_int",
     "check_real",
+    "check_strings",
 ]
 
 
@@ -141,3 +142,38 @@ def check_in(value: Any, name: str, allowed: tuple[Any, ...]) -> Any:
         msg = f"{name}={value!r} is not supported; choose one of {options}."
         raise InputError(msg)
     return value
+
+
+def check_strings(values: Any, name: str, *, item: str, empty_hint: str) -> list[str]:
+    """A non-empty list of str, or an :class:`InputError` that says what is wrong.
+
+    Parameters
+    ----------
+    values
+        The argument to check (a sequence of strings, not one string).
+    name
+        Its parameter name, e.g. ``"prompts"``.
+    item
+        What one entry is called in the messages, e.g. ``"prompt"``.
+    empty_hint
+        The end of the message for an empty sequence, e.g. ``"give at least one prompt"``.
+
+    Returns
+    -------
+    list of str
+    """
+    if isinstance(values, str):
+        msg = f"{name} must be a list of strings, not one string: wrap it, [{item}]."
+        raise InputError(msg)
+    items = list(values)
+    if not items:
+        msg = f"{name} is empty; {empty_hint}."
+        raise InputError(msg)
+    for i, value in enumerate(items):
+        if not isinstance(value, str):
+            msg = (
+                f"Every {item} must be a str; {item} {i} is a {type(value).__name__} "
+                f"({value!r})."
+            )
+            raise InputError(msg)
+    return items

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_int, check_strings
 from ..exceptions import InputError
 
 __all__ = ["available", "encode", "model_path"]
@@ -120,17 +120,9 @@ def encode(
     InputError
         No texts, a text that is not a str, an unknown model.
     """
-    if isinstance(texts, str):
-        msg = "texts must be a list of strings, not one string: wrap it, [text]."
-        raise InputError(msg)
-    items = list(texts)
-    if not items:
-        msg = "texts is empty; give at least one text to encode."
-        raise InputError(msg)
-    bad = next((t for t in items if not isinstance(t, str)), None)
-    if bad is not None:
-        msg = f"Every text must be a str; got {type(bad).__name__}."
-        raise InputError(msg)
+    items = check_strings(
+        texts, "texts", item="text", empty_hint="give at least one text to encode"
+    )
     batch_size = check_int(batch_size, "batch_size", low=1)
     encoder = _load(str(model_path(model)), device)
     out = encoder.encode(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, check_strings
 from ..exceptions import InputError
 from ._factorize import weighted_factors
 from .keyed import KeyedVectors, WordVectors
@@ -121,17 +121,9 @@ def lsa(
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-    if isinstance(documents, str):
-        msg = "documents must be a list of texts, not one string; wrap it: [text]."
-        raise InputError(msg)
-    docs = list(documents)
-    if not docs:
-        msg = "documents is empty; LSA needs at least 2 documents."
-        raise InputError(msg)
-    bad = next((d for d in docs if not isinstance(d, str)), None)
-    if bad is not None:
-        msg = f"Every document must be a str; got {type(bad).__name__}."
-        raise InputError(msg)
+    docs = check_strings(
+        documents, "documents", item="document", empty_hint="LSA needs at least 2 documents"
+    )
     if weighting not in ("tfidf", "count"):
         msg = f"weighting={weighting!r} is not supported; choose 'tfidf' or 'count'."
         raise InputError(msg)

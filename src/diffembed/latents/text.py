@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from .._validation import check_int
+from .._validation import check_int, check_strings
 from ..exceptions import InputError
 
 __all__ = ["PromptEncoder", "PromptTruncationWarning"]
@@ -130,18 +130,12 @@ class PromptEncoder:
 
     @staticmethod
     def _check_prompts(prompts: Sequence[str]) -> list[str]:
-        if isinstance(prompts, str):
-            msg = "prompts must be a list of strings, not one string: wrap it, [prompt]."
-            raise InputError(msg)
-        items = list(prompts)
-        if not items:
-            msg = 'prompts is empty; give at least one prompt ("" is the unconditional prompt).'
-            raise InputError(msg)
-        for i, p in enumerate(items):
-            if not isinstance(p, str):
-                msg = f"Every prompt must be a str; prompt {i} is a {type(p).__name__} ({p!r})."
-                raise InputError(msg)
-        return items
+        return check_strings(
+            prompts,
+            "prompts",
+            item="prompt",
+            empty_hint='give at least one prompt ("" is the unconditional prompt)',
+        )
 
     def _encode_new(self, prompts: list[str], batch_size: int = 256) -> None:
         """Run the transformer on prompts not in the cache and store the results."""
