@@ -97,8 +97,10 @@ def test_lsa_and_nodes(files, tmp_path):
     assert table.column("id").to_pylist() == [str(i) for i in range(10)]
     assert manifest(out)["results"]["graph"]["n_edges"] == 21
     out2 = tmp_path / "walks"
-    result = invoke("nodes", files / "edges.csv", "-o", out2, "--method", "deepwalk", "--dim", 2)
+    result = invoke("nodes", files / "edges.csv", "-o", out2, "--method", "deepwalk", "--dim", 2,
+                    "--propagate", 3)  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert manifest(out2)["parameters"]["propagate"] == 3
 
 
 def test_failures_leave_nothing_and_explain(files, tmp_path):

@@ -92,3 +92,16 @@ def test_node_classification_scores_separable_vectors():
     scores = evaluate.node_classification(X, y)
     assert scores["micro_f1"] == 1.0
     assert scores["nmi"] == pytest.approx(1.0)
+
+
+def test_node_classification_averages_nmi_over_kmeans_runs():
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(8), 20)
+    X = np.eye(8)[y] + 0.6 * rng.standard_normal((160, 8))  # overlapping: k-means varies
+    one = [evaluate.node_classification(X, y, random_state=s)["nmi"] for s in range(4)]
+    pooled = evaluate.node_classification(X, y, kmeans_runs=4)
+    assert pooled["nmi"] == pytest.approx(np.mean(one))
+    assert pooled["nmi_sd"] == pytest.approx(np.std(one, ddof=1))
+    assert "nmi_sd" not in evaluate.node_classification(X, y)
+    with pytest.raises(InputError, match="kmeans_runs"):
+        evaluate.node_classification(X, y, kmeans_runs=0)

@@ -260,3 +260,51 @@ def test_netmf_eig_randomized_route_equals_exact_low_rank():
     err = np.abs(got.toarray() - expected)
     assert err.max() < 0.1
     assert err.mean() < 1e-3
+
+
+@pytest.mark.parametrize("builder", [netmf, deepwalk_matrix])
+def test_propagate_is_the_walk_window_mean_of_the_vectors(builder):
+    A = weighted_graph()
+    plain = builder(A, dim=6, window=2).vectors
+    spread = builder(A, dim=6, window=2, propagate=3)
+    P = A / A.sum(axis=1)[:, None]
+    expected = sum(np.linalg.matrix_power(P, k) @ plain for k in range(4)) / 4
+    np.testing.assert_allclose(spread.vectors, expected, atol=1e-10)
+    assert spread.info["parameters"]["propagate"] == 3
+    assert "propagate" in spread.info["timings"]
+
+
+def tree_and_subtrees():
+    """A ternary tree of depth 6; each node below depth 1 is labelled by its depth-2 ancestor."""
+    G = nx.balanced_tree(3, 6)
+    y = np.array([path[2] if len(path) > 2 else -1 for path in
+                  (nx.shortest_path(G, 0, v) for v in G)])  # fmt: skip
+    return G, y
+
+
+def test_propagate_brings_subtree_context_to_a_short_window():
+    """On a tree a class is decided hops away: window 1 alone misses it, propagation finds it."""
+    G, y = tree_and_subtrees()
+    keep = y >= 0
+    scores = {
+        K: node_classification(netmf(G, dim=16, window=1, propagate=K).vectors[keep], y[keep])
+        for K in (0, 10)
+    }
+    assert scores[0]["micro_f1"] < 0.95
+    assert scores[0]["nmi"] < 0.5
+    assert scores[10]["micro_f1"] > 0.99
+    assert scores[10]["nmi"] > 0.7
+
+
+def test_propagate_refuses_negative_steps():
+    with pytest.raises(InputError, match="propagate"):
+        netmf(weighted_graph(), dim=4, propagate=-1)
+    with pytest.raises(InputError, match="propagate"):
+        deepwalk_matrix(weighted_graph(), dim=4, propagate=1.5)
+
+
+def test_sparse_route_over_max_nnz_falls_back_to_eig_and_says_what_it_costs():
+    G, _ = karate()
+    with pytest.warns(UserWarning, match=r"would exceed max_nnz=10 .* n² · rank"):
+        nv = netmf(G, dim=4, window=3, method="sparse", max_nnz=10)
+    assert nv.info["matrix"]["method"] == "eig"

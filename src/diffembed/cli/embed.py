@@ -437,6 +437,9 @@ def nodes_command(
     netmf_method: Annotated[str, typer.Option(help="auto, dense, sparse or eig.")] = "auto",
     num_walks: Annotated[int, typer.Option(help="Walks per node (deepwalk).")] = 10,
     walk_length: Annotated[int, typer.Option(help="Steps per walk (deepwalk).")] = 80,
+    propagate: Annotated[
+        int, typer.Option(help="Random-walk steps of diffusion applied to the vectors.")
+    ] = 0,
     unweighted: Annotated[bool, typer.Option("--unweighted", help="Ignore weights.")] = False,
     isolated: Annotated[str, typer.Option(help="raise or drop isolated nodes.")] = "raise",
     delimiter: Annotated[str | None, typer.Option(help="Field separator.")] = None,
@@ -464,7 +467,7 @@ def nodes_command(
             f"{method} on {edges.name}: {r['n_nodes']} nodes, {r['n_edges']} edges, "
             f"{r['n_components']} component(s)"
         )
-        common = {"dim": dim, "window": window, "negative": negative,
+        common = {"dim": dim, "window": window, "negative": negative, "propagate": propagate,
                   "random_state": random_state, "threads": threads}  # fmt: skip
         if method == "netmf":
             nv = netmf(g, method=netmf_method, **common)  # type: ignore[arg-type]

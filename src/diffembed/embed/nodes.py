@@ -28,6 +28,16 @@ which gensim — and so the DeepWalk reference — uses. ``F`` above becomes ``�
 ``method="auto"`` takes ``"dense"`` up to 12,000 nodes, else ``"sparse"`` if ``Σ P^r`` fits in
 ``max_nnz`` non-zeros, else ``"eig"``.
 
+``propagate=K`` (both routes) then diffuses the factorised vectors over the graph: each node's
+vector becomes the mean of ``P^k E`` over ``k = 0..K``, the walk-window average of its
+neighbourhood's vectors, at the cost of ``K`` sparse products with an ``n × dim`` array
+(seconds on 100k nodes). It is the spectral propagation of ProNE (Zhang et al. 2019) with the
+filter of a random-walk window instead of ProNE's band-pass: it brings in the long-range
+context that a short exact window leaves out, which matters on tree-like graphs (on the
+WordNet noun graph, 10 steps after the sampled DeepWalk matrix, 2 × 40 walks, raised Micro-F1
+from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``). On graphs whose communities a
+short window already separates (LFR) it does not help.
+
 The DeepWalk-matrix route (:func:`deepwalk_matrix`) samples the walks instead: ``num_walks``
 uniform (weight-proportional) random walks of ``walk_length`` steps from every node, counts
 node–context pairs within ``window`` steps, and factorises their shifted PPMI
@@ -112,13 +122,20 @@ def netmf_matrix(
             return S.astype(np.float32), facts
         warnings.warn(
             f"Σ P^r for window={window} would exceed max_nnz={max_nnz} non-zeros on this "
-            f"graph ({n} nodes); using the eigen-approximation (method='eig', rank={rank}). "
-            "A smaller window keeps the exact sparse form.",
+            f"graph ({n} nodes); using the eigen-approximation (method='eig', rank={rank}), "
+            f"whose row blocks cost n² · rank (about {_eig_minutes(n, rank):.1f} min on one "
+            "core). A smaller window keeps the exact sparse form; see also propagate= "
+            "and deepwalk_matrix.",
             stacklevel=3,
         )
     X, eig_facts = _eig(A, degree, weights, scale, rank, max_per_row, random_state)
     facts.update(method="eig", nnz=int(X.nnz), **eig_facts)
     return X, facts
+
+
+def _eig_minutes(n: int, rank: int) -> float:
+    """Rough minutes of the eig route's row blocks: ~9 min at 100k nodes, rank 256 (measured)."""
+    return 9.0 * (n / 100_000) ** 2 * (rank / 256)
 
 
 def _dense(A: sp.csr_matrix, degree: np.ndarray, weights: np.ndarray, scale: float) -> np.ndarray:
@@ -219,6 +236,7 @@ def netmf(
     eig: float = 0.5,
     max_nnz: int = 50_000_000,
     max_per_row: int = 1024,
+    propagate: int = 0,
     weighted: bool = True,
     isolated: Literal["raise", "drop"] = "raise",
     n_iter: int = 5,
@@ -237,13 +255,16 @@ def netmf(
         the number of nodes.
     window
         Window size ``T`` of the implied random-walk skip-gram (10 as in DeepWalk). On large
-        sparse graphs ``window=1`` or ``2`` with ``method="sparse"`` is 20–230× faster than
-        walk-based DeepWalk; on LFR 10k graphs it matched DeepWalk (to ≤ 0.001 Micro-F1) with
-        ``window=1`` for strong communities (μ ≤ 0.2) and ``window=2`` for weaker ones
-        (μ ≥ 0.3), while tree-like graphs (WordNet) need longer windows
+        sparse graphs a short exact window is far faster: on LFR graphs ``window=2,
+        method="sparse"`` with a larger ``negative`` matched (within 0.0005 Micro-F1) or beat
+        walk-based DeepWalk at 25–100× its speed (10k nodes), while tree-like graphs (WordNet)
+        need longer-range context, which ``propagate`` adds cheaply
         (``benchmarks/results/embed_nodes.md``).
     negative
-        Negative samples ``b``.
+        Negative samples ``b``: pairs are kept when ``M`` is above ``1``, i.e. ``b`` times more
+        frequent than chance, so on large clustered graphs a larger ``b`` removes the 2-hop
+        pairs that chance alone produces (LFR, ``window=2``: ``b = 5`` at 10k nodes,
+        ``b = 250`` at 100k; ``benchmarks/results/embed_nodes.md``).
     weighting
         Weight of the walk distance ``r = 1..window``: ``"uniform"`` (NetMF's ``1/T``),
         ``"dynamic"`` (word2vec's shrunk window, ``∝ T − r + 1``; what gensim's skip-gram sees)
@@ -252,6 +273,9 @@ def netmf(
         How the matrix is computed (see the module description).
     eig
         Eigenvalue weighting ``p`` of ``U Σ^p`` (½ as in NetMF).
+    propagate
+        Random-walk steps ``K`` of diffusion applied to the vectors after the factorisation
+        (0: none); see the module description.
     weighted, isolated
         See :func:`~diffembed.embed.graphs.as_graph`.
     n_iter, random_state, threads
@@ -268,6 +292,7 @@ def netmf(
         g = as_graph(graph, weighted=weighted, isolated=isolated)
     n = g.n_nodes
     dim = _resolve_dim(dim, n)
+    propagate = check_int(propagate, "propagate", low=0)
     with _progress.stage("netmf matrix", timings):
         X, facts = netmf_matrix(
             g,
@@ -281,12 +306,14 @@ def netmf(
             random_state=random_state,
         )
     vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
+    vectors = _propagate(g, vectors, propagate, timings)
     timings["total"] = time.perf_counter() - start
     info = {
         "method": "netmf",
         "parameters": {
             "dim": dim, "window": window, "negative": negative, "weighting": weighting,
-            "method": method, "rank": rank, "eig": eig, "random_state": random_state,
+            "method": method, "rank": rank, "eig": eig, "propagate": propagate,
+            "random_state": random_state,
         },
         "matrix": facts,
         "graph": g.report,
@@ -315,6 +342,23 @@ def _factorize(
         U, s, Vt = truncated_svd(X, dim, n_iter=n_iter, random_state=seed, threads=threads)
         W, _ = weighted_factors(U, s, Vt, eig)
     return W.astype(np.float64), s
+
+
+def _propagate(
+    graph: Graph, vectors: np.ndarray, steps: int, timings: dict[str, float]
+) -> np.ndarray:
+    """``(1/(K+1)) Σ_{k=0..K} P^k E`` with ``P = D⁻¹A``: the vectors averaged along the walk."""
+    if steps == 0:
+        return vectors
+    with _progress.stage("propagate", timings):
+        A = graph.adjacency
+        degree = np.asarray(A.sum(axis=1)).ravel()
+        P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
+        total, current = vectors.copy(), vectors
+        for _ in range(steps):
+            current = P @ current
+            total += current
+        return total / (steps + 1)
 
 
 def random_walks(
@@ -357,6 +401,7 @@ def deepwalk_matrix(
     num_walks: int = 10,
     walk_length: int = 80,
     eig: float = 0.5,
+    propagate: int = 0,
     weighted: bool = True,
     isolated: Literal["raise", "drop"] = "raise",
     n_iter: int = 5,
@@ -380,7 +425,7 @@ def deepwalk_matrix(
         Shift ``b`` of the PMI (``log b`` subtracted).
     num_walks, walk_length
         Walks per node and their length (DeepWalk: 10 × 80).
-    eig, weighted, isolated, n_iter, random_state, threads
+    eig, propagate, weighted, isolated, n_iter, random_state, threads
         As for :func:`netmf`.
     """
     timings: dict[str, float] = {}
@@ -391,6 +436,7 @@ def deepwalk_matrix(
     dim = _resolve_dim(dim, n)
     window = check_int(window, "window", low=1)
     negative = check_real(negative, "negative", low=0.0, low_inclusive=False)
+    propagate = check_int(propagate, "propagate", low=0)
     with _progress.stage("walks", timings):
         walks = random_walks(
             g, num_walks=num_walks, walk_length=walk_length, random_state=random_state
@@ -406,13 +452,14 @@ def deepwalk_matrix(
     with _progress.stage("pmi", timings):
         X = pmi_matrix(counts, kind="ppmi", cds=1.0, shift=negative)
     vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
+    vectors = _propagate(g, vectors, propagate, timings)
     timings["total"] = time.perf_counter() - start
     info = {
         "method": "deepwalk-matrix",
         "parameters": {
             "dim": dim, "window": window, "negative": negative, "weighting": weighting,
-            "num_walks": num_walks,
-            "walk_length": walk_length, "eig": eig, "random_state": random_state,
+            "num_walks": num_walks, "walk_length": walk_length, "eig": eig,
+            "propagate": propagate, "random_state": random_state,
         },
         "matrix": {"nnz": int(X.nnz), "pairs": float(counts.sum())},
         "graph": g.report,
