@@ -436,6 +436,11 @@ def m_deepwalk_matrix_prop40(path: str, dim: int, threads: int | None, workers: 
                              propagate=40)  # fmt: skip
 
 
+def m_deepwalk_matrix_prop40_w5(path: str, dim: int, threads: int | None, workers: int):
+    return m_deepwalk_matrix(path, dim, threads, workers, num_walks=2, walk_length=40, window=5,
+                             n_iter=2, propagate=40)  # fmt: skip
+
+
 def m_walks_gensim(path: str, dim: int, threads: int | None, workers: int, num_walks: int = 10):
     from gensim.models import Word2Vec
 
@@ -500,6 +505,8 @@ NODE_METHODS = [
      "m_deepwalk_matrix_prop"),
     ("diffembed DeepWalk matrix (2 × 40 walks; 2 SVD iterations; propagate 40)",
      "m_deepwalk_matrix_prop40"),
+    ("diffembed DeepWalk matrix (2 × 40 walks; window 5; 2 SVD iterations; propagate 40)",
+     "m_deepwalk_matrix_prop40_w5"),
     ("DeepWalk: our walks + gensim skip-gram", "m_walks_gensim"),
     ("DeepWalk, 2 walks per node: our walks + gensim skip-gram", "m_walks_gensim_2"),
     ("karateclub DeepWalk", "m_karateclub_deepwalk"),
