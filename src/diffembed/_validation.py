@@ -6,6 +6,7 @@ parameter, the value received, the allowed range and what to do about it.
 
 from __future__ import annotations
 
+import reprlib
 from numbers import Integral, Real
 from typing import Any
 
@@ -163,7 +164,10 @@ def check_strings(values: Any, name: str, *, item: str, empty_hint: str) -> list
     list of str
     """
     if isinstance(values, str):
-        msg = f"{name} must be a list of strings, not one string: wrap it, [{item}]."
+        msg = (
+            f"{name} must be a list of strings, not one string: wrap it, "
+            f"[{reprlib.repr(values)}]."
+        )
         raise InputError(msg)
     items = list(values)
     if not items:
@@ -172,8 +176,8 @@ def check_strings(values: Any, name: str, *, item: str, empty_hint: str) -> list
     for i, value in enumerate(items):
         if not isinstance(value, str):
             msg = (
-                f"Every {item} must be a str; {item} {i} is a {type(value).__name__} "
-                f"({value!r})."
+                f"Every {item} of {name} must be a str; {item} {i} is a "
+                f"{type(value).__name__} ({reprlib.repr(value)})."
             )
             raise InputError(msg)
     return items

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_int, check_strings
 from ..exceptions import InputError
 
 __all__ = ["WEATResult", "association", "weat", "weat_words"]
@@ -353,18 +353,9 @@ def weat_words(
         ("attributes_a", attributes_a),
         ("attributes_b", attributes_b),
     ):
-        if isinstance(words, str):
-            msg = f"{name} must be a list of words, not one string: wrap it, [{words!r}]."
-            raise InputError(msg)
-        items = list(words)
-        if not items:
-            msg = f"{name} is empty; every WEAT set needs at least one word."
-            raise InputError(msg)
-        bad = next((w for w in items if not isinstance(w, str)), None)
-        if bad is not None:
-            msg = f"{name} must hold words (str); got {type(bad).__name__} {bad!r}."
-            raise InputError(msg)
-        sets[name] = items
+        sets[name] = check_strings(
+            words, name, item="word", empty_hint="every WEAT set needs at least one word"
+        )
     vocabulary = list(dict.fromkeys(w for items in sets.values() for w in items))
     vectors, missing = _lookup(encoder_or_vectors, vocabulary, on_missing)
     if missing:
