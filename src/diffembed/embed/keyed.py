@@ -3,8 +3,9 @@
 :class:`KeyedVectors` holds an ``(n, d)`` matrix and one key per row, and answers the usual
 questions on cosine similarity: ``vectors["cat"]``, :meth:`~KeyedVectors.most_similar`,
 :meth:`~KeyedVectors.similarity`, :meth:`~KeyedVectors.analogy`. It writes and reads the word2vec
-text format, so gensim users can load the vectors with
-``gensim.models.KeyedVectors.load_word2vec_format(path)``.
+text and binary formats exactly as gensim does, so gensim users can load the vectors with
+``gensim.models.KeyedVectors.load_word2vec_format(path, binary=...)``;
+:meth:`~KeyedVectors.to_gensim` and :meth:`~KeyedVectors.from_gensim` convert in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -243,69 +244,113 @@ class KeyedVectors:
             raise InputError(msg)
         return self._best(scores, {ia, ib, ic}, topn)
 
-    # ------------------------------------------------------------------------ word2vec text
-    def save_word2vec_format(self, path: str | os.PathLike[str]) -> Path:
-        """Write the vectors in word2vec text format, atomically.
+    # ------------------------------------------------------------------ word2vec and gensim
+    def save_word2vec_format(
+        self, path: str | os.PathLike[str], *, binary: bool = False
+    ) -> Path:
+        """Write the vectors in the word2vec text or binary format, atomically.
 
-        The first line is ``n_keys dim``; then one line per key: the key and its values
-        (``%.6g``). Keys are written with :func:`str` and must not contain whitespace.
-        gensim reads the file with ``KeyedVectors.load_word2vec_format(path)``.
+        The bytes are those gensim's ``KeyedVectors.save_word2vec_format`` writes: a header
+        ``n_keys dim``, then per key either ``key v1 … vdim`` (text; float32 values in their
+        shortest exact decimal form) or the UTF-8 key, a space and ``dim`` little-endian
+        float32 (``binary=True``). Keys are written with :func:`str` and may hold any Unicode
+        except a space or a line break. gensim reads the file with
+        ``gensim.models.KeyedVectors.load_word2vec_format(path, binary=binary)``.
+
+        Parameters
+        ----------
+        path
+            Destination file; its directory must exist.
+        binary
+            Binary format (smaller and faster) instead of text.
+
+        Returns
+        -------
+        Path
+            ``path``.
         """
-        from ..io.writers import atomic_path
+        from ._word2vec import write_word2vec
 
-        names = [str(k) for k in self.keys]
-        bad = [k for k in names if not k or any(ch.isspace() for ch in k)]
-        if bad:
-            msg = (
-                f"{len(bad)} key(s) are empty or contain whitespace (e.g. {bad[0]!r}), which the "
-                "word2vec text format cannot hold. Rename them (e.g. spaces to underscores)."
-            )
-            raise InputError(msg)
-        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(f"{len(self)} {self.dim}\n")
-            values = np.asarray(self.vectors, dtype=np.float64)
-            for start in range(0, len(names), 4096):
-                block = values[start : start + 4096]
-                lines = [
-                    name + " " + " ".join(f"{x:.6g}" for x in row)
-                    for name, row in zip(names[start : start + 4096], block, strict=True)
-                ]
-                handle.write("\n".join(lines) + "\n")
-        return Path(path)
+        return write_word2vec(self.keys, self.vectors, path, binary=binary)
 
     @classmethod
-    def load_word2vec_format(cls, path: str | os.PathLike[str]) -> KeyedVectors:
-        """Read a word2vec text file (``n dim`` header, then ``key v1 … vdim`` lines)."""
-        path = Path(path)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                header = handle.readline().split()
-                if len(header) != 2 or not all(h.isdigit() for h in header):
-                    msg = (
-                        f"{path} does not start with a word2vec header line 'n_words dim' "
-                        f"(got {' '.join(header)[:60]!r}). Give a word2vec text file."
-                    )
-                    raise InputError(msg)
-                n, dim = int(header[0]), int(header[1])
-                keys: list[str] = []
-                rows = np.empty((n, dim), dtype=np.float32)
-                for i, line in enumerate(handle):
-                    parts = line.rstrip("\n").split(" ")
-                    if i >= n or len(parts) != dim + 1:
-                        msg = (
-                            f"{path}, line {i + 2}: expected a key and {dim} numbers "
-                            f"({n} lines after the header), got {len(parts)} fields."
-                        )
-                        raise InputError(msg)
-                    keys.append(parts[0])
-                    rows[i] = np.asarray(parts[1:], dtype=np.float32)
-        except UnicodeDecodeError as exc:
-            msg = f"{path} is not UTF-8 text ({exc}); only the word2vec text format is read."
-            raise InputError(msg) from exc
-        if len(keys) != n:
-            msg = f"{path} announces {n} vectors but holds {len(keys)}; the file is truncated."
-            raise InputError(msg)
+    def load_word2vec_format(
+        cls,
+        path: str | os.PathLike[str],
+        binary: bool = False,
+        *,
+        encoding: str = "utf-8",
+        unicode_errors: str = "strict",
+        limit: int | None = None,
+    ) -> Self:
+        """Read a word2vec text or binary file (as written by gensim or the C word2vec tool).
+
+        Parameters
+        ----------
+        path
+            The file.
+        binary
+            The file is in the binary format.
+        encoding, unicode_errors
+            How keys are decoded (``unicode_errors="replace"`` for files whose keys were cut
+            mid-character, as the C tool does).
+        limit
+            Read only the first ``limit`` vectors.
+
+        Returns
+        -------
+        KeyedVectors
+            Keys as strings, float32 vectors. A repeated key keeps its first vector (with a
+            warning), as gensim does.
+        """
+        from ._word2vec import read_word2vec
+
+        keys, rows = read_word2vec(
+            path, binary=binary, encoding=encoding, unicode_errors=unicode_errors, limit=limit
+        )
         return cls(keys, rows)
+
+    def to_gensim(self) -> Any:
+        """The same vectors as a ``gensim.models.KeyedVectors`` (needs gensim installed).
+
+        Keys keep their type and order; ``counts``, when known, become gensim's ``"count"``
+        attribute (so gensim's ``save_word2vec_format`` sorts by them as it does for its own
+        models).
+        """
+        try:
+            from gensim.models import KeyedVectors as GensimKeyedVectors
+        except ImportError as exc:
+            msg = "to_gensim() needs gensim: pip install gensim"
+            raise ImportError(msg) from exc
+        vectors = np.asarray(self.vectors, dtype=np.float32)
+        kv = GensimKeyedVectors(self.dim, count=0, dtype=np.float32)
+        kv.add_vectors(list(self.keys), vectors)
+        if self.counts is not None:
+            for key, count in zip(self.keys, np.asarray(self.counts).tolist(), strict=True):
+                kv.set_vecattr(key, "count", count)
+        return kv
+
+    @classmethod
+    def from_gensim(cls, kv: Any) -> Self:
+        """Wrap a gensim ``KeyedVectors`` (or a model's ``.wv``): same keys, order and vectors.
+
+        gensim's ``"count"`` attribute, when every key has one, becomes ``counts``.
+        """
+        kv = getattr(kv, "wv", kv)
+        if not hasattr(kv, "index_to_key") or not hasattr(kv, "vectors"):
+            msg = (
+                f"from_gensim needs a gensim KeyedVectors (or a model with .wv), got "
+                f"{type(kv).__name__}."
+            )
+            raise InputError(msg)
+        keys = list(kv.index_to_key)
+        counts = None
+        expandos = getattr(kv, "expandos", {})
+        if "count" in expandos:
+            raw = np.asarray(expandos["count"])
+            if raw.shape[0] >= len(keys) and raw.dtype.kind in "iuf":
+                counts = raw[: len(keys)].copy()
+        return cls(keys, np.array(kv.vectors[: len(keys)]), counts=counts)
 
 
 class WordVectors(KeyedVectors):
