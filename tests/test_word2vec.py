@@ -103,7 +103,7 @@ def test_to_gensim_and_from_gensim(vectors):
     assert back.words == KEYS
     np.testing.assert_array_equal(back.counts, np.arange(6, 0, -1))
     np.testing.assert_array_equal(back.vectors, vectors)
-    with pytest.raises(InputError, match="from_gensim needs a gensim KeyedVectors.*got list"):
+    with pytest.raises(InputError, match=r"from_gensim needs a gensim KeyedVectors.*got list"):
         KeyedVectors.from_gensim([1, 2])
 
 
@@ -139,7 +139,7 @@ def test_bad_files_name_the_problem(tmp_path, vectors):
     with pytest.raises(InputError, match="line 2: a value is not a number"):
         KeyedVectors.load_word2vec_format(tmp_path / "nan.txt")
     text = KeyedVectors(KEYS, vectors).save_word2vec_format(tmp_path / "t.txt")
-    with pytest.raises(InputError, match="looks like the word2vec text format.*binary=False"):
+    with pytest.raises(InputError, match=r"looks like the word2vec text format.*binary=False"):
         KeyedVectors.load_word2vec_format(text, binary=True)
     binary = KeyedVectors(KEYS, vectors).save_word2vec_format(tmp_path / "b.bin", binary=True)
     with pytest.raises(InputError, match="pass binary=True"):
@@ -150,3 +150,31 @@ def test_bad_files_name_the_problem(tmp_path, vectors):
         KeyedVectors.load_word2vec_format(cut, binary=True)
     with pytest.raises(InputError, match="is not a file"):
         KeyedVectors.load_word2vec_format(tmp_path / "missing.txt")
+
+
+def test_cli_nodes_write_word2vec_files(tmp_path):
+    import pyarrow.parquet as pq
+    import typer
+    from typer.testing import CliRunner
+
+    from diffembed.cli.embed import embed_app
+
+    app = typer.Typer()
+    app.add_typer(embed_app, name="embed")
+    edges = [(i, j) for i in range(8) for j in range(i + 1, 8) if (i < 4) == (j < 4)] + [(3, 4)]
+    (tmp_path / "e.csv").write_text("source,target\n" + "".join(f"n{i},n{j}\n" for i, j in edges))
+    runner = CliRunner()
+    for fmt, name in (("word2vec", "vectors.txt"), ("word2vec-binary", "vectors.bin")):
+        out = tmp_path / fmt
+        result = runner.invoke(app, ["embed", "nodes", str(tmp_path / "e.csv"), "-o", str(out),
+                                     "--dim", "2", "--vectors-format", fmt, "--no-report"])
+        assert result.exit_code == 0, result.output
+        kv = KeyedVectors.load_word2vec_format(out / name, binary=fmt.endswith("binary"))
+        table = pq.read_table(out / "vectors.parquet").to_pandas()
+        assert kv.keys == table["id"].tolist()
+        assert sorted(kv.keys) == [f"n{i}" for i in range(8)]
+        np.testing.assert_allclose(kv.vectors, table[["v1", "v2"]].to_numpy(), rtol=1e-6)
+    result = runner.invoke(app, ["embed", "nodes", str(tmp_path / "e.csv"), "-o",
+                                 str(tmp_path / "bad"), "--vectors-format", "glove"])
+    assert result.exit_code == 2
+    assert "'glove' is not one of" in result.output

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -49,6 +49,26 @@ Threads = Annotated[
     int | None,
     typer.Option("--threads", help="Cap BLAS threads in the SVD (1 is best on a busy machine)."),
 ]
+
+
+VectorsFormat = Annotated[
+    Literal["parquet", "word2vec", "word2vec-binary"],
+    typer.Option(
+        "--vectors-format",
+        help="Also write word2vec files for gensim: word2vec (vectors.txt) or word2vec-binary "
+        "(vectors.bin); parquet writes only vectors.parquet.",
+    ),
+]
+
+
+def _write_word2vec(kv: Any, tmp: Path, fmt: str) -> None:
+    """Write ``vectors.txt`` / ``vectors.bin`` for ``--vectors-format`` (``parquet``: nothing)."""
+    if fmt not in ("parquet", "word2vec", "word2vec-binary"):
+        msg = f"--vectors-format {fmt!r}: use parquet, word2vec or word2vec-binary."
+        raise InputError(msg)
+    if fmt != "parquet":
+        binary = fmt == "word2vec-binary"
+        kv.save_word2vec_format(tmp / ("vectors.bin" if binary else "vectors.txt"), binary=binary)
 
 
 def _versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
@@ -314,6 +334,7 @@ def words_command(
     ] = False,
     random_state: Seed = 0,
     threads: Threads = None,
+    vectors_format: VectorsFormat = "word2vec",
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
@@ -350,6 +371,7 @@ def words_command(
             )
             writers.write_csv_atomic({"word": wv.words, "count": wv.counts}, tmp / "vocabulary.csv")
             wv.save_word2vec_format(tmp / "vectors.txt")
+            _write_word2vec(wv, tmp, "parquet" if vectors_format == "word2vec" else vectors_format)
         scores: dict[str, Any] = {}
         if evaluate:
             from ..embed import evaluate as ev
@@ -445,6 +467,7 @@ def nodes_command(
     delimiter: Annotated[str | None, typer.Option(help="Field separator.")] = None,
     random_state: Seed = 0,
     threads: Threads = None,
+    vectors_format: VectorsFormat = "parquet",
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
@@ -477,6 +500,7 @@ def nodes_command(
             writers.write_parquet_atomic(
                 _vector_columns([str(n) for n in nv.nodes], nv.vectors), tmp / "vectors.parquet"
             )
+            _write_word2vec(nv, tmp, vectors_format)
         info = dict(nv.info)
         return {
             "recipe": f"nodes/{method}",
