@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from .._graph_input import is_networkx, networkx_adjacency
 from ..exceptions import InputError
 
 __all__ = ["Graph", "as_graph", "read_edge_list"]
@@ -207,13 +208,8 @@ def as_graph(
         A, n_dup = _from_edges(len(nodes), r, c, w if weighted else np.ones_like(w), duplicates)
         report["duplicate_edges"] = n_dup
         report["source"] = str(graph)
-    elif type(graph).__module__.split(".")[0] == "networkx":
-        import networkx as nx
-
-        nodes = list(graph.nodes())
-        A = sp.csr_matrix(
-            nx.to_scipy_sparse_array(graph, nodelist=nodes, weight="weight" if weighted else None)
-        ).astype(np.float64)
+    elif is_networkx(graph):
+        A, nodes = networkx_adjacency(graph, weight="weight" if weighted else None)
         report["source"] = f"networkx {type(graph).__name__}"
     elif sp.issparse(graph) or isinstance(graph, np.ndarray):
         if graph.ndim != 2 or graph.shape[0] != graph.shape[1]:

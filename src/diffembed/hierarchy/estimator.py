@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from .. import _progress
+from .._graph_input import hierarchy_input
 from .._validation import check_data_matrix, check_in, check_int, check_real
 from ..exceptions import DisconnectedGraphError, InputError
 from ..operators import alpha_normalize, markov_matrix, stationary_distribution
@@ -353,6 +354,7 @@ class DiffusionHierarchy(BaseEstimator):
         self
         """
         self._check_params()
+        X, self.node_names_ = hierarchy_input(X, metric=self.metric, affinity=self.affinity)
         n_input = X.shape[0] if hasattr(X, "shape") else len(X)
         if n_input <= SMALL_PROBLEM:
             # small dense solves and neighbour searches gain nothing from threads, and on a

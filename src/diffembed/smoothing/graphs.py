@@ -350,7 +350,7 @@ def check_adjacency(A: Any, n: int) -> sp.csr_matrix:
     if not sp.issparse(A) and not isinstance(A, np.ndarray):
         msg = (
             f"graph must be 'knn', 'lexicon', 'reference', 'consensus', a sparse (n, n) "
-            f"adjacency or (edges, weights); got {type(A).__name__}."
+            f"adjacency, (edges, weights) or a networkx graph; got {type(A).__name__}."
         )
         raise InputError(msg)
     A = sp.csr_matrix(A, dtype=np.float64)

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .. import _progress
+from .._graph_input import graph_index, smoother_graph
 from .._validation import check_data_matrix
 from ..exceptions import InputError
 from . import filters
@@ -362,7 +363,7 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
                 index, runs, self.run_indexes, n_neighbors=self.n_neighbors, **kw
             )
             return A, {"source": "consensus of runs", **info}
-        A = check_adjacency(g, X.shape[0])
+        A = check_adjacency(smoother_graph(g, index), X.shape[0])
         return A, {"source": "user graph", "n_edges": int(A.nnz // 2)}
 
     @staticmethod
@@ -398,7 +399,7 @@ class DiffusionSmoother(TransformerMixin, BaseEstimator):
         """
         resolved = self._resolve()
         X = self._prepare(X)
-        self.index_ = self._index(index, X.shape[0])
+        self.index_ = self._index(graph_index(self.graph, index), X.shape[0])
         self.n_features_in_ = X.shape[1]
         with _progress.stage("graph"):
             self.graph_, self.graph_info_ = self._build_graph(X, self.index_)
