@@ -16,10 +16,15 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
-    if name in ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents"):
+    if name in ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents",
+                "plot"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name == "report":  # de.report(obj, "report.html"): the CLI's explorer page
+        from .plotting.api import report
+
+        return report
     if name == "DiffusionSmoother":
         from .smoothing import DiffusionSmoother
 

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _progress
+from ._repr import SummaryReprMixin
 from ._validation import check_data_matrix, check_in, check_int, check_real
 from .dimension import mle_dimension
 from .exceptions import DisconnectedGraphError, InputError, NumericalError
@@ -81,7 +82,7 @@ def diffusion_coordinates(
     return np.asarray(eigenvectors) * _power(eigenvalues, t)[None, :]
 
 
-class DiffusionMap(TransformerMixin, BaseEstimator):
+class DiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
     """Diffusion map embedding with a sparse kNN Gaussian kernel.
 
     The kernel is ``k(x, y) = exp(-||x - y||^2 / epsilon)`` evaluated on the ``n_neighbors``

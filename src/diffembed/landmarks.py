@@ -39,6 +39,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _progress
+from ._repr import SummaryReprMixin
 from ._validation import check_data_matrix, check_in, check_int
 from .diffusion_map import Bandwidth, DiffusionMap, Disconnected, diffusion_coordinates
 from .exceptions import InputError
@@ -99,7 +100,7 @@ def choose_landmarks(
     return np.sort(pool[np.unique(picked)]).astype(np.int64)
 
 
-class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
+class LandmarkDiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
     """Diffusion map fitted on ``landmarks`` rows and extended to all rows by Nyström.
 
     Parameters

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import _progress
 from .._graph_input import hierarchy_input
+from .._repr import SummaryReprMixin
 from .._validation import check_data_matrix, check_in, check_int, check_real
 from ..exceptions import DisconnectedGraphError, InputError
 from ..operators import alpha_normalize, markov_matrix, stationary_distribution
@@ -70,7 +71,7 @@ class CoarseLevel:
     scale: float
 
 
-class DiffusionHierarchy(BaseEstimator):
+class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
     """Bottom-up hierarchical diffusion: nested levels from single points to one cluster.
 
     Pipeline: kNN graph (or a given graph) → connected components → per component, diffusion

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .. import _progress
 from .._graph_input import graph_index, smoother_graph
+from .._repr import SummaryReprMixin
 from .._validation import check_data_matrix
 from ..exceptions import InputError
 from . import filters
@@ -150,7 +151,7 @@ def _warn_collapse(diag: dict[str, float], what: str) -> list[str]:
     return said
 
 
-class DiffusionSmoother(TransformerMixin, BaseEstimator):
+class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
     """Smooth row vectors over a graph with a diffusion filter (PPR, heat, lazy walk, retrofit).
 
     Parameters
