@@ -1,13 +1,13 @@
 # Two entry points do all the set-up on a fresh machine:
 #   make demo   - creates .venv, installs diffembed, maps the built-in swiss roll into out/swiss-roll/
-#   make test   - creates .venv, installs torch (CPU wheel) then diffembed with all extras (and Debian chromium when
-#                 run as root), runs the test suite
+#   make test   - creates .venv, installs torch (CPU wheel) then diffembed with all extras (and Debian chromium and
+#                 headless Java when run as root), runs the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast browser data bench lint clean
+.PHONY: demo test test-fast browser java data bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ demo: $(STAMP)
 browser:
 	@bash .ci/install-browser.sh
 
+# Debian default-jre-headless for the Spark test, when root (never fails; the test skips without it)
+java:
+	@bash .ci/install-java.sh
+
 # Debian dict-gcide/wordnet text + the WS353/SimLex files of the gensim wheel, into data/
 # (set-up time only; the real-data tests skip, saying why, when this could not run)
 data:
 	@bash scripts/fetch_data.sh || echo "Could not fetch data/: the real-data tests will be skipped." >&2
 
-test: $(STAMP) browser data
+test: $(STAMP) browser java data
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
