@@ -178,3 +178,26 @@ def test_cli_nodes_write_word2vec_files(tmp_path):
                                  str(tmp_path / "bad"), "--vectors-format", "glove"])
     assert result.exit_code == 2
     assert "'glove' is not one of" in result.output
+
+
+def test_cli_sentences_read_binary_vectors(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from diffembed.cli.embed import embed_app
+
+    app = typer.Typer()
+    app.add_typer(embed_app, name="embed")
+    rng = np.random.default_rng(0)
+    words = ["cat", "dog", "bank", "loan"]
+    WordVectors(words, rng.normal(size=(4, 3))).save_word2vec_format(
+        tmp_path / "w.bin", binary=True)
+    (tmp_path / "s.txt").write_text("cat dog\nbank loan\ncat loan\n")
+    out = tmp_path / "sent"
+    result = CliRunner().invoke(app, ["embed", "sentences", str(tmp_path / "w.bin"),
+                                      str(tmp_path / "s.txt"), "-o", str(out), "--how", "mean",
+                                      "--no-report"])
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out / "vectors.parquet").num_rows == 3

@@ -400,7 +400,7 @@ def words_command(
 @embed_app.command("sentences")
 def sentences_command(
     vectors: Annotated[
-        Path, typer.Argument(help="Word vectors: an `embed words` output directory or a .txt.")
+        Path, typer.Argument(help="Word vectors: an `embed words` output, a .txt or .bin file.")
     ],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="One sentence per line.")],
     out: OutDir = ...,  # type: ignore[assignment]
@@ -422,7 +422,7 @@ def sentences_command(
 
         text_file = vectors / "vectors.txt" if vectors.is_dir() else vectors
         with _progress.stage("read"):
-            kv = WordVectors.load_word2vec_format(text_file)
+            kv = WordVectors.load_word2vec_format(text_file, binary=text_file.suffix == ".bin")
             vocab = vectors / "vocabulary.csv" if vectors.is_dir() else None
             if vocab is not None and vocab.is_file():
                 counts = {}
