@@ -346,7 +346,8 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
         X
             Points (n_samples, n_features), dense or sparse; a distance matrix or sparse kNN
             distance graph with ``metric="precomputed"``; an affinity / adjacency matrix with
-            ``affinity="precomputed"``.
+            ``affinity="precomputed"``; a networkx graph with either (its ``weight``
+            attributes; the node names go to ``node_names_``).
         y
             Ignored.
 

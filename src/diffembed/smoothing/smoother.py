@@ -167,6 +167,8 @@ class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
         - ``"knn"``: the kNN graph of the data given to :meth:`fit`. Denoises; it does **not**
           make independent runs agree (measured), because each run brings its own graph.
         - a sparse symmetric (n, n) adjacency, or ``(edges, weights)``.
+        - a networkx graph (weights from ``weight``; rows are its nodes in ``G.nodes()``
+          order, or the nodes named by ``index``).
     operator
         ``"ppr"`` (default; ``α (I − (1−α)T)⁻¹``), ``"heat"`` (``exp(−t(I − T))``),
         ``"lazy_walk"`` (``((I + T)/2)^t``) or ``"retrofit"`` (Faruqui et al.'s sweeps).
