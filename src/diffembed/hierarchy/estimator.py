@@ -231,6 +231,8 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
         π of the fitted operator (over the whole graph, each component weighted by its
         degree mass); used by :meth:`coarse_operator`.
     n_partitions_ : int or None
+    node_names_ : list or None
+        Node name of every row when ``X`` was a networkx graph, else None.
     diagnostics_ : dict
         Bandwidths, eigenvalues, steps, whether condensation converged, timings.
 
