@@ -155,6 +155,10 @@ def test_report_writes_the_explorer_with_the_data(dm, data, tmp_path):
 
     parts = report_inputs(dm, color=labels, X=X)
     assert parts["neighbors"].shape == (300, 10)
+    D = np.linalg.norm(X[:, None, :] - X[None, :, :], axis=2)
+    np.fill_diagonal(D, np.inf)
+    np.testing.assert_array_equal(parts["neighbors"], np.argsort(D, axis=1, kind="stable")[:, :10])
+    np.testing.assert_allclose(parts["neighbor_distances"], np.sort(D, axis=1)[:, :10], rtol=1e-6)
     np.testing.assert_array_equal(parts["embedding"]["dc2"], dm.embedding_[:, 1])
     assert parts["manifest"]["label_column"] == "color"
     assert parts["manifest"]["results"]["bandwidth"] == pytest.approx(dm.bandwidth_)

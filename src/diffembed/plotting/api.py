@@ -47,7 +47,9 @@ def _neighbors(X: Any, k: int, model: Any) -> tuple[np.ndarray, np.ndarray, dict
     n = X.shape[0]
     k = min(int(k), n - 1)
     metric = str(getattr(model, "metric", "euclidean")) if model is not None else "euclidean"
-    graph, _ = knn_graph(X, k, method="exact", metric=metric)
+    used = getattr(getattr(model, "landmark_model_", model), "knn_method_", None)
+    method = used if used in ("exact", "approximate") else "auto"  # as the model searched
+    graph, _ = knn_graph(X, k, method=method, metric=metric)
     graph = graph.tocsr()
     if np.any(np.diff(graph.indptr) != k):
         msg = "The neighbour search returned rows with fewer than k neighbours (duplicates?)."
@@ -56,7 +58,7 @@ def _neighbors(X: Any, k: int, model: Any) -> tuple[np.ndarray, np.ndarray, dict
     order = np.argsort(dist, axis=1, kind="stable")
     ind = np.take_along_axis(ind, order, axis=1).astype(np.int32)
     dist = np.take_along_axis(dist, order, axis=1).astype(np.float32)
-    info = {"k": k, "space": "input", "metric": metric, "method": "exact"}
+    info = {"k": k, "space": "input", "metric": metric, "method": method}
     return ind, dist, info
 
 
