@@ -111,6 +111,8 @@ def test_smoother_takes_a_networkx_graph(graph):
             X[:23], index=[*nodes[:22], "stranger"]
         )
     assert part.graph_[22].nnz == 0
+    with pytest.raises(InputError, match="graph has 24 nodes but X has 5 rows; pass index="):
+        DiffusionSmoother(graph=graph).fit(X[:5])
     with pytest.raises(InputError, match=r"None of the 2 row labels \(e\.g\. 0, 1\)"):
         DiffusionSmoother(graph=graph).fit(X[:2], index=[0, 1])
 

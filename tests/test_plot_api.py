@@ -180,3 +180,27 @@ def test_report_of_vectors_and_anndata(tmp_path):
     assert "B cell" in page
     with pytest.raises(InputError, match=r"has no obsm\['X_tsne'\]"):
         de.plot.embedding(ad, basis="X_tsne")
+
+
+@pytest.mark.browser
+def test_report_page_works_in_chromium(dm, data, tmp_path):
+    """The page de.report writes runs in headless chromium: drawn, no error, no request, no XSS."""
+    from .browser import XSS_LABEL, chromium_or_skip, open_page
+
+    chromium_or_skip()
+    X, t = data
+    labels = np.where(t > 9, "outer", XSS_LABEL)
+    path = de.report(dm, tmp_path / "report.html", color=labels, X=X)
+    with open_page(path) as (page, log):
+        page.wait_for_function(
+            "() => document.getElementById('explorer').dataset.ready", timeout=25_000
+        )
+        drawn = page.evaluate("() => document.getElementById('ex-plot').data[0].x.length")
+        assert drawn == 300
+        chips = page.locator("#ex-legend .ex-chip .nm").all_text_contents()
+        assert sorted(chips) == sorted([XSS_LABEL, "outer"])  # shown as typed
+        assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+        assert page.evaluate("() => typeof window.__xss") == "undefined"
+        page.wait_for_timeout(100)
+        assert log.errors == []
+        assert log.requests == []

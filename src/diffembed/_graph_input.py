@@ -76,10 +76,19 @@ def networkx_adjacency(
     return A, nodes
 
 
-def graph_index(graph: Any, index: Sequence[Hashable] | None) -> Sequence[Hashable] | None:
+def graph_index(
+    graph: Any, index: Sequence[Hashable] | None, n_rows: int
+) -> Sequence[Hashable] | None:
     """The smoother's row labels: ``index`` if given, else a networkx graph's node names."""
     if index is None and is_networkx(graph):
-        return list(graph.nodes())
+        nodes = list(graph.nodes())
+        if len(nodes) != n_rows:
+            msg = (
+                f"The networkx graph has {len(nodes)} nodes but X has {n_rows} rows; pass "
+                "index= with the node name of every row."
+            )
+            raise InputError(msg)
+        return nodes
     return index
 
 

@@ -402,7 +402,7 @@ class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
         """
         resolved = self._resolve()
         X = self._prepare(X)
-        self.index_ = self._index(graph_index(self.graph, index), X.shape[0])
+        self.index_ = self._index(graph_index(self.graph, index, X.shape[0]), X.shape[0])
         self.n_features_in_ = X.shape[1]
         with _progress.stage("graph"):
             self.graph_, self.graph_info_ = self._build_graph(X, self.index_)
