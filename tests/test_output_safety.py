@@ -51,6 +51,16 @@ def _owned(out: Path, names=("a.txt", "sub/b.txt")) -> Path:
     return out
 
 
+def _run(context, writes: dict[Path, str], fail: bool = False) -> None:
+    """Enter ``context``; write ``writes`` (relative paths go into the build directory)."""
+    with context as tmp:
+        for path, text in writes.items():
+            _write(path if path.is_absolute() else tmp / path, text)
+        if fail:
+            msg = "boom"
+            raise RuntimeError(msg)
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -134,9 +144,8 @@ def test_overwrite_of_an_owned_directory_deletes_only_listed_files(tmp_path):
 
 def test_failed_overwrite_keeps_the_old_directory(tmp_path):
     out = _owned(tmp_path / "out")
-    with pytest.raises(RuntimeError, match="boom"), output_directory(out, overwrite=True) as tmp:
-        _write(tmp / "half.txt", "h")
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        _run(output_directory(out, overwrite=True), {Path("half.txt"): "h"}, fail=True)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
         "a.txt", "manifest.json", "sub/b.txt"]  # fmt: skip
     assert hidden(tmp_path) == []
@@ -145,7 +154,7 @@ def test_failed_overwrite_keeps_the_old_directory(tmp_path):
 @pytest.mark.parametrize("where", ["cwd", "home", "root", "parent"])
 def test_never_cwd_home_root_or_a_parent_of_cwd(tmp_path, monkeypatch, where):
     home = tmp_path / "home"
-    work = home / "project"
+    work = home / "project" / "sub"
     work.mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
@@ -172,9 +181,8 @@ def test_never_inside_an_input_directory(tmp_path):
 # ------------------------------------------------------------------------------- races
 def test_a_directory_appearing_during_the_run_is_never_replaced(tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(InputError) as info, output_directory(out) as tmp:
-        _write(tmp / "result.txt", "r")
-        _write(out / "notes.txt", "notes")  # someone else writes there meanwhile
+    with pytest.raises(InputError) as info:  # someone else writes notes.txt meanwhile
+        _run(output_directory(out), {Path("result.txt"): "r", out / "notes.txt": "notes"})
     message = flat(str(info.value))
     assert "got files while this run was going" in message
     assert (out / "notes.txt").read_text() == "notes"
@@ -188,9 +196,9 @@ def test_a_directory_appearing_during_the_run_is_never_replaced(tmp_path):
 
 def test_files_appearing_in_an_owned_directory_during_overwrite(tmp_path):
     out = _owned(tmp_path / "out")
-    with pytest.raises(InputError) as info, output_directory(out, overwrite=True) as tmp:
-        _write(tmp / "result.txt", "r")
-        _write(out / "notes.txt", "notes")
+    with pytest.raises(InputError) as info:
+        _run(output_directory(out, overwrite=True),
+             {Path("result.txt"): "r", out / "notes.txt": "notes"})  # fmt: skip
     assert "notes.txt" in flat(str(info.value))
     assert (out / "notes.txt").read_text() == "notes"
     assert (out / "a.txt").read_text() == "a.txt"
@@ -269,7 +277,8 @@ def test_symlink_to_a_foreign_directory_is_refused_before_any_work(tmp_path, mon
     from diffembed.diffusion_map import DiffusionMap
 
     def no_fit(self, *args, **kwargs):
-        raise AssertionError("fit ran before the output path was checked")
+        msg = "fit ran before the output path was checked"
+        raise AssertionError(msg)
 
     monkeypatch.setattr(DiffusionMap, "fit", no_fit)
     result = invoke(*MAP, "-o", link, "--overwrite")
@@ -292,14 +301,16 @@ def test_model_folders_get_a_manifest_and_still_load(tmp_path, small_cloud):
                                model.transform(small_cloud[:5]))  # fmt: skip
     save_model(model, saved, overwrite=True)
     _write(saved / "notes.txt", "n")
-    with pytest.raises(InputError, match="notes.txt"):
+    with pytest.raises(InputError, match=r"notes\.txt"):
         save_model(model, saved, overwrite=True)
     assert (saved / "notes.txt").read_text() == "n"
 
 
 # ------------------------------------------------------------------- every command family
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, ):
+def inputs(
+    tmp_path_factory,
+):
     from diffembed import DiffusionMap
     from diffembed.io.persistence import save_model
 
@@ -413,7 +424,7 @@ def _start(tmp_path: Path, where: str, out: Path, *extra: str):
     while not reached.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            out_text, err = proc.communicate()
+            _out_text, err = proc.communicate()
             pytest.fail(f"the run never reached {where}: {err}")
         time.sleep(0.05)
     return proc, gate
@@ -427,7 +438,8 @@ def test_two_concurrent_runs_one_wins_the_other_names_its_pid(tmp_path):
         assert second.exit_code == 2
         message = flat(second.output)
         assert f"another diffembed run (pid {first.pid}" in message
-        assert out.is_dir() and list(out.iterdir()) == []  # the first run's empty claim
+        assert out.is_dir()
+        assert list(out.iterdir()) == []
     finally:
         gate.write_text("go")
         _, err = first.communicate(timeout=120)
@@ -436,8 +448,15 @@ def test_two_concurrent_runs_one_wins_the_other_names_its_pid(tmp_path):
     assert hidden(tmp_path) == []
 
 
-@pytest.mark.parametrize(("where", "sig"), [("fit", signal.SIGTERM), ("write", signal.SIGTERM),
-                                            ("fit", signal.SIGKILL), ("commit", signal.SIGKILL)])
+@pytest.mark.parametrize(
+    ("where", "sig"),
+    [
+        ("fit", signal.SIGTERM),
+        ("write", signal.SIGTERM),
+        ("fit", signal.SIGKILL),
+        ("commit", signal.SIGKILL),
+    ],
+)
 def test_a_killed_run_leaves_no_output_and_the_next_run_sweeps(tmp_path, where, sig):
     out = tmp_path / "out"
     proc, _ = _start(tmp_path, where, out)
@@ -460,3 +479,37 @@ def test_a_killed_run_leaves_no_output_and_the_next_run_sweeps(tmp_path, where, 
     assert result.exit_code == 0, result.output
     assert (out / "manifest.json").is_file()
     assert hidden(tmp_path) == []
+
+
+def test_an_old_directory_left_aside_keeps_foreign_files_visible(tmp_path):
+    old = _owned(tmp_path / "old")
+    _write(old / "notes.txt", "notes")
+    _owned(tmp_path / "out")
+    dead = _dead_pid()
+    aside = tmp_path / f".out.old-{dead}-abc"
+    aside.mkdir()
+    old.rename(aside / "out")
+    _write(aside / ".diffembed-build", json.dumps({"diffembed": "old", "pid": dead,
+                                                    "host": os.uname().nodename,
+                                                    "started": time.time()}))  # fmt: skip
+    with output_directory(tmp_path / "other") as tmp:
+        _write(tmp / "x.txt", "x")
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.leftover-")]
+    assert len(kept) == 1
+    assert sorted(str(p.relative_to(kept[0])) for p in kept[0].rglob("*")) == ["notes.txt"]
+    assert (tmp_path / "out" / "a.txt").read_text() == "a.txt"
+    assert hidden(tmp_path) == []
+
+
+def test_report_and_export_files_are_recorded_for_a_later_overwrite(tmp_path):
+    out = tmp_path / "out"
+    assert invoke(*MAP, "-o", out).exit_code == 0
+    assert invoke("report", out).exit_code == 0
+    assert invoke("export", out, "--format", "projector").exit_code == 0
+    listed = {e["path"] for e in json.loads((out / "manifest.json").read_text())["files"]}
+    assert {"report.html", "projector/vectors.tsv", "projector/metadata.tsv"} <= listed
+    result = invoke(*MAP, "-o", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "embedding.parquet", "manifest.json", "model", "neighbor_distances.npy", "neighbors.npy",
+        "spectrum.csv"]  # fmt: skip

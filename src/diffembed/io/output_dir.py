@@ -1,0 +1,623 @@
+"""Owned, atomically claimed and atomically committed output directories.
+
+Every command writes its outputs through :func:`output_directory`. The rules, in order:
+
+1. **Never certain directories.** The current working directory, a parent of it, the home
+   directory, ``/``, an input, a directory that contains an input or lies inside an input
+   directory are refused, with or without ``overwrite``.
+2. **Claim at the start.** A lock file ``.NAME.diffembed-lock`` beside the output (created with
+   ``O_EXCL``, holding pid, host and start time) refuses a second run into the same path at once,
+   naming the first one's pid. A missing output path is claimed with an empty placeholder
+   directory (``mkdir``), so a directory that appears meanwhile cannot be mistaken for ours.
+3. **Build beside, commit by rename.** The outputs are written into
+   ``.NAME.tmp-PID-XXXX/NAME`` (the wrapper carries a marker file) and renamed onto the empty
+   placeholder at the end. Linux refuses to rename onto a non-empty directory, so a directory
+   that got files meanwhile is never replaced: the run stops with a clear error and keeps its
+   finished results beside it as ``NAME.finished-TIMESTAMP``.
+4. **Own what you replace.** ``manifest.json`` lists every file a run wrote (``"files"``, with
+   sizes). ``overwrite`` replaces only a directory whose manifest lists everything in it; the old
+   directory is renamed aside, the new one renamed in, and only the listed files of the old one
+   are deleted. Anything else found there is kept under a visible name and reported.
+5. **Sweep what dead runs left.** Build wrappers, renamed-aside directories and lock files in the
+   same parent whose marker names a process that no longer runs are removed (an old directory
+   renamed aside is put back when its path is free again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import InputError
+
+__all__ = ["MANIFEST", "output_directory", "owned_files", "record_files"]
+
+#: Name of the manifest every output directory carries.
+MANIFEST = "manifest.json"
+_MARKER = ".diffembed-build"
+_LOCK = ".{name}.diffembed-lock"
+_STALE = re.compile(
+    r"^\.(?P<name>.+)\.(?:(?P<kind>tmp|old)-(?P<pid>\d+)-[A-Za-z0-9_-]+|diffembed-lock)$"
+)
+#: A run whose liveness cannot be checked (another host, no /proc) is stale after this long.
+MAX_AGE_S = 7 * 24 * 3600
+_SHOWN = 5
+_WALK_LIMIT = 10_000
+
+
+# ------------------------------------------------------------------------- ownership
+def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _listed(manifest: dict[str, Any]) -> set[str] | None:
+    """The relative paths a diffembed manifest lists; None when it lists none."""
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        return None
+    listed = {MANIFEST}
+    for entry in files:
+        rel = entry.get("path") if isinstance(entry, dict) else None
+        if isinstance(rel, str) and rel and not rel.startswith("/") and ".." not in rel.split("/"):
+            listed.add(rel)
+    return listed
+
+
+def owned_files(directory: str | os.PathLike[str]) -> tuple[set[str] | None, list[str], str]:
+    """Which entries of ``directory`` diffembed wrote, and which it did not.
+
+    Parameters
+    ----------
+    directory
+        An existing directory.
+
+    Returns
+    -------
+    listed : set of str or None
+        The relative paths its ``manifest.json`` lists (None without a usable list).
+    foreign : list of str
+        Files and folders in it that the manifest does not list (sorted; folders end in ``/``).
+    reason : str
+        Why nothing is owned when ``listed`` is None, else ``""``.
+    """
+    directory = Path(directory)
+    manifest = _read_manifest(directory)
+    listed = None if manifest is None else _listed(manifest)
+    reason = ""
+    if manifest is None or "diffembed_version" not in manifest:
+        reason = "it has no manifest.json written by diffembed, so diffembed did not make it"
+        listed = None
+    elif listed is None:
+        version = manifest.get("diffembed_version")
+        reason = (
+            f"its manifest.json comes from diffembed {version}, which did not record the files "
+            "it wrote, so diffembed cannot tell its files from yours"
+        )
+    keep = listed or set()
+    parents = {"/".join(p.split("/")[:i]) for p in keep for i in range(1, p.count("/") + 1)}
+    foreign: list[str] = []
+    for root, dirs, files in os.walk(directory):
+        rel_root = Path(root).relative_to(directory).as_posix()
+        prefix = "" if rel_root == "." else rel_root + "/"
+        for name in list(dirs):
+            rel = prefix + name
+            if os.path.islink(os.path.join(root, name)):
+                dirs.remove(name)
+                if rel not in keep:
+                    foreign.append(rel)
+            elif rel not in parents:
+                dirs.remove(name)
+                _walk_all(Path(root) / name, rel, foreign)
+        foreign.extend(prefix + n for n in files if prefix + n not in keep)
+        if len(foreign) > _WALK_LIMIT:
+            break
+    return listed, sorted(foreign), reason
+
+
+def _walk_all(path: Path, rel: str, out: list[str]) -> None:
+    """Every file under a foreign folder (the folder itself when it is empty)."""
+    found = False
+    for root, _, files in os.walk(path):
+        rel_root = Path(root).relative_to(path).as_posix()
+        prefix = rel + "/" + ("" if rel_root == "." else rel_root + "/")
+        out.extend(prefix + n for n in files)
+        found = found or bool(files)
+        if len(out) > _WALK_LIMIT:
+            return
+    if not found:
+        out.append(rel + "/")
+
+
+def _names(items: list[str]) -> str:
+    shown = ", ".join(items[:_SHOWN])
+    more = len(items) - _SHOWN
+    if more > 0:
+        more_text = f"{more}+" if len(items) > _WALK_LIMIT else str(more)
+        return f"{shown} and {more_text} more"
+    return shown
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what.replace('file or folder', 'files or folders')}"
+
+
+def record_files(
+    directory: str | os.PathLike[str],
+    names: Iterable[str] | None = None,
+    *,
+    command: str | None = None,
+) -> Path | None:
+    """Write the ``"files"`` list (relative path and size of each file) into ``manifest.json``.
+
+    Parameters
+    ----------
+    directory
+        The output directory.
+    names
+        None (at commit, on a build directory only diffembed wrote): list every file, and write
+        a minimal manifest (format and diffembed version, time, ``command``, top-level
+        ``outputs``) where the command wrote none. Otherwise the files or folders just added to a
+        finished output (``diffembed report``, ``export``): they are added to an existing list,
+        so that ``--overwrite`` may replace them later; a manifest without a list is left alone.
+    command
+        The command recorded in a newly created manifest.
+
+    Returns
+    -------
+    Path or None
+        The manifest's path, or None when it was left alone.
+    """
+    from .. import __version__
+    from .writers import write_json_atomic
+
+    directory = Path(directory)
+    manifest = _read_manifest(directory)
+    if names is not None:
+        if manifest is None or _listed(manifest) is None:
+            return None
+        entries = {e["path"]: e for e in manifest["files"] if isinstance(e, dict) and "path" in e}
+        for name in names:
+            path = directory / name.rstrip("/")
+            found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+            for item in found:
+                rel = item.relative_to(directory).as_posix()
+                entries[rel] = {"path": rel, "bytes": item.lstat().st_size}
+        entries.pop(MANIFEST, None)
+        manifest["files"] = [*entries.values(), {"path": MANIFEST, "bytes": None}]
+        return write_json_atomic(manifest, directory / MANIFEST)
+    if manifest is None:
+        manifest = {
+            "format_version": 1,
+            "command": command,
+            "diffembed_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "outputs": sorted([*(p.name for p in directory.iterdir()), MANIFEST]),
+        }
+    manifest.setdefault("diffembed_version", __version__)
+    files = []
+    for root, dirs, found in os.walk(directory):
+        dirs.sort()
+        for name in sorted(found):
+            path = Path(root) / name
+            rel = path.relative_to(directory).as_posix()
+            if rel != MANIFEST:
+                files.append({"path": rel, "bytes": path.lstat().st_size})
+    manifest["files"] = [*files, {"path": MANIFEST, "bytes": None}]
+    return write_json_atomic(manifest, directory / MANIFEST)
+
+
+# ----------------------------------------------------------------------- liveness, sweep
+def _proc_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a reused pid apart); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _marker() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"diffembed": "build", "pid": pid, "host": socket.gethostname(),
+            "started": time.time(), "proc_start": _proc_start(pid)}  # fmt: skip
+
+
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(value, dict) and "diffembed" in value and isinstance(value.get("pid"), int):
+        return value
+    return None
+
+
+def _alive(marker: dict[str, Any]) -> bool:
+    """Whether the run that wrote ``marker`` may still be going."""
+    started = marker.get("started")
+    age = time.time() - started if isinstance(started, int | float) else MAX_AGE_S + 1
+    if marker.get("host") != socket.gethostname():
+        return age <= MAX_AGE_S
+    pid = marker["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process with that pid
+    except OSError:
+        return age <= MAX_AGE_S
+    token, now = marker.get("proc_start"), _proc_start(pid)
+    if token is not None and now is not None:
+        return bool(token == now)  # a different start time: the pid was reused
+    return age <= MAX_AGE_S
+
+
+def _sweep(parent: Path) -> None:
+    """Remove what dead diffembed runs left in ``parent`` (only entries with its marker)."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = _STALE.match(entry.name)
+        if match is None:
+            continue
+        with contextlib.suppress(OSError):
+            if match["kind"] is None:
+                marker = _read_marker(entry) if entry.is_file() else None
+                if marker is not None and not _alive(marker):
+                    entry.unlink()
+                continue
+            if entry.is_symlink() or not entry.is_dir():
+                continue
+            marker = _read_marker(entry / _MARKER)
+            if marker is None or _alive(marker):
+                continue
+            if match["kind"] == "tmp":
+                shutil.rmtree(entry)
+            else:
+                _settle_old(entry, parent / match["name"])
+
+
+def _settle_old(wrapper: Path, home: Path) -> Path | None:
+    """Finish with an old output renamed aside into ``wrapper``: put back, or delete its files.
+
+    Returns the visible path where files that were not diffembed's were kept, if any.
+    """
+    old = wrapper / home.name
+    kept = None
+    if old.is_dir() and not old.is_symlink():
+        if not home.exists() and not home.is_symlink():
+            os.rename(old, home)  # the run died between the two renames: put it back
+        else:
+            listed, _, _ = owned_files(old)
+            for rel in sorted(listed or (), key=lambda r: -r.count("/")):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    (old / rel).unlink()
+            for root, _, _ in sorted(os.walk(old), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(root)
+            if old.exists():
+                kept = _visible(home, "leftover")
+                os.rename(old, kept)
+    (wrapper / _MARKER).unlink(missing_ok=True)
+    os.rmdir(wrapper)
+    return kept
+
+
+def _visible(home: Path, what: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = home.with_name(f"{home.name}.{what}-{stamp}")
+    n = 1
+    while path.exists() or path.is_symlink():
+        n += 1
+        path = home.with_name(f"{home.name}.{what}-{stamp}-{n}")
+    return path
+
+
+# ------------------------------------------------------------------------------ checks
+def _contains(directory: Path, other: Path) -> bool:
+    return other == directory or directory in other.parents
+
+
+def _check_target(final: Path, real: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    cwd = Path.cwd().resolve()
+    home = Path.home().expanduser().resolve()
+    reason = None
+    if real == Path(real.anchor):
+        reason = "the root directory"
+    elif real == home:
+        reason = "your home directory"
+    elif real == cwd:
+        reason = "the current working directory"
+    elif real in cwd.parents:
+        reason = "a parent of the current working directory"
+    if reason is not None:
+        msg = (
+            f"Refusing to write to {final}: it is {reason}, and diffembed never writes into (or "
+            "replaces) such a directory, with or without --overwrite. Give a new folder for the "
+            f"outputs, e.g. -o {final / 'out'}."
+        )
+        raise InputError(msg)
+    for item in inputs:
+        item_path = Path(item).expanduser().resolve()
+        if _contains(real, item_path):
+            msg = (
+                f"The output directory {final} would contain or replace the input {item}. "
+                "Choose another output directory (-o) so that inputs are never overwritten."
+            )
+            raise InputError(msg)
+        if item_path.is_dir() and _contains(item_path, real):
+            msg = (
+                f"The output directory {final} lies inside the input directory {item}; writing "
+                "there would change an input. Choose an -o path outside it."
+            )
+            raise InputError(msg)
+
+
+def _check_existing(final: Path, real: Path, overwrite: bool) -> bool:
+    """Check an existing output path; return whether it holds files (to be replaced)."""
+    if not real.is_dir():
+        msg = f"The output path {final} exists and is not a directory. Choose another -o path."
+        raise InputError(msg)
+    if not any(real.iterdir()):
+        return False
+    listed, foreign, reason = owned_files(real)
+    if not overwrite:
+        if listed is not None and not foreign:
+            msg = (
+                f"The output directory {final} already exists (a diffembed output). Pass "
+                f"--overwrite to replace it: only the {len(listed)} files its manifest.json "
+                "lists are deleted, and only after the new run succeeds. Or choose another -o "
+                "path."
+            )
+        else:
+            why = (
+                reason
+                or f"it holds {_count(len(foreign), 'file or folder')} diffembed did not write"
+            )
+            msg = (
+                f"The output directory {final} already exists and is not empty, and "
+                f"--overwrite would be refused too: {why} ({_names(foreign)}). Choose another "
+                "-o path (a new or empty folder)."
+            )
+        raise InputError(msg)
+    if listed is None or foreign:
+        why = reason or f"it holds {_count(len(foreign), 'file or folder')} diffembed did not write"
+        msg = (
+            f"Refusing --overwrite of {final}: {why}: {_names(foreign)}. --overwrite replaces "
+            "only a directory made by diffembed and deletes only the files its manifest.json "
+            "lists. Nothing was changed; move those files away or choose another -o path."
+        )
+        raise InputError(msg)
+    return True
+
+
+# ------------------------------------------------------------------------- claim, commit
+class _Claim:
+    """The lock file of one output path: created with O_EXCL, removed at the end."""
+
+    def __init__(self, real: Path, final: Path) -> None:
+        self.path = real.parent / _LOCK.format(name=real.name)
+        self.marker = {**_marker(), "diffembed": "lock", "target": str(real)}
+        for attempt in (0, 1):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                other = _read_marker(self.path)
+                if attempt == 0 and other is not None and not _alive(other):
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise InputError(_busy(final, other)) from None
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.marker, handle)
+            return
+
+    def release(self) -> None:
+        if _read_marker(self.path) == self.marker:
+            self.path.unlink(missing_ok=True)
+
+
+def _busy(final: Path, other: dict[str, Any] | None) -> str:
+    if other is None:
+        who = "another diffembed run (just starting)"
+    else:
+        when = datetime.fromtimestamp(other.get("started", 0)).strftime("%Y-%m-%d %H:%M:%S")
+        who = f"another diffembed run (pid {other['pid']} on {other.get('host')}, started {when})"
+    return (
+        f"{who} is writing to {final}. Wait for it to finish or choose another -o path; "
+        "two runs never write to the same output directory."
+    )
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Delay SIGINT/SIGTERM while the renames run (they arrive right after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _commit(build: Path, real: Path, final: Path, replace: bool) -> None:
+    """Move the finished ``build`` onto ``real`` (see the module docstring)."""
+    with _signals_held():
+        if replace and real.is_dir() and not real.is_symlink():
+            listed, foreign, reason = owned_files(real)
+            if listed is None or foreign:
+                _refuse_at_commit(build, real, final, foreign, reason)
+            wrapper = Path(_mkdtemp(real, "old"))
+            os.rename(real, wrapper / real.name)
+            _, foreign, _ = owned_files(wrapper / real.name)  # nothing slipped in meanwhile
+            if foreign:
+                os.rename(wrapper / real.name, real)
+                _settle_old(wrapper, real)
+                _refuse_at_commit(build, real, final, foreign, "")
+            try:
+                os.rename(build, real)
+            except OSError:
+                _settle_old(wrapper, real)
+                _refuse_at_commit(build, real, final, [], "")
+            kept = _settle_old(wrapper, real)
+            if kept is not None:
+                warnings.warn(
+                    f"{final} was replaced, but files diffembed did not write appeared in the old "
+                    f"directory during the run; they were kept in {kept}.",
+                    stacklevel=3,
+                )
+            return
+        try:
+            os.rename(build, real)  # onto our empty placeholder: fails if it got files
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+            foreign = sorted(p.name for p in real.iterdir()) if real.is_dir() else []
+            _refuse_at_commit(build, real, final, foreign, "")
+
+
+def _refuse_at_commit(build: Path, real: Path, final: Path, foreign: list[str],
+                      reason: str) -> None:  # fmt: skip
+    kept = _visible(real, "finished")
+    os.rename(build, kept)
+    what = reason or (f"got files while this run was going ({_names(foreign)})" if foreign
+                      else "changed while this run was going")  # fmt: skip
+    msg = (
+        f"The output directory {final} was not replaced: {what}. diffembed never replaces "
+        f"files it did not write. The finished results were kept in {kept}; move them where "
+        "you want them."
+    )
+    raise InputError(msg)
+
+
+def _mkdtemp(real: Path, kind: str) -> str:
+    """A marked wrapper ``.NAME.KIND-PID-XXXX`` beside ``real``."""
+    import tempfile
+
+    wrapper = tempfile.mkdtemp(prefix=f".{real.name}.{kind}-{os.getpid()}-", dir=real.parent)
+    marker = {**_marker(), "diffembed": kind}
+    (Path(wrapper) / _MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    return wrapper
+
+
+def _make_parents(directory: Path) -> list[Path]:
+    """Create ``directory`` and its missing parents; return those created, outermost first."""
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    missing.reverse()
+    for item in missing:
+        with contextlib.suppress(FileExistsError):
+            item.mkdir()
+    return missing
+
+
+@contextlib.contextmanager
+def output_directory(
+    path: str | os.PathLike[str],
+    overwrite: bool = False,
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Iterator[Path]:
+    """Claim ``path``, build the outputs beside it, and commit them by rename.
+
+    Every check runs when the block is entered, before any work: forbidden targets (the
+    working directory, a parent of it, home, ``/``, inputs), an existing directory (refused
+    unless ``overwrite`` and diffembed wrote everything in it), a concurrent run. On success
+    ``manifest.json`` lists every file written; on an exception (or Ctrl-C / SIGTERM) the
+    build directory is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path
+        The output directory. A symbolic link to a directory writes into its target.
+    overwrite
+        Replace an existing directory that diffembed made: only the files its manifest lists
+        are deleted, after the new outputs are complete.
+    inputs
+        Files or directories read by the run; an output that is, contains or lies inside one
+        of them is refused.
+
+    Yields
+    ------
+    Path
+        The directory to write into (``.NAME.tmp-PID-XXXX/NAME`` beside ``path``).
+
+    Raises
+    ------
+    InputError
+        For every refusal, naming the reason and the fix; at commit time also when ``path``
+        got files during the run (the finished results are then kept beside it).
+    """
+    final = Path(path).expanduser().absolute()
+    real = Path(os.path.realpath(final))
+    if final.is_symlink() and not real.exists():
+        msg = (
+            f"The output path {final} is a symbolic link to {real}, which does not exist. "
+            "Create that directory or choose another -o path."
+        )
+        raise InputError(msg)
+    _check_target(final, real, inputs)
+    if real.exists() and not real.is_dir():
+        msg = f"The output path {final} exists and is not a directory. Choose another -o path."
+        raise InputError(msg)
+    if real.parent.is_dir():
+        _sweep(real.parent)
+    created = _make_parents(real.parent)
+    claim = placeholder = wrapper = None
+    try:
+        claim = _Claim(real, final)
+        replace = _check_existing(final, real, overwrite) if real.exists() else False
+        if not real.exists():
+            try:
+                real.mkdir()
+            except FileExistsError:
+                msg = f"{final} appeared just now while this run claimed it. Run again."
+                raise InputError(msg) from None
+            placeholder = real
+        wrapper = Path(_mkdtemp(real, "tmp"))
+        build = wrapper / real.name
+        build.mkdir()
+        yield build
+        from .writers import _default_mode
+
+        os.chmod(build, _default_mode(0o777))
+        record_files(build)
+        _commit(build, real, final, replace)
+        placeholder = None
+    finally:
+        if wrapper is not None:
+            shutil.rmtree(wrapper, ignore_errors=True)
+        if placeholder is not None:
+            with contextlib.suppress(OSError):
+                placeholder.rmdir()  # only while still empty
+        if claim is not None:
+            claim.release()
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
