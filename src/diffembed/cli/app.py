@@ -586,7 +586,7 @@ def _record_outputs(out: Path, names: list[str]) -> None:
     """Add ``names`` to the ``outputs`` and ``files`` of ``out/manifest.json`` (if any)."""
     import json
 
-    from ..io.output_dir import record_files
+    from ..io.ownership import record_files
     from ..io.writers import write_json_atomic
 
     manifest_path = out / "manifest.json"
