@@ -453,6 +453,7 @@ def test_two_concurrent_runs_one_wins_the_other_names_its_pid(tmp_path):
     [
         ("fit", signal.SIGTERM),
         ("write", signal.SIGTERM),
+        ("write", signal.SIGINT),
         ("fit", signal.SIGKILL),
         ("commit", signal.SIGKILL),
     ],
@@ -464,9 +465,10 @@ def test_a_killed_run_leaves_no_output_and_the_next_run_sweeps(tmp_path, where, 
     _, err = proc.communicate(timeout=60)
     assert not (out / "manifest.json").exists()
     assert not out.exists() or list(out.iterdir()) == []
-    if sig == signal.SIGTERM:
-        assert proc.returncode == 143
-        assert "terminated (SIGTERM)" in flat(err)
+    if sig != signal.SIGKILL:
+        code, what = (143, "terminated (SIGTERM)") if sig == signal.SIGTERM else (130, "(Ctrl-C)")
+        assert proc.returncode == code
+        assert f"{what}; the unfinished outputs were removed" in flat(err)
         assert "Traceback" not in err
         assert hidden(tmp_path) == []
         assert not out.exists()
@@ -478,6 +480,25 @@ def test_a_killed_run_leaves_no_output_and_the_next_run_sweeps(tmp_path, where, 
     result = invoke(*MAP, "-o", out)
     assert result.exit_code == 0, result.output
     assert (out / "manifest.json").is_file()
+    assert hidden(tmp_path) == []
+
+
+def test_cli_run_refuses_a_directory_that_got_files_meanwhile(tmp_path):
+    out = tmp_path / "out"
+    proc, gate = _start(tmp_path, "fit", out)
+    _write(out / "notes.txt", "notes")  # into the run's empty claim, while it fits
+    gate.write_text("go")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    message = flat(err)
+    assert "was not replaced: got files while this run was going (notes.txt)" in message
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.finished-")]
+    assert len(kept) == 1
+    assert str(kept[0]) in message
+    assert (kept[0] / "embedding.parquet").is_file()
+    listed = {e["path"] for e in json.loads((kept[0] / "manifest.json").read_text())["files"]}
+    assert "embedding.parquet" in listed
     assert hidden(tmp_path) == []
 
 
