@@ -184,7 +184,10 @@ def _contains(directory: Path, other: Path) -> bool:
 
 def _check_target(final: Path, real: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
     cwd = Path.cwd().resolve()
-    home = Path.home().expanduser().resolve()
+    try:
+        home: Path | None = Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):  # no HOME and no password entry
+        home = None
     reason = None
     if real == Path(real.anchor):
         reason = "the root directory"
