@@ -534,3 +534,19 @@ def test_report_and_export_files_are_recorded_for_a_later_overwrite(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "embedding.parquet", "manifest.json", "model", "neighbor_distances.npy", "neighbors.npy",
         "spectrum.csv"]  # fmt: skip
+
+
+def test_an_empty_lock_of_a_run_killed_at_once_expires(tmp_path):
+    lock = tmp_path / ".out.diffembed-lock"
+    lock.write_text("")
+    with pytest.raises(InputError) as info, output_directory(tmp_path / "out"):
+        pass
+    message = flat(str(info.value))
+    assert "another diffembed run (just starting)" in message
+    assert f"the claim is {lock}" in message
+    old = time.time() - 120
+    os.utime(lock, (old, old))
+    with output_directory(tmp_path / "out") as tmp:
+        _write(tmp / "x.txt", "x")
+    assert (tmp_path / "out" / "x.txt").read_text() == "x"
+    assert hidden(tmp_path) == []

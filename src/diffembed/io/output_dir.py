@@ -270,10 +270,10 @@ class _Claim:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 other = _read_marker(self.path)
-                if attempt == 0 and other is not None and not _alive(other):
+                if attempt == 0 and (not _alive(other) if other else _unreadable_stale(self.path)):
                     self.path.unlink(missing_ok=True)
                     continue
-                raise InputError(_busy(final, other)) from None
+                raise InputError(_busy(final, other, self.path)) from None
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(self.marker, handle)
             return
@@ -283,15 +283,29 @@ class _Claim:
             self.path.unlink(missing_ok=True)
 
 
-def _busy(final: Path, other: dict[str, Any] | None) -> str:
+def _unreadable_stale(lock: Path) -> bool:
+    """A lock file without its content (its writer died at once) is stale after a minute."""
+    try:
+        return time.time() - lock.stat().st_mtime > 60
+    except OSError:
+        return True
+
+
+def _busy(final: Path, other: dict[str, Any] | None, lock: Path) -> str:
     if other is None:
         who = "another diffembed run (just starting)"
     else:
-        when = datetime.fromtimestamp(other.get("started", 0)).strftime("%Y-%m-%d %H:%M:%S")
+        started = other.get("started")
+        when = (
+            datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S")
+            if isinstance(started, int | float)
+            else "at an unknown time"
+        )
         who = f"another diffembed run (pid {other['pid']} on {other.get('host')}, started {when})"
     return (
         f"{who} is writing to {final}. Wait for it to finish or choose another -o path; "
-        "two runs never write to the same output directory."
+        f"two runs never write to the same output directory (the claim is {lock}; delete it "
+        "only if that run is gone)."
     )
 
 
