@@ -550,3 +550,24 @@ def test_an_empty_lock_of_a_run_killed_at_once_expires(tmp_path):
         _write(tmp / "x.txt", "x")
     assert (tmp_path / "out" / "x.txt").read_text() == "x"
     assert hidden(tmp_path) == []
+
+
+def test_settling_an_old_directory_never_deletes_through_a_link(tmp_path):
+    precious = _write(tmp_path / "elsewhere" / "b.txt", "precious")
+    old = _owned(tmp_path / "old")  # lists a.txt and sub/b.txt
+    for item in (old / "sub").iterdir():
+        item.unlink()
+    (old / "sub").rmdir()
+    (old / "sub").symlink_to(precious.parent, target_is_directory=True)
+    _owned(tmp_path / "out")
+    dead = _dead_pid()
+    aside = tmp_path / f".out.old-{dead}-abc"
+    aside.mkdir()
+    old.rename(aside / "out")
+    marker = {"diffembed": "old", "pid": dead, "host": os.uname().nodename, "started": time.time()}
+    _write(aside / ".diffembed-build", json.dumps(marker))
+    with output_directory(tmp_path / "other") as tmp:
+        _write(tmp / "x.txt", "x")
+    assert precious.read_text() == "precious"
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.leftover-")]
+    assert [p.name for p in kept[0].iterdir()] == ["sub"]

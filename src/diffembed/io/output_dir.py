@@ -142,9 +142,13 @@ def _settle_old(wrapper: Path, home: Path) -> Path | None:
             os.rename(old, home)  # the run died between the two renames: put it back
         else:
             listed, _, _ = owned_files(old)
+            inside = old.resolve()
             for rel in sorted(listed or (), key=lambda r: -r.count("/")):
+                target = old / rel
+                if target.parent.resolve() != inside / Path(rel).parent:
+                    continue  # a listed folder became a link: never delete through it
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                    (old / rel).unlink()
+                    target.unlink()
             for root, _, _ in sorted(os.walk(old), key=lambda w: -len(w[0])):
                 with contextlib.suppress(OSError):
                     os.rmdir(root)
@@ -328,7 +332,7 @@ def _signals_held() -> Iterator[None]:
 def _commit(build: Path, real: Path, final: Path, replace: bool) -> None:
     """Move the finished ``build`` onto ``real`` (see the module docstring)."""
     with _signals_held():
-        if replace and real.is_dir() and not real.is_symlink():
+        if replace and real.is_dir() and not real.is_symlink() and any(real.iterdir()):
             listed, foreign, reason = owned_files(real)
             if listed is None or foreign:
                 _refuse_at_commit(build, real, final, foreign, reason)
