@@ -342,7 +342,14 @@ FAMILIES = {
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_every_command_refuses_to_overwrite_foreign_files(family, inputs, tmp_path):
+def test_every_command_refuses_to_overwrite_foreign_files(family, inputs, tmp_path, monkeypatch):
+    from diffembed import _progress
+
+    def no_work(name):
+        msg = f"stage {name!r} started before the output path was checked"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(_progress, "stage", no_work)  # every reading / fitting step is a stage
     out = tmp_path / "out"
     key = _write(out / ".ssh" / "id_rsa", "secret")
     result = invoke(*FAMILIES[family](inputs), "-o", out, "--overwrite")
