@@ -107,7 +107,8 @@ def test_map_writes_every_output(mapped, roll_csv):
         "spectrum.csv",
     ]
     assert sorted(p.name for p in (out / "projector").iterdir()) == ["metadata.tsv", "vectors.tsv"]
-    assert sorted(p.name for p in (out / "model").iterdir()) == ["arrays.npz", "model.json"]
+    assert sorted(p.name for p in (out / "model").iterdir()) == [
+        "arrays.npz", "manifest.json", "model.json"]  # fmt: skip
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
     table = pq.read_table(out / "embedding.parquet")
     assert table.column_names == ["id", "dc1", "dc2", "dc3", "dc4", "t", "cluster"]
@@ -147,7 +148,13 @@ def test_manifest_schema(mapped, roll_csv):
         "timings",
         "versions",
         "outputs",
+        "files",  # every file written, with its size: what --overwrite may replace
     ]
+    assert {e["path"] for e in manifest["files"]} == {
+        "atlas.parquet", "embedding.parquet", "manifest.json", "model/arrays.npz",
+        "model/manifest.json", "model/model.json", "neighbor_distances.npy", "neighbors.npy",
+        "projector/metadata.tsv", "projector/vectors.tsv", "report.html", "spectrum.csv",
+    }  # fmt: skip
     assert manifest["neighbors"] == {
         "file": "neighbors.npy",
         "distances_file": "neighbor_distances.npy",
@@ -535,11 +542,19 @@ def test_existing_output_needs_overwrite(tmp_path):
     args = ["map", "--dataset", "s-curve", "--n-samples", 200, "--n-components", 2, "--no-report"]
     result = invoke(*args, "-o", out)
     assert result.exit_code == 2
-    assert "--overwrite" in flat(result.stderr)
+    assert "--overwrite would be refused too" in flat(result.stderr)
     assert (out / "keep.txt").read_text() == "precious"
+    result = invoke(*args, "-o", out, "--overwrite")  # keep.txt is not diffembed's
+    assert result.exit_code == 2
+    assert "Refusing --overwrite" in flat(result.stderr)
+    assert (out / "keep.txt").read_text() == "precious"
+    (out / "keep.txt").unlink()
+    assert invoke(*args, "-o", out).exit_code == 0
+    result = invoke(*args, "-o", out)
+    assert result.exit_code == 2
+    assert "Pass --overwrite to replace it: only the" in flat(result.stderr)
     result = invoke(*args, "-o", out, "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists()
     assert (out / "embedding.parquet").exists()
 
 

@@ -218,8 +218,10 @@ def test_failed_atomic_write_keeps_old_file(tmp_path):
 def test_output_directory_builds_then_renames(tmp_path):
     out = tmp_path / "a" / "b" / "out"
     with output_directory(out) as tmp:
-        assert tmp.parent == out.parent
-        assert not out.exists()
+        assert tmp.parent.parent == out.parent  # .out.tmp-PID-XXXX/out, beside out
+        assert tmp.name == "out"
+        assert out.is_dir()
+        assert not any(out.iterdir())
         _write(tmp / "x.txt", "1")
     assert (out / "x.txt").read_text() == "1"
     umask = os.umask(0)
@@ -236,17 +238,17 @@ def test_output_directory_failure_leaves_nothing(tmp_path):
 
 def test_output_directory_refuses_existing_without_overwrite(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    _write(out / "old.txt", "old")
-    with pytest.raises(InputError, match="--overwrite"), output_directory(out):
+    with output_directory(out) as tmp:
+        _write(tmp / "old.txt", "old")
+    with pytest.raises(InputError, match="Pass --overwrite to replace it"), output_directory(out):
         pass
     # overwrite: a failure keeps the old directory intact
     with pytest.raises(_Boom):
         _fail_inside(output_directory(out, overwrite=True), name="new.txt")
-    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "old.txt"]
     with output_directory(out, overwrite=True) as tmp:
         _write(tmp / "new.txt", "new")
-    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "new.txt"]
     assert _leftovers(tmp_path) == []
 
 

@@ -221,7 +221,8 @@ def test_decode_without_classifier_and_helpers(tiny_model, monkeypatch, tmp_path
     monkeypatch.setattr(hs, "_resolve", lambda path: ("ddpm", bare))
     prompts = tmp_path / "p.txt"
     prompts.write_text("a\nb\n", encoding="utf-8")
-    r = invoke(tmp_path, "--prompts", prompts, "-o", tmp_path / "o")
+    (tmp_path / "model").mkdir()  # -o never lies inside an input directory
+    r = invoke(tmp_path / "model", "--prompts", prompts, "-o", tmp_path / "o")
     assert r.exit_code == 2
     assert "has no attribute classifier" in flat(r.output)
     assert parse_timesteps("980, 500,20") == [980, 500, 20]

@@ -50,7 +50,7 @@ def test_round_trip_gives_identical_transform(saved, fitted, roll):
 
 
 def test_saved_files_are_plain_data(saved, fitted):
-    assert sorted(p.name for p in saved.iterdir()) == ["arrays.npz", "model.json"]
+    assert sorted(p.name for p in saved.iterdir()) == ["arrays.npz", "manifest.json", "model.json"]
     document = json.loads((saved / "model.json").read_text())
     assert document["format"] == "diffembed.model"
     assert document["format_version"] == FORMAT_VERSION == 1

@@ -260,9 +260,16 @@ def test_overwrite(run: dict, data: dict, tmp_path: Path) -> None:
     args = [data["path"], "--label", "kind", "--id", "name", "-o", out, "--no-report"]
     result = invoke(*args)
     assert result.exit_code == 2
-    assert "--overwrite" in flat(result.stderr)
+    assert "--overwrite would be refused too" in flat(result.stderr)
     assert (out / "keep.txt").read_text() == "mine"
-    result = invoke(*args, "--overwrite", "-q")
+    result = invoke(*args, "--overwrite", "-q")  # keep.txt is not diffembed's: refused
+    assert result.exit_code == 2
+    assert "Refusing --overwrite" in flat(result.stderr)
+    assert "keep.txt" in flat(result.stderr)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert invoke(*args, "-q").exit_code == 0
+    result = invoke(*args, "--overwrite", "-q")  # its own output: replaced
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == OUTPUTS - {"report.html"}
 

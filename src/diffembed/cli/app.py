@@ -570,6 +570,7 @@ def report_command(
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
         _run_report(ui, out, color_by)
+        _record_outputs(out, ["report.html"])
 
 
 def _check_out_dir(out: Path) -> None:
@@ -582,9 +583,10 @@ def _check_out_dir(out: Path) -> None:
 
 
 def _record_outputs(out: Path, names: list[str]) -> None:
-    """Add ``names`` to the ``outputs`` of ``out/manifest.json`` (if there is one)."""
+    """Add ``names`` to the ``outputs`` and ``files`` of ``out/manifest.json`` (if any)."""
     import json
 
+    from ..io.ownership import record_files
     from ..io.writers import write_json_atomic
 
     manifest_path = out / "manifest.json"
@@ -594,6 +596,7 @@ def _record_outputs(out: Path, names: list[str]) -> None:
         if missing:
             manifest.setdefault("outputs", []).extend(missing)
             write_json_atomic(manifest, manifest_path)
+        record_files(out, names)  # so that a later --overwrite may replace them
 
 
 def _run_report(ui: UI, out: Path, color_by: str | None) -> None:
@@ -680,7 +683,10 @@ def datasets_command() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``diffembed`` console script."""
+    """Entry point of the ``diffembed`` console script (SIGTERM stops a run like Ctrl-C)."""
+    from .console import handle_sigterm
+
+    handle_sigterm()
     app()
 
 

@@ -18,6 +18,7 @@ from ..exceptions import DiffembedError, InputError
 
 __all__ = [
     "MANIFEST_VERSION",
+    "OVERWRITE_HELP",
     "Debug",
     "Overwrite",
     "Quiet",
@@ -38,9 +39,13 @@ MANIFEST_VERSION = 1
 # Options every command shares (typer reads them from the annotations).
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
-Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing output directory (after success).")
-]
+#: Help of --overwrite; every command that writes an output directory shows it.
+OVERWRITE_HELP = (
+    "Replace an existing output directory made by diffembed: only the files its manifest.json "
+    "lists are deleted, after the new run succeeded. A directory holding other files is "
+    "refused, and so are ., ~, / and inputs."
+)
+Overwrite = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
 _RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 import warnings
 from collections.abc import Iterator
@@ -29,12 +30,39 @@ from ..exceptions import DiffembedError
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_BUG", "UI", "format_seconds", "map_summary_table"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUG",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "UI",
+    "Terminated",
+    "format_seconds",
+    "handle_sigterm",
+    "map_summary_table",
+]
 
 #: Exit code of every input, parameter, data or file problem.
 EXIT_BAD_INPUT = 2
 #: Exit code of an unexpected internal error (a bug).
 EXIT_BUG = 1
+#: Exit code after Ctrl-C (SIGINT).
+EXIT_INTERRUPTED = 130
+#: Exit code after SIGTERM.
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that it unwinds (and cleans up) like Ctrl-C."""
+
+
+def handle_sigterm() -> None:
+    """Make SIGTERM raise :class:`Terminated` (call from the main thread of the CLI process)."""
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def format_seconds(seconds: float) -> str:
@@ -131,7 +159,8 @@ class UI:
         """Turn errors raised in the block into a red message and an exit code.
 
         :class:`~diffembed.exceptions.DiffembedError` (including ``InputError``) and
-        :class:`OSError` exit with code 2; anything else is a bug and exits with code 1. The
+        :class:`OSError` exit with code 2; Ctrl-C exits with 130 and SIGTERM (see
+        :func:`handle_sigterm`) with 143; anything else is a bug and exits with code 1. The
         traceback is shown only with ``--debug``.
 
         Parameters
@@ -143,9 +172,16 @@ class UI:
             yield
         except (typer.Exit, typer.Abort):
             raise
-        except KeyboardInterrupt:
-            self.error("interrupted; nothing was written.")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            how, code = (
+                ("terminated (SIGTERM)", EXIT_TERMINATED)
+                if isinstance(exc, Terminated)
+                else ("interrupted (Ctrl-C)", EXIT_INTERRUPTED)
+            )
+            self.error(
+                f"{how}; the unfinished outputs were removed and the -o path was left as it was."
+            )
+            raise typer.Exit(code) from None
         except (DiffembedError, OSError) as exc:
             if self.debug:
                 self.console.print_exception()

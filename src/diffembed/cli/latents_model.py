@@ -35,7 +35,15 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import Debug, Overwrite, Quiet, manifest_head, versions, write_manifest
+from .common import (
+    OVERWRITE_HELP,
+    Debug,
+    Overwrite,
+    Quiet,
+    manifest_head,
+    versions,
+    write_manifest,
+)
 from .console import UI, format_seconds
 
 __all__ = ["sample_command", "train_command"]
@@ -167,7 +175,7 @@ def train_command(
     ] = 50,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace an existing model directory (after success)."),
+        typer.Option("--overwrite", help=OVERWRITE_HELP),
     ] = False,
     quiet: Quiet = False,
     debug: Debug = False,

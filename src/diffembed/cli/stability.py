@@ -49,7 +49,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import Debug, Quiet, manifest_head, versions, write_manifest
+from .common import OVERWRITE_HELP, Debug, Quiet, manifest_head, versions, write_manifest
 from .console import UI
 from .extras import EXPORT_HINTS, parse_formats, write_exports
 
@@ -136,9 +136,7 @@ def stability_command(
     ] = True,
     sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Overlap against α/t.")] = True,
     random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing output directory.")
-    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     formats: Annotated[
         list[str] | None,

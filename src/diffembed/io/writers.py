@@ -2,8 +2,8 @@
 
 Every file is written to a temporary file in its destination directory and moved into place
 with :func:`os.replace`, so a reader never sees half a file and a crash leaves the old file (or
-nothing). A whole output directory is built in a temporary sibling directory by
-:func:`output_directory` and renamed into place only when everything in it succeeded.
+nothing). A whole output directory is claimed, built beside its destination and renamed into
+place only when everything in it succeeded (:mod:`diffembed.io.output_dir`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import csv
 import json
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -216,93 +215,29 @@ def write_npy_atomic(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def _contains(directory: Path, other: Path) -> bool:
-    """Whether ``other`` is ``directory`` itself or lies inside it (both resolved)."""
-    return other == directory or directory in other.parents
-
-
-@contextlib.contextmanager
 def output_directory(
     path: str | os.PathLike[str],
     overwrite: bool = False,
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
-) -> Iterator[Path]:
-    """Build an output directory atomically.
-
-    The block writes into a temporary sibling directory that is renamed to ``path`` when the
-    block succeeds; on an exception the temporary directory is deleted, so a failed run leaves
-    nothing behind (not even parent directories created for it).
+) -> contextlib.AbstractContextManager[Path]:
+    """Claim, build and commit an output directory; see :mod:`diffembed.io.output_dir`.
 
     Parameters
     ----------
     path
-        The output directory to create.
+        The output directory (a symbolic link to a directory writes into its target).
     overwrite
-        Replace an existing non-empty directory (the old one is removed only after the new one
-        is complete). Without it such a directory is refused.
+        Replace an existing directory that diffembed made, deleting only the files its
+        ``manifest.json`` lists, after the new outputs are complete.
     inputs
-        Files or directories read by the run; an output directory that is, or contains, one of
-        them is refused, so inputs are never overwritten.
+        Files or directories read by the run; they are never inside or around the output.
 
-    Yields
-    ------
-    Path
-        The temporary directory to write into.
+    Returns
+    -------
+    contextmanager
+        Yields the directory to write into; committed by rename when the block succeeds.
     """
-    final = Path(path).expanduser().absolute()
-    resolved = final.resolve()
-    for item in inputs:
-        item_path = Path(item).expanduser().resolve()
-        if _contains(resolved, item_path):
-            msg = (
-                f"The output directory {final} would contain or replace the input {item}. "
-                "Choose another output directory (-o) so that inputs are never overwritten."
-            )
-            raise InputError(msg)
-    if final.exists() or final.is_symlink():
-        if not final.is_dir():
-            msg = f"The output path {final} exists and is not a directory. Choose another -o path."
-            raise InputError(msg)
-        if any(final.iterdir()) and not overwrite:
-            msg = (
-                f"The output directory {final} already exists and is not empty. Pass --overwrite "
-                "to replace it (it is replaced only after the new run succeeds), or choose "
-                "another -o path."
-            )
-            raise InputError(msg)
-    created = _make_parents(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, _default_mode(0o777))
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-            os.replace(final, old)  # rename over the empty placeholder
-            try:
-                os.replace(tmp, final)
-            except BaseException:
-                os.replace(old, final)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for directory in reversed(created):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        raise
+    from .output_dir import output_directory as _output_directory
 
-
-def _make_parents(directory: Path) -> list[Path]:
-    """Create ``directory`` and its missing parents; return those created, outermost first."""
-    missing = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    missing.reverse()
-    for item in missing:
-        item.mkdir()
-    return missing
+    return _output_directory(path, overwrite, inputs=inputs)
