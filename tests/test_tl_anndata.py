@@ -13,7 +13,9 @@ from diffembed.exceptions import InputError
 
 from .trajectories import branching_trajectory
 
-ad = pytest.importorskip("anndata", reason="anndata is not installed (pip install 'diffembed[anndata]')")
+ad = pytest.importorskip(
+    "anndata", reason="anndata is not installed (pip install 'diffembed[anndata]')"
+)
 sc = pytest.importorskip("scanpy", reason="scanpy is not installed (a test dependency)")
 
 
@@ -33,7 +35,9 @@ def thin_branches():
     adata.obs["branch"] = np.where(branch == 0, "stem", np.where(branch == 1, "a", "b"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sc.pp.neighbors(adata)
+        # exact kNN and the Gaussian kernel of the original DPT: the default UMAP weights
+        # spend a minute compiling on first use
+        sc.pp.neighbors(adata, transformer="sklearn", method="gauss")
     return adata, time
 
 
@@ -84,7 +88,9 @@ def test_layout_is_scanpys(pbmc):
     adata = pbmc.copy()
     model = de.tl.diffmap(adata, n_comps=8, use_rep="X_pca", return_model=True)
     B, evals = adata.obsm["X_diffmap"], adata.uns["diffmap_evals"]
-    assert B.shape == (adata.n_obs, 8) and evals.shape == (8,) and evals[0] == 1.0
+    assert B.shape == (adata.n_obs, 8)
+    assert evals.shape == (8,)
+    assert evals[0] == 1.0
     pi = adata.uns["diffembed"]["stationary_distribution"]
     np.testing.assert_allclose(B[:, 0], np.sqrt(pi))  # trivial column 0, as scanpy
     np.testing.assert_allclose(B.T @ B, np.eye(8), atol=1e-8)  # unit-norm, orthogonal
@@ -134,7 +140,9 @@ def test_use_rep_and_graph_paths_fit_what_they_say(pbmc):
 def test_copy_returns_a_new_object_and_leaves_the_input(pbmc):
     adata = pbmc.copy()
     out = de.tl.diffmap(adata, copy=True)
-    assert out is not adata and "X_diffmap" in out.obsm and "X_diffmap" not in adata.obsm
+    assert out is not adata
+    assert "X_diffmap" in out.obsm
+    assert "X_diffmap" not in adata.obsm
 
 
 def test_dpt_agrees_with_scanpy_on_pbmc68k(pbmc):
@@ -209,7 +217,7 @@ def test_errors_name_the_problem_and_the_fix(pbmc):
     with pytest.raises(InputError, match=r"use_rep='X_foo' is not in adata.obsm \(it holds: "
                                          r"X_pca, X_umap\)"):
         de.tl.diffmap(a, use_rep="X_foo")
-    with pytest.raises(InputError, match="Give use_rep= .* or neighbors_key= .*, not both"):
+    with pytest.raises(InputError, match=r"Give use_rep= .* or neighbors_key= .*, not both"):
         de.tl.diffmap(a, use_rep="X_pca", neighbors_key="neighbors")
     with pytest.raises(InputError, match=r"adata.uns has no 'nbrs' entry: run "
                                          r"sc.pp.neighbors\(adata, key_added='nbrs'\) first"):
@@ -227,3 +235,96 @@ def test_errors_name_the_problem_and_the_fix(pbmc):
         de.tl.dpt(b, root_label="CD34+", groupby="nope")
     with pytest.raises(InputError, match=r"n_dcs=9 is out of range: it must be between 2 and 4"):
         de.tl.dpt(b, n_dcs=9, root=0)
+
+
+# ------------------------------------------------------------------------------ CLI .h5ad
+def _cells_file(path):
+    X, time, branch = branching_trajectory(500, dim=60, noise=0.02, seed=6)
+    adata = ad.AnnData(X.astype(np.float32))
+    adata.obs_names = [f"cell{i}" for i in range(500)]
+    adata.obs["cell_type"] = np.where(branch == 0, "stem", np.where(branch == 1, "a", "b"))
+    adata.obs["time"] = time
+    U, S, _ = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    adata.obsm["X_pca"] = U[:, :10] * S[:10]
+    adata.uns["note"] = "kept"
+    adata.write_h5ad(path)
+    return adata
+
+
+def _invoke(*args):
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_reads_h5ad_and_writes_h5ad_with_pseudotime(tmp_path):
+    src = _cells_file(tmp_path / "cells.h5ad")
+    out = tmp_path / "out"
+    result = _invoke("map", tmp_path / "cells.h5ad", "--use-rep", "X_pca", "--label",
+                     "cell_type", "--root-label", "stem", "--format", "h5ad", "--no-report",
+                     "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    back = ad.read_h5ad(out / "embedding.h5ad")
+    assert back.uns["note"] == "kept"  # started from the input file: its fields are kept
+    np.testing.assert_array_equal(back.obsm["X_pca"], src.obsm["X_pca"])
+    assert list(back.obs_names[:2]) == ["cell0", "cell1"]
+    assert back.obsm["X_diffmap"].shape == (500, 11)
+    assert back.uns["diffmap_evals"][0] == 1.0
+    assert back.uns["diffembed"]["source"] == "obsm['X_pca']"
+    assert back.uns["iroot"] == back.uns["diffembed"]["dpt"]["root"]
+    assert src.obs["time"].iloc[back.uns["iroot"]] < 0.05
+    assert spearmanr(back.obs["dpt_pseudotime"], src.obs["time"])[0] >= 0.95
+    model = de.io.load_model(out / "model")
+    np.testing.assert_allclose(back.obsm["X_diffmap"][:, 1:] / back.obsm["X_diffmap"][:, [0]],
+                               model.eigenvectors_, rtol=1e-9)
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["use_rep"] == "X_pca"
+    assert manifest["dpt"]["root_label"] == "stem"
+    assert "embedding.h5ad" in manifest["outputs"]
+
+
+def test_cli_h5ad_default_representation_and_errors(tmp_path):
+    _cells_file(tmp_path / "cells.h5ad")
+    result = _invoke("map", tmp_path / "cells.h5ad", "--root", 3, "--no-report", "-o",
+                     tmp_path / "o1", "--quiet", "--n-components", 4)
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "o1" / "embedding.parquet")
+    assert table.column("id").to_pylist()[:1] == ["cell0"]
+    assert table.column("dpt_pseudotime").to_pylist()[3] == 0.0
+    assert json_load(tmp_path / "o1" / "manifest.json")["input"]["n_features"] == 10  # X_pca
+
+    bad = _invoke("map", tmp_path / "cells.h5ad", "--use-rep", "X_umap", "-o", tmp_path / "o2")
+    assert bad.exit_code == 2
+    assert "--use-rep 'X_umap' is not in obsm of cells.h5ad (obsm keys: X_pca; or X)" in \
+        " ".join(bad.output.split())
+    bad = _invoke("map", tmp_path / "cells.h5ad", "--root-label", "stem", "-o", tmp_path / "o3")
+    assert bad.exit_code == 2
+    assert "--root-label needs --label COLUMN" in " ".join(bad.output.split())
+    bad = _invoke("map", "--dataset", "swiss-roll", "--use-rep", "X_pca", "-o", tmp_path / "o4")
+    assert bad.exit_code == 2
+    assert "--use-rep selects an obsm entry of an .h5ad INPUT" in " ".join(bad.output.split())
+
+
+def test_cli_h5ad_export_without_anndata_input(tmp_path):
+    out = tmp_path / "roll"
+    result = _invoke("map", "--dataset", "swiss-roll", "--n-samples", 300, "--no-report",
+                     "--format", "h5ad", "-o", out, "--quiet", "--n-components", 3)
+    assert result.exit_code == 0, result.output
+    back = ad.read_h5ad(out / "embedding.h5ad")
+    assert back.n_obs == 300
+    assert back.n_vars == 0
+    assert back.obsm["X_diffembed"].shape == (300, 3)
+    assert "X_diffmap" in back.obsm
+    assert "dpt_pseudotime" not in back.obs
+
+
+def json_load(path):
+    import json
+
+    return json.loads(path.read_text())

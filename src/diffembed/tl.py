@@ -227,16 +227,24 @@ def scanpy_layout(model: Any) -> tuple[np.ndarray, np.ndarray]:
     ``ψ_k = X_diffmap[:, k] / X_diffmap[:, 0]`` holds in both cases. Rows left out of the fit
     are NaN.
     """
-    psi = np.asarray(model.eigenvectors_, dtype=np.float64)
-    fitted = np.asarray(model.fitted_mask_, dtype=bool)
-    if hasattr(model, "stationary_distribution_"):
-        pi = np.asarray(model.stationary_distribution_, dtype=np.float64)
-    else:
+    pi = getattr(model, "stationary_distribution_", None)
+    return layout_from_arrays(model.eigenvectors_, model.eigenvalues_, pi)
+
+
+def layout_from_arrays(
+    eigenvectors: np.ndarray, eigenvalues: np.ndarray, stationary: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """scanpy's ``(X_diffmap, diffmap_evals)`` from ψ, λ and π (uniform over rows with ψ)."""
+    psi = np.asarray(eigenvectors, dtype=np.float64)
+    fitted = np.isfinite(psi).all(axis=1)
+    if stationary is None:
         pi = np.where(fitted, 1.0 / max(int(fitted.sum()), 1), 0.0)
+    else:
+        pi = np.asarray(stationary, dtype=np.float64)
     root_pi = np.sqrt(pi)
     out = np.column_stack([root_pi, root_pi[:, None] * psi])
     out[~fitted] = np.nan
-    return out, np.r_[1.0, np.asarray(model.eigenvalues_, dtype=np.float64)]
+    return out, np.r_[1.0, np.asarray(eigenvalues, dtype=np.float64)]
 
 
 def diffmap(
@@ -312,7 +320,8 @@ def diffmap(
 
 
 def _root(
-    adata: AnnData, root: int | None, root_label: Any, groupby: str | None, psi1: np.ndarray
+    adata: AnnData, root: int | None, root_label: Any, groupby: str | None,
+    psi: np.ndarray, evals: np.ndarray,
 ) -> int:
     if root is not None and root_label is not None:
         msg = "Give root= (a cell index) or root_label= (with groupby=), not both."
@@ -325,7 +334,7 @@ def _root(
             cols = ", ".join(map(str, adata.obs.columns)) or "nothing"
             msg = f"groupby={groupby!r} is not an obs column (obs holds: {cols})."
             raise InputError(msg)
-        return root_from_label(adata.obs[groupby].to_numpy(), root_label, psi1)
+        return root_from_label(adata.obs[groupby].to_numpy(), root_label, psi, evals)
     if root is None:
         if "iroot" not in adata.uns:
             msg = (
@@ -367,7 +376,7 @@ def dpt(
         Index of the root cell; default ``uns["iroot"]`` (scanpy's convention).
     root_label, groupby
         Alternatively the root's group: ``root_label`` in ``obs[groupby]``; the root is the
-        group's cell at the far end of the first diffusion component
+        group's cell farthest, in DPT distance, from the other cells
         (:func:`~diffembed.pseudotime.root_from_label`).
     copy
         Work on a copy and return it.
@@ -408,7 +417,7 @@ def dpt(
     with np.errstate(divide="ignore", invalid="ignore"):
         psi = basis[:, 1:n_dcs] / basis[:, [0]]
     psi[~np.isfinite(psi).all(axis=1)] = np.nan
-    root = _root(adata, root, root_label, groupby, psi[:, 0])
+    root = _root(adata, root, root_label, groupby, psi, evals[1:n_dcs])
     dist = dpt_distances(psi, evals[1:n_dcs], root)
     finite = np.isfinite(dist)
     top = dist[finite].max() if finite.any() else 0.0
