@@ -177,13 +177,13 @@ def test_dpt_on_thin_branches_follows_true_time(thin_branches):
         a = adata.copy()
         de.tl.diffmap(a, n_comps=n_comps)
         de.tl.dpt(a, root=root)
-        assert spearmanr(a.obs["dpt_pseudotime"], time)[0] >= 0.95, n_comps  # measured 0.997
+        assert spearmanr(a.obs["dpt_pseudotime"], time)[0] >= 0.95, n_comps  # measured 0.999
     b = adata.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sc.tl.diffmap(b)
     de.tl.dpt(b, root=root)  # our DPT on scanpy's own diffusion map
-    assert spearmanr(b.obs["dpt_pseudotime"], time)[0] >= 0.95  # measured 0.995
+    assert spearmanr(b.obs["dpt_pseudotime"], time)[0] >= 0.95  # measured 0.999
 
 
 def test_dpt_root_by_label_and_scanpy_iroot(thin_branches):

@@ -29,9 +29,9 @@ stationary probability, and it adds the (non-constant) trivial vector √π as i
 here the right eigenvectors ψ of ``P`` are used, which is the formula above. scanpy also gives
 every eigenvalue ≥ 0.9994 (a float32 guard) weight 1 instead of λ/(1 − λ) ≥ 1666: on thin,
 densely sampled trajectories the slowest components, the ones that span the trajectory, have
-λ above that cut-off, and scanpy's pseudotime then follows faster components (Spearman −0.24
+λ above that cut-off, and scanpy's pseudotime then follows faster components (Spearman −0.23
 with the true time on the 1,500-cell branching trajectory of ``tests/test_tl_anndata.py``;
-0.999 here, and 0.999 with this formula on scanpy's own ``X_diffmap``). Both normalise the
+0.999 here, and 0.999 with this formula on scanpy's own ``X_diffmap``; ``docs/scanpy.md``). Both normalise the
 pseudotime by its largest finite value.
 """
 
