@@ -65,7 +65,7 @@ def test_thin_branching_trajectory_ordered_by_true_time(n_comps, bandwidth):
     X, time, _ = branching_trajectory(1500, dim=30, noise=0.01, seed=2)
     dm = de.DiffusionMap(n_comps, bandwidth=bandwidth, random_state=0).fit(X)
     pt = dpt(dm, root=int(np.argmin(time)))
-    assert spearmanr(pt, time)[0] >= 0.95  # measured >= 0.996
+    assert spearmanr(pt, time)[0] >= 0.95  # measured 0.998
 
 
 @pytest.mark.parametrize("n_comps", [3, 10, 30])
@@ -73,7 +73,7 @@ def test_three_branches_need_three_components(n_comps):
     # a stem and three arms span three directions: n_comps >= tips - 1 = 3
     X, time, _ = branching_trajectory(2000, dim=30, noise=0.06, n_branches=3, seed=3)
     dm = de.DiffusionMap(n_comps, random_state=0).fit(X)
-    assert spearmanr(dpt(dm, root=int(np.argmin(time))), time)[0] >= 0.95  # measured 0.988
+    assert spearmanr(dpt(dm, root=int(np.argmin(time))), time)[0] >= 0.95  # measured 0.984
 
 
 def test_root_label_picks_the_tip_of_the_group():
@@ -125,3 +125,23 @@ def test_points_left_out_get_nan_and_root_must_be_fitted():
     comps = np.array([0, 0, 1, 1])
     assert np.isinf(dpt_distances(np.nan_to_num(psi), np.array([0.5]), 0,
                                   component_labels=comps)[3])
+
+
+def test_tl_is_lazy_and_names_the_extra_without_anndata():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['anndata'] = None\n"
+        "import diffembed as de\n"
+        "assert de.pseudotime.dpt is not None and de.tl.diffmap is not None\n"
+        "try:\n"
+        "    de.tl.diffmap(object())\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == (
+        "diffembed.tl needs the optional package anndata: pip install 'diffembed[anndata]'."
+    )

@@ -58,7 +58,7 @@ def require_anndata() -> Any:
     """Import anndata, or raise an ImportError that names the extra to install."""
     try:
         import anndata
-    except ImportError as exc:  # pragma: no cover - exercised only without anndata
+    except ImportError as exc:
         msg = (
             "diffembed.tl needs the optional package anndata: pip install 'diffembed[anndata]'."
         )
