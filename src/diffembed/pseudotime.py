@@ -31,8 +31,8 @@ every eigenvalue ≥ 0.9994 (a float32 guard) weight 1 instead of λ/(1 − λ) 
 densely sampled trajectories the slowest components, the ones that span the trajectory, have
 λ above that cut-off, and scanpy's pseudotime then follows faster components (Spearman −0.23
 with the true time on the 1,500-cell branching trajectory of ``tests/test_tl_anndata.py``;
-0.999 here, and 0.999 with this formula on scanpy's own ``X_diffmap``; ``docs/scanpy.md``). Both normalise the
-pseudotime by its largest finite value.
+0.999 here, and 0.999 with this formula on scanpy's own ``X_diffmap``; ``docs/scanpy.md``).
+Both normalise the pseudotime by its largest finite value.
 """
 
 from __future__ import annotations
