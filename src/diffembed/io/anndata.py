@@ -216,6 +216,9 @@ def write_h5ad_export(out_dir: str | Path, *, t: float | None = None) -> Path:
     use_rep = (manifest.get("input") or {}).get("use_rep") if isinstance(
         manifest.get("input"), dict) else None
     adata.uns["diffembed"] = _model_summary(model, f"obsm[{use_rep!r}]" if use_rep else "input")
+    if isinstance(manifest.get("landmarks"), dict):  # the saved model is the landmarks' fit
+        adata.uns["diffembed"]["method"] = "LandmarkDiffusionMap"
+        adata.uns["diffembed"]["n_landmarks"] = int(manifest["landmarks"].get("n_landmarks", 0))
     if isinstance(manifest.get("dpt"), dict):
         adata.uns["diffembed"]["dpt"] = {k: v for k, v in manifest["dpt"].items()
                                          if v is not None}
