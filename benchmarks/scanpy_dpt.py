@@ -182,7 +182,8 @@ def main() -> None:
         + ("" if args.n_sim == 100_000 else f" --n-sim {args.n_sim}") + "`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), load average before "
-        f"the run {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; Python {platform.python_version()}.",
+        f"the run {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; "
+        f"Python {platform.python_version()}.",
         "",
         "| dataset | pipeline | s | warm-up s | peak MB | ρ vs true time | ρ vs scanpy "
         "| ρ of cell-type medians vs scanpy |",
@@ -191,9 +192,10 @@ def main() -> None:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += [
         "",
-        "ρ: Spearman rank correlation over the cells with a finite pseudotime. \"scanpy:gauss\" and "
-        "\"scanpy:k30\" are scanpy with `pp.neighbors(method='gauss')` or `n_neighbors=30`: "
-        "scanpy against itself with another graph.",
+        "ρ: Spearman rank correlation over the cells with a finite pseudotime. "
+        "\"scanpy:gauss\" and \"scanpy:k30\" are scanpy with `pp.neighbors(method='gauss')` "
+        "or `n_neighbors=30`: scanpy against itself with another graph. Times are wall "
+        "seconds on shared, loaded cores: compare within a row group, not across runs.",
         "",
         "See the module docstring of `benchmarks/scanpy_dpt.py` for the pipelines and "
         "docs/scanpy.md for why scanpy's pseudotime loses the order on dense, thin trajectories.",
