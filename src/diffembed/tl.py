@@ -189,7 +189,8 @@ def fit_model(
     return DiffusionMap(n_components, random_state=random_state, **params).fit(X)
 
 
-def _model_summary(model: Any, source: str) -> dict[str, Any]:
+def model_summary(model: Any, source: str) -> dict[str, Any]:
+    """What ``uns["diffembed"]`` holds for a fitted model read from ``source``."""
     bw = model.bandwidth
     inner = getattr(model, "landmark_model_", model)
     from . import __version__
@@ -313,7 +314,7 @@ def diffmap(
     adata.obsm["X_diffmap"] = X_diffmap
     adata.uns["diffmap_evals"] = evals
     adata.obsm["X_diffembed"] = np.asarray(model.embedding_, dtype=np.float64)
-    adata.uns["diffembed"] = _model_summary(model, source)
+    adata.uns["diffembed"] = model_summary(model, source)
     if return_model:
         return (adata, model) if copy else model
     return adata if copy else None

@@ -182,7 +182,7 @@ def write_h5ad_export(out_dir: str | Path, *, t: float | None = None) -> Path:
     pathlib.Path
         The file written.
     """
-    from ..tl import _model_summary, layout_from_arrays, scanpy_layout
+    from ..tl import model_summary, layout_from_arrays, scanpy_layout
     from .exporters import read_run
     from .persistence import load_model
     from .writers import atomic_path
@@ -215,7 +215,7 @@ def write_h5ad_export(out_dir: str | Path, *, t: float | None = None) -> Path:
     adata.obsm["X_diffembed"] = run.coords_at(t)
     use_rep = (manifest.get("input") or {}).get("use_rep") if isinstance(
         manifest.get("input"), dict) else None
-    adata.uns["diffembed"] = _model_summary(model, f"obsm[{use_rep!r}]" if use_rep else "input")
+    adata.uns["diffembed"] = model_summary(model, f"obsm[{use_rep!r}]" if use_rep else "input")
     if isinstance(manifest.get("landmarks"), dict):  # the saved model is the landmarks' fit
         adata.uns["diffembed"]["method"] = "LandmarkDiffusionMap"
         adata.uns["diffembed"]["n_landmarks"] = int(manifest["landmarks"].get("n_landmarks", 0))
