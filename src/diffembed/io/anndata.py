@@ -182,7 +182,7 @@ def write_h5ad_export(out_dir: str | Path, *, t: float | None = None) -> Path:
     pathlib.Path
         The file written.
     """
-    from ..tl import model_summary, layout_from_arrays, scanpy_layout
+    from ..tl import layout_from_arrays, model_summary, scanpy_layout
     from .exporters import read_run
     from .persistence import load_model
     from .writers import atomic_path
