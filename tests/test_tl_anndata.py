@@ -345,3 +345,16 @@ def test_cli_h5ad_export_of_a_landmark_run(tmp_path):
     np.testing.assert_allclose(B[:, 0], 1 / np.sqrt(500))  # π unknown off the landmarks: 1/n
     # ψ recovered from the layout reproduces the run's coordinates ψ λ^t (t = 1)
     np.testing.assert_allclose(B[:, 1:] / B[:, [0]] * lam, back.obsm["X_diffembed"], rtol=1e-9)
+
+
+def test_read_table_dispatches_h5ad(tmp_path):
+    from diffembed.io.readers import read_table
+
+    src = _cells_file(tmp_path / "cells.h5ad")
+    X, labels, ids, names = read_table(tmp_path / "cells.h5ad", label="cell_type")
+    np.testing.assert_allclose(X, src.obsm["X_pca"], rtol=1e-6)  # 60 genes > 50: X_pca
+    assert names[:2] == ["X_pca_1", "X_pca_2"]
+    assert list(labels[:3]) == list(src.obs["cell_type"][:3])
+    assert ids[0] == "cell0"
+    with pytest.raises(InputError, match="cells.h5ad is AnnData: it has no columns to pick"):
+        read_table(tmp_path / "cells.h5ad", columns=["a"])
