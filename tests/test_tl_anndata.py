@@ -356,5 +356,5 @@ def test_read_table_dispatches_h5ad(tmp_path):
     assert names[:2] == ["X_pca_1", "X_pca_2"]
     assert list(labels[:3]) == list(src.obs["cell_type"][:3])
     assert ids[0] == "cell0"
-    with pytest.raises(InputError, match="cells.h5ad is AnnData: it has no columns to pick"):
+    with pytest.raises(InputError, match=r"cells\.h5ad is AnnData: it has no columns to pick"):
         read_table(tmp_path / "cells.h5ad", columns=["a"])
