@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
     if name in ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents",
-                "plot"):
+                "plot", "tl", "pseudotime"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -21,6 +21,7 @@ from .. import __version__, _progress
 from .._estimate import fit_estimate
 from .._validation import check_in, check_int
 from ..exceptions import DisconnectedGraphError, InputError
+from .cells import check_cells, pseudotime_column
 from .common import (
     Debug,
     Overwrite,
@@ -38,7 +39,13 @@ from .common import (
 )
 from .console import UI, map_summary_table
 from .embed import embed_app
-from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
+from .extras import (
+    EXPORT_HINTS,
+    EXPORT_OUTPUTS,
+    explorer_neighbors,
+    parse_formats,
+    write_exports,
+)
 from .latents import latents_app
 from .stability import stability_command
 from .streaming import stream_transform
@@ -137,12 +144,28 @@ def map_command(
     input_path: Annotated[
         Path | None,
         typer.Argument(
-            metavar="INPUT", help="Data file: .npy, .csv, .tsv or .parquet.", show_default=False
+            metavar="INPUT", help="Data file: .npy, .csv, .tsv, .parquet or .h5ad (AnnData).",
+            show_default=False,
         ),
     ] = None,
     out: OutDir = ...,  # type: ignore[assignment]
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="Built-in data: swiss-roll, s-curve, digits.")
+    ] = None,
+    use_rep: Annotated[
+        str | None,
+        typer.Option("--use-rep", help=".h5ad input: the obsm key to embed (X_pca...) or X. "
+                     "Default X_pca when there are > 50 genes and it exists, else X."),
+    ] = None,
+    root: Annotated[
+        int | None,
+        typer.Option("--root", help="Row index of a root cell: adds a dpt_pseudotime column "
+                     "(diffusion pseudotime, 0 at the root, 1 at the farthest point)."),
+    ] = None,
+    root_label: Annotated[
+        str | None,
+        typer.Option("--root-label", help="Like --root, the root chosen in this --label group "
+                     "(its cell farthest, in pseudotime distance, from the other cells)."),
     ] = None,
     n_samples: Annotated[
         int | None, typer.Option("--n-samples", help="Points drawn from --dataset.")
@@ -217,6 +240,7 @@ def map_command(
             formats=parse_formats(formats),
             landmarks=(None if landmarks is None
                        else {"landmarks": landmarks, "landmark_method": landmark_method}),
+            cells={"use_rep": use_rep, "root": root, "root_label": root_label},
             params={
                 "n_components": n_components,
                 "n_neighbors": n_neighbors,
@@ -248,6 +272,7 @@ def _run_map(
     formats: list[str],
     params: dict[str, Any],
     landmarks: dict[str, Any] | None = None,
+    cells: dict[str, Any] | None = None,
 ) -> None:
     from ..diffusion_map import DiffusionMap
     from ..io import writers
@@ -277,6 +302,7 @@ def _run_map(
             )
             raise InputError(msg)
     check_metadata_name(label, "label")
+    cells = check_cells(cells or {}, input_path, label)
     model: Any = DiffusionMap(**params)
     model._check_params()
     if landmarks is not None:
@@ -292,7 +318,13 @@ def _run_map(
 
     inputs = [] if input_path is None else [input_path]
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
-        if input_path is not None:
+        if input_path is not None and cells["use_rep"] is not None:
+            from ..io.anndata import read_h5ad_input
+
+            X, labels, ids, names, input_info = read_h5ad_input(input_path, label, id_column,
+                                                                cells["use_rep"])
+            label_name, source = label, input_path.name
+        elif input_path is not None:
             X, labels, ids, names, input_info = read_input(input_path, label, id_column)
             label_name, source = label, input_path.name
         else:
@@ -329,6 +361,7 @@ def _run_map(
                 with _progress.stage("clusters"):
                     cluster_labels = diffusion_clusters(model, clusters, random_state=random_state)
             found = explorer_neighbors(X, explorer_k, getattr(model, "landmark_model_", model))
+            pseudotime = pseudotime_column(model, cells, labels)
 
         with _progress.stage("write"):
             table = writers.embedding_columns(
@@ -338,6 +371,10 @@ def _run_map(
                 label_name=label_name,
                 clusters=cluster_labels,
             )
+            if pseudotime is not None:
+                import pyarrow as pa
+
+                table["dpt_pseudotime"] = pa.array(pseudotime[0])
             writers.write_parquet_atomic(table, tmp / "embedding.parquet")
             writers.write_csv_atomic(
                 {
@@ -356,9 +393,11 @@ def _run_map(
                 outputs += ["neighbors.npy", "neighbor_distances.npy"]
         outputs += ["model/", "manifest.json"]
         outputs += ["report.html"] if report else []
-        outputs += ["atlas.parquet" if f == "atlas" else "projector/" for f in formats]
+        outputs += [EXPORT_OUTPUTS[f] for f in formats]
         nbr_info = None if found is None else found[2]
         manifest = _map_manifest(model, input_info, label_name, timings, outputs, nbr_info)
+        if pseudotime is not None:
+            manifest["dpt"] = pseudotime[1]
         write_manifest(manifest, tmp, timings, start)
         if report:
             with _progress.stage("report"):

@@ -14,13 +14,16 @@ from ..exceptions import InputError
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
 
-__all__ = ["EXPORT_HINTS", "explorer_neighbors", "parse_formats", "write_exports"]
+__all__ = ["EXPORT_HINTS", "EXPORT_OUTPUTS", "explorer_neighbors", "parse_formats", "write_exports"]
 
 #: How to open each export, printed after writing it.
 EXPORT_HINTS = {
     "atlas": "embedding-atlas {dir}/atlas.parquet --x x --y y --neighbors neighbors",
     "projector": "projector.tensorflow.org → Load → {dir}/projector/vectors.tsv and metadata.tsv",
+    "h5ad": "python -c \"import scanpy as sc; sc.read_h5ad('{dir}/embedding.h5ad')\"",
 }
+#: What each export writes, relative to the output directory.
+EXPORT_OUTPUTS = {"atlas": "atlas.parquet", "projector": "projector/", "h5ad": "embedding.h5ad"}
 
 
 def parse_formats(values: list[str] | None) -> list[str]:
@@ -133,5 +136,5 @@ def write_exports(directory: Path, formats: list[str], *, t: float | None = None
     for fmt in formats:
         with _progress.stage(f"export {fmt}"):
             export_run(directory, fmt, t=t)
-        written.append("atlas.parquet" if fmt == "atlas" else "projector/")
+        written.append(EXPORT_OUTPUTS[fmt])
     return written

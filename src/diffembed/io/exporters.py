@@ -70,9 +70,9 @@ __all__ = [
     "write_projector",
 ]
 
-ExportFormat = Literal["atlas", "projector"]
+ExportFormat = Literal["atlas", "projector", "h5ad"]
 #: What :func:`export_run` writes.
-EXPORT_FORMATS: tuple[str, ...] = ("atlas", "projector")
+EXPORT_FORMATS: tuple[str, ...] = ("atlas", "projector", "h5ad")
 _DC = re.compile(r"^dc(\d+)$")
 _ATLAS_RESERVED = ("id", "x", "y", "neighbors")
 #: Neighbours per point written for outputs that do not save them (as their explorers list).
@@ -610,5 +610,9 @@ def export_run(out_dir: str | Path, fmt: str, *, t: float | None = None) -> list
         return [write_atlas(out_dir, t=t)]
     if fmt == "projector":
         return list(write_projector(out_dir, t=t))
+    if fmt == "h5ad":  # AnnData for scanpy, map outputs only (io/anndata.py)
+        from .anndata import write_h5ad_export
+
+        return [write_h5ad_export(out_dir, t=t)]
     msg = f"Unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}."
     raise InputError(msg)

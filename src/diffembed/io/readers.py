@@ -20,7 +20,7 @@ from ..exceptions import InputError
 __all__ = ["SUPPORTED_SUFFIXES", "file_sha256", "read_table"]
 
 #: File name endings understood by :func:`read_table`.
-SUPPORTED_SUFFIXES = (".npy", ".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
+SUPPORTED_SUFFIXES = (".npy", ".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz", ".h5ad")
 
 ReadResult = tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str]]
 
@@ -95,6 +95,13 @@ def read_table(
         msg = f"Input {path} is a directory; give a data file ({', '.join(SUPPORTED_SUFFIXES)})."
         raise InputError(msg)
     suffix = _suffix(path)
+    if suffix == ".h5ad":  # AnnData: obsm["X_pca"] or X, see io/anndata.py
+        from .anndata import read_h5ad_table
+
+        if columns is not None:
+            msg = f"{path.name} is AnnData: it has no columns to pick; use --use-rep (map)."
+            raise InputError(msg)
+        return read_h5ad_table(path, label=label, id_column=id_column)
     if suffix == ".npy":
         if label is not None or id_column is not None or columns is not None:
             msg = (
