@@ -289,3 +289,77 @@ def test_cli_transform_of_a_tampered_model_exits_2(model_dir, saved, tmp_path, t
     assert words in text
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ shapes classifier
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    from diffembed.latents.shapes import AttributeClassifier, shapes_dataset
+
+    data = shapes_dataset(120, seed=0)
+    clf = AttributeClassifier(hidden=8, augment=0, max_iter=2).fit(data.images, data.attributes)
+    directory = tmp_path_factory.mktemp("clf") / "classifier"
+    clf.save(directory)
+    return directory
+
+
+@pytest.fixture
+def clf_dir(classifier_dir, tmp_path):
+    shutil.copytree(classifier_dir, tmp_path / "classifier")
+    return tmp_path / "classifier"
+
+
+def edit_classifier(path, json_edit=None, **changes) -> None:
+    if json_edit is not None:
+        document = json.loads((path / "classifier.json").read_text())
+        json_edit(document)
+        (path / "classifier.json").write_text(json.dumps(document))
+    if changes:
+        with np.load(path / "classifier.npz") as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        for name, value in changes.items():
+            arrays[name.replace("__", ".")] = value(arrays[name.replace("__", ".")])
+        np.savez_compressed(path / "classifier.npz", **arrays)
+
+
+@pytest.mark.parametrize(
+    ("json_edit", "changes", "words"),
+    [
+        (None, {"shape__w0": lambda a: a[:-1]},
+         "the array 'shape.w0' has shape (260, 8), expected (261, any)"),
+        (None, {"colour__scale": lambda a: a * 0}, "colour.scale holds NaN, infinite or "
+         "non-positive values"),
+        (None, {"size__w0": lambda a: np.full_like(a, np.nan)}, "size.w0 holds NaN"),
+        (None, {"position__b0": lambda a: a.astype(np.int64)},
+         "the array 'position.b0' has dtype int64, expected float"),
+        (lambda d: d["params"].update(hidden="64"), None, "hidden must be an integer"),
+        (lambda d: d["params"].update(evil=1), None, "unknown parameter(s) 'evil'"),
+        (lambda d: d.update(image_size=10**6), None, "image_size=1000000 is out of range"),
+        (lambda d: d["families"]["colour"].update(present=[0, 99]), None,
+         "colour: present=[0, 99] must list 2 to"),
+        (lambda d: d["families"]["shape"].update(n_layers=3), None,
+         "the array 'shape.w2' is missing"),
+        (lambda d: d["families"]["shape"].update(n_layers=1), None,
+         "unknown member 'shape.w1.npy'"),
+    ],
+)  # fmt: skip
+def test_tampered_classifier(clf_dir, json_edit, changes, words):
+    from diffembed.latents.shapes import AttributeClassifier
+
+    edit_classifier(clf_dir, json_edit, **(changes or {}))
+    with pytest.raises(InputError) as info:
+        AttributeClassifier.load(clf_dir)
+    message = flat(str(info.value))
+    assert message.startswith(PREFIX), message
+    assert words in message
+
+
+def test_classifier_deep_json_and_round_trip(clf_dir):
+    from diffembed.latents.shapes import AttributeClassifier, shapes_dataset
+
+    images = shapes_dataset(5, seed=9).images
+    before = AttributeClassifier.load(clf_dir).predict_proba(images)["shape"]
+    assert before.shape == (5, 4)
+    (clf_dir / "classifier.json").write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(InputError, match="JSON nested 5000 levels deep"):
+        AttributeClassifier.load(clf_dir)
