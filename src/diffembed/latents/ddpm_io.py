@@ -135,7 +135,8 @@ def check_weight_files(folder: str | Path, *, allow_pickle_weights: bool = False
             "does not load: unpickling a file can run any code it carries. Convert the "
             "weights to safetensors (load them once where you trust them and save with "
             "save_pretrained(..., safe_serialization=True)), or, for a source you trust, pass "
-            "--allow-pickle-weights (allow_pickle_weights=True in Python)."
+            "--allow-pickle-weights to `diffembed latents decode` (allow_pickle_weights=True "
+            "in Python)."
         )
         raise InputError(msg)
     return False

@@ -391,8 +391,12 @@ def _arrow_columns(table: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- extraction
-def _resolve(model_or_pipeline: Any) -> tuple[str, Any]:
-    """("ddpm", DDPMModel) or ("pipeline", pipe) from an object or a local directory."""
+def _resolve(model_or_pipeline: Any, allow_pickle_weights: bool = False) -> tuple[str, Any]:
+    """("ddpm", DDPMModel) or ("pipeline", pipe) from an object or a local directory.
+
+    A directory's weights load from safetensors only; one holding only pickled weights is
+    refused unless ``allow_pickle_weights`` (unpickling runs code).
+    """
     if isinstance(model_or_pipeline, str | Path):
         path = Path(model_or_pipeline).expanduser()
         if not path.is_dir():
@@ -404,7 +408,7 @@ def _resolve(model_or_pipeline: Any) -> tuple[str, Any]:
         from .ddpm import is_model_directory, load_model
 
         if is_model_directory(path):
-            return "ddpm", load_model(path)
+            return "ddpm", load_model(path, allow_pickle_weights=allow_pickle_weights)
         if (path / "model_index.json").is_file():
             if not (path / "unet").is_dir():
                 msg = (
@@ -417,9 +421,21 @@ def _resolve(model_or_pipeline: Any) -> tuple[str, Any]:
             except ImportError as exc:  # pragma: no cover
                 msg = f"Loading a pipeline needs diffusers ({exc}). {INSTALL}"
                 raise ImportError(msg) from exc
+            from .ddpm_io import check_unet_weights, check_weight_files
+
+            components = [p for p in sorted(path.iterdir()) if p.is_dir()]
+            safe = [
+                check_weight_files(p, allow_pickle_weights=allow_pickle_weights)
+                for p in components
+            ]
+            if safe[components.index(path / "unet")]:
+                check_unet_weights(path / "unet")
             try:
-                pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True)
-            except (OSError, ValueError, KeyError) as exc:
+                pipe = DiffusionPipeline.from_pretrained(
+                    path, local_files_only=True,
+                    use_safetensors=None if allow_pickle_weights else True,
+                )  # fmt: skip
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
                 msg = f"Cannot load the diffusers pipeline in {path}: {exc}"
                 raise InputError(msg) from exc
             pipe.set_progress_bar_config(disable=True)
@@ -477,6 +493,7 @@ def extract_hspace(
     reduce: Literal["mean", "flatten"] = "mean",
     classify: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    allow_pickle_weights: bool = False,
 ) -> HSpaceResult:
     """Generate every prompt with every seed and record h-space along the way.
 
@@ -502,6 +519,9 @@ def extract_hspace(
         Caption the images with the model's attribute classifier when it has one.
     progress
         ``progress(done, total)`` after every batch of samples.
+    allow_pickle_weights
+        Load a directory whose weights exist only as pickles (``*.bin``, ``*.ckpt``). By
+        default only safetensors are loaded: unpickling a file runs any code it carries.
 
     Returns
     -------
@@ -524,7 +544,7 @@ def extract_hspace(
     if batch_size < 1:
         msg = f"batch_size={batch_size} must be at least 1."
         raise InputError(msg)
-    kind, obj = _resolve(model_or_pipeline)
+    kind, obj = _resolve(model_or_pipeline, allow_pickle_weights)
     seed_list = _seed_list(seeds)
     wanted = check_timesteps(timesteps, obj.scheduler, num_inference_steps)
     distinct = list(dict.fromkeys(prompts))
