@@ -65,11 +65,11 @@ HUGE = [1e154, 1e300]
 
 
 def _matrix(draw, huge: bool) -> np.ndarray:
-    n = draw(st.sampled_from([0, 1, 2, 3, 7, 25, 30, 40, 40, 50]))
-    d = draw(st.sampled_from([0, 1, 2, 3, 3, 4]))
+    n = draw(st.sampled_from([25, 30, 40, 50] * 3 + [0, 1, 2, 3, 7]))
+    d = draw(st.sampled_from([2, 3, 4] * 2 + [0, 1]))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
-    shape = draw(st.sampled_from(["cloud"] * 4 + ["duplicates", "integers", "constant",
+    shape = draw(st.sampled_from(["cloud"] * 8 + ["duplicates", "integers", "constant",
                                                   "special"]))
     X = rng.normal(size=(n, d))
     if shape == "duplicates" and n:
@@ -83,7 +83,8 @@ def _matrix(draw, huge: bool) -> np.ndarray:
                                  min_size=1, max_size=3))  # fmt: skip
         flat = X.reshape(-1)
         flat[rng.integers(0, flat.size, len(specials))] = specials
-    return X * draw(st.sampled_from(SCALES + HUGE if huge else SCALES))
+    with np.errstate(over="ignore"):  # 1e308 * 1e300 is inf: one more non-finite input
+        return X * draw(st.sampled_from(SCALES + HUGE if huge else SCALES))
 
 
 def _encode(X: np.ndarray, fmt: str, text_cells: bool) -> bytes:
@@ -160,6 +161,7 @@ UNDEFINED = re.compile(r"(delta_)?overlap@10_(top1k|1k-5k|5k\+)")
 #: example is recorded as an event, not failed, and pinned by an xfail reproducer below.
 KNOWN_DEFECTS = {
     "binary data named .csv/.tsv": re.compile(r"unexpected UnicodeDecodeError"),
+    "huge values overflow the distances": re.compile(r"unexpected ValueError: cannot reshape"),
 }
 
 
@@ -264,7 +266,7 @@ def test_readers_return_finite_matrices_or_input_error(drawn):
 
 
 # ---------------------------------------------------------------------------- map
-@FUZZ
+@settings(FUZZ, max_examples=40)  # five parameters to draw: more examples reach a fit
 @given(
     drawn=input_files(),
     n_neighbors=NEIGHBORS,
@@ -372,7 +374,7 @@ def test_embed_pca(drawn, n_components, method, scale, random_state):
 # ---------------------------------------------------------------------- stability
 @st.composite
 def corpora(draw) -> bytes:
-    kind = draw(st.sampled_from(["words"] * 6 + ["empty", "bytes", "one word"]))
+    kind = draw(st.sampled_from(["words"] * 12 + ["empty", "bytes", "one word"]))
     if kind == "empty":
         return b""
     if kind == "bytes":
@@ -380,8 +382,8 @@ def corpora(draw) -> bytes:
     if kind == "one word":
         return b"same " * 50
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    vocabulary = draw(st.sampled_from([2, 10, 70, 90, 120]))
-    lines = draw(st.sampled_from([1, 20, 300, 400]))
+    vocabulary = draw(st.sampled_from([70, 90, 120] * 3 + [2, 10]))
+    lines = draw(st.sampled_from([300, 400] * 3 + [1, 20]))
     # letters only: the tokenizer keeps words, not numbers
     words = ["".join(chr(97 + (j // 26**k) % 26) for k in range(3)) for j in range(vocabulary)]
     text = "\n".join(" ".join(rng.choice(words, 10)) for _ in range(lines))
@@ -391,10 +393,10 @@ def corpora(draw) -> bytes:
 @FUZZ
 @given(
     corpus=corpora(),
-    runs=mostly([1, 2], [0, -1]),
+    runs=mostly([2, 3], [1, 0, -1]),
     dim=mostly([2, 4], [0, 1000]),
     n_neighbors=NEIGHBORS,
-    alpha=ALPHA,
+    alpha=mostly(["0.5", "1"], ["0", "-0.5", "2", "nan"]),  # a teleport probability here
     t=mostly(["1", "0.5"], ["-1", "nan"]),
     fraction=mostly(["1", "0.8"], ["0", "1.5"]),
     random_state=RANDOM_STATE,
@@ -434,6 +436,13 @@ def test_known_defect_transform_of_huge_values(model_dir, tmp_path):
 def test_known_defect_map_of_huge_values(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(40, 3)) * 1e154)
     _known(["map", tmp_path / "x.npy", "-o", tmp_path / "out", "--no-report"])
+
+
+@pytest.mark.xfail(reason="issue 15: tree of 2 rows near 1e308 exits 1 ('cannot reshape')")
+def test_known_defect_tree_of_huge_values(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([[1.5e308], [-0.13]]))
+    _known(["tree", tmp_path / "x.npy", "-o", tmp_path / "out", "--n-neighbors", 2,
+            "--n-components", 1, "--n-null", 2, "--no-report"])  # fmt: skip
 
 
 @pytest.mark.xfail(reason="issue 15: --random-state -1 exits 1 in map, tree and embed pca")
