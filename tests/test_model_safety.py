@@ -363,3 +363,48 @@ def test_classifier_deep_json_and_round_trip(clf_dir):
     (clf_dir / "classifier.json").write_text("[" * 5000 + "]" * 5000)
     with pytest.raises(InputError, match="JSON nested 5000 levels deep"):
         AttributeClassifier.load(clf_dir)
+
+
+# --------------------------------------------------------------------- h-space results
+@pytest.fixture
+def hspace_dir(tmp_path):
+    from diffembed.latents.hspace import HSpaceResult
+
+    rng = np.random.default_rng(0)
+    result = HSpaceResult(
+        h=rng.normal(size=(4, 2, 5)).astype(np.float32), timesteps=[80, 20],
+        table={"prompt": np.array(["a", "a", "b", "b"]), "seed": np.array([0, 1, 0, 1])},
+        images=rng.uniform(size=(4, 3, 8, 8)).astype(np.float32), config={"reduce": "mean"},
+    )  # fmt: skip
+    return result.save(tmp_path / "hs")
+
+
+def test_hspace_result_round_trip_and_tampering(hspace_dir):
+    from diffembed.latents.hspace import HSpaceResult
+
+    back = HSpaceResult.load(hspace_dir)
+    assert back.h.shape == (4, 2, 5)
+    assert back.timesteps == [80, 20]
+    assert back.config == {"reduce": "mean"}
+
+    def refused_hspace() -> str:
+        with pytest.raises(InputError) as info:
+            HSpaceResult.load(hspace_dir)
+        message = flat(str(info.value))
+        assert message.startswith(PREFIX), message
+        return message
+
+    raw = (hspace_dir / "hspace.npy").read_bytes()
+    header = raw[:128].replace(b"(4, 2, 5)", b"(400000000, 2, 5)".ljust(9)[:17])
+    (hspace_dir / "hspace.npy").write_bytes(header.ljust(128)[:128] + raw[128:])
+    assert "the header declares 16000000000 bytes of data" in refused_hspace()
+    (hspace_dir / "hspace.npy").write_bytes(raw)
+    np.save(hspace_dir / "images.npy", np.zeros((3, 3, 8, 8), np.float32))
+    assert "the array 'images' has shape (3, 3, 8, 8), expected (4, 3, any, any)" in (
+        refused_hspace()
+    )
+    np.save(hspace_dir / "images.npy", np.zeros((4, 3, 8, 8), np.float32))
+    edit = json.loads((hspace_dir / "hspace.json").read_text())
+    edit["timesteps"] = [80]
+    (hspace_dir / "hspace.json").write_text(json.dumps(edit))
+    assert "'timesteps' must list 2 integers" in refused_hspace()

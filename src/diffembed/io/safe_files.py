@@ -40,6 +40,7 @@ __all__ = [
     "check_header",
     "npz_headers",
     "read_json_capped",
+    "read_npy_checked",
     "read_npz_members",
     "refuse",
     "tampered",
@@ -181,6 +182,44 @@ def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) 
             f"member {info.filename!r} declares {nbytes} bytes of data (shape {shape}, "
             f"{dtype}) but the archive holds {info.file_size - header_size}", path)
     return NpyHeader(tuple(int(s) for s in shape), dtype, nbytes)
+
+
+def read_npy_checked(
+    path: str | os.PathLike[str],
+    shape: tuple[int | None, ...],
+    kinds: str = "f",
+) -> np.ndarray:
+    """Read a saved ``.npy`` file after checking its header against the file size and ``shape``.
+
+    ``shape`` gives the expected length of each axis (None: any). The header is read first, so
+    a small file whose header claims a huge array is refused before anything is allocated.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            version = npy_format.read_magic(handle)
+            if version not in ((1, 0), (2, 0)):
+                refuse(f".npy version {version}", path)
+            read = (npy_format.read_array_header_1_0 if version == (1, 0)
+                    else npy_format.read_array_header_2_0)  # fmt: skip
+            header_shape, _, dtype = read(handle)
+            header_size = handle.tell()
+    except (ValueError, EOFError, SyntaxError) as exc:
+        refuse(f"no valid .npy header ({exc})", path)
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        refuse(f"dtype {dtype} (only plain numbers are stored; objects are never unpickled)",
+               path)  # fmt: skip
+    nbytes = int(np.prod(header_shape, dtype=object)) * dtype.itemsize
+    size = path.stat().st_size
+    if size != header_size + nbytes:
+        refuse(f"the header declares {nbytes} bytes of data (shape {header_shape}, {dtype}) "
+               f"but the file holds {size - header_size}", path)  # fmt: skip
+    headers = {path.stem: NpyHeader(tuple(int(s) for s in header_shape), dtype, nbytes)}
+    check_header(headers, path.stem, shape, kinds, path)
+    arr = np.load(path, allow_pickle=False)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        refuse(f"{path.name} holds NaN or infinite values", path)
+    return arr
 
 
 def check_header(

@@ -23,7 +23,6 @@ output_type="np")``, Stable Diffusion included), or a local directory holding ei
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -355,8 +354,15 @@ class HSpaceResult:
 
     @classmethod
     def load(cls, directory: str | Path) -> HSpaceResult:
-        """Read what :meth:`save` wrote."""
+        """Read what :meth:`save` wrote, checking each file before its data is read.
+
+        ``.npy`` headers must match the file sizes and each other (``h`` is (n, timesteps,
+        d), ``images`` (n, 3, s, s)), ``samples.parquet`` must have n rows and
+        ``hspace.json`` is size- and depth-capped; anything else raises :class:`InputError`.
+        """
         import pyarrow.parquet as pq
+
+        from ..io.safe_files import read_json_capped, read_npy_checked, refuse
 
         directory = Path(directory)
         need = [directory / "hspace.npy", directory / "samples.parquet"]
@@ -364,18 +370,33 @@ class HSpaceResult:
             if not path.is_file():
                 msg = f"{path} is missing: save an HSpaceResult there first (result.save(dir))."
                 raise InputError(msg)
-        h = np.load(directory / "hspace.npy", allow_pickle=False)
-        table = pq.read_table(directory / "samples.parquet")
+        h = read_npy_checked(directory / "hspace.npy", (None, None, None))
+        try:
+            table = pq.read_table(directory / "samples.parquet")
+        except (OSError, ValueError) as exc:
+            refuse(f"not a readable Parquet file ({exc})", directory / "samples.parquet")
+        if table.num_rows != h.shape[0]:
+            refuse(f"{table.num_rows} rows for {h.shape[0]} samples in hspace.npy",
+                   directory / "samples.parquet")  # fmt: skip
         cols = {
             c: np.asarray(table.column(c).to_numpy(zero_copy_only=False))
             for c in table.column_names
         }
         meta_path = directory / "hspace.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        meta = read_json_capped(meta_path) if meta_path.is_file() else {}
+        if not isinstance(meta, dict):
+            refuse("hspace.json is not a JSON object", meta_path)
         images = None
         if (directory / "images.npy").is_file():
-            images = np.load(directory / "images.npy", allow_pickle=False)
-        timesteps = [int(t) for t in meta.pop("timesteps", range(h.shape[1]))]
+            images = read_npy_checked(directory / "images.npy", (h.shape[0], 3, None, None))
+        timesteps = meta.pop("timesteps", list(range(h.shape[1])))
+        if (
+            not isinstance(timesteps, list)
+            or len(timesteps) != h.shape[1]
+            or not all(isinstance(t, int) and not isinstance(t, bool) for t in timesteps)
+        ):
+            refuse(f"'timesteps' must list {h.shape[1]} integers (one per recorded step)",
+                   meta_path)  # fmt: skip
         meta.pop("shape", None)
         return cls(h=h, timesteps=timesteps, table=cols, images=images, config=meta)
 
