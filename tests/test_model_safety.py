@@ -152,6 +152,8 @@ def test_header_claiming_more_data_than_the_member_holds(model_dir):
         (lambda d: d["meta"]["params"].update(random_state=-3),
          "random_state=-3 is out of range: it must be >= 0"),
         (lambda d: d["meta"]["params"].update(extra=1), "unknown parameter(s) 'extra'"),
+        (lambda d: d["meta"]["params"].update(n_jobs=0), "n_jobs=0 is not valid"),
+        (lambda d: d["meta"]["params"].update(knn="psychic"), "knn='psychic' is not supported"),
         (lambda d: d["meta"].update(bandwidth_=-1.0),
          "bandwidth_=-1.0 is out of range: it must be > 0.0"),
         (lambda d: d["meta"].update(bandwidth_="wide"),

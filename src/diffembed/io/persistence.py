@@ -270,9 +270,11 @@ def _checked_estimator(params: dict[str, Any], json_path: Path) -> Any:
         ):
             msg = f"metric={metric!r} is not a metric diffembed knows"
             raise InputError(msg)
-        for name in ("n_jobs", "random_state"):
-            if getattr(model, name) is not None:
-                check_int(getattr(model, name), name, low=-1 if name == "n_jobs" else 0)
+        if model.random_state is not None:
+            check_int(model.random_state, "random_state", low=0)
+        if model.n_jobs is not None and check_int(model.n_jobs, "n_jobs", low=-4096) == 0:
+            msg = "n_jobs=0 is not valid: use None, -1 (all cores) or a positive count"
+            raise InputError(msg)
     except InputError as exc:
         refuse(str(exc).rstrip("."), json_path)
     return model
