@@ -298,7 +298,7 @@ def test_cli_transform_of_a_tampered_model_exits_2(model_dir, saved, tmp_path, t
 def classifier_dir(tmp_path_factory):
     from diffembed.latents.shapes import AttributeClassifier, shapes_dataset
 
-    data = shapes_dataset(120, seed=0)
+    data = shapes_dataset(200, seed=0)  # one perceptron batch
     clf = AttributeClassifier(hidden=8, augment=0, max_iter=2).fit(data.images, data.attributes)
     directory = tmp_path_factory.mktemp("clf") / "classifier"
     clf.save(directory)
