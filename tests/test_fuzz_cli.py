@@ -336,6 +336,47 @@ def test_damaged_model_files_load_or_are_refused(model_dir, where, position, rep
         assert np.isfinite(coords).all()
 
 
+JSON_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**12), st.text(max_size=5),
+    st.floats(allow_nan=False, allow_infinity=False), st.lists(st.integers(0, 3), max_size=2),
+)  # fmt: skip
+MODEL_KEYS = (
+    "params.n_components", "params.n_neighbors", "params.alpha", "params.bandwidth",
+    "params.t", "params.metric", "params.knn", "params.eigen_solver", "params.n_jobs",
+    "params.random_state", "params.disconnected", "bandwidth_", "intrinsic_dimension_",
+    "knn_method_", "eigen_solver_", "knn_recall_", "n_features_in_", "n_duplicates_",
+    "n_connected_components_", "bandwidth_sweep_dimension", "timings",
+)  # fmt: skip
+
+
+@FUZZ
+@given(key=st.sampled_from(MODEL_KEYS), value=JSON_VALUES)
+def test_tampered_model_values_load_or_are_refused(model_dir, key, value):
+    """Any JSON value at any parameter or result: refused, or a model with finite output."""
+    with workdir() as root:
+        tampered = root / "model"
+        shutil.copytree(model_dir, tampered)
+        document = json.loads((tampered / "model.json").read_text())
+        target = document["meta"]
+        for part in key.split(".")[:-1]:
+            target = target[part]
+        target[key.split(".")[-1]] = value
+        (tampered / "model.json").write_text(json.dumps(document))
+        try:
+            model = load_model(tampered)
+            coords = model.transform(np.random.default_rng(1).normal(size=(4, 3)))
+        except InputError as exc:
+            message = str(exc)
+        else:
+            message = ""
+        if message:
+            hypothesis.event("refused")
+            assert "model file tampered or from another tool" in message or "t=" in message
+            return
+        hypothesis.event("loaded")
+        assert np.isfinite(coords).all(), (key, value)
+
+
 # --------------------------------------------------------------------------- tree
 @FUZZ
 @given(
