@@ -47,7 +47,7 @@ def decode_run(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     prompts = root / "prompts.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
     mp = pytest.MonkeyPatch()
-    mp.setattr(hs, "_resolve", lambda path: ("ddpm", tiny_model))
+    mp.setattr(hs, "_resolve", lambda path, *_: ("ddpm", tiny_model))
     try:
         out = root / "out"
         result = invoke(root / "model", "--prompts", prompts, "-o", out, "--seeds", SEEDS,

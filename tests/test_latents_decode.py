@@ -116,7 +116,7 @@ def patched(tiny_model, monkeypatch, tmp_path):
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    monkeypatch.setattr(hs, "_resolve", lambda path: ("ddpm", tiny_model))
+    monkeypatch.setattr(hs, "_resolve", lambda path, *_: ("ddpm", tiny_model))
     prompts = tmp_path / "prompts.txt"
     lines = ["a red thing", "a green thing", "a blue thing", "# a comment", "",
              f"a {HOSTILE} thing", "a thing that is described with far too many words"]
@@ -218,7 +218,7 @@ def test_decode_without_classifier_and_helpers(tiny_model, monkeypatch, tmp_path
     import diffembed.latents.hspace as hs
 
     bare = dataclasses.replace(tiny_model, classifier=None)
-    monkeypatch.setattr(hs, "_resolve", lambda path: ("ddpm", bare))
+    monkeypatch.setattr(hs, "_resolve", lambda path, *_: ("ddpm", bare))
     prompts = tmp_path / "p.txt"
     prompts.write_text("a\nb\n", encoding="utf-8")
     (tmp_path / "model").mkdir()  # -o never lies inside an input directory

@@ -159,6 +159,14 @@ def decode_command(
     random_state: Annotated[int, typer.Option(help="Seed of the permutations.")] = 0,
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    allow_pickle_weights: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle-weights",
+            help="Load pickled weights (*.bin, *.ckpt) when a folder has no safetensors. "
+            "Unpickling runs code: only for a source you trust.",
+        ),
+    ] = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -181,7 +189,8 @@ def decode_command(
         }
         _check_params(params)
         prompts = read_prompts(prompts_file)
-        _run_decode(ui, model, prompts_file, prompts, out, overwrite, not no_report, params)
+        _run_decode(ui, model, prompts_file, prompts, out, overwrite, not no_report, params,
+                    allow_pickle_weights=allow_pickle_weights)  # fmt: skip
 
 
 def _check_params(p: dict[str, Any]) -> None:
@@ -229,6 +238,8 @@ def _run_decode(
     overwrite: bool,
     report: bool,
     params: dict[str, Any],
+    *,
+    allow_pickle_weights: bool = False,
 ) -> None:
     from ..io import writers
     from ..latents.associations import score_associations
@@ -239,7 +250,7 @@ def _run_decode(
         out, overwrite, inputs=[model_path, prompts_file]
     ) as tmp:
         with _progress.stage("load"):
-            kind, obj = _resolve(model_path)
+            kind, obj = _resolve(model_path, allow_pickle_weights)
         classifier = getattr(obj, "classifier", None)
         if classifier is None:
             msg = (

@@ -23,7 +23,6 @@ output_type="np")``, Stable Diffusion included), or a local directory holding ei
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -355,8 +354,15 @@ class HSpaceResult:
 
     @classmethod
     def load(cls, directory: str | Path) -> HSpaceResult:
-        """Read what :meth:`save` wrote."""
+        """Read what :meth:`save` wrote, checking each file before its data is read.
+
+        ``.npy`` headers must match the file sizes and each other (``h`` is (n, timesteps,
+        d), ``images`` (n, 3, s, s)), ``samples.parquet`` must have n rows and
+        ``hspace.json`` is size- and depth-capped; anything else raises :class:`InputError`.
+        """
         import pyarrow.parquet as pq
+
+        from ..io.safe_files import read_json_capped, read_npy_checked, refuse
 
         directory = Path(directory)
         need = [directory / "hspace.npy", directory / "samples.parquet"]
@@ -364,18 +370,33 @@ class HSpaceResult:
             if not path.is_file():
                 msg = f"{path} is missing: save an HSpaceResult there first (result.save(dir))."
                 raise InputError(msg)
-        h = np.load(directory / "hspace.npy", allow_pickle=False)
-        table = pq.read_table(directory / "samples.parquet")
+        h = read_npy_checked(directory / "hspace.npy", (None, None, None))
+        try:
+            table = pq.read_table(directory / "samples.parquet")
+        except (OSError, ValueError) as exc:
+            refuse(f"not a readable Parquet file ({exc})", directory / "samples.parquet")
+        if table.num_rows != h.shape[0]:
+            refuse(f"{table.num_rows} rows for {h.shape[0]} samples in hspace.npy",
+                   directory / "samples.parquet")  # fmt: skip
         cols = {
             c: np.asarray(table.column(c).to_numpy(zero_copy_only=False))
             for c in table.column_names
         }
         meta_path = directory / "hspace.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        meta = read_json_capped(meta_path) if meta_path.is_file() else {}
+        if not isinstance(meta, dict):
+            refuse("hspace.json is not a JSON object", meta_path)
         images = None
         if (directory / "images.npy").is_file():
-            images = np.load(directory / "images.npy", allow_pickle=False)
-        timesteps = [int(t) for t in meta.pop("timesteps", range(h.shape[1]))]
+            images = read_npy_checked(directory / "images.npy", (h.shape[0], 3, None, None))
+        timesteps = meta.pop("timesteps", list(range(h.shape[1])))
+        if (
+            not isinstance(timesteps, list)
+            or len(timesteps) != h.shape[1]
+            or not all(isinstance(t, int) and not isinstance(t, bool) for t in timesteps)
+        ):
+            refuse(f"'timesteps' must list {h.shape[1]} integers (one per recorded step)",
+                   meta_path)  # fmt: skip
         meta.pop("shape", None)
         return cls(h=h, timesteps=timesteps, table=cols, images=images, config=meta)
 
@@ -391,8 +412,12 @@ def _arrow_columns(table: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- extraction
-def _resolve(model_or_pipeline: Any) -> tuple[str, Any]:
-    """("ddpm", DDPMModel) or ("pipeline", pipe) from an object or a local directory."""
+def _resolve(model_or_pipeline: Any, allow_pickle_weights: bool = False) -> tuple[str, Any]:
+    """("ddpm", DDPMModel) or ("pipeline", pipe) from an object or a local directory.
+
+    A directory's weights load from safetensors only; one holding only pickled weights is
+    refused unless ``allow_pickle_weights`` (unpickling runs code).
+    """
     if isinstance(model_or_pipeline, str | Path):
         path = Path(model_or_pipeline).expanduser()
         if not path.is_dir():
@@ -404,7 +429,7 @@ def _resolve(model_or_pipeline: Any) -> tuple[str, Any]:
         from .ddpm import is_model_directory, load_model
 
         if is_model_directory(path):
-            return "ddpm", load_model(path)
+            return "ddpm", load_model(path, allow_pickle_weights=allow_pickle_weights)
         if (path / "model_index.json").is_file():
             if not (path / "unet").is_dir():
                 msg = (
@@ -417,9 +442,21 @@ def _resolve(model_or_pipeline: Any) -> tuple[str, Any]:
             except ImportError as exc:  # pragma: no cover
                 msg = f"Loading a pipeline needs diffusers ({exc}). {INSTALL}"
                 raise ImportError(msg) from exc
+            from .ddpm_io import check_unet_weights, check_weight_files
+
+            components = [p for p in sorted(path.iterdir()) if p.is_dir()]
+            safe = [
+                check_weight_files(p, allow_pickle_weights=allow_pickle_weights)
+                for p in components
+            ]
+            if safe[components.index(path / "unet")]:
+                check_unet_weights(path / "unet")
             try:
-                pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True)
-            except (OSError, ValueError, KeyError) as exc:
+                pipe = DiffusionPipeline.from_pretrained(
+                    path, local_files_only=True,
+                    use_safetensors=None if allow_pickle_weights else True,
+                )  # fmt: skip
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
                 msg = f"Cannot load the diffusers pipeline in {path}: {exc}"
                 raise InputError(msg) from exc
             pipe.set_progress_bar_config(disable=True)
@@ -477,6 +514,7 @@ def extract_hspace(
     reduce: Literal["mean", "flatten"] = "mean",
     classify: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    allow_pickle_weights: bool = False,
 ) -> HSpaceResult:
     """Generate every prompt with every seed and record h-space along the way.
 
@@ -502,6 +540,9 @@ def extract_hspace(
         Caption the images with the model's attribute classifier when it has one.
     progress
         ``progress(done, total)`` after every batch of samples.
+    allow_pickle_weights
+        Load a directory whose weights exist only as pickles (``*.bin``, ``*.ckpt``). By
+        default only safetensors are loaded: unpickling a file runs any code it carries.
 
     Returns
     -------
@@ -524,7 +565,7 @@ def extract_hspace(
     if batch_size < 1:
         msg = f"batch_size={batch_size} must be at least 1."
         raise InputError(msg)
-    kind, obj = _resolve(model_or_pipeline)
+    kind, obj = _resolve(model_or_pipeline, allow_pickle_weights)
     seed_list = _seed_list(seeds)
     wanted = check_timesteps(timesteps, obj.scheduler, num_inference_steps)
     distinct = list(dict.fromkeys(prompts))

@@ -14,7 +14,6 @@ numpy and scikit-learn only.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -409,7 +408,16 @@ class AttributeClassifier:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> AttributeClassifier:
-        """Load a classifier written by :meth:`save`."""
+        """Load a classifier written by :meth:`save`, checking the files as untrusted input.
+
+        ``classifier.json`` is size- and depth-capped and its parameters checked; every array
+        header of ``classifier.npz`` is checked against the layout the JSON declares (feature
+        widths follow from ``image_size``, the output width from the classes present) before
+        any data is read, and the values must be finite. Anything else raises
+        :class:`InputError` "model file tampered or from another tool: ...".
+        """
+        from ..io.safe_files import read_json_capped, refuse
+
         directory = Path(directory)
         meta_path = directory / "classifier.json"
         if not meta_path.is_file() or not (directory / "classifier.npz").is_file():
@@ -418,33 +426,112 @@ class AttributeClassifier:
                 "classifier there first (AttributeClassifier.save)."
             )
             raise InputError(msg)
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != _CLASSIFIER_FORMAT:
-            msg = f"{str(meta_path)!r} is not a shapes classifier (format {meta.get('format')!r})."
+        meta = read_json_capped(meta_path)
+        if not isinstance(meta, dict) or meta.get("format") != _CLASSIFIER_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            msg = f"{str(meta_path)!r} is not a shapes classifier (format {found!r})."
             raise InputError(msg)
-        if int(meta.get("format_version", 0)) > _CLASSIFIER_VERSION:
+        version = meta.get("format_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            refuse(f"invalid format_version {version!r}", meta_path)
+        if version > _CLASSIFIER_VERSION:
             msg = (
-                f"{str(meta_path)!r} has format_version {meta['format_version']}, newer than this "
+                f"{str(meta_path)!r} has format_version {version}, newer than this "
                 f"diffembed reads ({_CLASSIFIER_VERSION}); upgrade diffembed."
             )
             raise InputError(msg)
-        if meta["attributes"] != {f: list(v) for f, v in ATTRIBUTES.items()}:
+        if meta.get("attributes") != {f: list(v) for f, v in ATTRIBUTES.items()}:
             msg = (
                 f"{str(meta_path)!r} was fitted on different attribute values "
-                f"({meta['attributes']}) than this diffembed knows ({dict(ATTRIBUTES)})."
+                f"({meta.get('attributes')}) than this diffembed knows ({dict(ATTRIBUTES)})."
             )
             raise InputError(msg)
-        self = cls(**meta["params"])
+        self = cls(**_checked_params(meta.get("params"), meta_path))
+        try:
+            size = check_int(meta.get("image_size"), "image_size", low=4, high=1024)
+        except InputError as exc:
+            refuse(str(exc).rstrip("."), meta_path)
+        arrays = _read_layers(directory / "classifier.npz", meta.get("families"), size, meta_path)
         self.mean_, self.scale_, self.layers_, self.present_ = {}, {}, {}, {}
-        with np.load(directory / "classifier.npz", allow_pickle=False) as npz:
-            for family in FAMILIES:
-                info = meta["families"][family]
-                self.mean_[family] = npz[f"{family}.mean"]
-                self.scale_[family] = npz[f"{family}.scale"]
-                self.layers_[family] = [
-                    (npz[f"{family}.w{i}"], npz[f"{family}.b{i}"]) for i in range(info["n_layers"])
-                ]
-                self.present_[family] = np.asarray(info["present"], dtype=np.int64)
-        self.image_size_ = int(meta["image_size"])
+        for family in FAMILIES:
+            n_layers, present = arrays[family]
+            self.mean_[family] = arrays[f"{family}.mean"]
+            self.scale_[family] = arrays[f"{family}.scale"]
+            self.layers_[family] = [
+                (arrays[f"{family}.w{i}"], arrays[f"{family}.b{i}"]) for i in range(n_layers)
+            ]
+            self.present_[family] = np.asarray(present, dtype=np.int64)
+        self.image_size_ = size
         self.classes_ = dict(ATTRIBUTES)
         return self
+
+
+_PARAMS = {"hidden": 1, "augment": 0, "max_iter": 1, "random_state": 0}
+
+
+def _checked_params(params: Any, meta_path: Path) -> dict[str, Any]:
+    """The constructor parameters stored in ``classifier.json``, each checked."""
+    from ..io.safe_files import refuse
+
+    if not isinstance(params, dict):
+        refuse("'params' is missing", meta_path)
+    unknown = sorted(set(params) - set(_PARAMS))
+    if unknown:
+        refuse(f"unknown parameter(s) {', '.join(map(repr, unknown))}", meta_path)
+    try:
+        for name, value in params.items():
+            if not (name == "random_state" and value is None):
+                check_int(value, name, low=_PARAMS[name])
+    except InputError as exc:
+        refuse(str(exc).rstrip("."), meta_path)
+    return params
+
+
+def _read_layers(npz_path: Path, families: Any, size: int, meta_path: Path) -> dict[str, Any]:
+    """Every array of ``classifier.npz``, each header checked against the declared layout."""
+    from ..io.safe_files import check_header, npz_headers, read_npz_members, refuse
+
+    if not isinstance(families, dict) or set(families) != set(FAMILIES):
+        refuse(f"'families' must describe exactly {', '.join(FAMILIES)}", meta_path)
+    widths = {"shape": size * size + 5, "colour": 6, "size": 4, "position": 2}
+    layout: dict[str, Any] = {}
+    allowed: list[str] = []
+    for family in FAMILIES:
+        info = families[family]
+        n_values = len(ATTRIBUTES[family])
+        n_layers = info.get("n_layers") if isinstance(info, dict) else None
+        present = info.get("present") if isinstance(info, dict) else None
+        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= 8:
+            refuse(f"{family}: n_layers={n_layers!r} (1 to 8 layers)", meta_path)
+        if (
+            not isinstance(present, list)
+            or not 2 <= len(present) <= n_values
+            or not all(isinstance(c, int) and not isinstance(c, bool) for c in present)
+            or present != sorted(set(present))
+            or present[0] < 0
+            or present[-1] >= n_values
+        ):
+            refuse(f"{family}: present={present!r} must list 2 to {n_values} distinct class "
+                   f"indices in [0, {n_values})", meta_path)  # fmt: skip
+        layout[family] = (n_layers, present)
+        allowed += [f"{family}.mean", f"{family}.scale"]
+        allowed += [f"{family}.{p}{i}" for i in range(n_layers) for p in "wb"]
+    headers = npz_headers(npz_path, tuple(allowed))
+    for family in FAMILIES:
+        n_layers, present = layout[family]
+        width = widths[family]
+        check_header(headers, f"{family}.mean", (width,), "f", npz_path)
+        check_header(headers, f"{family}.scale", (width,), "f", npz_path)
+        for i in range(n_layers):
+            last = i == n_layers - 1
+            out = (len(present) if len(present) > 2 else 1) if last else None
+            width_out = check_header(headers, f"{family}.w{i}", (width, out), "f", npz_path)
+            width = width_out.shape[1]
+            check_header(headers, f"{family}.b{i}", (width,), "f", npz_path)
+    arrays: dict[str, Any] = dict(read_npz_members(npz_path, headers))
+    for name, arr in arrays.items():
+        if not np.isfinite(arr).all() or (name.endswith(".scale") and not (arr > 0).all()):
+            refuse(f"{name} holds NaN, infinite{' or non-positive' * name.endswith('.scale')} "
+                   "values", npz_path)  # fmt: skip
+    arrays.update(layout)
+    return arrays
