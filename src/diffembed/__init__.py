@@ -10,14 +10,20 @@ from .diffusion_map import DiffusionMap, diffusion_coordinates, timescales
 from .exceptions import DiffembedError, DisconnectedGraphError, InputError, NumericalError
 from .hierarchy import DiffusionHierarchy, dendrogram_purity
 from .landmarks import LandmarkDiffusionMap
+from ._load import load
 
 __version__ = "0.1.0"
+
+#: Subpackages loaded on first use (``de.embed.pca``...), so that importing diffembed stays light.
+_LAZY_MODULES = ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents",
+                 "plot")
+#: Public names loaded on first use, besides the modules.
+_LAZY_NAMES = ("DiffusionSmoother", "report")
 
 
 def __getattr__(name: str):
     """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
-    if name in ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents",
-                "plot"):
+    if name in _LAZY_MODULES:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -33,6 +39,11 @@ def __getattr__(name: str):
     raise AttributeError(msg)
 
 
+def __dir__() -> list[str]:
+    """Every public name, the lazily loaded ones included (for ``dir(de)`` and completion)."""
+    return sorted({*globals(), *_LAZY_MODULES, *_LAZY_NAMES})
+
+
 __all__ = [
     "DiffembedError",
     "DiffusionHierarchy",
@@ -45,5 +56,6 @@ __all__ = [
     "dendrogram_purity",
     "diffusion_clusters",
     "diffusion_coordinates",
+    "load",
     "timescales",
 ]
