@@ -42,8 +42,9 @@ def test_diffusion_map_pandas_output_and_names(frame):
     assert dm.get_feature_names_out().tolist() == ["dc1", "dc2"]
     assert dm.get_feature_names_out(["a", "b", "c"]).tolist() == ["dc1", "dc2"]
     new = dm.transform(frame.iloc[:5])
-    assert list(new.columns) == ["dc1", "dc2"] and list(new.index) == list(frame.index[:5])
-    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+    assert list(new.columns) == ["dc1", "dc2"]
+    assert list(new.index) == list(frame.index[:5])
+    with pytest.raises(ValueError, match=r"input_features is not equal to feature_names_in_"):
         dm.get_feature_names_out(["x", "y", "z"])
 
 
@@ -60,7 +61,8 @@ def test_landmark_map_records_and_checks_names(frame):
     lm = de.LandmarkDiffusionMap(n_components=2, landmarks=60, n_neighbors=8, random_state=0)
     out = lm.set_output(transform="pandas").fit_transform(frame)
     assert lm.feature_names_in_.tolist() == ["a", "b", "c"]
-    assert list(out.columns) == ["dc1", "dc2"] and out.shape == (120, 2)
+    assert list(out.columns) == ["dc1", "dc2"]
+    assert out.shape == (120, 2)
     assert list(lm.transform(frame.iloc[:4]).index) == list(frame.index[:4])
     renamed = frame.rename(columns={"a": "z"})
     with pytest.raises(ValueError, match="feature names should match those that were passed"):
@@ -72,7 +74,8 @@ def test_smoother_keeps_input_names(frame):
     out = sm.set_output(transform="pandas").fit_transform(frame)
     assert sm.feature_names_in_.tolist() == ["a", "b", "c"]
     assert sm.get_feature_names_out().tolist() == ["a", "b", "c"]
-    assert list(out.columns) == ["a", "b", "c"] and list(out.index) == list(frame.index)
+    assert list(out.columns) == ["a", "b", "c"]
+    assert list(out.index) == list(frame.index)
     plain = DiffusionSmoother(graph="knn", n_neighbors=5, random_state=0).fit(frame.to_numpy())
     assert plain.get_feature_names_out().tolist() == ["x0", "x1", "x2"]
 
@@ -85,7 +88,8 @@ def test_pca_result_is_a_transformer(frame):
     assert res.n_features_in_ == 3
     assert res.get_feature_names_out().tolist() == ["pc1", "pc2"]
     out = res.set_output(transform="pandas").transform(frame)
-    assert list(out.columns) == ["pc1", "pc2"] and list(out.index) == list(frame.index)
+    assert list(out.columns) == ["pc1", "pc2"]
+    assert list(out.index) == list(frame.index)
     np.testing.assert_allclose(out.to_numpy(), res.vectors, atol=1e-10)
     assert not hasattr(pca(frame.to_numpy(), 2), "feature_names_in_")
 
@@ -229,7 +233,7 @@ def test_de_load_explains_what_it_reads(tmp_path):
     (bad / "model.json").write_text(json.dumps({"format": "diffembed.model",
                                                 "format_version": 1, "class": "Foo",
                                                 "meta": {"params": {}}}))
-    with pytest.raises(InputError, match="'Foo'.*DiffusionHierarchy"):
+    with pytest.raises(InputError, match=r"'Foo'.*DiffusionHierarchy"):
         de.load(bad)
 
 
@@ -273,4 +277,5 @@ def test_weat_words_import_as_documented():
     assert weat_words is original
     import diffembed.latents as lat
 
-    assert "weat_words" in lat.__all__ and "weat_words" in dir(lat)
+    assert "weat_words" in lat.__all__
+    assert "weat_words" in dir(lat)

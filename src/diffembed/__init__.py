@@ -5,12 +5,12 @@ The public API is re-exported here; importing it loads only numpy, scipy and sci
 
 from __future__ import annotations
 
+from ._load import load
 from .clustering import diffusion_clusters
 from .diffusion_map import DiffusionMap, diffusion_coordinates, timescales
 from .exceptions import DiffembedError, DisconnectedGraphError, InputError, NumericalError
 from .hierarchy import DiffusionHierarchy, dendrogram_purity
 from .landmarks import LandmarkDiffusionMap
-from ._load import load
 
 __version__ = "0.1.0"
 

@@ -1,17 +1,17 @@
 """``diffembed.load(path)``: read back any saved object, choosing the reader from the folder.
 
-=====================================================  ===============================================
-the folder holds                                       loaded as
-=====================================================  ===============================================
-``model.json`` (class ``DiffusionMap``)                :class:`~diffembed.DiffusionMap` (also a
-                                                       saved landmark map, as its landmark model)
-``model.json`` (class ``DiffusionHierarchy``)          :class:`~diffembed.DiffusionHierarchy`
-``model.json`` (class ``DiffusionSmoother``)           :class:`~diffembed.smoothing.DiffusionSmoother`
-``manifest.json`` and ``model/model.json``             the model of a ``diffembed map`` output
-``diffembed.json`` and ``unet/``                       a text-conditioned DDPM (``latents``)
-``hspace.npy`` and ``samples.parquet``                 :class:`~diffembed.latents.HSpaceResult`
-``classifier.json`` and ``classifier.npz``             :class:`~diffembed.latents.AttributeClassifier`
-=====================================================  ===============================================
+==============================================  ==========================================
+the folder holds                                loaded as
+==============================================  ==========================================
+``model.json`` (class ``DiffusionMap``)         :class:`~diffembed.DiffusionMap` (a saved
+                                                landmark map too, as its landmark model)
+``model.json`` (class ``DiffusionHierarchy``)   :class:`~diffembed.DiffusionHierarchy`
+``model.json`` (class ``DiffusionSmoother``)    :class:`~diffembed.smoothing.DiffusionSmoother`
+``manifest.json`` and ``model/model.json``      the model of a ``diffembed map`` output
+``diffembed.json`` and ``unet/``                a text-conditioned DDPM (``latents``)
+``hspace.npy`` and ``samples.parquet``          :class:`~diffembed.latents.HSpaceResult`
+``classifier.json`` and ``classifier.npz``      :class:`~diffembed.latents.AttributeClassifier`
+==============================================  ==========================================
 
 Every reader is the object's own (``load_model``, ``Class.load``): nothing is unpickled.
 """
@@ -41,9 +41,13 @@ def _load_model_folder(directory: Path) -> Any:
 
         model = load_model(directory)
         names = document.get("feature_names")  # a landmark map's, or given to save_model
-        if isinstance(names, list) and not hasattr(model, "feature_names_in_"):
-            if len(names) == model.n_features_in_ and all(isinstance(c, str) for c in names):
-                model.feature_names_in_ = np.asarray(names, dtype=object)
+        if (
+            isinstance(names, list)
+            and not hasattr(model, "feature_names_in_")
+            and len(names) == model.n_features_in_
+            and all(isinstance(c, str) for c in names)
+        ):
+            model.feature_names_in_ = np.asarray(names, dtype=object)
         return model
     if name == "DiffusionHierarchy":
         return load_hierarchy(directory, document)

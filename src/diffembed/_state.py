@@ -279,7 +279,9 @@ def _arrays(directory: Path, allowed: set[str], required: set[str]) -> dict[str,
 def _expect(arrays: dict[str, np.ndarray], name: str, shape: tuple[int | None, ...],
             where: Path) -> np.ndarray:
     arr = arrays[name]
-    ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
+    ok = arr.ndim == len(shape) and all(
+        s is None or s == a for s, a in zip(shape, arr.shape, strict=False)
+    )
     if not ok:
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape)
         want += ",)" if len(shape) == 1 else ")"
