@@ -8,10 +8,26 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils import estimator_checks
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import diffembed as de
 from diffembed.exceptions import InputError
 from diffembed.smoothing import DiffusionSmoother
+
+SET_OUTPUT_CHECKS = (
+    "check_set_output_transform",
+    "check_set_output_transform_pandas",
+    "check_global_output_transform_pandas",
+    "check_transformer_get_feature_names_out",
+    "check_transformer_get_feature_names_out_pandas",
+)
+TRANSFORMERS = (
+    de.DiffusionMap(n_components=2, n_neighbors=5, disconnected="components", random_state=0),
+    de.LandmarkDiffusionMap(n_components=2, n_neighbors=5, landmarks=20,
+                            disconnected="components", random_state=0),
+    DiffusionSmoother(n_neighbors=5),
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +45,13 @@ def blobs():
 
 
 # ------------------------------------------------------------------ feature names, set_output
+@pytest.mark.parametrize("check", SET_OUTPUT_CHECKS)
+@pytest.mark.parametrize("estimator", TRANSFORMERS, ids=lambda e: type(e).__name__)
+def test_set_output_checks_of_scikit_learn(estimator, check):
+    """scikit-learn's set_output and feature-name checks (not run by parametrize_with_checks)."""
+    getattr(estimator_checks, check)(type(estimator).__name__, estimator)
+
+
 def test_diffusion_map_pandas_output_and_names(frame):
     dm = de.DiffusionMap(n_components=2, n_neighbors=8, random_state=0)
     dense = de.DiffusionMap(n_components=2, n_neighbors=8, random_state=0).fit_transform(frame)
@@ -106,12 +129,18 @@ def test_lsa_result_is_a_transformer():
 
 
 # ------------------------------------------------------------------ the hierarchy as a clusterer
+@parametrize_with_checks([de.DiffusionHierarchy(n_null=0, random_state=0)])
+def test_hierarchy_passes_the_clusterer_checks(estimator, check):
+    check(estimator)
+
+
 def test_hierarchy_n_clusters_labels_and_fit_predict(blobs):
     h = de.DiffusionHierarchy(n_clusters=3, n_null=0, random_state=0)
     labels = h.fit_predict(blobs)
     assert np.bincount(labels).tolist() == [50, 50, 50]
     np.testing.assert_array_equal(labels, h.labels_)
     np.testing.assert_array_equal(labels, h.cut(n_clusters=3))
+    assert h.diagnostics_["labels"] == "cut at n_clusters=3"
     from sklearn.base import is_clusterer
 
     assert is_clusterer(h)
@@ -124,11 +153,18 @@ def test_hierarchy_default_labels_are_the_most_salient_level(blobs):
     assert np.unique(h.labels_).size == 3
 
 
-def test_hierarchy_without_salient_level_warns_and_returns_one_cluster(blobs):
+def test_hierarchy_without_salient_level_is_one_cluster_and_fit_predict_warns(blobs):
+    import warnings
+
     h = de.DiffusionHierarchy(n_null=0, random_state=0)
-    with pytest.warns(UserWarning, match="n_clusters="):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fit alone stays quiet: the tree is what most use
         h.fit(blobs)
     assert h.labels_.tolist() == [0] * 150
+    assert h.diagnostics_["labels"] == "one cluster: the salience test is off (n_null=0)"
+    with pytest.warns(UserWarning, match=r"labels_ is one cluster.*Pass n_clusters=k"):
+        labels = h.fit_predict(blobs)
+    assert labels.tolist() == [0] * 150
 
 
 def test_hierarchy_n_clusters_is_checked(blobs):

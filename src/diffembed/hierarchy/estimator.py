@@ -120,8 +120,9 @@ class DiffusionHierarchy(
     n_clusters
         Clusters of ``labels_`` (and of :meth:`fit_predict`): the tree cut into exactly this
         many (:meth:`cut`). None (default): the most salient level (``salient_levels_[0]``);
-        when no level is more persistent than the null (or ``n_null=0``), one cluster, with a
-        warning. Every level stays available through :meth:`level` and :meth:`cut`.
+        when no level is more persistent than the null (or ``n_null=0``), one cluster
+        (:meth:`fit_predict` then warns; ``diagnostics_["labels"]`` says which rule applied).
+        Every level stays available through :meth:`level` and :meth:`cut`.
     n_neighbors
         Neighbours per point of the kNN graph (at most n - 1 are used).
     n_components
@@ -355,26 +356,38 @@ class DiffusionHierarchy(
                 self._fit(X, n_input)
         else:
             self._fit(X, n_input)
-        self.labels_ = self._flat_labels()
+        self.labels_, self.diagnostics_["labels"] = self._flat_labels()
         return self
 
-    def _flat_labels(self) -> np.ndarray:
-        """``labels_``: the cut at ``n_clusters``, else the most salient level, else one cluster."""
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit and return ``labels_`` (see ``n_clusters``).
+
+        Warns when ``labels_`` is one cluster because no level was found salient: pass
+        ``n_clusters`` to cut the tree instead.
+        """
+        labels = self.fit(X).labels_
+        if self.diagnostics_["labels"].startswith("one cluster"):
+            warnings.warn(
+                f"labels_ is {self.diagnostics_['labels']}. Pass n_clusters=k to cut the tree "
+                "into k clusters (every level stays available through level() and cut()).",
+                UserWarning,
+                stacklevel=2,
+            )
+        return labels
+
+    def _flat_labels(self) -> tuple[np.ndarray, str]:
+        """``labels_`` and how they were chosen: the cut at ``n_clusters``, else the most
+        salient level, else one cluster."""
         if self.n_clusters is not None:
-            return self.cut(n_clusters=self.n_clusters)
+            return self.cut(n_clusters=self.n_clusters), f"cut at n_clusters={self.n_clusters}"
         if self.salient_levels_.size:
-            return self.level(int(self.salient_levels_[0]))
+            level = int(self.salient_levels_[0])
+            return self.level(level), f"most salient level ({level})"
         why = (
             "the salience test is off (n_null=0)" if not self.n_null
             else f"no level is more persistent than the {self.n_null} null draws"
         )
-        warnings.warn(
-            f"labels_ is one cluster: {why}. Pass n_clusters=k to cut the tree into k clusters "
-            "(every level stays available through level() and cut()).",
-            UserWarning,
-            stacklevel=3,
-        )
-        return np.zeros(self.linkage_.shape[0] + 1, dtype=np.int64)
+        return np.zeros(self.linkage_.shape[0] + 1, dtype=np.int64), f"one cluster: {why}"
 
     def _fit(self, X: Any, n_input: int) -> DiffusionHierarchy:
         timings: dict[str, float] = {}
