@@ -295,6 +295,29 @@ def test_hierarchy_load_refuses_tampered_arrays(tmp_path, blobs):
         de.load(tmp_path / "t")
 
 
+def _edit_json(folder, change):
+    path = folder / "model.json"
+    doc = json.loads(path.read_text())
+    change(doc["meta"])
+    path.write_text(json.dumps(doc))
+
+
+def test_tampered_parameters_are_refused(tmp_path, blobs, frame):
+    h = de.DiffusionHierarchy(n_clusters=2, n_null=0, random_state=0).fit(blobs)
+    h.save(tmp_path / "t")
+    _edit_json(tmp_path / "t", lambda m: m["params"].update(n_neighbors="many"))
+    with pytest.raises(InputError, match=r"parameter: n_neighbors must be an integer, got 'many'"):
+        de.load(tmp_path / "t")
+    sm = DiffusionSmoother(graph="knn", n_neighbors=5).fit(frame)
+    sm.save(tmp_path / "s")
+    _edit_json(tmp_path / "s", lambda m: m["params_resolved_"].update(alpha=7))
+    with pytest.raises(InputError, match=r"holds an invalid parameter: .*alpha"):
+        de.load(tmp_path / "s")
+    sm.save(tmp_path / "s2")
+    with pytest.raises(InputError, match="holds a saved DiffusionSmoother, not a DiffusionMap"):
+        de.DiffusionMap.load(tmp_path / "s2")
+
+
 # ------------------------------------------------------------------ the package namespace
 def test_dir_lists_every_public_name():
     names = dir(de)

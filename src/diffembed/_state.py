@@ -90,7 +90,7 @@ def _hierarchy_state(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
                  *_HIERARCHY_POINT_ARRAYS):
         arrays[name] = np.asarray(getattr(model, name))
     if model._graph is not None:
-        _csr("graph", model._graph, arrays)
+        _csr("graph", model._graph, arrays)  # kept for markov_operator / coarse_operator
     points = model._points
     if points is not None:
         if sp.issparse(points):
@@ -174,13 +174,18 @@ def save_estimator(
         from .io.persistence import save_model
 
         return save_model(model, target, feature_names=names, overwrite=overwrite)
-    if name == "DiffusionHierarchy":
-        meta, arrays = _hierarchy_state(model)
-    elif name == "DiffusionSmoother":
-        meta, arrays = _smoother_state(model)
-    else:
+    states = {"DiffusionHierarchy": _hierarchy_state, "DiffusionSmoother": _smoother_state}
+    if name not in states:
         msg = f"save() does not know how to store a {name}."
         raise InputError(msg)
+    try:
+        meta, arrays = states[name](model)
+    except TypeError as exc:  # e.g. node names that are tuples or objects
+        msg = (
+            f"The fitted {name} holds values that are not plain data ({exc}), so it cannot be "
+            "saved without a pickle. Name nodes and rows with str or int."
+        )
+        raise InputError(msg) from exc
     for key, value in meta["params"].items():
         try:
             json.dumps(value)
@@ -405,13 +410,26 @@ def load_smoother(directory: Path, document: dict[str, Any]) -> Any:
     for name in _SMOOTHER_DICTS:
         if name in meta:
             setattr(model, name, meta[name])
-    resolved = model.params_resolved_
+    resolved = getattr(model, "params_resolved_", None)
     if not isinstance(resolved, dict) or resolved.get("operator") not in (
         "ppr", "heat", "lazy_walk", "retrofit"
     ):
         msg = f"{directory / MODEL_JSON}: params_resolved_ does not name a known operator."
         raise InputError(msg)
+    try:
+        model._resolve()
+        filters.check_alpha(resolved.get("alpha"))
+        filters.check_t(resolved.get("t"), integer=resolved["operator"] == "lazy_walk")
+        if model.normalization not in ("rw", "sym"):
+            msg = f"normalization={model.normalization!r} is not 'rw' or 'sym'."
+            raise InputError(msg)
+    except (InputError, TypeError) as exc:
+        msg = f"{directory / MODEL_JSON} holds an invalid parameter: {exc}"
+        raise InputError(msg) from exc
     model.graph_ = _load_csr(arrays, "graph_", (n, n), directory)
+    if not np.isfinite(model.graph_.data).all() or np.any(model.graph_.data < 0):
+        msg = f"{directory / ARRAYS}: graph_ has negative or non-finite weights; it is damaged."
+        raise InputError(msg)
     if "embedding_" in arrays:
         model.embedding_ = _expect(arrays, "embedding_", (n, d), directory)
     model._op = None
