@@ -71,6 +71,18 @@ def test_diffusion_map_pandas_output_and_names(frame):
         dm.get_feature_names_out(["x", "y", "z"])
 
 
+def test_block_transforms_of_a_named_model_stay_quiet(frame):
+    import warnings
+
+    from diffembed.distributed.batch import transform_array
+
+    dm = de.DiffusionMap(n_components=2, n_neighbors=8, random_state=0).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = transform_array(dm, frame.to_numpy()[:10], block_size=4)
+    np.testing.assert_allclose(out, dm.transform(frame.iloc[:10]))
+
+
 def test_diffusion_map_names_without_frame_and_unfitted(frame):
     dm = de.DiffusionMap(n_components=3, n_neighbors=8, random_state=0)
     with pytest.raises(Exception, match="not fitted yet"):
