@@ -296,6 +296,19 @@ def test_de_load_reads_a_map_output_folder(tmp_path, frame):
     np.testing.assert_allclose(de.load(out).eigenvalues_, dm.eigenvalues_)
 
 
+def test_de_load_reads_an_hspace_result(tmp_path):
+    from diffembed.latents.hspace import HSpaceResult
+
+    h = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    table = {"prompt": np.array(["a red disc", "a blue square"]), "seed": np.array([0, 1]),
+             "prompt_id": np.array([0, 1])}
+    HSpaceResult(h, [900, 500, 100], table).save(tmp_path / "hs")
+    back = de.load(tmp_path / "hs")
+    assert type(back) is HSpaceResult
+    np.testing.assert_array_equal(back.h, h)
+    assert back.prompts == ["a red disc", "a blue square"]
+
+
 def test_hierarchy_load_refuses_tampered_arrays(tmp_path, blobs):
     h = de.DiffusionHierarchy(n_clusters=2, n_null=0, random_state=0).fit(blobs)
     h.save(tmp_path / "t")

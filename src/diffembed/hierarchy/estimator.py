@@ -223,6 +223,9 @@ class DiffusionHierarchy(
     >>> h = de.DiffusionHierarchy(random_state=0).fit(X)
     >>> np.bincount(h.cut(n_clusters=3)).tolist()
     [50, 50, 50]
+    >>> np.bincount(h.labels_).tolist()  # the most salient level
+    [50, 50, 50]
+    >>> labels = de.DiffusionHierarchy(n_clusters=3, n_null=0, random_state=0).fit_predict(X)
     """
 
     def __init__(
