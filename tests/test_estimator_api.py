@@ -359,6 +359,15 @@ def test_weat_words_import_as_documented():
     from diffembed.latents.weat import weat_words as original
 
     assert weat_words is original
+    from diffembed.latents import weat
+
+    rng = np.random.default_rng(0)
+    words = ["x1", "x2", "y1", "y2", "a1", "a2", "b1", "b2"]
+    vectors = {w: rng.normal(size=5) for w in words}
+    got = weat_words(vectors, ["x1", "x2"], ["y1", "y2"], ["a1", "a2"], ["b1", "b2"])
+    want = weat(*(np.array([vectors[w] for w in pair]) for pair in
+                  (["x1", "x2"], ["y1", "y2"], ["a1", "a2"], ["b1", "b2"])))
+    assert got.effect_size == pytest.approx(want.effect_size, abs=1e-12)
     import diffembed.latents as lat
 
     assert "weat_words" in lat.__all__
