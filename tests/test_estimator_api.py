@@ -158,6 +158,14 @@ def test_hierarchy_n_clusters_labels_and_fit_predict(blobs):
     assert is_clusterer(h)
 
 
+def test_hierarchy_records_and_saves_feature_names(tmp_path, frame):
+    h = de.DiffusionHierarchy(n_clusters=2, n_null=0, random_state=0).fit(frame)
+    assert h.feature_names_in_.tolist() == ["a", "b", "c"]
+    h.save(tmp_path / "t")
+    assert de.load(tmp_path / "t").feature_names_in_.tolist() == ["a", "b", "c"]
+    assert not hasattr(h.fit(frame.to_numpy()), "feature_names_in_")
+
+
 def test_hierarchy_default_labels_are_the_most_salient_level(blobs):
     h = de.DiffusionHierarchy(random_state=0).fit(blobs)
     assert h.salient_levels_.size > 0

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from threadpoolctl import threadpool_limits
 
 from .. import _progress
-from .._api import SaveLoadMixin
+from .._api import SaveLoadMixin, record_feature_names
 from .._graph_input import hierarchy_input
 from .._repr import SummaryReprMixin
 from .._validation import check_data_matrix, check_in, check_int, check_real
@@ -344,6 +344,7 @@ class DiffusionHierarchy(
         self
         """
         self._check_params()
+        record_feature_names(self, X)  # a data frame's columns
         X, self.node_names_ = hierarchy_input(X, metric=self.metric, affinity=self.affinity)
         n_input = X.shape[0] if hasattr(X, "shape") else len(X)
         if self.n_clusters is not None and self.n_clusters > n_input:
