@@ -5,6 +5,7 @@ The public API is re-exported here; importing it loads only numpy, scipy and sci
 
 from __future__ import annotations
 
+from ._load import load
 from .clustering import diffusion_clusters
 from .diffusion_map import DiffusionMap, diffusion_coordinates, timescales
 from .exceptions import DiffembedError, DisconnectedGraphError, InputError, NumericalError
@@ -13,11 +14,16 @@ from .landmarks import LandmarkDiffusionMap
 
 __version__ = "0.1.0"
 
+#: Subpackages loaded on first use (``de.embed.pca``...), so that importing diffembed stays light.
+_LAZY_MODULES = ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents",
+                 "plot", "tl", "pseudotime")
+#: Public names loaded on first use, besides the modules.
+_LAZY_NAMES = ("DiffusionSmoother", "report")
+
 
 def __getattr__(name: str):
     """Load the optional subpackage ``diffembed.embed`` on first use (``de.embed.pca``...)."""
-    if name in ("embed", "metrics", "smoothing", "distributed", "evaluate", "datasets", "latents",
-                "plot", "tl", "pseudotime"):
+    if name in _LAZY_MODULES:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -33,6 +39,11 @@ def __getattr__(name: str):
     raise AttributeError(msg)
 
 
+def __dir__() -> list[str]:
+    """Every public name, the lazily loaded ones included (for ``dir(de)`` and completion)."""
+    return sorted({*globals(), *_LAZY_MODULES, *_LAZY_NAMES} - {"annotations"})
+
+
 __all__ = [
     "DiffembedError",
     "DiffusionHierarchy",
@@ -45,5 +56,6 @@ __all__ = [
     "dendrogram_purity",
     "diffusion_clusters",
     "diffusion_coordinates",
+    "load",
     "timescales",
 ]

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _progress
+from ._api import DiffusionFeaturesOutMixin, SaveLoadMixin, named
 from ._repr import SummaryReprMixin
 from ._validation import check_data_matrix, check_in, check_int, check_real
 from .dimension import mle_dimension
@@ -82,7 +83,9 @@ def diffusion_coordinates(
     return np.asarray(eigenvectors) * _power(eigenvalues, t)[None, :]
 
 
-class DiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
+class DiffusionMap(
+    SummaryReprMixin, SaveLoadMixin, DiffusionFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Diffusion map embedding with a sparse kNN Gaussian kernel.
 
     The kernel is ``k(x, y) = exp(-||x - y||^2 / epsilon)`` evaluated on the ``n_neighbors``
@@ -281,7 +284,7 @@ class DiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
                 raise InputError(msg)
             return validate_data(self, X, accept_sparse="csr", dtype=np.float64)
         arr = check_data_matrix(X)
-        return validate_data(self, arr, dtype=np.float64)
+        return validate_data(self, named(X, arr), dtype=np.float64)  # keeps feature names
 
     # --------------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None) -> DiffusionMap:
@@ -533,7 +536,7 @@ class DiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
                 Xv = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
             else:
                 Xv = check_data_matrix(X, name="X", min_samples=1)
-                Xv = validate_data(self, Xv, dtype=np.float64, reset=False)
+                Xv = validate_data(self, named(X, Xv), dtype=np.float64, reset=False)
             dist, ind = self._get_index().query(Xv, k)
             graph = graph_from_arrays(dist, ind, n_index=n_fit)
         lam = self.eigenvalues_

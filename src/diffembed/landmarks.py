@@ -39,6 +39,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _progress
+from ._api import (
+    DiffusionFeaturesOutMixin,
+    SaveLoadMixin,
+    check_feature_names,
+    record_feature_names,
+)
 from ._repr import SummaryReprMixin
 from ._validation import check_data_matrix, check_in, check_int
 from .diffusion_map import Bandwidth, DiffusionMap, Disconnected, diffusion_coordinates
@@ -100,7 +106,9 @@ def choose_landmarks(
     return np.sort(pool[np.unique(picked)]).astype(np.int64)
 
 
-class LandmarkDiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
+class LandmarkDiffusionMap(
+    SummaryReprMixin, SaveLoadMixin, DiffusionFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Diffusion map fitted on ``landmarks`` rows and extended to all rows by Nyström.
 
     Parameters
@@ -222,6 +230,8 @@ class LandmarkDiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
                 "sparse input are not supported); use DiffusionMap for those."
             )
             raise InputError(msg)
+        record_feature_names(self, X)  # feature_names_in_ of a data frame
+        X = X.to_numpy() if hasattr(X, "iloc") else X  # a pandas frame: rows by position
         if not hasattr(X, "shape") or getattr(X, "ndim", 0) != 2:
             X = check_data_matrix(X)
         n = X.shape[0]
@@ -332,9 +342,13 @@ class LandmarkDiffusionMap(SummaryReprMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any, t: float | None = None) -> np.ndarray:
         """Nyström coordinates of new rows, block by block (see ``block_size``)."""
         check_is_fitted(self, "landmark_model_")
+        check_feature_names(self, X)
+        X = X.to_numpy() if hasattr(X, "iloc") else X
         from .distributed.batch import transform_array
 
         return transform_array(self.landmark_model_, X, t=t, block_size=self.block_size)
+
+    _loads_as = "DiffusionMap"  # load(path) returns the landmarks' DiffusionMap
 
     def get_fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The landmark model's state: a saved landmark fit loads as its :class:`DiffusionMap`."""

@@ -8,6 +8,7 @@ it, so every path gives the same numbers (tested to 1e-10).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,9 @@ def coordinates_block(model: Any, block: np.ndarray, t: float | None = None) -> 
         raise InputError(msg)
     if block.shape[0] == 0:
         return np.empty((0, np.asarray(model.eigenvalues_).size), dtype=np.float64)
-    return np.asarray(model.transform(block, t=t), dtype=np.float64)
+    with warnings.catch_warnings():  # blocks are plain rows, in the fitted column order
+        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+        return np.asarray(model.transform(block, t=t), dtype=np.float64)
 
 
 def psi_block(model: Any, block: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._api import LSAOutputMixin
 from .._validation import check_int, check_real, check_strings
 from ..exceptions import InputError
 from ._factorize import weighted_factors
@@ -31,7 +32,7 @@ __all__ = ["LSAResult", "lsa"]
 
 
 @dataclass
-class LSAResult:
+class LSAResult(LSAOutputMixin):
     """The output of :func:`lsa`.
 
     Attributes

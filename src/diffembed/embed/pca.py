@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from .._api import PCAOutputMixin, feature_names_of
 from .._validation import check_data_matrix, check_int
 from ..exceptions import InputError
 
@@ -35,7 +36,7 @@ __all__ = ["PCAResult", "pca"]
 
 
 @dataclass
-class PCAResult:
+class PCAResult(PCAOutputMixin):
     """The output of :func:`pca`.
 
     Attributes
@@ -171,6 +172,7 @@ def pca(
     if method not in ("full", "truncated"):
         msg = f"method={method!r} is not supported; choose 'full' or 'truncated'."
         raise InputError(msg)
+    names = feature_names_of(X)
     sparse = sp.issparse(X)
     if sparse:
         X = sp.csr_matrix(X, dtype=np.float64)
@@ -249,7 +251,7 @@ def pca(
     error = np.maximum(total_ss - np.concatenate([[0.0], np.cumsum(kept**2)]), 0.0)
     variance = kept**2 / (n - 1)
     total_variance = total_ss / (n - 1)
-    return PCAResult(
+    result = PCAResult(
         vectors=scores,
         components=axes,
         singular_values=np.asarray(sing, dtype=np.float64),
@@ -269,3 +271,6 @@ def pca(
             "solver": "TruncatedSVD" if sparse and not center else f"PCA({solver})",
         },
     )
+    if names is not None:  # a data frame's columns, as scikit-learn records them
+        result.feature_names_in_ = names
+    return result

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClusterMixin
 from threadpoolctl import threadpool_limits
 
 from .. import _progress
+from .._api import SaveLoadMixin, record_feature_names
 from .._graph_input import hierarchy_input
 from .._repr import SummaryReprMixin
 from .._validation import check_data_matrix, check_in, check_int, check_real
 from ..exceptions import DisconnectedGraphError, InputError
-from ..operators import alpha_normalize, markov_matrix, stationary_distribution
-from .aggregation import coarse_operator, haar_coefficients, node_means, reconstruct
-from .embedding import (
-    attach_small_components,
-    component_coordinates,
-    fine_kernel,
-    graph_components,
-)
-from .engines import EngineSettings, build_trees, null_persistence, prepartition
+from .embedding import attach_small_components, component_coordinates, graph_components
+from .engines import EngineSettings, build_trees, prepartition
 from .inputs import read_input
 from .levels import (
     condensation_levels,
@@ -32,9 +25,10 @@ from .levels import (
     ladder_boundaries,
     ladder_counts,
     persistence,
-    salience,
 )
-from .tree import cut_linkage, join_forest, levels_from_linkage
+from .nulls import input_null, set_salience
+from .reading import CoarseLevel, TreeReadingMixin
+from .tree import join_forest, levels_from_linkage
 
 __all__ = ["CoarseLevel", "DiffusionHierarchy"]
 
@@ -46,32 +40,9 @@ SMALL_PROBLEM = 5_000
 MAX_STORED_LABELS = 50_000_000
 
 
-@dataclass(frozen=True)
-class CoarseLevel:
-    """The nodes of one level.
-
-    Attributes
-    ----------
-    labels : ndarray of shape (n_samples,)
-        Node of every point.
-    sizes : ndarray of shape (n_nodes,)
-        Points per node.
-    positions : ndarray of shape (n_nodes, n_dims)
-        Mass-weighted mean of the coordinates the engine worked in (``embedding_``).
-    input_positions : ndarray of shape (n_nodes, n_features) or None
-        Mean of the input points (None for graph or distance input).
-    scale : float
-        Height (ε for condensation, Ward height for ward) at which the level formed.
-    """
-
-    labels: np.ndarray
-    sizes: np.ndarray
-    positions: np.ndarray
-    input_positions: np.ndarray | None
-    scale: float
-
-
-class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
+class DiffusionHierarchy(
+    SummaryReprMixin, SaveLoadMixin, TreeReadingMixin, ClusterMixin, BaseEstimator
+):
     """Bottom-up hierarchical diffusion: nested levels from single points to one cluster.
 
     Pipeline: kNN graph (or a given graph) → connected components → per component, diffusion
@@ -146,6 +117,12 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
     ----------
     engine
         ``"ward"`` or ``"condensation"``.
+    n_clusters
+        Clusters of ``labels_`` (and of :meth:`fit_predict`): the tree cut into exactly this
+        many (:meth:`cut`). None (default): the most salient level (``salient_levels_[0]``);
+        when no level is more persistent than the null (or ``n_null=0``), one cluster
+        (:meth:`fit_predict` then warns; ``diagnostics_["labels"]`` says which rule applied).
+        Every level stays available through :meth:`level` and :meth:`cut`.
     n_neighbors
         Neighbours per point of the kNN graph (at most n - 1 are used).
     n_components
@@ -193,6 +170,8 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
 
     Attributes
     ----------
+    labels_ : ndarray of shape (n_samples,)
+        Flat clusters (see ``n_clusters``), as scikit-learn's clusterers give them.
     linkage_ : ndarray of shape (n_samples - 1, 4)
         Valid scipy linkage (multi-way merges binarised at equal height).
     levels_ : ndarray of int32, shape (n_samples, n_levels)
@@ -244,12 +223,16 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
     >>> h = de.DiffusionHierarchy(random_state=0).fit(X)
     >>> np.bincount(h.cut(n_clusters=3)).tolist()
     [50, 50, 50]
+    >>> np.bincount(h.labels_).tolist()  # the most salient level
+    [50, 50, 50]
+    >>> labels = de.DiffusionHierarchy(n_clusters=3, n_null=0, random_state=0).fit_predict(X)
     """
 
     def __init__(
         self,
         engine: Engine = "ward",
         *,
+        n_clusters: int | None = None,
         n_neighbors: int = 15,
         n_components: int = 20,
         t: float | Literal["auto"] = "auto",
@@ -273,6 +256,7 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
         random_state: int | None = None,
     ) -> None:
         self.engine = engine
+        self.n_clusters = n_clusters
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.t = t
@@ -298,6 +282,8 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
     # ------------------------------------------------------------------------- checks
     def _check_params(self) -> None:
         check_in(self.engine, "engine", ("ward", "condensation"))
+        if self.n_clusters is not None:
+            check_int(self.n_clusters, "n_clusters", low=1)
         check_int(self.n_neighbors, "n_neighbors", low=1)
         check_int(self.n_components, "n_components", low=1)
         if self.t != "auto":
@@ -358,14 +344,54 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
         self
         """
         self._check_params()
+        record_feature_names(self, X)  # a data frame's columns
         X, self.node_names_ = hierarchy_input(X, metric=self.metric, affinity=self.affinity)
         n_input = X.shape[0] if hasattr(X, "shape") else len(X)
+        if self.n_clusters is not None and self.n_clusters > n_input:
+            msg = (
+                f"n_clusters={self.n_clusters} is more clusters than the {n_input} points; use "
+                f"at most {n_input}."
+            )
+            raise InputError(msg)
         if n_input <= SMALL_PROBLEM:
             # small dense solves and neighbour searches gain nothing from threads, and on a
             # loaded machine their spin-waiting made a 1 s fit take 5 s: run single-threaded
             with threadpool_limits(limits=1):
-                return self._fit(X, n_input)
-        return self._fit(X, n_input)
+                self._fit(X, n_input)
+        else:
+            self._fit(X, n_input)
+        self.labels_, self.diagnostics_["labels"] = self._flat_labels()
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit and return ``labels_`` (see ``n_clusters``).
+
+        Warns when ``labels_`` is one cluster because no level was found salient: pass
+        ``n_clusters`` to cut the tree instead.
+        """
+        labels = self.fit(X).labels_
+        if self.diagnostics_["labels"].startswith("one cluster"):
+            warnings.warn(
+                f"labels_ is {self.diagnostics_['labels']}. Pass n_clusters=k to cut the tree "
+                "into k clusters (every level stays available through level() and cut()).",
+                UserWarning,
+                stacklevel=2,
+            )
+        return labels
+
+    def _flat_labels(self) -> tuple[np.ndarray, str]:
+        """``labels_`` and how they were chosen: the cut at ``n_clusters``, else the most
+        salient level, else one cluster."""
+        if self.n_clusters is not None:
+            return self.cut(n_clusters=self.n_clusters), f"cut at n_clusters={self.n_clusters}"
+        if self.salient_levels_.size:
+            level = int(self.salient_levels_[0])
+            return self.level(level), f"most salient level ({level})"
+        why = (
+            "the salience test is off (n_null=0)" if not self.n_null
+            else f"no level is more persistent than the {self.n_null} null draws"
+        )
+        return np.zeros(self.linkage_.shape[0] + 1, dtype=np.int64), f"one cluster: {why}"
 
     def _fit(self, X: Any, n_input: int) -> DiffusionHierarchy:
         timings: dict[str, float] = {}
@@ -461,40 +487,11 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
         curves = None
         if self.n_null and points is not None and not sp.issparse(points):
             with _progress.stage("null", timings):
-                curves = self._input_null(np.asarray(points, dtype=np.float64), masses)
+                curves = input_null(self, np.asarray(points, dtype=np.float64), masses)
         diagnostics["null"] = "input" if curves is not None else "working coordinates"
         self._finish(
             Z, bounds, Y, part_labels, dims, w, diagnostics, timings, self.n_null, curves
         )
-
-    def _input_null(
-        self, points: np.ndarray, masses: np.ndarray | None
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Level persistence of the whole pipeline on ``n_null`` reference inputs.
-
-        The reference is the gap statistic's (Tibshirani, Walther & Hastie 2001): points drawn
-        uniformly over the range of every input feature, as many as the data; the tree is
-        rebuilt from scratch (kNN graph, diffusion coordinates, engine), so the null goes
-        through the same geometry-making steps as the data. On a uniform cube this is an
-        exact null. Two alternatives failed: shuffling the *diffusion coordinates* (on a cube
-        they are cosines of the same few inputs; their shuffled copies lose the cube's regular
-        Ward tilings at k ≈ 24-32, which then looked salient), and shuffling the *input
-        columns* (the product of the marginals keeps clusters that are separated along single
-        features: three blobs placed along the axes were never salient).
-        """
-        rng = np.random.default_rng(self.random_state)
-        low, high = points.min(axis=0), points.max(axis=0)
-        curves = []
-        for _ in range(self.n_null):
-            Xs = rng.uniform(low, high, size=points.shape)
-            sub = _clone_for(self)
-            sub.n_null = 0
-            sub.disconnected = "join"
-            sub.n_partitions_ = None
-            graph, pts, is_affinity = sub._read_input(Xs)
-            sub._fit_graph(graph, pts, is_affinity, masses, {})
-            curves.append((sub.n_clusters_per_level_, sub.persistence_))
-        return curves
 
     @staticmethod
     def _root_positions(points: Any, groups: list[np.ndarray], w: np.ndarray) -> np.ndarray:
@@ -524,19 +521,7 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
             keep = keep[keep < bounds.size]
             self.levels_ = levels_from_linkage(Z, bounds[keep])
         self.persistence_ = persistence(Z, bounds)
-        if curves is None:
-            with _progress.stage("null", timings):
-                curves = null_persistence(
-                    Y, part_labels, dims, w, self._settings(), n_null, self.random_state
-                )
-        self._null_curves = curves
-        top = n if self.n_partitions_ is None else self.n_partitions_
-        ref, ratio, threshold = salience(self.n_clusters_per_level_, self.persistence_, curves, top)
-        self.null_persistence_ = ref
-        self.salience_ = ratio
-        self.salience_threshold_ = threshold
-        salient = np.flatnonzero(np.nan_to_num(ratio, nan=-np.inf) > threshold)
-        self.salient_levels_ = salient[np.argsort(-ratio[salient], kind="stable")]
+        set_salience(self, Y, part_labels, dims, w, timings, n_null, curves)
         diagnostics["timings"] = timings
         self.diagnostics_ = diagnostics
 
@@ -582,171 +567,6 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
         )
         return self
 
-    # ----------------------------------------------------------------- reading the tree
-    def level(self, index: int) -> np.ndarray:
-        """Labels of level ``index`` (0: singletons, -1: one cluster), built from the linkage."""
-        check_is_fitted(self, "linkage_")
-        L = self.level_merges_.size
-        if not -L <= index < L:
-            msg = f"level index {index} is out of range: this tree has {L} levels (0..{L - 1})."
-            raise InputError(msg)
-        return levels_from_linkage(self.linkage_, [self.level_merges_[index]])[:, 0]
-
-    def closest_level(self, n_clusters: int) -> int:
-        """Index of the level whose cluster count is closest to ``n_clusters`` (ties: finer)."""
-        check_is_fitted(self, "linkage_")
-        gap = np.abs(self.n_clusters_per_level_ - n_clusters)
-        best = np.flatnonzero(gap == gap.min())
-        return int(best[np.argmax(self.n_clusters_per_level_[best])])
-
-    def cut(self, n_clusters: int | None = None, *, level: int | None = None) -> np.ndarray:
-        """Flat labels: exactly ``n_clusters`` clusters (the first n - k merges), or a level.
-
-        Parameters
-        ----------
-        n_clusters
-            Number of clusters, 1..n_samples. Inside a multi-way condensation merge the
-            binarised order (heaviest member first) decides which members join first.
-        level
-            Alternatively, a level index (same as :meth:`level`).
-        """
-        check_is_fitted(self, "linkage_")
-        if (n_clusters is None) == (level is None):
-            msg = "Pass exactly one of n_clusters=... or level=... to cut()."
-            raise InputError(msg)
-        if level is not None:
-            return self.level(level)
-        n = self.linkage_.shape[0] + 1
-        check_int(n_clusters, "n_clusters", low=1, high=n)
-        return cut_linkage(self.linkage_, int(n_clusters))
-
-    def coarse_level(self, index: int) -> CoarseLevel:
-        """Nodes of a level: labels, sizes, positions (mean embedding and mean input point)."""
-        labels = self.level(index)
-        sizes = np.bincount(labels)
-        positions = node_means(labels, self.embedding_)
-        inputs = None
-        if self._points is not None:
-            pts = self._points
-            inputs = node_means(labels, pts.toarray() if sp.issparse(pts) else np.asarray(pts))
-        return CoarseLevel(labels, sizes, positions, inputs, float(self.scale_per_level_[index]))
-
-    # -------------------------------------------------------------------- aggregation
-    def aggregate(
-        self,
-        values: Any,
-        how: Literal["mean", "sum", "vote"] = "mean",
-        *,
-        level: int | None = None,
-        weights: Any = None,
-    ) -> np.ndarray | list[np.ndarray]:
-        """Aggregate a per-point signal up the tree.
-
-        Parameters
-        ----------
-        values
-            Shape (n_samples,) or (n_samples, p); for ``how="vote"`` one label per point.
-        how
-            ``"mean"`` (weighted mean per node), ``"sum"``, or ``"vote"`` (weighted majority).
-        level
-            One level index; default every stored level of ``levels_``.
-        weights
-            Per-point weights (default 1).
-
-        Returns
-        -------
-        ndarray of shape (n_nodes, ...) for one level, else a list of them, fine → coarse.
-        """
-        check_is_fitted(self, "linkage_")
-        check_in(how, "how", ("mean", "sum", "vote"))
-        vals, w = self._check_signal(values, weights, numeric=how != "vote")
-        if level is not None:
-            return node_means(self.level(level), vals, w, how)
-        return [node_means(self.levels_[:, j], vals, w, how) for j in range(self.levels_.shape[1])]
-
-    def haar(self, values: Any, *, weights: Any = None) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Haar-like coefficients over ``levels_``: root mean and per-level differences.
-
-        :meth:`reconstruct` inverts it exactly (Gavish, Nadler & Coifman 2010).
-        """
-        check_is_fitted(self, "linkage_")
-        vals, w = self._check_signal(values, weights, numeric=True)
-        return haar_coefficients(list(self.levels_.T[1:]), vals, w)
-
-    def reconstruct(self, root: np.ndarray, details: list[np.ndarray]) -> np.ndarray:
-        """Per-point signal from :meth:`haar` output."""
-        check_is_fitted(self, "linkage_")
-        return reconstruct(list(self.levels_.T[1:]), root, details)
-
-    def _check_signal(
-        self, values: Any, weights: Any, numeric: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        n = self.linkage_.shape[0] + 1
-        vals = np.asarray(values)
-        if vals.shape[:1] != (n,):
-            msg = f"values must have one row per fitted point ({n}), got shape {vals.shape}."
-            raise InputError(msg)
-        if numeric:
-            vals = vals.astype(np.float64)
-            if not np.isfinite(vals).all():
-                msg = "values contain NaN or infinite entries; impute them before aggregating."
-                raise InputError(msg)
-        w = None
-        if weights is not None:
-            w = np.asarray(weights, dtype=np.float64)
-            if w.shape != (n,) or not np.isfinite(w).all() or np.any(w < 0) or w.sum() <= 0:
-                msg = f"weights must be {n} finite non-negative numbers with a positive sum."
-                raise InputError(msg)
-        return vals, w
-
-    # ---------------------------------------------------------------- coarse operators
-    def markov_operator(self) -> tuple[sp.csr_matrix, np.ndarray]:
-        """The fine Markov matrix P of the fitted graph and its stationary distribution π.
-
-        The α-normalised kernel the diffusion coordinates were built from (per component; for
-        an affinity graph, the affinities themselves).
-        """
-        check_is_fitted(self, "linkage_")
-        if getattr(self, "_P", None) is None:
-            if self._graph is None:
-                msg = (
-                    "This hierarchy was built on pre-partitioned data (n > max_nodes); the "
-                    "fine operator over all points is not kept. Coarse operators are available "
-                    "through diffembed.hierarchy.coarse_operator on a graph you build."
-                )
-                raise InputError(msg)
-            K = fine_kernel(
-                self._graph,
-                self.component_labels_,
-                self._is_affinity,
-                self.bandwidth,
-                self.n_neighbors,
-                self.random_state,
-            )
-            K_alpha, _ = alpha_normalize(K, self._resolved_alpha(self._is_affinity))
-            self._P = sp.csr_matrix(markov_matrix(K_alpha))
-            self._pi = stationary_distribution(K_alpha)
-        return self._P, self._pi
-
-    def coarse_operator(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Lafon–Lee coarse Markov matrix of level ``index`` and its stationary distribution.
-
-        ``P_ℓ = (QᵀΠQ)⁻¹ QᵀΠPQ``: row-stochastic, and ``π_ℓ = Qᵀπ`` is stationary for it.
-        """
-        P, pi = self.markov_operator()
-        return coarse_operator(P, pi, self.level(index))
-
-    @property
-    def stationary_distribution_(self) -> np.ndarray:
-        """π of the fine Markov operator (see :meth:`markov_operator`)."""
-        return self.markov_operator()[1]
-
-    def _resolved_alpha(self, is_affinity: bool) -> float:
-        """``alpha="auto"``: 0.5 with the self-tuning kernel, else 1 (see the class docs)."""
-        if self.alpha != "auto":
-            return float(self.alpha)
-        return 0.5 if self.bandwidth == "adaptive" and not is_affinity else 1.0
-
     def _settings(self) -> EngineSettings:
         return EngineSettings(
             engine=self.engine,
@@ -769,3 +589,4 @@ class DiffusionHierarchy(SummaryReprMixin, BaseEstimator):
 
 def _clone_for(model: DiffusionHierarchy) -> DiffusionHierarchy:
     return DiffusionHierarchy(**model.get_params())
+

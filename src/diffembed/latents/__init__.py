@@ -21,6 +21,7 @@ name (module)                  what
 ``concept_directions``         a latent direction per word (mean difference or ridge)
 ``score_associations``         concept × attribute effects, permutation p, BH q-values
 ``weat`` (weat)                WEAT effect size and permutation p-value (Caliskan 2017)
+``weat_words`` (weat)          WEAT on words, through an encoder (``diffembed.embed.encode``)
 =============================  ==========================================================
 
 Importing this package loads numpy only; torch, diffusers and sentence-transformers (the
@@ -36,6 +37,7 @@ from typing import Any
 # the package attribute is the function, whichever is imported first.
 from .weat import WEATResult as WEATResult
 from .weat import weat as weat
+from .weat import weat_words as weat_words
 
 _EXPORTS = {
     "shapes_dataset": "shapes",
@@ -53,7 +55,7 @@ _EXPORTS = {
     "score_associations": "associations",
 }
 
-__all__ = sorted([*_EXPORTS, "WEATResult", "weat"])
+__all__ = sorted([*_EXPORTS, "WEATResult", "weat", "weat_words"])
 
 
 def __getattr__(name: str) -> Any:
@@ -62,3 +64,8 @@ def __getattr__(name: str) -> Any:
         return getattr(module, name)
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    """The public names, the lazily imported ones included."""
+    return sorted({*globals(), *__all__})

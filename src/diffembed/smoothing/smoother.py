@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from .. import _progress
+from .._api import SaveLoadMixin, check_feature_names, record_feature_names
 from .._graph_input import graph_index, smoother_graph
 from .._repr import SummaryReprMixin
 from .._validation import check_data_matrix
@@ -151,7 +152,9 @@ def _warn_collapse(diag: dict[str, float], what: str) -> list[str]:
     return said
 
 
-class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
+class DiffusionSmoother(
+    SummaryReprMixin, SaveLoadMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     """Smooth row vectors over a graph with a diffusion filter (PPR, heat, lazy walk, retrofit).
 
     Parameters
@@ -401,6 +404,7 @@ class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
         self
         """
         resolved = self._resolve()
+        record_feature_names(self, X)
         X = self._prepare(X)
         self.index_ = self._index(graph_index(self.graph, index, X.shape[0]), X.shape[0])
         self.n_features_in_ = X.shape[1]
@@ -464,6 +468,7 @@ class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "graph_")
+        check_feature_names(self, X)
         X = self._prepare(X)
         if index is None:
             if X.shape[0] != len(self.index_):
@@ -495,7 +500,7 @@ class DiffusionSmoother(SummaryReprMixin, TransformerMixin, BaseEstimator):
         self.fit(X, index=index)
         X0 = self._prepare(X)
         with _progress.stage("smooth"):
-            Y = self.transform(X)
+            Y = np.asarray(self.transform(X))  # an array, whatever set_output asks for
         self.embedding_ = Y
         self.diagnostics_ = {"gain_floor": self.gain_floor_}
         if self.monitor:
