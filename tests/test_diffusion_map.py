@@ -77,7 +77,7 @@ def test_adaptive_bandwidth_matches_reference(small_cloud):
 
 
 def test_auto_bandwidth_is_reported_and_used(small_cloud):
-    dm = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit(small_cloud)
+    dm = de.DiffusionMap(3, n_neighbors=6, bandwidth="bgh", random_state=0).fit(small_cloud)
     fixed = de.DiffusionMap(3, n_neighbors=6, bandwidth=dm.bandwidth_, random_state=0).fit(
         small_cloud
     )
@@ -155,7 +155,9 @@ def test_circle_gives_eigenvalue_pairs():
 
 def test_clusters_recover_moons():
     X, y = make_moons(600, noise=0.1, random_state=0)  # connected graph
-    labels = de.diffusion_clusters(X, 2, n_neighbors=10, random_state=0)
+    # A global bandwidth: the sweep's ε nearly cuts the moons apart (ARI 1.0). The self-tuning
+    # default keeps the touching tips joined, and k-means on 2 coordinates scores ARI 0.64.
+    labels = de.diffusion_clusters(X, 2, n_neighbors=10, random_state=0, bandwidth="bgh")
     assert adjusted_rand_score(y, labels) > 0.95
     # plain k-means on the raw coordinates cannot separate the moons
     from sklearn.cluster import KMeans
@@ -203,8 +205,10 @@ def test_sparse_feature_input(small_cloud):
 
 def test_duplicates_are_reported_and_kept(small_cloud):
     X = np.vstack([small_cloud, small_cloud[:4]])
+    # a global ε: with the self-tuning kernel, a point whose k-th neighbour ties between a point
+    # and its duplicate keeps only one of them, which moves the pair apart by up to ~2 %
     with pytest.warns(UserWarning, match="8 points have exact duplicates"):
-        dm = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit(X)
+        dm = de.DiffusionMap(3, n_neighbors=6, bandwidth="bgh", random_state=0).fit(X)
     assert dm.n_duplicates_ == 8
     np.testing.assert_allclose(dm.embedding_[:4], dm.embedding_[60:], atol=1e-8)
 
@@ -219,9 +223,25 @@ def test_disconnected_raises_with_sizes(two_blobs):
     with pytest.raises(
         DisconnectedGraphError, match=r"2 connected components \(sizes 80, 50\)"
     ) as info:
-        de.DiffusionMap(3, n_neighbors=5).fit(two_blobs)
+        de.DiffusionMap(3, n_neighbors=5, disconnected="raise").fit(two_blobs)
     assert info.value.component_sizes == [80, 50]
     assert "disconnected='largest'" in str(info.value)
+    assert "disconnected='auto'" in str(info.value)
+
+
+def test_disconnected_auto_is_the_default_and_says_so(two_blobs):
+    with pytest.warns(UserWarning, match=r"2 connected components \(sizes 80, 50\); each is "):
+        dm = de.DiffusionMap(3, n_neighbors=5, random_state=0).fit(two_blobs)
+    assert np.isfinite(dm.embedding_).all()  # every row, so the next sklearn step works
+    assert dm.component_trivial_eigenvalues_.shape == (2,)
+    np.testing.assert_allclose(dm.component_trivial_eigenvalues_, 1.0, atol=1e-10)
+    assert (dm.eigenvalues_ < 1 - 1e-6).all()  # the trivial pairs are dropped
+    explicit = de.DiffusionMap(3, n_neighbors=5, disconnected="components", random_state=0)
+    np.testing.assert_array_equal(explicit.fit_transform(two_blobs), dm.embedding_)
+    # each coordinate lives on one component and is 0 on the other
+    on_first = np.abs(dm.embedding_[:80]).sum(axis=0) > 0
+    on_second = np.abs(dm.embedding_[80:]).sum(axis=0) > 0
+    assert not (on_first & on_second).any()
 
 
 def test_disconnected_largest(two_blobs):
@@ -239,7 +259,9 @@ def test_disconnected_largest(two_blobs):
 
 
 def test_disconnected_components_merges_spectra(two_blobs):
-    dm = de.DiffusionMap(4, n_neighbors=5, disconnected="components", random_state=0).fit(two_blobs)
+    dm = de.DiffusionMap(
+        4, n_neighbors=5, bandwidth="bgh", disconnected="components", random_state=0
+    ).fit(two_blobs)
     a = de.DiffusionMap(4, n_neighbors=5, bandwidth=dm.bandwidth_, random_state=0).fit(
         two_blobs[:80]
     )

@@ -53,7 +53,8 @@ def test_bandwidth_sweep_matches_brute_force(small_cloud):
     sums = np.array([60 + np.exp(-d2 / e).sum() for e in est.epsilons])
     slopes = np.gradient(np.log(sums), np.log(est.epsilons))
     np.testing.assert_allclose(est.slopes, slopes, rtol=1e-10)
-    assert est.epsilon == est.epsilons[np.argmax(slopes)]
+    assert est.sweep_epsilon == est.epsilons[np.argmax(slopes)]
+    assert est.epsilon == max(est.sweep_epsilon, est.floor)
 
 
 def test_bandwidth_scales_with_data():
