@@ -53,8 +53,8 @@ def check_magnitude(X, *, name: str = "X", fitted_scale: float | None = None) ->
     top = float(np.max(np.abs(data)))
     if top > MAX_MAGNITUDE:
         where = "" if fitted_scale is None else (
-            f" (the fitted data's values are at most {fitted_scale:.3g}, so these points lie "
-            "about that far outside it)"
+            f" (the fitted data's values are at most {fitted_scale:.3g}: check the units of the "
+            "new data)"
         )
         msg = (
             f"{name} has values of magnitude up to {top:.3g}{where}: their squared distances "

@@ -59,9 +59,10 @@ __all__ = [
 
 
 #: The sweep's ε keeps every minimum-spanning-tree edge of the kNN graph at a kernel weight of
-#: at least ``exp(-CONNECTIVITY_LOG_WEIGHT)`` (≈ 1e-7): a weaker bridge makes the eigenvalues
-#: of the parts it joins equal to 1 within the eigensolver's precision.
-CONNECTIVITY_LOG_WEIGHT = 16.0
+#: at least ``exp(-CONNECTIVITY_LOG_WEIGHT)`` (≈ 6e-6): a bridge of weight w leaves the parts
+#: it joins a spectral gap of order w, and much weaker bridges make eigenvalues equal to 1
+#: within the eigensolver's precision.
+CONNECTIVITY_LOG_WEIGHT = 12.0
 
 
 @dataclass(frozen=True)
