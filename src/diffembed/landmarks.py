@@ -111,9 +111,9 @@ class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
     landmark_method
         ``"random"`` or ``"kmeans++"`` (see the module docstring).
     n_neighbors, alpha, bandwidth, t, metric, eigen_solver, disconnected, n_jobs
-        As in :class:`~diffembed.DiffusionMap`, for the fit on the landmarks. For noisy
-        high-dimensional data prefer ``bandwidth="knn"``: the automatic sweep can pick an ε at
-        which the sparser landmark graph is nearly disconnected (measured in ``docs/scale.md``).
+        As in :class:`~diffembed.DiffusionMap`, for the fit on the landmarks. The default
+        ``bandwidth="auto"`` is the self-tuning kernel; with ``bandwidth="bgh"`` (the sweep) the
+        ε is floored so that the sparser landmark graph cannot split numerically.
     knn
         Neighbour search, as in :class:`~diffembed.DiffusionMap`, for the landmarks' own graph
         (resolved for m rows) *and* for the Nyström pass of all n rows against the landmarks
@@ -173,7 +173,7 @@ class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
         metric: str = "euclidean",
         knn: Literal["auto", "exact", "approximate"] = "auto",
         eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg", "amg"] = "auto",
-        disconnected: Disconnected = "raise",
+        disconnected: Disconnected = "auto",
         block_size: int = 100_000,
         n_jobs: int | None = None,
         random_state: int | None = None,
