@@ -382,7 +382,7 @@ def test_huge_values_are_refused_in_fit_and_transform(small_cloud):
                        r"overflow float64.*Divide the data by a constant"):
         de.DiffusionMap(3, n_neighbors=6).fit(small_cloud * 1e154)
     dm = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit(small_cloud)
-    with pytest.raises(InputError, match=r"the fitted data's values are at most 2\.77: check the units"):
+    with pytest.raises(InputError, match=r"fitted data's values are at most 2\.77: check the"):
         dm.transform(small_cloud * 1e154)
 
 

@@ -173,8 +173,9 @@ def test_arpack_no_convergence_falls_back_and_is_recorded(monkeypatch):
     expected = de.DiffusionMap(5, eigen_solver="dense", random_state=0).fit(X)
 
     def no_convergence(*args, **kwargs):
+        msg = "ARPACK error -1: No convergence (7001 iterations, 6/10 eigenvectors converged)"
         raise spla.ArpackNoConvergence(
-            "ARPACK error -1: No convergence (7001 iterations, 6/10 eigenvectors converged)",
+            msg,
             np.zeros(3),
             np.zeros((X.shape[0], 3)),
         )
