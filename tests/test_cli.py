@@ -292,7 +292,12 @@ def test_transform_errors(mapped, data_dir):
     result = invoke("transform", data_dir / "nomodel", wrong, "-o", data_dir / "bad3")
     assert result.exit_code == 2
     assert "does not exist" in flat(result.stderr)
-    for name in ("bad1", "bad2", "bad3"):
+    huge = data_dir / "huge.npy"  # finite, but squared distances overflow (was: all-NaN, exit 0)
+    np.save(huge, make_swiss_roll(20, random_state=1)[0] * 1e154)
+    result = invoke("transform", out / "model", huge, "-o", data_dir / "bad4")
+    assert result.exit_code == 2, result.output
+    assert "squared distances overflow float64" in flat(result.stderr)
+    for name in ("bad1", "bad2", "bad3", "bad4"):
         assert not (data_dir / name).exists()
 
 

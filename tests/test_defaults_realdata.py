@@ -77,3 +77,20 @@ def test_the_old_sweep_on_pbmc_is_no_longer_degenerate():
     assert dm.bandwidth_ > 27.2
     assert dm.bandwidth_sweep_["epsilons"].min() < 27.2 < dm.bandwidth_
     assert count_near_one(dm.eigenvalues_, 1e-9) == 0
+
+
+def test_the_issue_case_no_solver_error_reaches_the_user():
+    """ε = 27.16 on pbmc68k_reduced (the old sweep's pick): ARPACK did not converge ("7001
+    iterations, 6/10 eigenvectors converged" escaped to the user). Now the budget runs out, the
+    dense solver takes over, the fit says so, and the degenerate spectrum is named."""
+    from diffembed.kernels import estimate_bandwidth
+    from diffembed.neighbors import knn_graph
+
+    X, _ = _load("pbmc68k_reduced")
+    graph, _ = knn_graph(X, 15, method="exact")
+    epsilon = estimate_bandwidth(graph, connectivity_floor=False).epsilon
+    assert epsilon == pytest.approx(27.16, abs=0.01)
+    with pytest.warns(UserWarning, match=r"4 non-trivial eigenvalue\(s\) equal 1 within 1e-09"):
+        dm = de.DiffusionMap(10, bandwidth=epsilon, eigen_solver="arpack").fit(X)
+    assert dm.eigen_solver_.startswith("dense (fallback: arpack did not converge in 100 restarts")
+    assert np.isfinite(dm.embedding_).all()
