@@ -413,3 +413,10 @@ def test_numerically_split_kernel_warns_and_names_the_fix():
         warnings.simplefilter("error")  # the default has no degenerate pair
         auto = de.DiffusionMap(3, n_neighbors=10, random_state=0).fit(X)
     assert auto.eigenvalues_[0] < 1 - 1e-6
+
+
+def test_a_fixed_bandwidth_that_splits_the_kernel_names_a_fix_other_than_itself(small_cloud):
+    with pytest.raises(NumericalError, match=r"With bandwidth=1e-06 \(epsilon 1e-06\) the kernel "
+                       r"weights underflow to zero and split the graph into \d+ pieces\. Use "
+                       r"bandwidth='auto' \(the self-tuning kernel, scale-free\)"):
+        de.DiffusionMap(3, n_neighbors=6, bandwidth=1e-6).fit(small_cloud)

@@ -14,11 +14,13 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from .exceptions import DisconnectedGraphError, InputError
+from .exceptions import DisconnectedGraphError, InputError, NumericalError
+from .neighbors import graph_components
 
 __all__ = [
     "DEGENERATE_TOL",
     "MAX_MAGNITUDE",
+    "check_kernel_split",
     "check_magnitude",
     "count_near_one",
     "disconnected_mask",
@@ -161,3 +163,20 @@ def warn_degenerate(eigenvalues: np.ndarray, bandwidth: object, n_neighbors: int
             stacklevel=4,
         )
     return count
+
+
+def check_kernel_split(K: sp.csr_matrix, expected: int, bandwidth: object, epsilon: float) -> None:
+    """Refuse a kernel whose weights underflowed into more than ``expected`` components."""
+    pieces = graph_components(K)[0]
+    if pieces <= expected:
+        return
+    fix = (
+        "Increase n_neighbors, or check the data for far outliers."
+        if bandwidth in ("auto", "adaptive")
+        else "Use bandwidth='auto' (the self-tuning kernel, scale-free) or a larger bandwidth."
+    )
+    msg = (
+        f"With bandwidth={bandwidth!r} (epsilon {epsilon:.4g}) the kernel weights underflow to "
+        f"zero and split the graph into {pieces} pieces. {fix}"
+    )
+    raise NumericalError(msg)

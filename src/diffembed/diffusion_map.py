@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _progress
 from ._validation import check_data_matrix, check_in, check_int, check_real
 from .diffusion_checks import (
+    check_kernel_split,
     check_magnitude,
     disconnected_mask,
     warn_degenerate,
@@ -27,13 +28,7 @@ from .diffusion_checks import (
 from .diffusion_state import FittedStateMixin
 from .dimension import mle_dimension
 from .exceptions import InputError, NumericalError
-from .kernels import (
-    adaptive_gaussian_kernel,
-    estimate_bandwidth,
-    gaussian_kernel,
-    knn_bandwidth,
-    kth_neighbor_distances,
-)
+from .kernels import estimate_bandwidth, rule_kernel
 from .neighbors import (
     NeighborIndex,
     build_index,
@@ -416,33 +411,11 @@ class DiffusionMap(FittedStateMixin, TransformerMixin, BaseEstimator):
 
     def _fit_kernel(self, distances: sp.csr_matrix, auto_epsilon: float, n_comp: int):
         """Affinities on the fitted points; sets ``bandwidth_`` and ``local_scales_``."""
-        self.local_scales_ = None
         rule = AUTO_BANDWIDTH if self.bandwidth == "auto" else self.bandwidth
-        if rule == "adaptive":
-            self.local_scales_ = kth_neighbor_distances(distances, self.n_neighbors)
-            K = adaptive_gaussian_kernel(distances, self.local_scales_)
-            self.bandwidth_ = float(np.median(self.local_scales_) ** 2)
-        elif rule == "knn":
-            self.bandwidth_ = knn_bandwidth(distances, self.n_neighbors)
-            K = gaussian_kernel(distances, self.bandwidth_)
-        else:
-            eps = auto_epsilon if rule == "bgh" else float(self.bandwidth)
-            self.bandwidth_ = float(eps)
-            K = gaussian_kernel(distances, self.bandwidth_)
-        kernel_components = graph_components(K)[0]
+        value = auto_epsilon if rule == "bgh" else rule
+        K, self.bandwidth_, self.local_scales_ = rule_kernel(distances, value, self.n_neighbors)
         expected = n_comp if self.disconnected in ("auto", "components") else 1
-        if kernel_components > expected:
-            fix = (
-                "Use bandwidth='auto' (the self-tuning kernel, scale-free) or a larger bandwidth."
-                if rule != "adaptive"
-                else "Increase n_neighbors, or check the data for far outliers."
-            )
-            msg = (
-                f"With bandwidth={self.bandwidth!r} (epsilon {self.bandwidth_:.4g}) the kernel "
-                f"weights underflow to zero and split the graph into {kernel_components} "
-                f"pieces. {fix}"
-            )
-            raise NumericalError(msg)
+        check_kernel_split(K, expected, self.bandwidth, self.bandwidth_)
         return K
 
     def _fit_neighbors(self, X: Any) -> sp.csr_matrix:

@@ -55,6 +55,7 @@ __all__ = [
     "gaussian_kernel",
     "knn_bandwidth",
     "kth_neighbor_distances",
+    "rule_kernel",
 ]
 
 
@@ -302,3 +303,19 @@ def knn_bandwidth(distances: sp.csr_matrix, k: int) -> float:
     """
     _check_distance_scale(np.asarray(distances.data, dtype=np.float64))
     return float(np.median(kth_neighbor_distances(distances, k)) ** 2)
+
+
+def rule_kernel(
+    distances: sp.csr_matrix, bandwidth: str | float, n_neighbors: int
+) -> tuple[sp.csr_matrix, float, np.ndarray | None]:
+    """Affinities by a named rule or a fixed ε; returns ``(K, epsilon, local_scales)``.
+
+    ``bandwidth`` is ``"adaptive"`` (self-tuning; ε reported as the median σ², scales
+    returned), ``"knn"`` (:func:`knn_bandwidth`) or a positive float ε (the sweep's ε is passed
+    this way).
+    """
+    if bandwidth == "adaptive":
+        scales = kth_neighbor_distances(distances, n_neighbors)
+        return adaptive_gaussian_kernel(distances, scales), float(np.median(scales) ** 2), scales
+    epsilon = knn_bandwidth(distances, n_neighbors) if bandwidth == "knn" else float(bandwidth)
+    return gaussian_kernel(distances, epsilon), epsilon, None
