@@ -542,9 +542,9 @@ class DiffusionMap(FittedStateMixin, TransformerMixin, BaseEstimator):
         if bad.any():
             msg = (
                 f"{int(bad.sum())} of {out.shape[0]} new points got non-finite coordinates "
-                f"(first: row {int(np.flatnonzero(bad)[0])}); their distances to the fitted "
-                "points are outside the range the fitted bandwidth can weigh. Check that the "
-                "new data has the units and columns of the fitted data."
+                f"(first: row {int(np.flatnonzero(bad)[0])}): their distances to the fitted "
+                "points are outside the range the fitted bandwidth can weigh, or an eigenvalue "
+                "is 0. Check that the new data has the units and columns of the fitted data."
             )
             raise InputError(msg)
         return out

@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _progress
 from ._validation import check_data_matrix, check_in, check_int
+from .diffusion_checks import check_magnitude
 from .diffusion_map import Bandwidth, DiffusionMap, Disconnected, diffusion_coordinates
 from .exceptions import InputError
 from .neighbors import FaissHNSWIndex, graph_from_arrays, query_recall, resolve_knn_method
@@ -250,6 +251,7 @@ class LandmarkDiffusionMap(TransformerMixin, BaseEstimator):
                 stop = min(n, start + self.block_size)
                 block = check_data_matrix(np.asarray(X[start:stop], dtype=np.float64),
                                           name=f"rows {start}:{stop} of X", min_samples=1)
+                check_magnitude(block, name=f"rows {start}:{stop} of X")
                 psi[start:stop] = (psi_block(model, block) if index is None
                                    else nystrom_psi(model, index, block))
         psi[idx] = model.eigenvectors_  # landmarks keep their fitted values
