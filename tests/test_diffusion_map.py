@@ -420,3 +420,15 @@ def test_a_fixed_bandwidth_that_splits_the_kernel_names_a_fix_other_than_itself(
                        r"weights underflow to zero and split the graph into \d+ pieces\. Use "
                        r"bandwidth='auto' \(the self-tuning kernel, scale-free\)"):
         de.DiffusionMap(3, n_neighbors=6, bandwidth=1e-6).fit(small_cloud)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e150])
+def test_precomputed_distances_of_any_scale_give_the_same_default_embedding(small_cloud, scale):
+    G = KNeighborsTransformer(n_neighbors=6, mode="distance").fit_transform(small_cloud)
+    base = de.DiffusionMap(3, n_neighbors=6, metric="precomputed", random_state=0).fit(G)
+    scaled = de.DiffusionMap(3, n_neighbors=6, metric="precomputed", random_state=0).fit(G * scale)
+    np.testing.assert_allclose(scaled.embedding_, base.embedding_, atol=1e-10)
+    D_new = reference.pairwise_distances(small_cloud)[:5] + 0.01
+    np.testing.assert_allclose(scaled.transform(D_new * scale), base.transform(D_new), atol=1e-8)
+    with pytest.raises(InputError, match="bandwidth='adaptive', which is scale-free"):
+        de.DiffusionMap(3, n_neighbors=6, metric="precomputed", bandwidth="bgh").fit(G * 1e-300)

@@ -28,7 +28,7 @@ from .diffusion_checks import (
 from .diffusion_state import FittedStateMixin
 from .dimension import mle_dimension
 from .exceptions import InputError, NumericalError
-from .kernels import estimate_bandwidth, rule_kernel
+from .kernels import BandwidthEstimate, DistanceScaleError, estimate_bandwidth, rule_kernel
 from .neighbors import (
     NeighborIndex,
     build_index,
@@ -364,11 +364,17 @@ class DiffusionMap(FittedStateMixin, TransformerMixin, BaseEstimator):
 
         with _progress.stage("bandwidth", timings):
             sub = distances[fitted][:, fitted] if not fitted.all() else distances
-            sweep = estimate_bandwidth(
-                sub,
-                random_state=self.random_state,
-                connectivity_floor=self.bandwidth == "bgh",
-            )
+            try:
+                sweep = estimate_bandwidth(
+                    sub,
+                    random_state=self.random_state,
+                    connectivity_floor=self.bandwidth == "bgh",
+                )
+            except DistanceScaleError:
+                if self.bandwidth == "bgh":
+                    raise
+                # the sweep is only a diagnostic here; the self-tuning kernel is scale-free
+                sweep = BandwidthEstimate(float("nan"), float("nan"), np.empty(0), np.empty(0))
         self.intrinsic_dimension_ = mle_dimension(sub)
         self.bandwidth_sweep_ = {
             "epsilons": sweep.epsilons,

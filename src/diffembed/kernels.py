@@ -49,6 +49,7 @@ from .exceptions import InputError
 __all__ = [
     "CONNECTIVITY_LOG_WEIGHT",
     "BandwidthEstimate",
+    "DistanceScaleError",
     "adaptive_gaussian_kernel",
     "connectivity_epsilon",
     "estimate_bandwidth",
@@ -261,6 +262,10 @@ def estimate_bandwidth(
     )
 
 
+class DistanceScaleError(InputError):
+    """Squared neighbour distances outside float64's range: no global ε can be computed."""
+
+
 def _check_distance_scale(data: np.ndarray) -> None:
     """Refuse all-zero distances, and distances whose squares under- or overflow float64."""
     positive = data[data > 0]
@@ -278,7 +283,7 @@ def _check_distance_scale(data: np.ndarray) -> None:
             "constant that brings its values near 1 (the diffusion map does not depend on the "
             "scale), or use bandwidth='adaptive', which is scale-free."
         )
-        raise InputError(msg)
+        raise DistanceScaleError(msg)
 
 
 def knn_bandwidth(distances: sp.csr_matrix, k: int) -> float:
