@@ -299,7 +299,12 @@ def test_transform_errors(mapped, data_dir):
     result = invoke("transform", data_dir / "nomodel", wrong, "-o", data_dir / "bad3")
     assert result.exit_code == 2
     assert "does not exist" in flat(result.stderr)
-    for name in ("bad1", "bad2", "bad3"):
+    huge = data_dir / "huge.npy"  # finite, but squared distances overflow (was: all-NaN, exit 0)
+    np.save(huge, make_swiss_roll(20, random_state=1)[0] * 1e154)
+    result = invoke("transform", out / "model", huge, "-o", data_dir / "bad4")
+    assert result.exit_code == 2, result.output
+    assert "squared distances overflow float64" in flat(result.stderr)
+    for name in ("bad1", "bad2", "bad3", "bad4"):
         assert not (data_dir / name).exists()
 
 
@@ -498,7 +503,8 @@ BAD_INPUTS = [
     (["words.csv"], ["non-numeric", "'name'", "--label NAME"]),
     (["missing.csv"], ["missing.csv", "does not exist"]),
     (["bad.parquet"], ["could not be read as Parquet"]),
-    (["blobs.npy", "--n-neighbors", "5"], ["2 connected components", "--disconnected"]),
+    (["blobs.npy", "--n-neighbors", "5", "--disconnected", "raise"],
+     ["2 connected components", "--disconnected"]),
     (["words.csv", "--label", "nope"], ["label column 'nope'", "'a', 'b', 'name'"]),
     (["small.csv", "--dataset", "digits"], ["exactly one data source", "both"]),
     ([], ["exactly one data source", "neither"]),
@@ -603,3 +609,27 @@ def test_flag_hint_names_the_options_of_the_parameters_a_message_mentions():
                     "/nonexistent/never-written")
     assert result.exit_code == 2
     assert "--n-neighbors" in flat(result.output)
+
+
+def test_separated_clusters_map_with_the_defaults(tmp_path):
+    """Data with separated clusters (iris-like): the default diagonalises each component."""
+    files = _files(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("map", str(files["blobs.npy"]), "--n-neighbors", "5", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "2 connected components (sizes 60, 60)" in " ".join(result.output.split())
+    table = pq.read_table(out / "embedding.parquet")
+    coords = np.column_stack([table[c].to_numpy() for c in table.column_names if c[:2] == "dc"])
+    assert coords.shape == (120, 10)
+    assert np.isfinite(coords).all()
+
+
+@pytest.mark.parametrize(("scale", "words"), [(1e154, "overflow float64"),
+                                              (1e-300, "underflow to zero")])
+def test_map_of_out_of_range_values_exits_2_with_the_reason(tmp_path, scale, words):
+    X = np.random.default_rng(0).normal(size=(80, 3)) * scale
+    np.save(tmp_path / "x.npy", X)
+    result = invoke("map", str(tmp_path / "x.npy"), "-o", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert words in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

@@ -77,7 +77,7 @@ def test_adaptive_bandwidth_matches_reference(small_cloud):
 
 
 def test_auto_bandwidth_is_reported_and_used(small_cloud):
-    dm = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit(small_cloud)
+    dm = de.DiffusionMap(3, n_neighbors=6, bandwidth="bgh", random_state=0).fit(small_cloud)
     fixed = de.DiffusionMap(3, n_neighbors=6, bandwidth=dm.bandwidth_, random_state=0).fit(
         small_cloud
     )
@@ -155,7 +155,9 @@ def test_circle_gives_eigenvalue_pairs():
 
 def test_clusters_recover_moons():
     X, y = make_moons(600, noise=0.1, random_state=0)  # connected graph
-    labels = de.diffusion_clusters(X, 2, n_neighbors=10, random_state=0)
+    # A global bandwidth: the sweep's ε nearly cuts the moons apart (ARI 1.0). The self-tuning
+    # default keeps the touching tips joined, and k-means on 2 coordinates scores ARI 0.64.
+    labels = de.diffusion_clusters(X, 2, n_neighbors=10, random_state=0, bandwidth="bgh")
     assert adjusted_rand_score(y, labels) > 0.95
     # plain k-means on the raw coordinates cannot separate the moons
     from sklearn.cluster import KMeans
@@ -203,10 +205,13 @@ def test_sparse_feature_input(small_cloud):
 
 def test_duplicates_are_reported_and_kept(small_cloud):
     X = np.vstack([small_cloud, small_cloud[:4]])
+    # a global ε: with the self-tuning kernel, a point whose k-th neighbour ties between a point
+    # and its duplicate keeps only one of them, which moves the pair apart by up to ~2 %
+    # (the same tie moves them by ~2e-8 with the sweep's ε)
     with pytest.warns(UserWarning, match="8 points have exact duplicates"):
-        dm = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit(X)
+        dm = de.DiffusionMap(3, n_neighbors=6, bandwidth="bgh", random_state=0).fit(X)
     assert dm.n_duplicates_ == 8
-    np.testing.assert_allclose(dm.embedding_[:4], dm.embedding_[60:], atol=1e-8)
+    np.testing.assert_allclose(dm.embedding_[:4], dm.embedding_[60:], atol=1e-7)
 
 
 # ----------------------------------------------------------------- disconnected
@@ -219,9 +224,25 @@ def test_disconnected_raises_with_sizes(two_blobs):
     with pytest.raises(
         DisconnectedGraphError, match=r"2 connected components \(sizes 80, 50\)"
     ) as info:
-        de.DiffusionMap(3, n_neighbors=5).fit(two_blobs)
+        de.DiffusionMap(3, n_neighbors=5, disconnected="raise").fit(two_blobs)
     assert info.value.component_sizes == [80, 50]
     assert "disconnected='largest'" in str(info.value)
+    assert "disconnected='auto'" in str(info.value)
+
+
+def test_disconnected_auto_is_the_default_and_says_so(two_blobs):
+    with pytest.warns(UserWarning, match=r"2 connected components \(sizes 80, 50\); each is "):
+        dm = de.DiffusionMap(3, n_neighbors=5, random_state=0).fit(two_blobs)
+    assert np.isfinite(dm.embedding_).all()  # every row, so the next sklearn step works
+    assert dm.component_trivial_eigenvalues_.shape == (2,)
+    np.testing.assert_allclose(dm.component_trivial_eigenvalues_, 1.0, atol=1e-10)
+    assert (dm.eigenvalues_ < 1 - 1e-6).all()  # the trivial pairs are dropped
+    explicit = de.DiffusionMap(3, n_neighbors=5, disconnected="components", random_state=0)
+    np.testing.assert_array_equal(explicit.fit_transform(two_blobs), dm.embedding_)
+    # each coordinate lives on one component and is 0 on the other
+    on_first = np.abs(dm.embedding_[:80]).sum(axis=0) > 0
+    on_second = np.abs(dm.embedding_[80:]).sum(axis=0) > 0
+    assert not (on_first & on_second).any()
 
 
 def test_disconnected_largest(two_blobs):
@@ -239,7 +260,9 @@ def test_disconnected_largest(two_blobs):
 
 
 def test_disconnected_components_merges_spectra(two_blobs):
-    dm = de.DiffusionMap(4, n_neighbors=5, disconnected="components", random_state=0).fit(two_blobs)
+    dm = de.DiffusionMap(
+        4, n_neighbors=5, bandwidth="bgh", disconnected="components", random_state=0
+    ).fit(two_blobs)
     a = de.DiffusionMap(4, n_neighbors=5, bandwidth=dm.bandwidth_, random_state=0).fit(
         two_blobs[:80]
     )
@@ -340,3 +363,72 @@ def _operator_of(dm):
     from diffembed.operators import diffusion_operator
 
     return diffusion_operator(dm.affinity_, dm.alpha).S
+
+
+# ------------------------------------------------------------- numeric range, 1-D
+def test_one_dimensional_data_fits_with_the_defaults():
+    X = np.random.default_rng(0).normal(size=(2000, 1))
+    dm = de.DiffusionMap(random_state=0).fit(X)
+    assert np.isfinite(dm.embedding_).all()
+    assert dm.eigenvalues_[0] < 1 - 1e-6
+    # the first coordinate orders the line (a 1-D manifold)
+    assert abs(spearmanr(dm.embedding_[:, 0], X[:, 0])[0]) > 0.999
+    bgh = de.DiffusionMap(random_state=0, bandwidth="bgh").fit(X)
+    assert abs(spearmanr(bgh.embedding_[:, 0], X[:, 0])[0]) > 0.999
+
+
+def test_huge_values_are_refused_in_fit_and_transform(small_cloud):
+    with pytest.raises(InputError, match=r"magnitude up to 2\.77e\+154: their squared distances "
+                       r"overflow float64.*Divide the data by a constant"):
+        de.DiffusionMap(3, n_neighbors=6).fit(small_cloud * 1e154)
+    dm = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit(small_cloud)
+    with pytest.raises(InputError, match=r"fitted data's values are at most 2\.77: check the"):
+        dm.transform(small_cloud * 1e154)
+
+
+def test_tiny_values_are_refused_with_the_reason(small_cloud):
+    with pytest.raises(InputError, match=r"magnitude at most 2\.77e-300: their squared distances "
+                       r"underflow to zero.*Multiply the data by a constant"):
+        de.DiffusionMap(3, n_neighbors=6).fit(small_cloud * 1e-300)
+
+
+def test_moderate_scales_give_the_same_embedding(small_cloud):
+    base = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit_transform(small_cloud)
+    for c in (1e-120, 1e120):
+        scaled = de.DiffusionMap(3, n_neighbors=6, random_state=0).fit_transform(small_cloud * c)
+        np.testing.assert_allclose(scaled, base, atol=1e-8)
+
+
+def test_numerically_split_kernel_warns_and_names_the_fix():
+    # two clusters 1 apart with one point between them: with epsilon 0.005 its edges weigh
+    # about exp(-50) ~ 2e-22, so two non-trivial eigenvalues are 1 to machine precision
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.uniform(0, 1, (150, 1)), rng.uniform(2, 3, (150, 1))]
+    X = np.r_[X, [[1.5]]]
+    with pytest.warns(UserWarning, match=r"2 non-trivial eigenvalue\(s\) equal 1 within 1e-09 on "
+                      r"a connected graph.*Fix: use bandwidth='auto'"):
+        dm = de.DiffusionMap(3, n_neighbors=10, bandwidth=0.005, random_state=0).fit(X)
+    assert dm.n_connected_components_ == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default has no degenerate pair
+        auto = de.DiffusionMap(3, n_neighbors=10, random_state=0).fit(X)
+    assert auto.eigenvalues_[0] < 1 - 1e-6
+
+
+def test_a_fixed_bandwidth_that_splits_the_kernel_names_a_fix_other_than_itself(small_cloud):
+    with pytest.raises(NumericalError, match=r"With bandwidth=1e-06 \(epsilon 1e-06\) the kernel "
+                       r"weights underflow to zero and split the graph into \d+ pieces\. Use "
+                       r"bandwidth='auto' \(the self-tuning kernel, scale-free\)"):
+        de.DiffusionMap(3, n_neighbors=6, bandwidth=1e-6).fit(small_cloud)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e150])
+def test_precomputed_distances_of_any_scale_give_the_same_default_embedding(small_cloud, scale):
+    G = KNeighborsTransformer(n_neighbors=6, mode="distance").fit_transform(small_cloud)
+    base = de.DiffusionMap(3, n_neighbors=6, metric="precomputed", random_state=0).fit(G)
+    scaled = de.DiffusionMap(3, n_neighbors=6, metric="precomputed", random_state=0).fit(G * scale)
+    np.testing.assert_allclose(scaled.embedding_, base.embedding_, atol=1e-10)
+    D_new = reference.pairwise_distances(small_cloud)[:5] + 0.01
+    np.testing.assert_allclose(scaled.transform(D_new * scale), base.transform(D_new), atol=1e-8)
+    with pytest.raises(InputError, match="bandwidth='adaptive', which is scale-free"):
+        de.DiffusionMap(3, n_neighbors=6, metric="precomputed", bandwidth="bgh").fit(G * 1e-300)

@@ -3,9 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import diffembed as de
 from diffembed.exceptions import InputError
 from diffembed.kernels import (
+    CONNECTIVITY_LOG_WEIGHT,
     adaptive_gaussian_kernel,
+    connectivity_epsilon,
     estimate_bandwidth,
     gaussian_kernel,
     knn_bandwidth,
@@ -53,7 +56,8 @@ def test_bandwidth_sweep_matches_brute_force(small_cloud):
     sums = np.array([60 + np.exp(-d2 / e).sum() for e in est.epsilons])
     slopes = np.gradient(np.log(sums), np.log(est.epsilons))
     np.testing.assert_allclose(est.slopes, slopes, rtol=1e-10)
-    assert est.epsilon == est.epsilons[np.argmax(slopes)]
+    assert est.sweep_epsilon == est.epsilons[np.argmax(slopes)]
+    assert est.epsilon == max(est.sweep_epsilon, est.floor)
 
 
 def test_bandwidth_scales_with_data():
@@ -117,3 +121,49 @@ def test_diffusion_map_knn_bandwidth_matches_dense_reference(small_cloud):
     np.testing.assert_allclose(dm.eigenvalues_, vals[1:], rtol=1e-8)
     with pytest.raises(InputError, match="'knn'"):
         de.DiffusionMap(bandwidth="median").fit(small_cloud)
+
+
+def test_sweep_never_returns_an_epsilon_that_splits_the_knn_kernel():
+    """2,000 draws of a 3-D normal: the steepest slope sits at ε ≈ 0.043, where the tail points
+    hang on by weights below 1e-24 (eigenvalue 1 to machine precision); the connectivity floor
+    keeps every spanning-tree edge at weight >= exp(-12)."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    X = np.random.default_rng(0).normal(size=(2000, 3))
+    graph, _ = knn_graph(X, 15, method="exact")
+
+    def weakest_bridge(epsilon: float) -> float:
+        # the smallest weight on the maximum spanning tree of the kernel: its bottleneck
+        K = gaussian_kernel(graph, epsilon)
+        return float(-minimum_spanning_tree(-K).data.max())
+
+    raw = estimate_bandwidth(graph, connectivity_floor=False)
+    assert raw.epsilon == raw.sweep_epsilon
+    assert weakest_bridge(raw.epsilon) < 1e-20  # what the sweep alone returns
+    est = estimate_bandwidth(graph)
+    assert est.sweep_epsilon == raw.epsilon
+    assert est.epsilon == est.floor == connectivity_epsilon(graph) > 4 * raw.epsilon
+    assert weakest_bridge(est.epsilon) >= np.exp(-CONNECTIVITY_LOG_WEIGHT) * (1 - 1e-12)
+    dm = de.DiffusionMap(5, bandwidth="bgh", random_state=0).fit(X)
+    assert dm.bandwidth_ == est.epsilon
+    assert dm.eigenvalues_[0] < 1 - 1e-6
+
+
+def test_adaptive_kernel_is_scale_free():
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    graph, _ = knn_graph(X, 8, method="exact")
+    scales = kth_neighbor_distances(graph, 8)
+    K = adaptive_gaussian_kernel(graph, scales).toarray()
+    for c in (1e-300, 1e150):
+        tiny = graph * c
+        K_c = adaptive_gaussian_kernel(tiny, kth_neighbor_distances(tiny, 8)).toarray()
+        np.testing.assert_allclose(K_c, K, rtol=1e-12, atol=1e-300)
+
+
+def test_global_bandwidth_refuses_distances_whose_squares_underflow():
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    graph, _ = knn_graph(X, 8, method="exact")
+    with pytest.raises(InputError, match=r"typical neighbour distance is 5\.99e-301: its square"):
+        estimate_bandwidth(graph * 1e-300)
+    with pytest.raises(InputError, match="bandwidth='adaptive', which is scale-free"):
+        knn_bandwidth(graph * 1e-300, 8)

@@ -170,3 +170,11 @@ def test_nystrom_search_widens_its_beam_until_the_recall_target(cloud20, monkeyp
     lm = de.LandmarkDiffusionMap(n_components=2, landmarks=600, knn="approximate",
                                  random_state=0).fit(cloud20)
     assert lm.nystrom_ef_search_ == landmarks_module.NYSTROM_EF_SEARCH[-1]
+
+
+def test_out_of_range_rows_outside_the_landmarks_are_refused():
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    X[-1] *= 1e154  # finite, but its squared distances overflow
+    lm = de.LandmarkDiffusionMap(3, landmarks=100, random_state=0)
+    with pytest.raises(InputError, match=r"squared distances overflow float64"):
+        lm.fit(X)

@@ -21,15 +21,16 @@ from . import _progress
 from ._api import DiffusionFeaturesOutMixin, SaveLoadMixin, named
 from ._repr import SummaryReprMixin
 from ._validation import check_data_matrix, check_in, check_int, check_real
-from .dimension import mle_dimension
-from .exceptions import DisconnectedGraphError, InputError, NumericalError
-from .kernels import (
-    adaptive_gaussian_kernel,
-    estimate_bandwidth,
-    gaussian_kernel,
-    knn_bandwidth,
-    kth_neighbor_distances,
+from .diffusion_checks import (
+    check_kernel_split,
+    check_magnitude,
+    disconnected_mask,
+    warn_degenerate,
 )
+from .diffusion_state import FittedStateMixin
+from .dimension import mle_dimension
+from .exceptions import InputError, NumericalError
+from .kernels import BandwidthEstimate, DistanceScaleError, estimate_bandwidth, rule_kernel
 from .neighbors import (
     NeighborIndex,
     build_index,
@@ -47,8 +48,13 @@ from .spectral import SOLVERS, component_eigenpairs, resolve_solver, top_eigenpa
 
 __all__ = ["DiffusionMap", "diffusion_coordinates", "timescales"]
 
-Bandwidth = Literal["auto", "adaptive", "knn"] | float
-Disconnected = Literal["raise", "largest", "components"]
+Bandwidth = Literal["auto", "adaptive", "bgh", "knn"] | float
+Disconnected = Literal["auto", "raise", "largest", "components"]
+#: The bandwidth rules accepted by name.
+BANDWIDTH_RULES = ("auto", "adaptive", "bgh", "knn")
+#: The rule ``bandwidth="auto"`` stands for (chosen on the real-data panel, README
+#: "Defaults on real data").
+AUTO_BANDWIDTH = "adaptive"
 
 
 def timescales(eigenvalues: np.ndarray) -> np.ndarray:
@@ -84,7 +90,12 @@ def diffusion_coordinates(
 
 
 class DiffusionMap(
-    SummaryReprMixin, SaveLoadMixin, DiffusionFeaturesOutMixin, TransformerMixin, BaseEstimator
+    SummaryReprMixin,
+    SaveLoadMixin,
+    DiffusionFeaturesOutMixin,
+    FittedStateMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Diffusion map embedding with a sparse kNN Gaussian kernel.
 
@@ -105,13 +116,16 @@ class DiffusionMap(
         named constructors :meth:`graph_laplacian`, :meth:`fokker_planck` and
         :meth:`laplace_beltrami`.
     bandwidth
-        ``"auto"`` (default): ε chosen by the Berry–Giannakis–Harlim sweep (steepest slope of
-        log Σ K against log ε on the kNN distances). A float: ε itself, in squared distance
-        units. ``"adaptive"``: self-tuning per-point scales, ``exp(-d_ij^2 / (σ_i σ_j))`` with
-        σ_i the distance to the ``n_neighbors``-th neighbour. ``"knn"``: a global ε, the
-        squared median of σ_i (for noisy high-dimensional data, where the sweep can pick an ε that
-        nearly disconnects sparse spots; see :func:`~diffembed.kernels.knn_bandwidth`). The
-        value used is in ``bandwidth_``.
+        ``"auto"`` (default): the rule that won the real-data panel (README, "Defaults on real
+        data"), today ``"adaptive"``. ``"adaptive"``: self-tuning per-point scales,
+        ``exp(-d_ij^2 / (σ_i σ_j))`` with σ_i the distance to the ``n_neighbors``-th
+        neighbour; scale-free, and it keeps every point's own neighbourhood at weight ≈ e^{-1},
+        so sparse spots never fall off the graph. ``"bgh"``: a global ε chosen by the
+        Berry–Giannakis–Harlim sweep (steepest slope of log Σ K against log ε on the kNN
+        distances; the default before version 0.2), never below the ε at which the kernel
+        would split the graph (:func:`~diffembed.kernels.connectivity_epsilon`). ``"knn"``: a
+        global ε, the squared median of σ_i (see :func:`~diffembed.kernels.knn_bandwidth`).
+        A float: ε itself, in squared distance units. The value used is in ``bandwidth_``.
     t
         Diffusion time (>= 0) of the coordinates returned by ``fit_transform``/``transform``;
         other times are available after fitting through :meth:`transform_at`.
@@ -130,11 +144,17 @@ class DiffusionMap(
         precision for ARPACK, a residual of 1e-8 for LOBPCG, and for ``"amg"`` a residual of
         1e-2 of the k-th eigenvalue of ``I - P``).
     disconnected
-        What to do when the neighbour graph has several connected components: ``"raise"``
-        (default) a :class:`~diffembed.exceptions.DisconnectedGraphError` naming them;
-        ``"largest"`` fit the largest component only (other rows get NaN coordinates);
-        ``"components"`` diagonalise each component separately and merge the spectra,
-        dropping every component's trivial pair.
+        What to do when the neighbour graph has several connected components (data with
+        separated clusters, such as iris): ``"auto"`` (default) diagonalise each component
+        separately, as ``"components"`` does, and warn naming the component sizes;
+        ``"components"`` the same without the warning; ``"raise"`` a
+        :class:`~diffembed.exceptions.DisconnectedGraphError` naming them; ``"largest"`` fit
+        the largest component only (other rows get NaN coordinates). With ``"auto"`` and
+        ``"components"`` every row gets finite coordinates. What the eigenvalues mean then:
+        each component is a Markov chain of its own, with its own trivial eigenvalue 1
+        (reported in ``component_trivial_eigenvalues_``, dropped from ``eigenvalues_``);
+        ``eigenvalues_`` are the largest non-trivial eigenvalues of all components together,
+        and the matching coordinates are 0 outside their own component.
     n_jobs
         Threads for the neighbour search.
     random_state
@@ -181,7 +201,12 @@ class DiffusionMap(
         neighbours were wrong) and searched again, wider and then exactly
         (see :meth:`diffembed.neighbors.FaissHNSWIndex.self_neighbors`).
     eigen_solver_ : str
-        The eigensolver used (what ``"auto"`` resolved to).
+        The eigensolver used (what ``"auto"`` resolved to), and any fallback taken: e.g.
+        ``"dense (fallback: shift_invert did not converge in 100 restarts, 3/11 pairs)"``
+        (see :mod:`diffembed.spectral`).
+    component_trivial_eigenvalues_ : ndarray of shape (n_connected_components_,)
+        The trivial eigenvalue (1 up to rounding) of each connected component that was
+        diagonalised; one value for a connected graph.
     timings_ : dict
         Wall seconds per stage.
 
@@ -213,7 +238,7 @@ class DiffusionMap(
         knn: Literal["auto", "exact", "approximate"] = "auto",
         eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg", "amg"] = "auto",
         eigen_tol: float = 0.0,
-        disconnected: Disconnected = "raise",
+        disconnected: Disconnected = "auto",
         n_jobs: int | None = None,
         random_state: int | None = None,
     ) -> None:
@@ -255,14 +280,14 @@ class DiffusionMap(
         check_real(self.eigen_tol, "eigen_tol", low=0.0)
         check_in(self.knn, "knn", ("auto", "exact", "approximate"))
         check_in(self.eigen_solver, "eigen_solver", SOLVERS)
-        check_in(self.disconnected, "disconnected", ("raise", "largest", "components"))
+        check_in(self.disconnected, "disconnected", ("auto", "raise", "largest", "components"))
         bw = self.bandwidth
         if isinstance(bw, str):
-            check_in(bw, "bandwidth", ("auto", "adaptive", "knn"))
+            check_in(bw, "bandwidth", BANDWIDTH_RULES)
         elif isinstance(bw, bool) or not isinstance(bw, Real) or not (np.isfinite(bw) and bw > 0):
             msg = (
-                f"bandwidth={bw!r} is not valid: use 'auto', 'adaptive', 'knn' or a positive float "
-                "epsilon (the kernel is exp(-d^2/epsilon))."
+                f"bandwidth={bw!r} is not valid: use 'auto', 'adaptive', 'bgh', 'knn' or a "
+                "positive float epsilon (the kernel is exp(-d^2/epsilon))."
             )
             raise InputError(msg)
 
@@ -282,8 +307,10 @@ class DiffusionMap(
             if not np.isfinite(X.data).all():
                 msg = "X contains NaN or infinite values. Drop or impute those entries first."
                 raise InputError(msg)
+            check_magnitude(X)
             return validate_data(self, X, accept_sparse="csr", dtype=np.float64)
         arr = check_data_matrix(X)
+        check_magnitude(arr)
         return validate_data(self, named(X, arr), dtype=np.float64)  # keeps feature names
 
     # --------------------------------------------------------------------------- fit
@@ -335,11 +362,28 @@ class DiffusionMap(
         self.component_labels_ = labels
         fitted = np.ones(n, dtype=bool)
         if n_comp > 1:
-            fitted = self._handle_disconnected(labels, n)
+            fitted = disconnected_mask(
+                self.disconnected, labels, self.n_neighbors, self.n_components
+            )
+            if not fitted.all() and self._X_fit is not None:
+                self._X_fit = self._X_fit[fitted]
+                self._index = build_index(
+                    self._X_fit, method=self.knn_method_, metric=self.metric, n_jobs=self.n_jobs
+                )
 
         with _progress.stage("bandwidth", timings):
             sub = distances[fitted][:, fitted] if not fitted.all() else distances
-            sweep = estimate_bandwidth(sub, random_state=self.random_state)
+            try:
+                sweep = estimate_bandwidth(
+                    sub,
+                    random_state=self.random_state,
+                    connectivity_floor=self.bandwidth == "bgh",
+                )
+            except DistanceScaleError:
+                if self.bandwidth == "bgh":
+                    raise
+                # the sweep is only a diagnostic here; the self-tuning kernel is scale-free
+                sweep = BandwidthEstimate(float("nan"), float("nan"), np.empty(0), np.empty(0))
         self.intrinsic_dimension_ = mle_dimension(sub)
         self.bandwidth_sweep_ = {
             "epsilons": sweep.epsilons,
@@ -363,8 +407,9 @@ class DiffusionMap(
             self.intrinsic_dimension_,
         )
         with _progress.stage("eigensolve", timings):
-            sub_labels = labels[fitted] if self.disconnected == "components" else None
-            vals, vecs = self._eigenpairs(op.S, sub_labels)
+            per_component = n_comp > 1 and self.disconnected in ("auto", "components")
+            vals, vecs = self._eigenpairs(op.S, labels[fitted] if per_component else None)
+        warn_degenerate(vals, self.bandwidth, self.n_neighbors)
         psi = vecs / np.sqrt(op.stationary)[:, None]
 
         self.eigenvalues_ = vals
@@ -381,27 +426,11 @@ class DiffusionMap(
 
     def _fit_kernel(self, distances: sp.csr_matrix, auto_epsilon: float, n_comp: int):
         """Affinities on the fitted points; sets ``bandwidth_`` and ``local_scales_``."""
-        self.local_scales_ = None
-        if self.bandwidth == "adaptive":
-            self.local_scales_ = kth_neighbor_distances(distances, self.n_neighbors)
-            K = adaptive_gaussian_kernel(distances, self.local_scales_)
-            self.bandwidth_ = float(np.median(self.local_scales_) ** 2)
-        elif self.bandwidth == "knn":
-            self.bandwidth_ = knn_bandwidth(distances, self.n_neighbors)
-            K = gaussian_kernel(distances, self.bandwidth_)
-        else:
-            eps = auto_epsilon if self.bandwidth == "auto" else float(self.bandwidth)
-            self.bandwidth_ = float(eps)
-            K = gaussian_kernel(distances, self.bandwidth_)
-        kernel_components = graph_components(K)[0]
-        expected = n_comp if self.disconnected == "components" else 1
-        if kernel_components > expected:
-            msg = (
-                f"With bandwidth {self.bandwidth_:.4g} the kernel weights underflow to zero "
-                f"and split the graph into {kernel_components} pieces. Use a larger "
-                "bandwidth, or bandwidth='auto' / 'adaptive'."
-            )
-            raise NumericalError(msg)
+        rule = AUTO_BANDWIDTH if self.bandwidth == "auto" else self.bandwidth
+        value = auto_epsilon if rule == "bgh" else rule
+        K, self.bandwidth_, self.local_scales_ = rule_kernel(distances, value, self.n_neighbors)
+        expected = n_comp if self.disconnected in ("auto", "components") else 1
+        check_kernel_split(K, expected, self.bandwidth, self.bandwidth_)
         return K
 
     def _fit_neighbors(self, X: Any) -> sp.csr_matrix:
@@ -425,41 +454,6 @@ class DiffusionMap(
                                              random_state=self.random_state)
         return graph_from_arrays(dist, ind)
 
-    def _handle_disconnected(self, labels: np.ndarray, n: int) -> np.ndarray:
-        sizes = np.bincount(labels)
-        if self.disconnected == "raise":
-            shown = ", ".join(str(s) for s in sizes[:10])
-            more = f", ... ({sizes.size} in all)" if sizes.size > 10 else ""
-            msg = (
-                f"The {self.n_neighbors}-nearest-neighbour graph has {sizes.size} connected "
-                f"components (sizes {shown}{more}), so the diffusion has no unique stationary "
-                "state. Fix: increase n_neighbors, or pass disconnected='largest' to embed the "
-                "largest component only, or disconnected='components' to diagonalise each "
-                "component separately (the sizes are in the exception's component_sizes)."
-            )
-            raise DisconnectedGraphError(msg, component_sizes=sizes.tolist())
-        if self.disconnected == "largest":
-            fitted = labels == 0
-            warnings.warn(
-                f"The neighbour graph has {sizes.size} components; embedding the largest "
-                f"({sizes[0]} of {n} points). The other rows get NaN coordinates.",
-                UserWarning,
-                stacklevel=3,
-            )
-            if self.n_components > sizes[0] - 2 or self.n_neighbors >= sizes[0]:
-                msg = (
-                    f"The largest component has only {sizes[0]} points, too few for "
-                    f"n_components={self.n_components} and n_neighbors={self.n_neighbors}."
-                )
-                raise InputError(msg)
-            if self._X_fit is not None:
-                self._X_fit = self._X_fit[fitted]
-                self._index = build_index(
-                    self._X_fit, method=self.knn_method_, metric=self.metric, n_jobs=self.n_jobs
-                )
-            return fitted
-        return np.ones(n, dtype=bool)
-
     def _eigenpairs(self, S, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         m = self.n_components
         if labels is None:
@@ -474,6 +468,7 @@ class DiffusionMap(
                 info=info,
             )
             self.eigen_solver_ = info["solver"]
+            self.component_trivial_eigenvalues_ = np.asarray(vals[:1], dtype=np.float64)
             if abs(vals[0] - 1.0) > 1e-6:
                 msg = (
                     f"The top eigenvalue of the Markov operator is {vals[0]:.8f}, not 1; the "
@@ -481,14 +476,19 @@ class DiffusionMap(
                 )
                 raise NumericalError(msg)
             return vals[1:], vecs[:, 1:]
-        return component_eigenpairs(
+        info = {}
+        vals, vecs = component_eigenpairs(
             S,
             labels,
             m,
             solver=self.eigen_solver,
             tol=self.eigen_tol,
             random_state=self.random_state,
+            info=info,
         )
+        self.eigen_solver_ = info["solver"]
+        self.component_trivial_eigenvalues_ = np.asarray(info["trivial"], dtype=np.float64)
+        return vals, vecs
 
     # --------------------------------------------------------------------- transforms
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
@@ -537,6 +537,11 @@ class DiffusionMap(
             else:
                 Xv = check_data_matrix(X, name="X", min_samples=1)
                 Xv = validate_data(self, named(X, Xv), dtype=np.float64, reset=False)
+            fitted_scale = None
+            if self._X_fit is not None:
+                fit_data = self._X_fit.data if sp.issparse(self._X_fit) else self._X_fit
+                fitted_scale = float(np.max(np.abs(fit_data))) if fit_data.size else 0.0
+            check_magnitude(Xv, fitted_scale=fitted_scale)
             dist, ind = self._get_index().query(Xv, k)
             graph = graph_from_arrays(dist, ind, n_index=n_fit)
         lam = self.eigenvalues_
@@ -547,7 +552,17 @@ class DiffusionMap(
                 RuntimeWarning,
                 stacklevel=2,
             )
-        return diffusion_coordinates(self._nystrom_psi(graph), lam, t)
+        out = diffusion_coordinates(self._nystrom_psi(graph), lam, t)
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            msg = (
+                f"{int(bad.sum())} of {out.shape[0]} new points got non-finite coordinates "
+                f"(first: row {int(np.flatnonzero(bad)[0])}): their distances to the fitted "
+                "points are outside the range the fitted bandwidth can weigh, or an eigenvalue "
+                "is 0. Check that the new data has the units and columns of the fitted data."
+            )
+            raise InputError(msg)
+        return out
 
     def _nystrom_psi(self, graph: sp.csr_matrix) -> np.ndarray:
         """Nyström eigenfunctions ψ of new rows from their distance ``graph`` to the fitted rows.
@@ -573,89 +588,6 @@ class DiffusionMap(
                 self._X_fit, method=self.knn_method_, metric=self.metric, n_jobs=self.n_jobs
             )
         return self._index
-
-    # -------------------------------------------------------------------- persistence
-    _ARRAY_ATTRIBUTES = (
-        "eigenvalues_",
-        "eigenvectors_",
-        "stationary_distribution_",
-        "density_",
-        "component_labels_",
-        "fitted_mask_",
-    )
-    _SCALAR_ATTRIBUTES = (
-        "bandwidth_",
-        "intrinsic_dimension_",
-        "knn_method_",
-        "eigen_solver_",
-        "knn_recall_",
-        "knn_retried_",
-        "n_features_in_",
-        "n_duplicates_",
-        "n_connected_components_",
-    )
-
-    #: Results added after format version 1; files written before them load with None.
-    _ADDED_SCALAR_ATTRIBUTES = ("eigen_solver_", "knn_recall_", "knn_retried_")
-
-    def get_fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Everything a fitted model needs, as JSON-able metadata and plain arrays.
-
-        The arrays hold no Python objects, so the model can be stored as ``.npz`` (or
-        safetensors) + JSON and loaded without unpickling; see
-        :func:`diffembed.io.persistence.save_model`. The affinity matrix is not included.
-        """
-        check_is_fitted(self, "eigenvalues_")
-        arrays = {name: np.asarray(getattr(self, name)) for name in self._ARRAY_ATTRIBUTES}
-        arrays["fitted_mask_"] = arrays["fitted_mask_"].astype(np.uint8)
-        arrays["bandwidth_sweep_epsilons"] = np.asarray(self.bandwidth_sweep_["epsilons"])
-        arrays["bandwidth_sweep_slopes"] = np.asarray(self.bandwidth_sweep_["slopes"])
-        if self.local_scales_ is not None:
-            arrays["local_scales_"] = np.asarray(self.local_scales_)
-        if self._X_fit is not None:
-            X_fit = self._X_fit  # the fitted rows only (see disconnected="largest")
-            if sp.issparse(X_fit):
-                X_fit = X_fit.toarray()
-            arrays["X_fit"] = np.asarray(X_fit, dtype=np.float64)
-        meta: dict[str, Any] = {
-            "class": type(self).__name__,
-            "params": self.get_params(),
-            "bandwidth_sweep_dimension": float(self.bandwidth_sweep_["dimension"]),
-            "timings": dict(self.timings_),
-        }
-        for name in self._SCALAR_ATTRIBUTES:
-            value = getattr(self, name)
-            meta[name] = value.item() if isinstance(value, np.generic) else value
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in_"] = [str(c) for c in self.feature_names_in_]
-        return meta, arrays
-
-    @classmethod
-    def from_fitted_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> DiffusionMap:
-        """Rebuild a fitted model from :meth:`get_fitted_state` output (no refit)."""
-        model = cls(**meta["params"])
-        for name in cls._ARRAY_ATTRIBUTES:
-            setattr(model, name, np.asarray(arrays[name]))
-        model.fitted_mask_ = model.fitted_mask_.astype(bool)
-        for name in cls._SCALAR_ATTRIBUTES:
-            # results added after format 1 was frozen may be missing from older files
-            optional = name in cls._ADDED_SCALAR_ATTRIBUTES
-            setattr(model, name, meta.get(name) if optional else meta[name])
-        if "feature_names_in_" in meta:
-            model.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)
-        model.local_scales_ = arrays.get("local_scales_")
-        model._X_fit = arrays.get("X_fit")  # already restricted to the fitted rows
-        model._index = None
-        model.bandwidth_sweep_ = {
-            "epsilons": arrays["bandwidth_sweep_epsilons"],
-            "slopes": arrays["bandwidth_sweep_slopes"],
-            "dimension": meta["bandwidth_sweep_dimension"],
-        }
-        model.timescales_ = timescales(model.eigenvalues_)
-        model.embedding_ = diffusion_coordinates(model.eigenvectors_, model.eigenvalues_, model.t)
-        model.timings_ = dict(meta.get("timings", {}))
-        model.affinity_ = None
-        return model
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

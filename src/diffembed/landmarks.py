@@ -47,6 +47,7 @@ from ._api import (
 )
 from ._repr import SummaryReprMixin
 from ._validation import check_data_matrix, check_in, check_int
+from .diffusion_checks import check_magnitude
 from .diffusion_map import Bandwidth, DiffusionMap, Disconnected, diffusion_coordinates
 from .exceptions import InputError
 from .neighbors import FaissHNSWIndex, graph_from_arrays, query_recall, resolve_knn_method
@@ -120,9 +121,9 @@ class LandmarkDiffusionMap(
     landmark_method
         ``"random"`` or ``"kmeans++"`` (see the module docstring).
     n_neighbors, alpha, bandwidth, t, metric, eigen_solver, disconnected, n_jobs
-        As in :class:`~diffembed.DiffusionMap`, for the fit on the landmarks. For noisy
-        high-dimensional data prefer ``bandwidth="knn"``: the automatic sweep can pick an ε at
-        which the sparser landmark graph is nearly disconnected (measured in ``docs/scale.md``).
+        As in :class:`~diffembed.DiffusionMap`, for the fit on the landmarks. The default
+        ``bandwidth="auto"`` is the self-tuning kernel; with ``bandwidth="bgh"`` (the sweep) the
+        ε is floored so that the sparser landmark graph cannot split numerically.
     knn
         Neighbour search, as in :class:`~diffembed.DiffusionMap`, for the landmarks' own graph
         (resolved for m rows) *and* for the Nyström pass of all n rows against the landmarks
@@ -182,7 +183,7 @@ class LandmarkDiffusionMap(
         metric: str = "euclidean",
         knn: Literal["auto", "exact", "approximate"] = "auto",
         eigen_solver: Literal["auto", "dense", "arpack", "shift_invert", "lobpcg", "amg"] = "auto",
-        disconnected: Disconnected = "raise",
+        disconnected: Disconnected = "auto",
         block_size: int = 100_000,
         n_jobs: int | None = None,
         random_state: int | None = None,
@@ -261,6 +262,7 @@ class LandmarkDiffusionMap(
                 stop = min(n, start + self.block_size)
                 block = check_data_matrix(np.asarray(X[start:stop], dtype=np.float64),
                                           name=f"rows {start}:{stop} of X", min_samples=1)
+                check_magnitude(block, name=f"rows {start}:{stop} of X")
                 psi[start:stop] = (psi_block(model, block) if index is None
                                    else nystrom_psi(model, index, block))
         psi[idx] = model.eigenvectors_  # landmarks keep their fitted values

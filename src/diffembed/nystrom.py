@@ -63,14 +63,15 @@ def nystrom_weights(
     points) instead of underflowing to 0/0.
     """
     coo = distances.tocoo()
-    sq = coo.data.astype(np.float64) ** 2
-    if local_scales is not None:
+    d = coo.data.astype(np.float64)
+    if local_scales is not None:  # (d/σ_x)(d/σ_j): scale-free, no under- or overflow
         k = n_neighbors if n_neighbors is not None else int(np.diff(distances.indptr).max())
         query_scales = kth_neighbor_distances(distances.tocsr(), k)
-        eps = query_scales[coo.row] * local_scales[coo.col]
+        scaled = (d / query_scales[coo.row]) * (d / local_scales[coo.col])
     else:
-        eps = bandwidth
-    logw = -sq / eps - alpha * np.log(density)[coo.col]
+        with np.errstate(over="ignore"):
+            scaled = (d / np.sqrt(bandwidth)) ** 2
+    logw = -scaled - alpha * np.log(density)[coo.col]
     n_rows = distances.shape[0]
     row_max = np.full(n_rows, -np.inf)
     np.maximum.at(row_max, coo.row, logw)

@@ -178,8 +178,9 @@ def map_command(
     bandwidth: Annotated[
         str,
         typer.Option(
-            help="auto (sweep), adaptive (self-tuning), knn (squared median k-th-neighbour "
-            "distance: for noisy high-dimensional data) or epsilon (a number)."
+            help="auto (the default rule: today adaptive), adaptive (self-tuning), bgh (the "
+            "Berry-Giannakis-Harlim sweep), knn (squared median k-th-neighbour distance) or "
+            "epsilon (a number)."
         ),
     ] = "auto",
     t: Annotated[float, typer.Option("--t", help="Diffusion time of the coordinates.")] = 1.0,
@@ -188,8 +189,9 @@ def map_command(
         str, typer.Option(help="auto, dense, arpack, shift_invert, lobpcg or amg.")
     ] = "auto",
     disconnected: Annotated[
-        str, typer.Option(help="raise, largest or components (for a split graph).")
-    ] = "raise",
+        str, typer.Option(help="auto (each component, with a warning), raise, largest or "
+                          "components (for a split graph).")
+    ] = "auto",
     clusters: Annotated[
         int | None, typer.Option("--clusters", help="Add k-means clusters (K) on the coordinates.")
     ] = None,

@@ -93,13 +93,13 @@ def manifest_command(out: Path) -> str | None:
 
 
 def parse_bandwidth(value: str) -> str | float:
-    if value in ("auto", "adaptive", "knn"):
+    if value in ("auto", "adaptive", "bgh", "knn"):
         return value
     try:
         return float(value)
     except ValueError:
         msg = (
-            f"--bandwidth {value!r} is not valid: use auto, adaptive, knn or a positive "
+            f"--bandwidth {value!r} is not valid: use auto, adaptive, bgh, knn or a positive "
             "number (epsilon of the kernel exp(-d^2/epsilon))."
         )
         raise InputError(msg) from None
