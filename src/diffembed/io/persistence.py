@@ -375,11 +375,13 @@ def _load_arrays(npz_path: Path, document: dict[str, Any], meta: dict[str, Any],
     if g > _MAX_SWEEP:
         refuse(f"a bandwidth sweep of {g} values (at most {_MAX_SWEEP})", npz_path)
     check_header(headers, "bandwidth_sweep_slopes", (g,), "f", npz_path)
-    adaptive = model.bandwidth == "adaptive"
+    from ..diffusion_map import AUTO_BANDWIDTH
+
+    rule = AUTO_BANDWIDTH if model.bandwidth == "auto" else model.bandwidth
+    adaptive = rule == "adaptive"
     if adaptive or "local_scales_" in headers:
         if not adaptive:
-            refuse("local_scales_ is stored but the bandwidth is not 'adaptive'",
-                           npz_path)
+            refuse("local_scales_ is stored but the bandwidth is not 'adaptive'", npz_path)
         check_header(headers, "local_scales_", (n,), "f", npz_path)
     d = meta["n_features_in_"]
     if model.metric == "precomputed":
