@@ -38,6 +38,7 @@ from rich.table import Table
 from .. import _progress
 from ..exceptions import InputError
 from .common import (
+    Assets,
     Debug,
     Overwrite,
     Quiet,
@@ -160,6 +161,7 @@ def decode_command(
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Decode a diffusion model's h-space: associations between prompt and caption words."""

@@ -417,7 +417,7 @@ figure{display:inline-block;margin:0 1em 1em 0}main>section.card{margin-bottom:1
 """
 
 
-def write_embed_report(directory: str | Path) -> Path:
+def write_embed_report(directory: str | Path, *, assets: str | None = None) -> Path:
     """Write ``directory/report.html`` from ``manifest.json`` and ``vectors.parquet`` (atomically).
 
     Parameters
@@ -426,12 +426,16 @@ def write_embed_report(directory: str | Path) -> Path:
         An ``embed`` output directory (``manifest.json`` required; without
         ``vectors.parquet`` the page has the figures only; LSA's ``terms.parquet`` gets a
         second explorer, of the terms).
+    assets
+        How the page carries plotly.js: ``"inline"`` (self-contained), ``"shared"`` (one
+        ``plotly.min.js`` written beside it) or ``None`` (the current choice, see
+        :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
     pathlib.Path
     """
-    from .page import write_page
+    from .page import report_assets, write_page
 
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
@@ -442,5 +446,6 @@ def write_embed_report(directory: str | Path) -> Path:
     terms = read_embed_points(directory, manifest, "terms.parquet")
     if terms is not None:  # LSA: the terms get their own explorer
         sections.append(embed_explorer(terms, manifest, what="terms", prefix="ex2-"))
-    page = build_embed_report_html(manifest, sections)
-    return write_page(page, directory / "report.html")
+    with report_assets(assets):
+        page = build_embed_report_html(manifest, sections)
+        return write_page(page, directory / "report.html")

@@ -294,7 +294,7 @@ def explorer_section(
         A column or neighbour array that does not have one row per point, an unknown
         ``colour_by``, ``max_points < 1``.
     """
-    from plotly.offline import get_plotlyjs
+    from .page import plotly_js
 
     X = np.asarray(coords, dtype=np.float64)
     X = X[:, None] if X.ndim == 1 else X
@@ -375,7 +375,7 @@ def explorer_section(
     markup = section_html(data_json, prefix=prefix, title=title, intro=intro, notices=notices)
     return ExplorerSection(
         html=markup,
-        scripts=(get_plotlyjs(), static_text("explorer.js")),
+        scripts=(plotly_js(), static_text("explorer.js")),
         css=static_text("explorer.css"),
         notices=tuple(notices),
         rows=rows,

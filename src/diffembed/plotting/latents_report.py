@@ -28,7 +28,17 @@ import numpy as np
 from ..exceptions import DiffembedError, InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
-from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
+from .page import (
+    _e,
+    _fmt,
+    _kpi,
+    _table,
+    _timings,
+    page_document,
+    plotly_js,
+    report_assets,
+    write_page,
+)
 
 __all__ = [
     "build_latents_report_html",
@@ -313,8 +323,6 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
     -------
     str
     """
-    from plotly.offline import get_plotlyjs
-
     rows = list(outputs.get("associations") or [])
     manifest = dict(outputs.get("manifest") or {})
     params = manifest.get("parameters") if isinstance(manifest.get("parameters"), Mapping) else {}
@@ -403,7 +411,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
 <article class="card"><h2>Input</h2>{_table(input_rows)}<h3>Run</h3>{_table(run_rows)}</article>
 <article class="card"><h2>Software</h2>{_table(versions)}</article>
 </section>"""
-    scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    scripts = [plotly_js(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
     return page_document(
         title=f"h-space decoding · {name}",
         eyebrow="diffembed latents decode report",
@@ -429,7 +437,11 @@ img.contact{image-rendering:pixelated;max-width:100%;height:auto;flex:none}
 
 
 def write_latents_report(
-    out_dir: str | Path, path: str | Path | None = None, *, source: str | None = None
+    out_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
     """Write the report of a decode directory, atomically.
 
@@ -441,13 +453,19 @@ def write_latents_report(
         Where to write the page; default ``out_dir / "report.html"``.
     source
         Output directory named in the page; default ``out_dir``.
+    assets
+        How the page carries plotly.js: ``"inline"`` (self-contained), ``"shared"`` (one
+        ``plotly.min.js`` written beside it) or ``None`` (the current choice, see
+        :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
     pathlib.Path
     """
     out_dir = Path(out_dir)
-    page = build_latents_report_html(
-        read_latents_outputs(out_dir), source=str(out_dir) if source is None else source
-    )
-    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
+    outputs = read_latents_outputs(out_dir)
+    with report_assets(assets):
+        page = build_latents_report_html(
+            outputs, source=str(out_dir) if source is None else source
+        )
+        return write_page(page, Path(path) if path is not None else out_dir / "report.html")

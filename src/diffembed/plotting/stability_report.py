@@ -34,6 +34,9 @@ from .page import (  # shared page parts
     _kpi,
     _table,
     _timings,
+    footer_note,
+    plotly_js,
+    report_assets,
     scripts_and_csp,
     write_page,
 )
@@ -396,8 +399,6 @@ def build_stability_report_html(
     str
         A complete HTML document.
     """
-    from plotly.offline import get_plotlyjs
-
     from .. import __version__
 
     manifest = data.get("manifest") or {}
@@ -489,7 +490,7 @@ def build_stability_report_html(
             "run has no words.parquet and vectors: rerun `diffembed stability` to explore its "
             "words.</p></section>"
         )
-    script_list = [get_plotlyjs(), static_text("loader.js")]
+    script_list = [plotly_js(), static_text("loader.js")]
     script_list += [script for sec in explorers for script in sec.scripts]
     script_tags, csp = scripts_and_csp(script_list)
     notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in notices)
@@ -550,8 +551,7 @@ pairs of runs.</p><div id="fig-k" class="plot"></div></article>
 <details><summary>Software versions</summary>{_table(versions)}</details></article>
 </section>
 </main>
-<footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing
-is loaded from the network.</footer>
+<footer>Made by diffembed {_e(__version__)} · {_e(footer_note())}</footer>
 <script type="application/json" id="de-store">{safe_json(store)}</script>
 {blocks}
 {script_tags}
@@ -567,11 +567,21 @@ table.metrics td{font-variant-numeric:tabular-nums}
 
 
 def write_stability_report(
-    out_dir: str | Path, path: str | Path | None = None, *, source: str | None = None
+    out_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
-    """Write ``report.html`` of a stability output directory atomically; return its path."""
+    """Write ``report.html`` of a stability output directory atomically; return its path.
+
+    ``assets``: ``"inline"``, ``"shared"`` (one ``plotly.min.js`` beside the page) or ``None``
+    (the current choice, see :func:`~diffembed.plotting.page.report_assets`).
+    """
     out_dir = Path(out_dir)
-    page = build_stability_report_html(
-        read_stability_outputs(out_dir), source=str(out_dir) if source is None else source
-    )
-    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
+    outputs = read_stability_outputs(out_dir)
+    with report_assets(assets):
+        page = build_stability_report_html(
+            outputs, source=str(out_dir) if source is None else source
+        )
+        return write_page(page, Path(path) if path is not None else out_dir / "report.html")

@@ -25,7 +25,17 @@ from ..exceptions import InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, nearest_neighbours, static_text
 from .interactive import make_coloring, sample_indices, value_texts
-from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
+from .page import (
+    _e,
+    _fmt,
+    _kpi,
+    _table,
+    _timings,
+    page_document,
+    plotly_js,
+    report_assets,
+    write_page,
+)
 from .tree_figures import (
     ICICLE_TARGETS,
     MENU_TARGETS,
@@ -296,8 +306,6 @@ def build_tree_report_html(
     str
         A complete HTML document with plotly.js inline.
     """
-    from plotly.offline import get_plotlyjs
-
     manifest = dict(manifest or {})
     cols = _columns(levels)
     level_cols = {int(m.group(1)): c for c in cols if (m := _LEVEL.match(c))}
@@ -435,7 +443,7 @@ def build_tree_report_html(
         if k in manifest
     ]
     versions = list(_section(manifest, "versions").items())
-    scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    scripts = [plotly_js(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
     pca = axes[0] == "PC1"
     where = "a 2-D PCA of their coordinates" if pca else "their first two diffusion coordinates"
     notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
@@ -489,6 +497,7 @@ def write_tree_report(
     color_by: str | None = None,
     max_points: int = MAX_POINTS,
     source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
     """Write the HTML report of a saved tree, atomically.
 
@@ -505,6 +514,10 @@ def write_tree_report(
         Most points drawn in the scatter.
     source
         Output directory named in the page; default ``out_dir``.
+    assets
+        How the page carries plotly.js: ``"inline"`` (self-contained), ``"shared"`` (one
+        ``plotly.min.js`` written beside it) or ``None`` (the current choice, see
+        :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
@@ -513,8 +526,9 @@ def write_tree_report(
     """
     out_dir = Path(out_dir)
     table, coords, manifest = read_tree_outputs(out_dir)
-    page = build_tree_report_html(
-        table, coords, manifest, color_by=color_by, max_points=max_points,
-        source=str(out_dir) if source is None else source,
-    )  # fmt: skip
-    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
+    with report_assets(assets):
+        page = build_tree_report_html(
+            table, coords, manifest, color_by=color_by, max_points=max_points,
+            source=str(out_dir) if source is None else source,
+        )  # fmt: skip
+        return write_page(page, Path(path) if path is not None else out_dir / "report.html")
