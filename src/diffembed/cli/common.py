@@ -65,16 +65,17 @@ class ReportAssets(str, Enum):
     shared = "shared"
 
 
-def _use_assets(value: ReportAssets | str) -> ReportAssets | str:
-    """Make ``value`` the report writers' choice for this run (the option's callback)."""
-    from ..plotting.page import set_default_assets
+def _use_assets(ctx: typer.Context, value: ReportAssets | str) -> ReportAssets | str:
+    """Make ``value`` the report writers' choice while the command runs (option callback)."""
+    from ..plotting.page import report_assets
 
-    set_default_assets(getattr(value, "value", value))
+    ctx.with_resource(report_assets(getattr(value, "value", value)))  # undone when it ends
     return value
 
 
-#: ``--assets inline|shared``: the report writers of the run follow it (its callback sets
-#: :func:`diffembed.plotting.page.set_default_assets`), so a command only declares it.
+#: ``--assets inline|shared``: the report writers of the command follow it (its callback
+#: enters :func:`diffembed.plotting.page.report_assets` for the command's run), so a command
+#: only declares it.
 Assets = Annotated[
     ReportAssets, typer.Option("--assets", callback=_use_assets, help=ASSETS_HELP)
 ]

@@ -39,7 +39,6 @@ __all__ = [
     "render_page",
     "report_assets",
     "scripts_and_csp",
-    "set_default_assets",
     "write_page",
 ]
 
@@ -70,15 +69,6 @@ def _check_assets(assets: str) -> str:
             f"'shared' (one {PLOTLY_FILE} beside the reports of a folder)."
         )
         raise InputError(msg)
-    return assets
-
-
-def set_default_assets(assets: str) -> str:
-    """Set how the pages built from now on carry plotly.js (the command line's ``--assets``).
-
-    Returns ``assets``; an unknown value raises :class:`~diffembed.exceptions.InputError`.
-    """
-    _ASSETS.set(_check_assets(assets))
     return assets
 
 
