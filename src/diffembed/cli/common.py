@@ -6,7 +6,7 @@ import platform
 import re
 import time
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,7 +58,7 @@ ASSETS_HELP = (
 )
 
 
-class ReportAssets(str, Enum):
+class ReportAssets(StrEnum):
     """The choices of ``--assets``."""
 
     inline = "inline"
