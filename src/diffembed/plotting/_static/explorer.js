@@ -577,7 +577,7 @@
   const colorSel = $("ex-color"), xSel = $("ex-x"), ySel = $("ex-y"), tIn = $("ex-t");
   function option(parent, value, text) { const o = el("option", null, text); o.value = value; parent.append(o); }
   if (cols.length) { const g = el("optgroup"); g.label = "Metadata"; cols.forEach((c, i) => option(g, "c" + i, short(c.name))); colorSel.append(g); }
-  const dg = el("optgroup"); dg.label = "Diffusion coordinates"; D.coordNames.forEach((n, j) => option(dg, "d" + j, n)); colorSel.append(dg);
+  const dg = el("optgroup"); dg.label = D.timeControl === false ? "Coordinates" : "Diffusion coordinates"; D.coordNames.forEach((n, j) => option(dg, "d" + j, n)); colorSel.append(dg);
   colorSel.value = state.color;
   D.coordNames.forEach((n, j) => { option(xSel, String(j), n); option(ySel, String(j), n); });
   if (K < 2) option(ySel, "-1", "point index");
