@@ -350,7 +350,7 @@ def test_word_explorer_defaults_with_shared_assets(browser: Any, tmp_path: Path)
     cols: dict[str, Any] = {"id": words}
     cols.update({f"v{j + 1}": V[:, j] for j in range(V.shape[1])})
     pq.write_table(pa.table(cols), out / "vectors.parquet")
-    counts = [int(round(30_000 / (i + 1))) + 2 for i in range(len(words))]
+    counts = [round(30_000 / (i + 1)) + 2 for i in range(len(words))]
     (out / "vocabulary.csv").write_text(
         "word,count\n" + "".join(f"{w},{c}\n" for w, c in zip(words, counts, strict=True))
     )

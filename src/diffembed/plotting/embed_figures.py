@@ -447,7 +447,8 @@ def build_embed_report_html(
     recipe = str(manifest.get("recipe") or "").split("/")[0]
     kind, name = _TITLES.get(recipe, "Embedding"), data_name(manifest)
     meta = [f"diffembed {manifest.get('command', 'embed')}".strip()]
-    meta += [f"version {manifest['diffembed_version']}"] if manifest.get("diffembed_version") else []
+    version = manifest.get("diffembed_version")
+    meta += [f"version {version}"] if version else []
     meta += [str(manifest["created"])] if manifest.get("created") else []
     return page_document(
         title=f"{kind} · {name}",
