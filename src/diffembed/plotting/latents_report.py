@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import re
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -374,7 +375,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
         ", ".join(f"{r['concept']} → {r['attribute']}" for r in significant[:6])
         if significant else "no significant association"
     )
-    name = Path(str(inp.get("model") or "a model")).name
+    name = model_name(inp.get("model"))
     summary = " · ".join([
         f"<b>{_e(len(rows))}</b> pairs", f"<b>{_e(len(significant))}</b> significant",
         _e(sig_list),
@@ -434,6 +435,40 @@ table.pairs tr.salient td{font-weight:650;background:#f0f4f8}
 .sheet ol.prompts{margin:0;padding-left:1.8em;font-size:13px}
 img.contact{image-rendering:pixelated;max-width:100%;height:auto;flex:none}
 """
+
+
+_GENERIC = re.compile(r"^(model|models|pipeline|unet|checkpoint|snapshots?|main|[0-9a-f]{40})$")
+
+
+def model_name(model: Any) -> str:
+    """A readable name of the model a decode run used, for the page's title.
+
+    A diffusers pipeline's own ``_name_or_path`` (``model_index.json``) when it names one; a
+    Hugging Face cache folder (``models--org--name/snapshots/<hash>``) or id as ``org/name``;
+    else the path's last part that is not a generic name (``model``, ``pipeline``, a hash),
+    without a file suffix.
+    """
+    if not model:
+        return "a model"
+    text = str(model).rstrip("/\\")
+    path = Path(text)
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+        named = index.get("_name_or_path") if isinstance(index, dict) else None
+        if isinstance(named, str) and named.strip() and not Path(named).is_absolute():
+            return named.strip()
+    except (OSError, ValueError):
+        pass
+    for part in reversed(path.parts):
+        if part.startswith("models--"):  # the Hugging Face cache
+            return part[len("models--") :].replace("--", "/")
+    if not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", text):
+        return text  # a hub id: org/name
+    parts = [Path(p).stem if i == len(path.parts) - 1 else p for i, p in enumerate(path.parts)]
+    for part in reversed(parts):
+        if part not in ("", "/", ".", "..") and not _GENERIC.match(part.lower()):
+            return part
+    return path.name or text
 
 
 def write_latents_report(

@@ -505,7 +505,7 @@
     }
     const nbrs = [], lab = labelCol();
     for (let r = 0; r < NB.k; r++) { const j = NB.idx[i * NB.k + r]; if (j >= 0) nbrs.push([j, NB.dist ? num(NB.dist[i * NB.k + r]) : undefined]); }
-    pointPanel.append(el("h4", null, nbrs.length + " nearest neighbours · " + NB.space + " space, " + NB.metric));
+    pointPanel.append(el("h4", null, nbrs.length + " nearest neighbours · " + (/space$/i.test(NB.space) ? NB.space : NB.space + " space") + ", " + NB.metric));
     const ol = el("ol", "ex-list ex-nbrs");
     nbrs.forEach(([j, d], r) => ol.append(pointItem(j, lab ? cellText(lab, j) : "", r + 1, d)));
     pointPanel.append(ol);
