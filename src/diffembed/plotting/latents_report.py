@@ -36,7 +36,6 @@ from .page import (
     _table,
     _timings,
     page_document,
-    plotly_js,
     report_assets,
     write_page,
 )
@@ -394,9 +393,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
     keys = ("command", "created", "diffembed_version")
     run_rows = [(k, manifest[k]) for k in keys if k in manifest]
     versions = list((manifest.get("versions") or {}).items())
-    notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
-    main = f"""{notes}
-<section class="card"><h2>Associations</h2>
+    main = f"""<section class="card"><h2>Associations</h2>
 <p class="sub">{_e(method_note)}</p>
 <div id="fig-bars" class="plot"></div>
 <h3>Pairs by q-value</h3>{_pairs_table(rows)}</section>
@@ -412,7 +409,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
 <article class="card"><h2>Input</h2>{_table(input_rows)}<h3>Run</h3>{_table(run_rows)}</article>
 <article class="card"><h2>Software</h2>{_table(versions)}</article>
 </section>"""
-    scripts = [plotly_js(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    scripts = list(explorer.scripts) if explorer else []
     return page_document(
         title=f"h-space decoding · {name}",
         eyebrow="diffembed latents decode report",
@@ -422,8 +419,9 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
         main=main,
         scripts=scripts,
         css=static_text("report.css") + _CSS + (explorer.css if explorer else ""),
-        data=f'<script type="application/json" id="de-store">{safe_json(store)}</script>\n'
-        f'<script type="application/json" data-plot="fig-bars">{bars}</script>',
+        notices=notices,
+        plots={"fig-bars": bars},
+        store=safe_json(store),
     )
 
 

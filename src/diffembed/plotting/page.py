@@ -34,12 +34,14 @@ __all__ = [
     "Assets",
     "PageParts",
     "footer_note",
+    "notices_html",
     "page_document",
     "plotly_js",
     "render_page",
     "report_assets",
     "scripts_and_csp",
     "write_page",
+    "write_plotly_file",
 ]
 
 #: How a page carries plotly.js: ``"inline"`` (inside every page: one file, self-contained) or
@@ -257,8 +259,14 @@ def page_document(
     summary: str = "",
     meta: str = "",
     data: str = "",
+    notices: Sequence[str] = (),
+    plots: Mapping[str, str] | None = None,
+    store: str | None = None,
 ) -> str:
     """A complete report page: head with its CSP, the dark header, ``main``, footer, scripts.
+
+    The one frame of every report (map, tree, embed, stability, decode): each builds its
+    ``main`` and hands its notices, figures and scripts to this function.
 
     Parameters
     ----------
@@ -275,7 +283,15 @@ def page_document(
     summary
         Markup of the bold summary line under the heading.
     data
-        JSON data blocks (``<script type="application/json">``) the scripts read.
+        More JSON data blocks (``<script type="application/json">``) the scripts read.
+    notices
+        Sentences shown at the top of ``main`` (raw text: escaped here).
+    plots
+        Figure element id (``fig-tree``) → its JSON (:func:`~.encoding.figure_json`), drawn by
+        ``loader.js`` into ``<div id=...>`` elements of ``main``. Unless ``None``, plotly.js and
+        the loader run before ``scripts`` (even with no figure: an explorer draws with plotly).
+    store
+        JSON text of the arrays the figures share (``de-store``); default none.
 
     Returns
     -------
@@ -283,6 +299,15 @@ def page_document(
     """
     from .. import __version__
 
+    if plots is not None:
+        scripts = [plotly_js(), static_text("loader.js"), *scripts]
+        blocks = [f'<script type="application/json" id="de-store">{store or "{}"}</script>']
+        blocks += [
+            f'<script type="application/json" data-plot="{_e(fid)}">{payload}</script>'
+            for fid, payload in plots.items()
+        ]
+        data = "\n".join([*blocks, data] if data else blocks)
+    main = notices_html(notices) + main
     tags, csp = scripts_and_csp(scripts)
     note = footer_note() if scripts else "self-contained: nothing is loaded from the network."
     summary = f'\n<p class="summary">{summary}</p>' if summary else ""
@@ -311,6 +336,11 @@ def page_document(
 </body>
 </html>
 """
+
+
+def notices_html(notices: Sequence[str]) -> str:
+    """The notice boxes of a page (``notices`` are raw texts: escaped here)."""
+    return "".join(f'<div class="notice" role="note">{_e(n)}</div>\n' for n in notices)
 
 
 def scripts_and_csp(scripts: Sequence[str]) -> tuple[str, str]:
@@ -458,24 +488,16 @@ def render_page(parts: PageParts) -> str:
     run_keys = ("command", "created", "diffembed_version", "format_version")
     run_rows = [(key, manifest[key]) for key in run_keys if key in manifest]
     versions = list(_section(manifest, "versions").items())
-    blocks = "\n".join(
-        f'<script type="application/json" data-plot="{fid}">{payload}</script>'
-        for fid, payload in figures.items()
-    )
-    scripts = [plotly_js(), static_text("loader.js")]
-    if parts.explorer is not None:
-        scripts.append(static_text("explorer.js"))
+    scripts = [static_text("explorer.js")] if parts.explorer is not None else []
     explorer = section_html(
         parts.explorer,
         intro="Hover for details, click a point for its nearest neighbours in the input space, "
         "search the labels, select with the box or lasso to list and download rows.",
     )
-    notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in parts.notices)
     sub3d = "Drag to rotate, scroll to zoom."
     if 0 < parts.n_3d < n_shown:
         sub3d = f"A random sample of {parts.n_3d:,} of the {n_shown:,} points. " + sub3d
-    main = f"""{notes}
-{explorer}
+    main = f"""{explorer}
 <section class="grid halves">
 <article class="card"><h2>Eigenvalue spectrum</h2>
 <p class="sub">Eigenvalues λ of the diffusion operator (markers) and timescales −1/log λ
@@ -505,5 +527,7 @@ def render_page(parts: PageParts) -> str:
         main=main,
         scripts=scripts,
         css=static_text("report.css") + static_text("explorer.css"),
-        data=f'<script type="application/json" id="de-store">{parts.store}</script>\n{blocks}',
+        notices=parts.notices,
+        plots=figures,
+        store=parts.store,
     )

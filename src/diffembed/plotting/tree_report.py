@@ -32,7 +32,6 @@ from .page import (
     _table,
     _timings,
     page_document,
-    plotly_js,
     report_assets,
     write_page,
 )
@@ -443,16 +442,14 @@ def build_tree_report_html(
         if k in manifest
     ]
     versions = list(_section(manifest, "versions").items())
-    scripts = [plotly_js(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    scripts = list(explorer.scripts) if explorer else []
     pca = axes[0] == "PC1"
     where = "a 2-D PCA of their coordinates" if pca else "their first two diffusion coordinates"
-    notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
-    main = f"""{notes}
-<section class="card tree"><h2>Tree and points</h2>
-<p class="sub">Left: the hierarchy as an icicle, root on top, one row per level, each node as
-wide as its number of points (click a node to zoom in). Right: the points at {_e(where)}.
-The menu colours both by one level (★ salient: more persistent than
-a permutation null); the icicle is the legend of the scatter.</p>
+    main = f"""<section class="card tree"><h2>Tree and points</h2>
+<p class="sub">Left: the hierarchy as an icicle, root on top, one row per level (named on its
+left), each node as wide as its number of points (click a node to zoom in). Right: the points
+at {_e(where)}. The menu colours both by one level (★ salient: more persistent than a
+permutation null) or by the label; the colour bar is the scatter's legend.</p>
 <div id="fig-tree" class="plot tall"></div></section>
 {explorer.html if explorer else ""}
 <section class="grid halves">
@@ -477,8 +474,9 @@ the next merge height.</p>{_level_rows(menu, tree, meta, label)}</article>
         main=main,
         scripts=scripts,
         css=static_text("report.css") + _CSS + (explorer.css if explorer else ""),
-        data=f'<script type="application/json" id="de-store">{safe_json(store)}</script>\n'
-        f'<script type="application/json" data-plot="fig-tree">{figure}</script>',
+        notices=notices,
+        plots={"fig-tree": figure},
+        store=safe_json(store),
     )
 
 
