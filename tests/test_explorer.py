@@ -459,3 +459,20 @@ def test_word_explorer_colours_by_count_names_its_axes_and_the_data(tmp_path: Pa
     assert "<title>Word vectors · tiny-news.txt</title>" in page
     assert "<h1>Word vectors of tiny-news.txt</h1>" in page
     assert "<title>diffembed embed words</title>" not in page
+
+
+def test_map_and_tree_explorers_title_their_axes(tmp_path: Path) -> None:
+    from diffembed.plotting.tree_report import build_tree_report_html
+
+    run = write_outputs(tmp_path / "out", n=120, k=3)
+    data = explorer_block(write_report(run).read_text(encoding="utf-8"))
+    assert data["axisTitles"] == [f"dc{j} · diffusion coordinate {j}" for j in (1, 2, 3)]
+    n = 90
+    levels = {"id": np.arange(n), "level_0": np.arange(n), "level_1": np.arange(n) // 30,
+              "level_2": np.zeros(n, dtype=np.int64)}  # fmt: skip
+    coords = np.random.default_rng(0).normal(size=(n, 3))
+    page = build_tree_report_html(levels, coords, {"command": "tree"})
+    assert explorer_block(page)["axisTitles"][:2] == [
+        "dc1 · diffusion coordinate 1",
+        "dc2 · diffusion coordinate 2",
+    ]

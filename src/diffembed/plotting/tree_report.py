@@ -249,8 +249,10 @@ def _tree_explorer(
     if flat:
         k = min(coordinates.shape[1], MAX_EXPLORER_AXES)
         coords, coord_names = coordinates[:, :k], [f"dc{j + 1}" for j in range(k)]
+        titles = [f"dc{j + 1} · diffusion coordinate {j + 1}" for j in range(k)]
     else:
         coords, coord_names = xy, list(axes)
+        titles = [f"{a} of the coordinates" if a.startswith("PC") else a for a in axes]
     where = "input" if space == "input" else "diffusion"
     neighbours: Any = EXPLORER_NEIGHBOURS
     distances, metric = None, "euclidean"
@@ -261,6 +263,7 @@ def _tree_explorer(
         coords, None if label is None else label[1], label_name=label[0] if label else "label",
         ids=cols.get("id"), metadata=metadata, colour_by=colour,
         categorical=[*names.values(), "component"], coord_names=coord_names,
+        axis_titles=titles,
         neighbours=neighbours, neighbour_distances=distances, neighbour_space=coordinates,
         metric=metric, space=where,
         max_points=max_points, random_state=seed, title="Points explorer",
