@@ -271,7 +271,6 @@ def build_report_html(
             t=t, neighbors=local,
             distances=None if neighbor_distances is None else neighbor_distances[rows],
             neighbor_info=_get(manifest, "neighbors"),
-            axis_titles=[f"{c} · diffusion coordinate {c[2:]}" for c in dc_names],
         )  # fmt: skip
         explorer = safe_json(data)
         if data["compact"]:
