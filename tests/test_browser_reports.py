@@ -334,3 +334,52 @@ def test_two_explorers_on_one_page_work_independently(browser: Any, tmp_path: Pa
     page.close()
     assert log.errors == []
     assert log.requests == []
+
+
+# ------------------------------------------------------------------------------ words
+def test_word_explorer_defaults_with_shared_assets(browser: Any, tmp_path: Path) -> None:
+    """Exact matches first, a log colour bar of counts, named axes; plotly.js from the folder."""
+    from diffembed.plotting.embed_figures import write_embed_report
+
+    rng = np.random.default_rng(4)
+    words = ["making", "the", "kingdom", "of", "king", "walking", "asking", "a"]
+    words += [f"w{i}" for i in range(72)]
+    V = rng.normal(size=(len(words), 6))
+    out = tmp_path / "words"
+    out.mkdir()
+    cols: dict[str, Any] = {"id": words}
+    cols.update({f"v{j + 1}": V[:, j] for j in range(V.shape[1])})
+    pq.write_table(pa.table(cols), out / "vectors.parquet")
+    counts = [round(30_000 / (i + 1)) + 2 for i in range(len(words))]
+    (out / "vocabulary.csv").write_text(
+        "word,count\n" + "".join(f"{w},{c}\n" for w, c in zip(words, counts, strict=True))
+    )
+    manifest = {"command": "embed words", "recipe": "words",
+                "inputs": [{"path": "/corpora/news.txt", "sha256": None}]}  # fmt: skip
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    path = write_embed_report(out, assets="shared")
+    assert (out / "plotly.min.js").is_file()
+    page, log = browser(path)
+    page.wait_for_function(READY, timeout=25_000)
+    assert page.title() == "Word vectors · news.txt"
+    found = _search(page, "king")
+    assert found == ["king", "kingdom", "making", "walking", "asking"]  # exact, prefix, inside
+    listed = page.locator("#ex-results li .id").all_text_contents()
+    assert listed[:2] == ["king", "kingdom"]
+    plot = page.evaluate(
+        "() => { const gd = document.getElementById('ex-plot');"
+        " const bar = gd.data[1].marker.colorbar;"
+        " return {x: gd.layout.xaxis.title.text, y: gd.layout.yaxis.title.text,"
+        " bar: bar.title.text, ticks: bar.ticktext}; }"
+    )
+    assert plot["x"].startswith("PC1 of the word vectors (")
+    assert plot["y"].startswith("PC2 of the word vectors (")
+    assert plot["bar"] == "count (log scale)"
+    # counts 377 .. 30,002: ticks at 1, 2 and 5 times the powers of ten between
+    assert plot["ticks"] == ["500", "1000", "2000", "5000", "10000", "20000"]
+    assert "log colour scale" in page.inner_text("#ex-legend")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "words-explorer.png"), full_page=True)
+    page.close()
+    assert log.errors == []
+    assert log.requests == []

@@ -415,3 +415,64 @@ def test_tree_explorer_neighbours_stay_within_their_graph_component() -> None:
         D[part == i] = np.inf
         expected = [f"p{j}" for j in part[np.argsort(D, kind="stable")[:10]]]
         assert nb.tolist() == expected
+
+
+def test_heavy_tailed_counts_are_coloured_on_a_log_scale() -> None:
+    from diffembed.plotting.explorer_columns import log_scale
+
+    zipf = np.round(20_000 / np.arange(1, 501)).astype(np.int64) + 5  # word counts: 20005 .. 45
+    col = encode_column("count", zipf, n_drawn=zipf.size)
+    assert col["kind"] == "number"
+    assert col["log"] is True
+    assert (col["min"], col["max"]) == (45.0, 20005.0)
+    assert encode_column("t", np.linspace(1.0, 100.0, 200), n_drawn=200)["log"] is False
+    assert log_scale(np.array([0.0, 1.0, 1.0, 1.0, 500.0])) is False  # not all positive
+    assert log_scale(np.array([1.0, 1.0, 1.0, 2.0, 15.0])) is False  # range under 20×
+    assert log_scale(np.array([1.0, 1.0, 1.0, 2.0, 50.0])) is True
+
+
+def test_word_explorer_colours_by_count_names_its_axes_and_the_data(tmp_path: Path) -> None:
+    from diffembed.plotting.embed_figures import write_embed_report
+
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(60, 8)) * np.array([5.0, 2.0, 1, 1, 1, 1, 1, 1])
+    words = [f"w{i}" for i in range(60)]
+    out = _embed_dir(
+        tmp_path, "words", words, V,
+        inputs=[{"path": "/data/corpora/tiny-news.txt", "sha256": None}],
+    )  # fmt: skip
+    counts = np.round(5_000 / np.arange(1, 61)).astype(int) + 4
+    (out / "vocabulary.csv").write_text(
+        "word,count\n" + "".join(f"{w},{c}\n" for w, c in zip(words, counts, strict=True))
+    )
+    page = write_embed_report(out).read_text(encoding="utf-8")
+    data = explorer_block(page)
+    assert data["colorBy"] == "count"  # not one colour for the whole cloud
+    assert data["columns"][0]["log"] is True
+    centred = V - V.mean(axis=0)
+    share = np.linalg.svd(centred, compute_uv=False) ** 2
+    share = share / share.sum()
+    assert data["axisTitles"][:2] == [
+        f"PC1 of the word vectors ({100 * share[0]:.0f}% of variance)",
+        f"PC2 of the word vectors ({100 * share[1]:.0f}% of variance)",
+    ]
+    assert "<title>Word vectors · tiny-news.txt</title>" in page
+    assert "<h1>Word vectors of tiny-news.txt</h1>" in page
+    assert "<title>diffembed embed words</title>" not in page
+
+
+def test_tree_explorer_titles_its_axes(tmp_path: Path) -> None:
+    from diffembed.plotting.tree_report import build_tree_report_html
+
+    run = write_outputs(tmp_path / "out", n=120, k=3)
+    data = explorer_block(write_report(run).read_text(encoding="utf-8"))
+    assert "axisTitles" not in data  # a diffusion map's page: dc1, dc2... say it already
+    n = 90
+    levels = {"id": np.arange(n), "level_0": np.arange(n), "level_1": np.arange(n) // 30,
+              "level_2": np.zeros(n, dtype=np.int64)}  # fmt: skip
+    coords = np.random.default_rng(0).normal(size=(n, 3))
+    page = build_tree_report_html(levels, coords, {"command": "tree"})
+    assert explorer_block(page)["axisTitles"][:2] == [
+        "dc1 · diffusion coordinate 1",
+        "dc2 · diffusion coordinate 2",
+    ]

@@ -43,14 +43,15 @@ def decode_run(tiny_model, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     import diffembed.latents.hspace as hs
 
     root = tmp_path_factory.mktemp("latents-browser")
-    (root / "model").mkdir()
+    (root / "shapes-ddpm" / "model").mkdir(parents=True)  # named by its folder, not "model"
     prompts = root / "prompts.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
     mp = pytest.MonkeyPatch()
     mp.setattr(hs, "_resolve", lambda path, *_: ("ddpm", tiny_model))
     try:
         out = root / "out"
-        result = invoke(root / "model", "--prompts", prompts, "-o", out, "--seeds", SEEDS,
+        model = root / "shapes-ddpm" / "model"
+        result = invoke(model, "--prompts", prompts, "-o", out, "--seeds", SEEDS,
                         "--steps", 4, "--permutations", 99)  # fmt: skip
     finally:
         mp.undo()
@@ -119,7 +120,9 @@ def test_click_lists_the_h_space_neighbours(
     assert sorted(page.evaluate(f"() => {API}.painted('neighbours')")) == sorted(
         int(j) for j in order[i, :10]
     )
-    assert "h-space" in page.inner_text("#ex-point h4")
+    heading = page.inner_text("#ex-point h4")
+    assert heading == "10 nearest neighbours · h-space, euclidean"  # not "h-space space"
+    assert page.title() == "h-space decoding · shapes-ddpm"
 
 
 def test_page_has_no_errors_no_network_and_the_hostile_prompt_stays_text(

@@ -220,7 +220,7 @@ def test_failed_write_keeps_old_report_and_no_temp(
         msg = "disk full"
         raise OSError(msg)
 
-    monkeypatch.setattr("diffembed.plotting.report.os.replace", boom)
+    monkeypatch.setattr("diffembed.io.writers.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_report(run)
     assert old.read_text() == "previous"

@@ -123,6 +123,39 @@ def test_dropdown_changes_the_level(loaded: tuple[Any, PageLog], run: dict[str, 
     assert page.text_content("#fig-tree .updatemenu-header").startswith("2 clusters")
 
 
+ROWS = """() => Array.from(document.querySelectorAll("#fig-tree .annotation-text"))
+  .map((a) => a.textContent).filter((t) => t.startsWith("level "))"""
+
+
+def test_rows_are_named_by_level_and_the_scatter_has_a_legend(
+    loaded: tuple[Any, PageLog], run: dict[str, Any]
+) -> None:
+    page, _ = loaded
+    four = _level_of(run, 4)
+    rows = page.evaluate(ROWS)
+    assert f"level {four} ★4 clusters" in rows  # "<b>level N</b> ★<br>4 clusters" as text
+    assert rows[0].endswith("1 cluster")  # the root row first
+    ticks = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#fig-tree .colorbar .cbaxis text'))"
+        ".map((t) => t.textContent)"
+    )
+    assert len(ticks) in (2, 4)  # the legend of the current colouring, a tick per cluster
+    icicle = page.locator("#fig-tree .iciclelayer .slice").nth(3).bounding_box()
+    page.mouse.click(icicle["x"] + icicle["width"] / 2, icicle["y"] + icicle["height"] / 2)
+    page.wait_for_timeout(1500)  # the zoom's transition, then the names are hidden
+    hidden = "() => document.getElementById('fig-tree').layout.annotations"
+    hidden += ".filter((a) => a.name === 'icicle-row').every((a) => a.visible === false)"
+    assert page.evaluate(hidden)
+    top = page.locator("#fig-tree .iciclelayer .slice").first.bounding_box()
+    for _ in range(8):  # back up to the root: the names come back
+        if page.evaluate(hidden.replace("every((a) => a.visible === false)",
+                                        "every((a) => a.visible !== false)")):
+            break
+        page.mouse.click(top["x"] + 20, top["y"] + 10)
+        page.wait_for_timeout(1200)
+    assert page.evaluate(ROWS) == rows
+
+
 def test_hover_shows_the_hostile_label_as_text(
     loaded: tuple[Any, PageLog], run: dict[str, Any]
 ) -> None:

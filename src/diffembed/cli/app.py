@@ -23,6 +23,7 @@ from .._validation import check_in, check_int
 from ..exceptions import DisconnectedGraphError, InputError
 from .cells import check_cells, pseudotime_column
 from .common import (
+    Assets,
     Debug,
     Overwrite,
     Quiet,
@@ -221,6 +222,7 @@ def map_command(
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Fit a diffusion map and write embedding, spectrum, model, manifest and report."""
@@ -605,13 +607,14 @@ def report_command(
         str | None, typer.Option("--color-by", help="Column of embedding.parquet to colour by.")
     ] = None,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Rebuild OUT/report.html from the saved outputs (no refit)."""
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
         _run_report(ui, out, color_by)
-        _record_outputs(out, ["report.html"])
+        _record_outputs(out, ["report.html", *(["plotly.min.js"] if assets == "shared" else [])])
 
 
 def _check_out_dir(out: Path) -> None:

@@ -6,6 +6,7 @@ import platform
 import re
 import time
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,11 +18,14 @@ from .. import __version__, _progress
 from ..exceptions import DiffembedError, InputError
 
 __all__ = [
+    "ASSETS_HELP",
     "MANIFEST_VERSION",
     "OVERWRITE_HELP",
+    "Assets",
     "Debug",
     "Overwrite",
     "Quiet",
+    "ReportAssets",
     "check_data",
     "check_metadata_name",
     "flag_hint",
@@ -46,6 +50,35 @@ OVERWRITE_HELP = (
     "refused, and so are ., ~, / and inputs."
 )
 Overwrite = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
+#: Help of --assets; every command that writes report.html shows it.
+ASSETS_HELP = (
+    "How report.html carries plotly.js: inline (inside the page: one self-contained file, "
+    "about 4.7 MB) or shared (one plotly.min.js written beside the report, in the output "
+    "directory, so a folder of reports holds one copy; still offline)."
+)
+
+
+class ReportAssets(StrEnum):
+    """The choices of ``--assets``."""
+
+    inline = "inline"
+    shared = "shared"
+
+
+def _use_assets(ctx: typer.Context, value: ReportAssets | str) -> ReportAssets | str:
+    """Make ``value`` the report writers' choice while the command runs (option callback)."""
+    from ..plotting.page import report_assets
+
+    ctx.with_resource(report_assets(getattr(value, "value", value)))  # undone when it ends
+    return value
+
+
+#: ``--assets inline|shared``: the report writers of the command follow it (its callback
+#: enters :func:`diffembed.plotting.page.report_assets` for the command's run), so a command
+#: only declares it.
+Assets = Annotated[
+    ReportAssets, typer.Option("--assets", callback=_use_assets, help=ASSETS_HELP)
+]
 _RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
 
 

@@ -29,7 +29,7 @@ import typer
 
 from .. import __version__, _progress
 from ..exceptions import InputError
-from .common import Debug, Overwrite, Quiet
+from .common import Assets, Debug, Overwrite, Quiet
 from .console import UI
 
 __all__ = ["embed_app"]
@@ -203,6 +203,7 @@ def pca_command(
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Principal components of a table, with its spectrum and reconstruction error vs k."""
@@ -268,6 +269,7 @@ def lsa_command(
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Latent semantic analysis: document vectors and term vectors."""
@@ -338,6 +340,7 @@ def words_command(
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Word vectors by PPMI-SVD; also written in word2vec text format (vectors.txt)."""
@@ -411,6 +414,7 @@ def sentences_command(
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Sentence vectors from word vectors (mean, SIF, or top principal directions)."""
@@ -471,6 +475,7 @@ def nodes_command(
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Node vectors of a graph by NetMF (or the DeepWalk matrix from sampled walks)."""
@@ -527,6 +532,7 @@ def encode_command(
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Embed texts with a pretrained sentence encoder (the text extra; offline weights)."""

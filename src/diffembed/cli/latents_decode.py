@@ -38,6 +38,7 @@ from rich.table import Table
 from .. import _progress
 from ..exceptions import InputError
 from .common import (
+    Assets,
     Debug,
     Overwrite,
     Quiet,
@@ -168,6 +169,7 @@ def decode_command(
         ),
     ] = False,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Decode a diffusion model's h-space: associations between prompt and caption words."""

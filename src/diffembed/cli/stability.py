@@ -49,7 +49,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import OVERWRITE_HELP, Debug, Quiet, manifest_head, versions, write_manifest
+from .common import OVERWRITE_HELP, Assets, Debug, Quiet, manifest_head, versions, write_manifest
 from .console import UI
 from .extras import EXPORT_HINTS, parse_formats, write_exports
 
@@ -147,6 +147,7 @@ def stability_command(
         ),
     ] = None,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Train word vectors on perturbed corpora; report every stability metric raw vs smoothed."""

@@ -51,6 +51,7 @@ from rich.table import Table
 from .. import _progress
 from ..exceptions import InputError
 from .common import (
+    Assets,
     Debug,
     Overwrite,
     Quiet,
@@ -140,6 +141,7 @@ def tree_command(
         ),
     ] = None,
     quiet: Quiet = False,
+    assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
     """Build a bottom-up diffusion hierarchy: levels, linkage, nodes, manifest and report."""

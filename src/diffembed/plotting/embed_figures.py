@@ -301,6 +301,44 @@ def _pca_layout(vectors: np.ndarray, k: int) -> np.ndarray:
     return out[:, : pcs.shape[1]]
 
 
+_SINGULAR = {
+    "words": "word", "nodes": "node", "documents": "document", "terms": "term",
+    "sentences": "sentence", "texts": "text", "rows": "row", "points": "point",
+}  # fmt: skip
+#: Page title of each recipe's report: "<title> of <input file>".
+_TITLES = {"words": "Word vectors", "lsa": "LSA", "pca": "PCA", "nodes": "Node embedding",
+           "sentences": "Sentence vectors", "encode": "Text embedding"}  # fmt: skip
+
+
+def _variance_shares(vectors: np.ndarray, coords: np.ndarray) -> list[float]:
+    """Share of the vectors' total variance along each principal component in ``coords``."""
+    ok = np.all(np.isfinite(vectors), axis=1) & np.all(np.isfinite(coords), axis=1)
+    total = float(np.var(vectors[ok], axis=0).sum()) if ok.sum() > 1 else 0.0
+    if total <= 0:
+        return [math.nan] * coords.shape[1]
+    return [float(np.var(coords[ok, j])) / total for j in range(coords.shape[1])]
+
+
+def _percent(share: float) -> str:
+    if not math.isfinite(share):
+        return "? %"
+    return f"{100 * share:.1f}%" if share < 0.1 else f"{100 * share:.0f}%"
+
+
+def data_name(manifest: Mapping[str, Any]) -> str:
+    """The data an ``embed`` output was made from, for titles: its input file's name."""
+    paths = [
+        str(entry.get("path")) for entry in manifest.get("inputs") or []
+        if isinstance(entry, Mapping) and entry.get("path")
+    ]  # fmt: skip
+    if not paths:
+        return "a saved run"
+    if str(manifest.get("recipe")) == "sentences":  # the word vectors come first
+        paths = paths[-1:]
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    return (Path(paths[0]).name or paths[0]) + more
+
+
 def embed_explorer(
     points: Mapping[str, Any],
     manifest: Mapping[str, Any],
@@ -318,12 +356,21 @@ def embed_explorer(
     recipe = str(manifest.get("recipe") or manifest.get("command") or "")
     vectors = np.asarray(points["vectors"], dtype=np.float64)
     names = list(points["vector_names"])
+    what = what or {"words": "words", "nodes": "nodes", "lsa": "documents",
+                    "sentences": "sentences", "encode": "texts",
+                    "pca": "rows"}.get(recipe.split("/")[0], "points")  # fmt: skip
     if recipe == "pca" or names[0].startswith("pc"):
         k = min(len(names), MAX_AXES)
         coords, coord_names, metric = vectors[:, :k], names[:k], "euclidean"
+        titles = [f"{n} · principal component {n[2:]} of the input" for n in coord_names]
     else:
         coords = _pca_layout(vectors, min(MAX_AXES, vectors.shape[1]))
         coord_names, metric = [f"PC{j + 1}" for j in range(coords.shape[1])], "cosine"
+        share = _variance_shares(vectors, coords)
+        titles = [
+            f"PC{j + 1} of the {_SINGULAR.get(what, what)} vectors ({_percent(v)} of variance)"
+            for j, v in enumerate(share)
+        ]
     columns = dict(points["columns"])
     label_col = (manifest.get("parameters") or {}).get("label")
     texts = points.get("texts")
@@ -332,18 +379,17 @@ def embed_explorer(
         labels, label_name = texts, "text"
     elif label_col and label_col in columns:
         labels, label_name = columns.pop(label_col), str(label_col)
-    what = what or {"words": "words", "nodes": "nodes", "lsa": "documents",
-                    "sentences": "sentences", "encode": "texts",
-                    "pca": "rows"}.get(recipe.split("/")[0], "points")  # fmt: skip
     search = "their text" if texts is not None else "their ids and labels"
     colour = None
-    if texts is not None or (labels is None and not columns):  # free text: colour by a component
+    if "count" in columns and labels is None:  # words: by frequency (a log scale, see the page)
+        colour = "count"
+    elif texts is not None or (labels is None and not columns):  # free text: by a component
         colour = coord_names[min(2, len(coord_names) - 1)]
     seed = (manifest.get("parameters") or {}).get("random_state")
     layout = "their first components" if metric == "euclidean" else "a 2-D PCA of their vectors"
     return explorer_section(
         coords, labels, label_name=label_name, ids=points["ids"], metadata=columns,
-        colour_by=colour,
+        colour_by=colour, axis_titles=titles,
         coord_names=coord_names, neighbours=EXPLORER_NEIGHBOURS, neighbour_space=vectors,
         metric=metric, space="vector", max_points=max_points, notices=points.get("notices", ()),
         prefix=prefix,
@@ -398,13 +444,16 @@ def build_embed_report_html(
 {figures or "<p>No figures for this recipe.</p>"}</section>
 <section class="card"><h2>Parameters</h2><table>{rows}</table>
 {evaluated}</section>"""
-    title = f"diffembed {manifest.get('command', 'embed')}"
-    meta = [f"diffembed {manifest.get('diffembed_version', '')}".strip()]
+    recipe = str(manifest.get("recipe") or "").split("/")[0]
+    kind, name = _TITLES.get(recipe, "Embedding"), data_name(manifest)
+    meta = [f"diffembed {manifest.get('command', 'embed')}".strip()]
+    version = manifest.get("diffembed_version")
+    meta += [f"version {version}"] if version else []
     meta += [str(manifest["created"])] if manifest.get("created") else []
     return page_document(
-        title=title,
+        title=f"{kind} · {name}",
         eyebrow="diffembed report",
-        heading=title,
+        heading=f"{kind} of {name}",
         meta=" · ".join(meta),
         main=main,
         scripts=[script for sec in sections for script in sec.scripts],
@@ -417,7 +466,7 @@ figure{display:inline-block;margin:0 1em 1em 0}main>section.card{margin-bottom:1
 """
 
 
-def write_embed_report(directory: str | Path) -> Path:
+def write_embed_report(directory: str | Path, *, assets: str | None = None) -> Path:
     """Write ``directory/report.html`` from ``manifest.json`` and ``vectors.parquet`` (atomically).
 
     Parameters
@@ -426,12 +475,16 @@ def write_embed_report(directory: str | Path) -> Path:
         An ``embed`` output directory (``manifest.json`` required; without
         ``vectors.parquet`` the page has the figures only; LSA's ``terms.parquet`` gets a
         second explorer, of the terms).
+    assets
+        How the page carries plotly.js: ``"inline"`` (self-contained), ``"shared"`` (one
+        ``plotly.min.js`` written beside it) or ``None`` (the current choice, see
+        :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
     pathlib.Path
     """
-    from .page import write_page
+    from .page import report_assets, write_page
 
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
@@ -442,5 +495,6 @@ def write_embed_report(directory: str | Path) -> Path:
     terms = read_embed_points(directory, manifest, "terms.parquet")
     if terms is not None:  # LSA: the terms get their own explorer
         sections.append(embed_explorer(terms, manifest, what="terms", prefix="ex2-"))
-    page = build_embed_report_html(manifest, sections)
-    return write_page(page, directory / "report.html")
+    with report_assets(assets):
+        page = build_embed_report_html(manifest, sections)
+        return write_page(page, directory / "report.html")

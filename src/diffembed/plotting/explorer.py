@@ -222,6 +222,7 @@ def explorer_section(
     metadata: Mapping[str, Any] | None = None,
     categorical: Sequence[str] = (),
     coord_names: Sequence[str] | None = None,
+    axis_titles: Sequence[str] | None = None,
     eigenvalues: Sequence[float] | None = None,
     t: float | None = None,
     max_points: int = MAX_EXPLORER_POINTS,
@@ -268,6 +269,9 @@ def explorer_section(
         Numeric columns always coloured as categories (e.g. cluster numbers).
     coord_names
         Names of the K coordinates (default ``dim1``...).
+    axis_titles
+        What each coordinate is, for the axis titles (e.g. ``"PC1 of the word vectors (12% of
+        variance)"``); default the names.
     eigenvalues, t
         Eigenvalue of each coordinate and the diffusion time of ``coords``: with both, a
         slider rescales the coordinates to other times (``λ^(t' - t)``); else no slider.
@@ -294,7 +298,7 @@ def explorer_section(
         A column or neighbour array that does not have one row per point, an unknown
         ``colour_by``, ``max_points < 1``.
     """
-    from plotly.offline import get_plotlyjs
+    from .page import plotly_js
 
     X = np.asarray(coords, dtype=np.float64)
     X = X[:, None] if X.ndim == 1 else X
@@ -308,6 +312,9 @@ def explorer_section(
     names = list(coord_names) if coord_names is not None else [f"dim{j + 1}" for j in range(k_dims)]
     if len(names) != k_dims:
         msg = f"coord_names has {len(names)} names for {k_dims} coordinates; give one each."
+        raise InputError(msg)
+    if axis_titles is not None and len(axis_titles) != k_dims:
+        msg = f"axis_titles has {len(axis_titles)} titles for {k_dims} coordinates; give one each."
         raise InputError(msg)
     cols: dict[str, np.ndarray] = {"id": np.arange(n) if ids is None else _column("id", ids, n)}
     if labels is not None:
@@ -365,6 +372,7 @@ def explorer_section(
             neighbor_info={"metric": metric, "space": where}, categorical=categorical,
             time_control=eigenvalues is not None and t is not None,
             no_neighbors="No neighbours were computed for these points.",
+            axis_titles=axis_titles,
         )  # fmt: skip
         if data["compact"]:
             notices.append(
@@ -375,7 +383,7 @@ def explorer_section(
     markup = section_html(data_json, prefix=prefix, title=title, intro=intro, notices=notices)
     return ExplorerSection(
         html=markup,
-        scripts=(get_plotlyjs(), static_text("explorer.js")),
+        scripts=(plotly_js(), static_text("explorer.js")),
         css=static_text("explorer.css"),
         notices=tuple(notices),
         rows=rows,

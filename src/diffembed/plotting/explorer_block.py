@@ -97,6 +97,7 @@ def explorer_data(
     categorical: Sequence[str] = ("cluster",),
     time_control: bool = True,
     no_neighbors: str | None = None,
+    axis_titles: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The explorer's data block (a JSON-ready dict).
 
@@ -135,6 +136,8 @@ def explorer_data(
     no_neighbors
         Sentence shown on a clicked point when there are no neighbours (default: how
         ``diffembed map`` saves them).
+    axis_titles
+        What each coordinate is, written as its axis title (default: its name).
 
     Returns
     -------
@@ -174,6 +177,8 @@ def explorer_data(
     }
     if no_neighbors:
         data["noNeighbors"] = str(no_neighbors)
+    if axis_titles is not None:
+        data["axisTitles"] = [str(v) for v in axis_titles]
     if neighbors is not None:
         nb = np.asarray(neighbors, dtype=np.int32)
         k = int(nb.shape[1]) if nb.ndim == 2 else 0

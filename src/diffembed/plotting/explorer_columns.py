@@ -17,7 +17,7 @@ import numpy as np
 from .encoding import typed_array
 from .interactive import CATEGORY_COLORS, MAX_CATEGORIES, OTHER_COLOR, value_texts
 
-__all__ = ["encode_column", "encode_ids", "quantized"]
+__all__ = ["encode_column", "encode_ids", "log_scale", "quantized"]
 
 
 def _code_dtype(n_codes: int) -> str:
@@ -57,6 +57,21 @@ def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     return texts, codes.astype(np.int32), counts
 
 
+def log_scale(values: np.ndarray) -> bool:
+    """Whether numbers are coloured on a log scale: positive, heavy-tailed ones.
+
+    True when every value is positive, the largest is at least 20 times the smallest and the
+    median lies in the lowest tenth of the range, so that a linear scale would give most points
+    one colour (word counts, frequencies, node degrees).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size < 2 or v.min() <= 0:
+        return False
+    lo, hi = float(v.min()), float(v.max())
+    return hi >= 20 * lo and (float(np.median(v)) - lo) < 0.1 * (hi - lo)
+
+
 def encode_column(
     name: str, values: np.ndarray, *, n_drawn: int, force_categorical: bool = False
 ) -> dict[str, Any]:
@@ -79,7 +94,8 @@ def encode_column(
         ``{"name", "kind": "text", "dict", "codes", "cats", "catOf", "colors"}`` for text,
         booleans and integers with at most ``MAX_CATEGORIES`` values (the rarest merged into
         ``"(other)"``, a ``"(missing)"`` category when values are missing); else
-        ``{"name", "kind": "number", "values", "min", "max"}``.
+        ``{"name", "kind": "number", "values", "min", "max", "log"}``, where ``log`` says
+        the page colours on a log scale (:func:`log_scale`: counts, frequencies, degrees).
     """
     values = np.asarray(values)
     if values.dtype.kind in "iuf" and not force_categorical:
@@ -99,6 +115,7 @@ def encode_column(
                 "values": typed_array(vals, dtype),
                 "min": lo,
                 "max": hi,
+                "log": log_scale(finite),
             }
     texts, codes, _ = _factorize(values)
     drawn = codes[:n_drawn]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import re
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,16 @@ import numpy as np
 from ..exceptions import DiffembedError, InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
-from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
+from .page import (
+    _e,
+    _fmt,
+    _kpi,
+    _table,
+    _timings,
+    page_document,
+    report_assets,
+    write_page,
+)
 
 __all__ = [
     "build_latents_report_html",
@@ -313,8 +323,6 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
     -------
     str
     """
-    from plotly.offline import get_plotlyjs
-
     rows = list(outputs.get("associations") or [])
     manifest = dict(outputs.get("manifest") or {})
     params = manifest.get("parameters") if isinstance(manifest.get("parameters"), Mapping) else {}
@@ -366,7 +374,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
         ", ".join(f"{r['concept']} → {r['attribute']}" for r in significant[:6])
         if significant else "no significant association"
     )
-    name = Path(str(inp.get("model") or "a model")).name
+    name = model_name(inp.get("model"))
     summary = " · ".join([
         f"<b>{_e(len(rows))}</b> pairs", f"<b>{_e(len(significant))}</b> significant",
         _e(sig_list),
@@ -385,9 +393,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
     keys = ("command", "created", "diffembed_version")
     run_rows = [(k, manifest[k]) for k in keys if k in manifest]
     versions = list((manifest.get("versions") or {}).items())
-    notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
-    main = f"""{notes}
-<section class="card"><h2>Associations</h2>
+    main = f"""<section class="card"><h2>Associations</h2>
 <p class="sub">{_e(method_note)}</p>
 <div id="fig-bars" class="plot"></div>
 <h3>Pairs by q-value</h3>{_pairs_table(rows)}</section>
@@ -403,7 +409,7 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
 <article class="card"><h2>Input</h2>{_table(input_rows)}<h3>Run</h3>{_table(run_rows)}</article>
 <article class="card"><h2>Software</h2>{_table(versions)}</article>
 </section>"""
-    scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    scripts = list(explorer.scripts) if explorer else []
     return page_document(
         title=f"h-space decoding · {name}",
         eyebrow="diffembed latents decode report",
@@ -413,8 +419,9 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
         main=main,
         scripts=scripts,
         css=static_text("report.css") + _CSS + (explorer.css if explorer else ""),
-        data=f'<script type="application/json" id="de-store">{safe_json(store)}</script>\n'
-        f'<script type="application/json" data-plot="fig-bars">{bars}</script>',
+        notices=notices,
+        plots={"fig-bars": bars},
+        store=safe_json(store),
     )
 
 
@@ -428,8 +435,46 @@ img.contact{image-rendering:pixelated;max-width:100%;height:auto;flex:none}
 """
 
 
+_GENERIC = re.compile(r"^(model|models|pipeline|unet|checkpoint|snapshots?|main|[0-9a-f]{40})$")
+
+
+def model_name(model: Any) -> str:
+    """A readable name of the model a decode run used, for the page's title.
+
+    A diffusers pipeline's own ``_name_or_path`` (``model_index.json``) when it names one; a
+    Hugging Face cache folder (``models--org--name/snapshots/<hash>``) or id as ``org/name``;
+    else the path's last part that is not a generic name (``model``, ``pipeline``, a hash),
+    without a file suffix.
+    """
+    if not model:
+        return "a model"
+    text = str(model).rstrip("/\\")
+    path = Path(text)
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+        named = index.get("_name_or_path") if isinstance(index, dict) else None
+        if isinstance(named, str) and named.strip() and not Path(named).is_absolute():
+            return named.strip()
+    except (OSError, ValueError):
+        pass
+    for part in reversed(path.parts):
+        if part.startswith("models--"):  # the Hugging Face cache
+            return part[len("models--") :].replace("--", "/")
+    if not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", text):
+        return text  # a hub id: org/name
+    parts = [Path(p).stem if i == len(path.parts) - 1 else p for i, p in enumerate(path.parts)]
+    for part in reversed(parts):
+        if part not in ("", "/", ".", "..") and not _GENERIC.match(part.lower()):
+            return part
+    return path.name or text
+
+
 def write_latents_report(
-    out_dir: str | Path, path: str | Path | None = None, *, source: str | None = None
+    out_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
     """Write the report of a decode directory, atomically.
 
@@ -441,13 +486,19 @@ def write_latents_report(
         Where to write the page; default ``out_dir / "report.html"``.
     source
         Output directory named in the page; default ``out_dir``.
+    assets
+        How the page carries plotly.js: ``"inline"`` (self-contained), ``"shared"`` (one
+        ``plotly.min.js`` written beside it) or ``None`` (the current choice, see
+        :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
     pathlib.Path
     """
     out_dir = Path(out_dir)
-    page = build_latents_report_html(
-        read_latents_outputs(out_dir), source=str(out_dir) if source is None else source
-    )
-    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
+    outputs = read_latents_outputs(out_dir)
+    with report_assets(assets):
+        page = build_latents_report_html(
+            outputs, source=str(out_dir) if source is None else source
+        )
+        return write_page(page, Path(path) if path is not None else out_dir / "report.html")

@@ -11,21 +11,92 @@ handlers anywhere.
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
 import html
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .explorer import section_html, static_text
 
-__all__ = ["PageParts", "page_document", "render_page", "scripts_and_csp", "write_page"]
+__all__ = [
+    "ASSETS",
+    "PLOTLY_FILE",
+    "Assets",
+    "PageParts",
+    "footer_note",
+    "notices_html",
+    "page_document",
+    "plotly_js",
+    "render_page",
+    "report_assets",
+    "scripts_and_csp",
+    "write_page",
+    "write_plotly_file",
+]
+
+#: How a page carries plotly.js: ``"inline"`` (inside every page: one file, self-contained) or
+#: ``"shared"`` (one ``plotly.min.js`` written beside the pages of a folder, referenced by
+#: relative path; still offline).
+Assets = Literal["inline", "shared"]
+ASSETS: tuple[str, ...] = ("inline", "shared")
+#: The file a page with shared assets loads, beside it.
+PLOTLY_FILE = "plotly.min.js"
+_ASSETS: ContextVar[str] = ContextVar("diffembed_report_assets", default="inline")
+
+
+@functools.cache
+def plotly_js() -> str:
+    """plotly.js, minified, as shipped with the installed plotly (read once)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _check_assets(assets: str) -> str:
+    if assets not in ASSETS:
+        from ..exceptions import InputError
+
+        msg = (
+            f"assets={assets!r} is not valid: use 'inline' (plotly.js inside every report) or "
+            f"'shared' (one {PLOTLY_FILE} beside the reports of a folder)."
+        )
+        raise InputError(msg)
+    return assets
+
+
+@contextlib.contextmanager
+def report_assets(assets: str | None) -> Iterator[str]:
+    """Build and write the pages of this block with ``assets`` (``None``: the current choice).
+
+    Every report writer wraps its build and :func:`write_page` in this block, so that
+    :func:`scripts_and_csp` and :func:`footer_note` say the same as the files written.
+    """
+    value = _ASSETS.get() if assets is None else _check_assets(assets)
+    token = _ASSETS.set(value)
+    try:
+        yield value
+    finally:
+        _ASSETS.reset(token)
+
+
+def footer_note() -> str:
+    """The footer's sentence on what the page loads (raw text: escape it)."""
+    if _ASSETS.get() == "shared":
+        return (
+            f"plotly.js is read from {PLOTLY_FILE} beside this page (keep them together); "
+            "nothing is loaded from the network."
+        )
+    return "self-contained: plotly.js is embedded and nothing is loaded from the network."
 
 
 @dataclass
@@ -137,21 +208,44 @@ def _csp_hash(script: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-def write_page(page: str, target: str | Path) -> Path:
+def write_page(page: str, target: str | Path, *, assets: str | None = None) -> Path:
     """Write an HTML page atomically (a reader never sees half a page); return its path.
 
     The parent directory is created; the page goes to a temporary file beside ``target``,
-    which is moved into place (:func:`diffembed.io.writers.atomic_path`).
+    which is moved into place (:func:`diffembed.io.writers.atomic_path`). With shared assets
+    (``assets="shared"``, or ``None`` inside ``report_assets("shared")``) and a page that loads
+    :data:`PLOTLY_FILE`, that file is written beside the page too (once: an identical copy
+    already there is kept).
     """
-    from ..io.writers import atomic_path
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(target, page)
+    shared = (_ASSETS.get() if assets is None else _check_assets(assets)) == "shared"
+    if shared and f'<script src="{PLOTLY_FILE}"></script>' in page:
+        write_plotly_file(target.parent)
+    return target
+
+
+def write_plotly_file(directory: str | Path) -> Path:
+    """Write ``directory/plotly.min.js`` unless an identical copy is there; return its path."""
+    path = Path(directory) / PLOTLY_FILE
+    js = plotly_js()
+    try:
+        same = path.stat().st_size == len(js.encode("utf-8")) and path.read_text("utf-8") == js
+    except (OSError, UnicodeDecodeError):
+        same = False
+    if not same:
+        _write_text(path, js)
+    return path
+
+
+def _write_text(target: Path, text: str) -> None:
+    from ..io.writers import atomic_path
+
     with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        fh.write(page)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-    return target
 
 
 def page_document(
@@ -165,8 +259,14 @@ def page_document(
     summary: str = "",
     meta: str = "",
     data: str = "",
+    notices: Sequence[str] = (),
+    plots: Mapping[str, str] | None = None,
+    store: str | None = None,
 ) -> str:
     """A complete report page: head with its CSP, the dark header, ``main``, footer, scripts.
+
+    The one frame of every report (map, tree, embed, stability, decode): each builds its
+    ``main`` and hands its notices, figures and scripts to this function.
 
     Parameters
     ----------
@@ -183,7 +283,15 @@ def page_document(
     summary
         Markup of the bold summary line under the heading.
     data
-        JSON data blocks (``<script type="application/json">``) the scripts read.
+        More JSON data blocks (``<script type="application/json">``) the scripts read.
+    notices
+        Sentences shown at the top of ``main`` (raw text: escaped here).
+    plots
+        Figure element id (``fig-tree``) → its JSON (:func:`~.encoding.figure_json`), drawn by
+        ``loader.js`` into ``<div id=...>`` elements of ``main``. Unless ``None``, plotly.js and
+        the loader run before ``scripts`` (even with no figure: an explorer draws with plotly).
+    store
+        JSON text of the arrays the figures share (``de-store``); default none.
 
     Returns
     -------
@@ -191,8 +299,17 @@ def page_document(
     """
     from .. import __version__
 
+    if plots is not None:
+        scripts = [plotly_js(), static_text("loader.js"), *scripts]
+        blocks = [f'<script type="application/json" id="de-store">{store or "{}"}</script>']
+        blocks += [
+            f'<script type="application/json" data-plot="{_e(fid)}">{payload}</script>'
+            for fid, payload in plots.items()
+        ]
+        data = "\n".join([*blocks, data] if data else blocks)
+    main = notices_html(notices) + main
     tags, csp = scripts_and_csp(scripts)
-    embedded = "plotly.js is embedded and " if scripts else ""
+    note = footer_note() if scripts else "self-contained: nothing is loaded from the network."
     summary = f'\n<p class="summary">{summary}</p>' if summary else ""
     meta = f'\n<p class="meta">{_e(meta)}</p>' if meta else ""
     return f"""<!DOCTYPE html>
@@ -213,13 +330,17 @@ def page_document(
 <main class="wrap">
 {main}
 </main>
-<footer>Made by diffembed {_e(__version__)} · self-contained: {embedded}nothing is loaded
-from the network.</footer>
+<footer>Made by diffembed {_e(__version__)} · {_e(note)}</footer>
 {data}
 {tags}
 </body>
 </html>
 """
+
+
+def notices_html(notices: Sequence[str]) -> str:
+    """The notice boxes of a page (``notices`` are raw texts: escaped here)."""
+    return "".join(f'<div class="notice" role="note">{_e(n)}</div>\n' for n in notices)
 
 
 def scripts_and_csp(scripts: Sequence[str]) -> tuple[str, str]:
@@ -234,18 +355,31 @@ def scripts_and_csp(scripts: Sequence[str]) -> tuple[str, str]:
     -------
     tags : str
         One ``<script>`` element per distinct script (put them at the end of ``<body>``).
+        With shared assets (:func:`report_assets`), plotly.js is a
+        ``<script src="plotly.min.js">`` instead of inline text.
     csp : str
         The policy (raw: escape it into the ``content`` attribute): only these scripts run
-        (by hash; plotly's WebGL needs ``'unsafe-eval'``), nothing is fetched.
+        (by hash; plotly's WebGL needs ``'unsafe-eval'``), nothing is fetched. With shared
+        assets, scripts may also come from the page's own folder (``'self'``; ``file:`` for a
+        page opened from disk), and from nowhere else.
     """
     unique = list(dict.fromkeys(scripts))
-    hashes = " ".join(_csp_hash(s) for s in unique)
+    shared = _ASSETS.get() == "shared"
+    plotly = plotly_js() if shared and any(len(s) > 1_000_000 for s in unique) else None
+    tags, sources = [], []
+    for s in unique:
+        if plotly is not None and s == plotly:
+            tags.append(f'<script src="{PLOTLY_FILE}"></script>')
+            sources += ["'self'", "file:"]
+        else:
+            tags.append(f"<script>{s}</script>")
+            sources.append(_csp_hash(s))
     csp = (
-        f"default-src 'none'; script-src 'unsafe-eval' {hashes}; "
+        f"default-src 'none'; script-src 'unsafe-eval' {' '.join(dict.fromkeys(sources))}; "
         "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; worker-src blob:; "
         "connect-src 'none'; base-uri 'none'; form-action 'none'"
     )
-    return "\n".join(f"<script>{s}</script>" for s in unique), csp
+    return "\n".join(tags), csp
 
 
 def _stability(stab: Any) -> str:
@@ -312,8 +446,6 @@ def render_page(parts: PageParts) -> str:
     str
         The HTML document.
     """
-    from plotly.offline import get_plotlyjs
-
     manifest, figures = parts.manifest, parts.figures
     n_total, n_valid, n_shown, k = parts.counts
     res, params, inp = (_section(manifest, key) for key in ("results", "parameters", "input"))
@@ -356,24 +488,16 @@ def render_page(parts: PageParts) -> str:
     run_keys = ("command", "created", "diffembed_version", "format_version")
     run_rows = [(key, manifest[key]) for key in run_keys if key in manifest]
     versions = list(_section(manifest, "versions").items())
-    blocks = "\n".join(
-        f'<script type="application/json" data-plot="{fid}">{payload}</script>'
-        for fid, payload in figures.items()
-    )
-    scripts = [get_plotlyjs(), static_text("loader.js")]
-    if parts.explorer is not None:
-        scripts.append(static_text("explorer.js"))
+    scripts = [static_text("explorer.js")] if parts.explorer is not None else []
     explorer = section_html(
         parts.explorer,
         intro="Hover for details, click a point for its nearest neighbours in the input space, "
         "search the labels, select with the box or lasso to list and download rows.",
     )
-    notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in parts.notices)
     sub3d = "Drag to rotate, scroll to zoom."
     if 0 < parts.n_3d < n_shown:
         sub3d = f"A random sample of {parts.n_3d:,} of the {n_shown:,} points. " + sub3d
-    main = f"""{notes}
-{explorer}
+    main = f"""{explorer}
 <section class="grid halves">
 <article class="card"><h2>Eigenvalue spectrum</h2>
 <p class="sub">Eigenvalues λ of the diffusion operator (markers) and timescales −1/log λ
@@ -403,5 +527,7 @@ def render_page(parts: PageParts) -> str:
         main=main,
         scripts=scripts,
         css=static_text("report.css") + static_text("explorer.css"),
-        data=f'<script type="application/json" id="de-store">{parts.store}</script>\n{blocks}',
+        notices=parts.notices,
+        plots=figures,
+        store=parts.store,
     )

@@ -13,9 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from .interactive import (
     spectrum_figure,
     value_texts,
 )
-from .page import PageParts, _get, render_page
+from .page import PageParts, _get, render_page, report_assets, write_page
 
 __all__ = [
     "MAX_POINTS",
@@ -337,6 +335,7 @@ def write_report(
     color_by: str | None = None,
     max_points: int = MAX_POINTS,
     source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
     """Write the interactive HTML report of a saved run, atomically.
 
@@ -356,6 +355,11 @@ def write_report(
     source
         Output directory named in the page; default ``out_dir`` (the CLI passes the user's
         directory when it builds the outputs in a temporary one).
+    assets
+        How the page carries plotly.js: ``"inline"`` (the default choice: the page is one
+        self-contained file), ``"shared"`` (the page loads ``plotly.min.js``, written once
+        beside it, so a folder of reports holds one copy; still offline) or ``None`` (the
+        current choice, see :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
@@ -368,21 +372,10 @@ def write_report(
     table, spectrum, manifest = _read_outputs(out_dir)
     neighbors, distances = read_neighbors(out_dir)
     source = str(out_dir) if source is None else source
-    page = build_report_html(
-        table, spectrum, manifest, color_by=color_by, max_points=max_points, source=source,
-        neighbors=neighbors, neighbor_distances=distances,
-    )  # fmt: skip
     target = Path(path) if path is not None else out_dir / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    with report_assets(assets):
+        page = build_report_html(
+            table, spectrum, manifest, color_by=color_by, max_points=max_points, source=source,
+            neighbors=neighbors, neighbor_distances=distances,
+        )  # fmt: skip
+        return write_page(page, target)

@@ -34,7 +34,8 @@ from .page import (  # shared page parts
     _kpi,
     _table,
     _timings,
-    scripts_and_csp,
+    page_document,
+    report_assets,
     write_page,
 )
 
@@ -396,9 +397,6 @@ def build_stability_report_html(
     str
         A complete HTML document.
     """
-    from plotly.offline import get_plotlyjs
-
-    from .. import __version__
 
     manifest = data.get("manifest") or {}
     rows = list(data.get("metrics") or [])
@@ -489,44 +487,22 @@ def build_stability_report_html(
             "run has no words.parquet and vectors: rerun `diffembed stability` to explore its "
             "words.</p></section>"
         )
-    script_list = [get_plotlyjs(), static_text("loader.js")]
-    script_list += [script for sec in explorers for script in sec.scripts]
-    script_tags, csp = scripts_and_csp(script_list)
-    notes = "".join(f'<div class="notice" role="note">{_e(n)}</div>' for n in notices)
+    scripts = [script for sec in explorers for script in sec.scripts]
     meta = " · ".join(str(v) for v in (manifest.get("created"), inp.get("path")) if v)
     versions = list((manifest.get("versions") or {}).items())
-    blocks = "\n".join(
-        f'<script type="application/json" data-plot="{fid}">{payload}</script>'
-        for fid, payload in figures.items()
-    )
     sweep_html = (
         '<div id="fig-sweep" class="plot"></div>'
         if "fig-sweep" in figures
         else '<p class="empty">No sweep was run (--no-sweep, or an operator without one).</p>'
     )
     css = static_text("report.css") + (explorers[0].css if explorers else "") + _CSS
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="diffembed {_e(__version__)}">
-<title>Embedding stability · {_e(name)}</title>
-<style>{css}</style>
-</head>
-<body>
-<header class="top"><div class="wrap">
-<div class="eyebrow">diffembed stability report</div>
-<h1>Stability of word vectors from {_e(name)}</h1>
-<p class="summary"><b>{_e(params.get("runs", "?"))}</b> {_e(params.get("perturb", ""))} runs ·
-graph <b>{_e(params.get("graph", "?"))}</b> · operator <b>{_e(params.get("operator", "?"))}</b>
-(α = {_e(params.get("alpha"))}, t = {_e(params.get("t"))})</p>
-<p class="meta">{_e(meta)}</p>
-</div></header>
-<main class="wrap">
-{notes}
-<section class="card"><h2>Headline</h2><div class="kpis">{kpis}</div>
+    summary = (
+        f'<b>{_e(params.get("runs", "?"))}</b> {_e(params.get("perturb", ""))} runs · '
+        f'graph <b>{_e(params.get("graph", "?"))}</b> · operator '
+        f'<b>{_e(params.get("operator", "?"))}</b> (α = {_e(params.get("alpha"))}, '
+        f't = {_e(params.get("t"))})'
+    )
+    main = f"""<section class="card"><h2>Headline</h2><div class="kpis">{kpis}</div>
 <p class="sub">A graph the runs share (a lexicon, a reference run) pulls every run toward the
 same neighbourhoods, so overlap rises; smoothing each run over its own kNN graph reinforces
 that run's noise. Always read overlap next to quality (WS353, SimLex, accuracy) and collapse
@@ -548,16 +524,20 @@ pairs of runs.</p><div id="fig-k" class="plot"></div></article>
 <h3>Timings</h3>{_timings(manifest.get("timings") or {})}
 <h3>Run</h3>{_table(run_rows)}
 <details><summary>Software versions</summary>{_table(versions)}</details></article>
-</section>
-</main>
-<footer>Made by diffembed {_e(__version__)} · self-contained: plotly.js is embedded and nothing
-is loaded from the network.</footer>
-<script type="application/json" id="de-store">{safe_json(store)}</script>
-{blocks}
-{script_tags}
-</body>
-</html>
-"""
+</section>"""
+    return page_document(
+        title=f"Embedding stability · {name}",
+        eyebrow="diffembed stability report",
+        heading=f"Stability of word vectors from {name}",
+        summary=summary,
+        meta=meta,
+        main=main,
+        scripts=scripts,
+        css=css,
+        notices=notices,
+        plots=figures,
+        store=safe_json(store),
+    )
 
 
 _CSS = """
@@ -567,11 +547,21 @@ table.metrics td{font-variant-numeric:tabular-nums}
 
 
 def write_stability_report(
-    out_dir: str | Path, path: str | Path | None = None, *, source: str | None = None
+    out_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
-    """Write ``report.html`` of a stability output directory atomically; return its path."""
+    """Write ``report.html`` of a stability output directory atomically; return its path.
+
+    ``assets``: ``"inline"``, ``"shared"`` (one ``plotly.min.js`` beside the page) or ``None``
+    (the current choice, see :func:`~diffembed.plotting.page.report_assets`).
+    """
     out_dir = Path(out_dir)
-    page = build_stability_report_html(
-        read_stability_outputs(out_dir), source=str(out_dir) if source is None else source
-    )
-    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
+    outputs = read_stability_outputs(out_dir)
+    with report_assets(assets):
+        page = build_stability_report_html(
+            outputs, source=str(out_dir) if source is None else source
+        )
+        return write_page(page, Path(path) if path is not None else out_dir / "report.html")

@@ -39,6 +39,10 @@ MENU_TARGETS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
 #: Cluster counts of the icicle's rows (the closest level to each).
 ICICLE_TARGETS = (1, 2, 4, 8, 16, 32, 64)
 GREY = "#dfe3e8"
+#: Most entries in the scatter's legend (its colour bar); more clusters show colours only.
+MAX_LEGEND = 24
+#: The icicle's share of the figure's width, after a gutter that names its rows.
+ICICLE_X = (0.1, 0.45)
 _BASE = {"template": "plotly_white", "font": {"family": FONT, "size": 13, "color": "#1f2933"},
          "hoverlabel": {"font": {"family": FONT}}}  # fmt: skip
 _AXIS = {"zeroline": False, "showline": True, "linecolor": "#c9ced6", "mirror": True}
@@ -165,7 +169,7 @@ def _icicle(tree: TreeLevels, levels: list[int], n: int) -> _Icicle:
         "hovertemplate": "<b>cluster %{label}</b> of level %{customdata[0]} "
         "(%{customdata[1]})<br>%{value} points · %{customdata[2]}%<extra></extra>",
         "marker": {"line": {"color": "#ffffff", "width": 1}},
-        "domain": {"x": [0.0, 0.43], "y": [0.0, 1.0]},
+        "domain": {"x": list(ICICLE_X), "y": [0.0, 1.0]},
         "sort": False,
         "leaf": {"opacity": 1},
         "name": "tree",
@@ -197,13 +201,18 @@ def _level_option(
         f"<b>id</b> %{{customdata}}<br>{label_line}<b>cluster</b> %{{marker.color}} of {k} "
         f"(level {j})<extra></extra>"
     )
+    sizes = np.bincount(lab, minlength=k)
+    ticks = list(range(k)) if k <= MAX_LEGEND else []
     return {
         "marker.colors": [icicle_colors, None],
         "marker.color": [None, lab[rows].astype(np.int32)],
         "marker.colorscale": [None, _discrete_scale(colors)],
         "marker.cmin": [None, -0.5],
         "marker.cmax": [None, k - 0.5],
-        "marker.showscale": [False, False],
+        "marker.showscale": [False, True],
+        "marker.colorbar.tickvals": [None, ticks],
+        "marker.colorbar.ticktext": [None, [f"{c} · {sizes[c]:,}" for c in ticks]],
+        "marker.colorbar.title.text": [None, f"cluster · points<br>(level {j})"],
         "hovertemplate": [ice.trace["hovertemplate"], template],
     }
 
@@ -230,7 +239,11 @@ def _label_option(
             order = np.argsort(-np.bincount(lab, minlength=k), kind="stable")
             icicle_colors += [colors[int(c)] for c in np.argmax(tally, axis=1)[order]]
         scale = _discrete_scale(colors)
-        point, lo, hi, bar = codes[rows].astype(np.int32), -0.5, m + 0.5, False
+        point, lo, hi, bar = codes[rows].astype(np.int32), -0.5, m + 0.5, True
+        names = [*coloring.categories, "(missing)"]
+        shown = [i for i in range(m + 1) if np.any(codes == i)][:MAX_LEGEND]
+        ticks = {"marker.colorbar.tickvals": [None, shown],
+                 "marker.colorbar.ticktext": [None, [plotly_text(names[i]) for i in shown]]}
     else:
         from plotly.colors import sample_colorscale
 
@@ -252,6 +265,7 @@ def _label_option(
                     else sample_colorscale("Viridis", (v - lo) / (hi - lo))[0]
                 )
         scale, point, bar = "Viridis", vals[rows].astype(np.float32), True
+        ticks = {"marker.colorbar.tickvals": [None, None], "marker.colorbar.ticktext": [None, None]}
     return {
         "marker.colors": [icicle_colors, None],
         "marker.color": [None, point],
@@ -260,6 +274,7 @@ def _label_option(
         "marker.cmax": [None, hi],
         "marker.showscale": [False, bar],
         "marker.colorbar.title.text": [None, plotly_text(name)],
+        **ticks,
         "hovertemplate": [ice.trace["hovertemplate"], template],
     }
 
@@ -275,6 +290,55 @@ def _apply(trace: dict[str, Any], args: dict[str, Any], index: int) -> None:
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
+
+
+def _robust_view(xy: np.ndarray, layout: dict[str, Any]) -> int:
+    """Zoom the scatter onto the bulk of its points when a few far ones would crush it.
+
+    An axis whose central 99% of the points spans less than a quarter of the full range gets
+    that span (padded by 8%) as its initial range; double-click shows everything. Returns how
+    many points lie outside the view.
+    """
+    finite = xy[np.all(np.isfinite(xy), axis=1)]
+    if finite.shape[0] < 20:
+        return 0
+    inside = np.ones(finite.shape[0], dtype=bool)
+    for j, axis in enumerate(("xaxis", "yaxis")):
+        lo, hi = np.quantile(finite[:, j], [0.005, 0.995])
+        full = float(finite[:, j].max() - finite[:, j].min())
+        if full > 0 and hi - lo < 0.25 * full:
+            pad = 0.08 * float(hi - lo) or 0.5
+            view = [float(lo) - pad, float(hi) + pad]
+            layout[axis]["range"] = view
+            inside &= (finite[:, j] >= view[0]) & (finite[:, j] <= view[1])
+    return int((~inside).sum())
+
+
+def _note(text: str) -> dict[str, Any]:
+    """A grey sentence under the scatter."""
+    return {"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": 1.0,
+            "xanchor": "right", "y": 0.0, "yanchor": "top", "yshift": -30,
+            "font": {"size": 11, "color": "#52606d"}}  # fmt: skip
+
+
+def _row_labels(tree: TreeLevels, levels: Sequence[int]) -> list[dict[str, Any]]:
+    """Names of the icicle's rows ("level 38 · 4 clusters"), in the gutter on their left.
+
+    The icicle gives its rows equal heights; when a click zooms into a node the rows change,
+    so the page hides these names until it zooms back to the root (``name="icicle-row"``).
+    """
+    counts, salient, n_rows = tree.counts, set(tree.salient), len(levels)
+    out = []
+    for d, j in enumerate(levels):
+        k = counts[j]
+        star, plural = (" ★" if j in salient else ""), ("s" if k != 1 else "")
+        out.append({
+            "name": "icicle-row", "text": f"<b>level {j}</b>{star}<br>{k:,} cluster{plural}",
+            "showarrow": False, "xref": "paper", "yref": "paper", "x": ICICLE_X[0],
+            "xanchor": "right", "xshift": -6, "y": 1.0 - (d + 0.5) / n_rows, "yanchor": "middle",
+            "align": "right", "font": {"size": 11, "color": "#52606d"},
+        })  # fmt: skip
+    return out
 
 
 def tree_figure_spec(
@@ -421,6 +485,14 @@ def tree_figure_spec(
     }
     if not ticks:  # tiles: keep every tile round
         layout["yaxis"].update(scaleanchor="x", scaleratio=1)
+    else:
+        outside = _robust_view(xy, layout)
+        if outside:
+            layout["annotations"].append(_note(
+                f"{outside:,} far point{'s' if outside != 1 else ''} outside this view: "
+                "double-click the plot to show all"))  # fmt: skip
+    layout["annotations"] += _row_labels(tree, ice.levels)
+    layout["meta"] = {"icicleRoot": ice.trace["ids"][0] if ice.trace["ids"] else None}
     if buttons:
         layout["updatemenus"] = [
             {"buttons": buttons, "active": first, "direction": "down", "showactive": True,

@@ -25,7 +25,16 @@ from ..exceptions import InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, nearest_neighbours, static_text
 from .interactive import make_coloring, sample_indices, value_texts
-from .page import _e, _fmt, _kpi, _table, _timings, page_document, write_page
+from .page import (
+    _e,
+    _fmt,
+    _kpi,
+    _table,
+    _timings,
+    page_document,
+    report_assets,
+    write_page,
+)
 from .tree_figures import (
     ICICLE_TARGETS,
     MENU_TARGETS,
@@ -240,8 +249,10 @@ def _tree_explorer(
     if flat:
         k = min(coordinates.shape[1], MAX_EXPLORER_AXES)
         coords, coord_names = coordinates[:, :k], [f"dc{j + 1}" for j in range(k)]
+        titles = [f"dc{j + 1} · diffusion coordinate {j + 1}" for j in range(k)]
     else:
         coords, coord_names = xy, list(axes)
+        titles = [f"{a} of the coordinates" if a.startswith("PC") else a for a in axes]
     where = "input" if space == "input" else "diffusion"
     neighbours: Any = EXPLORER_NEIGHBOURS
     distances, metric = None, "euclidean"
@@ -252,6 +263,7 @@ def _tree_explorer(
         coords, None if label is None else label[1], label_name=label[0] if label else "label",
         ids=cols.get("id"), metadata=metadata, colour_by=colour,
         categorical=[*names.values(), "component"], coord_names=coord_names,
+        axis_titles=titles,
         neighbours=neighbours, neighbour_distances=distances, neighbour_space=coordinates,
         metric=metric, space=where,
         max_points=max_points, random_state=seed, title="Points explorer",
@@ -296,8 +308,6 @@ def build_tree_report_html(
     str
         A complete HTML document with plotly.js inline.
     """
-    from plotly.offline import get_plotlyjs
-
     manifest = dict(manifest or {})
     cols = _columns(levels)
     level_cols = {int(m.group(1)): c for c in cols if (m := _LEVEL.match(c))}
@@ -435,16 +445,14 @@ def build_tree_report_html(
         if k in manifest
     ]
     versions = list(_section(manifest, "versions").items())
-    scripts = [get_plotlyjs(), static_text("loader.js"), *(explorer.scripts if explorer else ())]
+    scripts = list(explorer.scripts) if explorer else []
     pca = axes[0] == "PC1"
     where = "a 2-D PCA of their coordinates" if pca else "their first two diffusion coordinates"
-    notes = "".join(f'<div class="notice" role="note">{_e(t)}</div>' for t in notices)
-    main = f"""{notes}
-<section class="card tree"><h2>Tree and points</h2>
-<p class="sub">Left: the hierarchy as an icicle, root on top, one row per level, each node as
-wide as its number of points (click a node to zoom in). Right: the points at {_e(where)}.
-The menu colours both by one level (★ salient: more persistent than
-a permutation null); the icicle is the legend of the scatter.</p>
+    main = f"""<section class="card tree"><h2>Tree and points</h2>
+<p class="sub">Left: the hierarchy as an icicle, root on top, one row per level (named on its
+left), each node as wide as its number of points (click a node to zoom in). Right: the points
+at {_e(where)}. The menu colours both by one level (★ salient: more persistent than a
+permutation null) or by the label; the colour bar is the scatter's legend.</p>
 <div id="fig-tree" class="plot tall"></div></section>
 {explorer.html if explorer else ""}
 <section class="grid halves">
@@ -469,8 +477,9 @@ the next merge height.</p>{_level_rows(menu, tree, meta, label)}</article>
         main=main,
         scripts=scripts,
         css=static_text("report.css") + _CSS + (explorer.css if explorer else ""),
-        data=f'<script type="application/json" id="de-store">{safe_json(store)}</script>\n'
-        f'<script type="application/json" data-plot="fig-tree">{figure}</script>',
+        notices=notices,
+        plots={"fig-tree": figure},
+        store=safe_json(store),
     )
 
 
@@ -489,6 +498,7 @@ def write_tree_report(
     color_by: str | None = None,
     max_points: int = MAX_POINTS,
     source: str | None = None,
+    assets: str | None = None,
 ) -> Path:
     """Write the HTML report of a saved tree, atomically.
 
@@ -505,6 +515,10 @@ def write_tree_report(
         Most points drawn in the scatter.
     source
         Output directory named in the page; default ``out_dir``.
+    assets
+        How the page carries plotly.js: ``"inline"`` (self-contained), ``"shared"`` (one
+        ``plotly.min.js`` written beside it) or ``None`` (the current choice, see
+        :func:`~diffembed.plotting.page.report_assets`).
 
     Returns
     -------
@@ -513,8 +527,9 @@ def write_tree_report(
     """
     out_dir = Path(out_dir)
     table, coords, manifest = read_tree_outputs(out_dir)
-    page = build_tree_report_html(
-        table, coords, manifest, color_by=color_by, max_points=max_points,
-        source=str(out_dir) if source is None else source,
-    )  # fmt: skip
-    return write_page(page, Path(path) if path is not None else out_dir / "report.html")
+    with report_assets(assets):
+        page = build_tree_report_html(
+            table, coords, manifest, color_by=color_by, max_points=max_points,
+            source=str(out_dir) if source is None else source,
+        )  # fmt: skip
+        return write_page(page, Path(path) if path is not None else out_dir / "report.html")

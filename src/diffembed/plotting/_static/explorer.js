@@ -134,6 +134,9 @@
     return coordCache.get(key);
   }
   function axisName(j) { return j < 0 ? "point index" : D.coordNames[j]; }
+  function axisTitle(j) {  // what the axis is, e.g. "PC1 of the word vectors (12% of variance)"
+    return j >= 0 && D.axisTitles && D.axisTitles[j] ? D.axisTitles[j] : axisName(j);
+  }
 
   // ------------------------------------------------------------------ colours
   let colour = null;  // {values, scale, cats, catIdx, bar}
@@ -154,19 +157,33 @@
       return;
     }
     const src = kind === "c" ? cols[idx].values : coordAt(idx);
+    // Heavy-tailed positive numbers (counts) are coloured on a log scale, else most points
+    // would share the bottom colour; the colour bar keeps the numbers' own values as ticks.
+    const log = kind === "c" && cols[idx].log === true;
+    const f = log ? (v) => (v > 0 ? Math.log10(v) : NaN) : (v) => v;
     let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < N; i++) { const v = src[i]; if (isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; } }
+    for (let i = 0; i < N; i++) { const v = f(src[i]); if (isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; } }
     if (!(hi > lo)) { lo = isFinite(lo) ? lo - 0.5 : 0; hi = lo + 1; }
     let missing = 0;
     for (let i = 0; i < N; i++) {
-      const v = src[i];
+      const v = f(src[i]);
       if (isFinite(v)) values[i] = 0.04 + 0.96 * (v - lo) / (hi - lo); else { values[i] = 0; missing++; }
     }
     const scale = [[0, GREY], [0.03, GREY]].concat(
       VIRIDIS.map((col, k) => [0.04 + 0.96 * k / (VIRIDIS.length - 1), col]));
     const name = kind === "c" ? cols[idx].name : D.coordNames[idx];
     colour = { values, scale, cmin: 0, cmax: 1, catIdx: null, cats: null, name, missing,
-      bar: { lo, hi } };
+      bar: { lo, hi, log } };
+  }
+  function logTicks(lo, hi) {  // powers of ten (and 2, 5 times them when few) within [lo, hi]
+    const vals = [], text = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+      (hi - lo < 2 ? [1, 2, 5] : [1]).forEach((m) => {
+        const v = e + Math.log10(m);
+        if (v >= lo - 1e-9 && v <= hi + 1e-9) { vals.push(v); text.push(num(Math.pow(10, v))); }
+      });
+    }
+    return { tickvals: vals, ticktext: text };
   }
 
   // ------------------------------------------------------------------ plot
@@ -201,16 +218,17 @@
     return [base, { type: "scatter", mode: "markers", x: [null], y: [null], hoverinfo: "skip",
       showlegend: false, marker: { color: [colour.bar.lo, colour.bar.hi], cmin: colour.bar.lo,
         cmax: colour.bar.hi, colorscale: "Viridis", showscale: true,
-        colorbar: { thickness: 12, len: 0.9, outlinewidth: 0,
-          title: { text: plotlyText(colour.name), side: "right" } } } }];
+        colorbar: Object.assign({ thickness: 12, len: 0.9, outlinewidth: 0,
+          title: { text: plotlyText(colour.name + (colour.bar.log ? " (log scale)" : "")), side: "right" } },
+          colour.bar.log ? logTicks(colour.bar.lo, colour.bar.hi) : {}) } }];
   }
   function layout() {
     const axis = { zeroline: false, showline: true, mirror: true, linecolor: "#c9ced6",
       gridcolor: "#eef1f5", ticks: "outside", tickcolor: "#c9ced6", automargin: true };
     return { height: 600, margin: { l: 60, r: 16, t: 12, b: 48 }, paper_bgcolor: "#ffffff",
       plot_bgcolor: "#ffffff", font: { family: FONT, size: 12, color: "#1f2933" },
-      xaxis: Object.assign({ title: { text: plotlyText(axisName(state.x)) } }, axis),
-      yaxis: Object.assign({ title: { text: plotlyText(axisName(state.y)) } }, axis),
+      xaxis: Object.assign({ title: { text: plotlyText(axisTitle(state.x)) } }, axis),
+      yaxis: Object.assign({ title: { text: plotlyText(axisTitle(state.y)) } }, axis),
       dragmode: state.mode, hovermode: "closest", hoverdistance: 16, showlegend: false,
       uirevision: state.x + "/" + state.y + "/" + t() };
   }
@@ -353,7 +371,9 @@
     } else {
       const grey = colour.missing ? " · grey: missing" : "";
       legend.append(el("span", "ex-legend-title", short(colour.name)),
-        el("span", "ex-note", "colour scale " + num(colour.bar.lo) + " → " + num(colour.bar.hi) + grey));
+        el("span", "ex-note", colour.bar.log
+          ? "log colour scale " + num(Math.pow(10, colour.bar.lo)) + " → " + num(Math.pow(10, colour.bar.hi)) + grey
+          : "colour scale " + num(colour.bar.lo) + " → " + num(colour.bar.hi) + grey));
     }
   }
   let chipTimer = null;
@@ -407,15 +427,32 @@
       test = (s) => re.test(s);
     } else { const low = q.toLowerCase(); test = (s) => s.toLowerCase().indexOf(low) >= 0; }
     status.classList.remove("bad");
-    const which = +qCol.value, hits = [];
-    if (which < 0) { for (let i = 0; i < N; i++) if (test(idText(i))) hits.push(i); }
+    // Rank of a match, best first: the whole text (0), its start (1), a word's start (2),
+    // anywhere else (3); ties keep the table's order. "king" lists "king" before "making".
+    const low = q.toLowerCase();
+    const rankOf = (s) => {
+      const t = s.toLowerCase();
+      if (t === low) return 0;
+      if (t.startsWith(low)) return 1;
+      const at = t.indexOf(low);
+      return at > 0 && !/[\p{L}\p{N}]/u.test(t[at - 1]) ? 2 : 3;
+    };
+    const which = +qCol.value, buckets = [[], [], [], []];
+    if (which < 0) { for (let i = 0; i < N; i++) { const s = idText(i); if (test(s)) buckets[rankOf(s)].push(i); } }
     else {
       const c = cols[which];
       if (c.kind === "text") {
-        const ok = c.dict.map(test);
-        for (let i = 0; i < N; i++) { const code = c.codes[i]; if (code >= 0 && ok[code]) hits.push(i); }
-      } else { for (let i = 0; i < N; i++) if (isFinite(c.values[i]) && test(num(c.values[i]))) hits.push(i); }
+        const rank = c.dict.map((s) => (test(s) ? rankOf(s) : -1));
+        for (let i = 0; i < N; i++) { const code = c.codes[i]; if (code >= 0 && rank[code] >= 0) buckets[rank[code]].push(i); }
+      } else {
+        for (let i = 0; i < N; i++) {
+          if (!isFinite(c.values[i])) continue;
+          const s = num(c.values[i]);
+          if (test(s)) buckets[rankOf(s)].push(i);
+        }
+      }
     }
+    const hits = [].concat(...buckets);
     state.matches = Int32Array.from(hits);
     let hidden = 0;
     if (state.hidden.size && colour.catIdx) hits.forEach((i) => { if (state.hidden.has(colour.catIdx[i])) hidden++; });
@@ -468,7 +505,7 @@
     }
     const nbrs = [], lab = labelCol();
     for (let r = 0; r < NB.k; r++) { const j = NB.idx[i * NB.k + r]; if (j >= 0) nbrs.push([j, NB.dist ? num(NB.dist[i * NB.k + r]) : undefined]); }
-    pointPanel.append(el("h4", null, nbrs.length + " nearest neighbours · " + NB.space + " space, " + NB.metric));
+    pointPanel.append(el("h4", null, nbrs.length + " nearest neighbours · " + (/space$/i.test(NB.space) ? NB.space : NB.space + " space") + ", " + NB.metric));
     const ol = el("ol", "ex-list ex-nbrs");
     nbrs.forEach(([j, d], r) => ol.append(pointItem(j, lab ? cellText(lab, j) : "", r + 1, d)));
     pointPanel.append(ol);
@@ -540,7 +577,7 @@
   const colorSel = $("ex-color"), xSel = $("ex-x"), ySel = $("ex-y"), tIn = $("ex-t");
   function option(parent, value, text) { const o = el("option", null, text); o.value = value; parent.append(o); }
   if (cols.length) { const g = el("optgroup"); g.label = "Metadata"; cols.forEach((c, i) => option(g, "c" + i, short(c.name))); colorSel.append(g); }
-  const dg = el("optgroup"); dg.label = "Diffusion coordinates"; D.coordNames.forEach((n, j) => option(dg, "d" + j, n)); colorSel.append(dg);
+  const dg = el("optgroup"); dg.label = D.timeControl === false ? "Coordinates" : "Diffusion coordinates"; D.coordNames.forEach((n, j) => option(dg, "d" + j, n)); colorSel.append(dg);
   colorSel.value = state.color;
   D.coordNames.forEach((n, j) => { option(xSel, String(j), n); option(ySel, String(j), n); });
   if (K < 2) option(ySel, "-1", "point index");

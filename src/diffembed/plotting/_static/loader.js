@@ -40,6 +40,18 @@
       fig.data.forEach(function (t) { if (t.type === "scattergl") t.type = "scatter"; });
     }
     Plotly.newPlot(div, fig.data, fig.layout, fig.config);
+    var root = fig.layout.meta && fig.layout.meta.icicleRoot;
+    if (root && div.on) {
+      // The icicle's row names hold for its full view only: hide them while zoomed into a node.
+      var rows = [];
+      (fig.layout.annotations || []).forEach(function (a, i) { if (a.name === "icicle-row") rows.push(i); });
+      div.on("plotly_icicleclick", function (ev) {
+        if (!ev || ev.nextLevel === undefined) return;
+        var show = ev.nextLevel === root, update = {};
+        rows.forEach(function (i) { update["annotations[" + i + "].visible"] = show; });
+        setTimeout(function () { Plotly.relayout(div, update); }, 800);
+      });
+    }
   }
   var blocks = Array.prototype.slice.call(
     document.querySelectorAll("script[type='application/json'][data-plot]"));
