@@ -223,14 +223,18 @@ def test_oversized_json_is_refused_before_parsing(tmp_path):
         ({"fitted_mask_": lambda a: 2 * a}, "fitted_mask_ holds values other than 0 and 1"),
         ({"component_labels_": lambda a: a + 5},
          "component_labels_ out of range for n_connected_components_=1"),
-        ({"local_scales_": np.ones(60)},
-         "local_scales_ is stored but the bandwidth is not 'adaptive'"),
+        ({"local_scales_": None}, "the array 'local_scales_' is missing"),
         ({"X_fit": lambda a: a[:10]}, "X_fit has 10 rows for 60 fitted rows"),
     ],
 )  # fmt: skip
 def test_tampered_arrays(model_dir, change, words):
     edit_arrays(model_dir, **change)
     assert words in refused(model_dir)
+
+
+def test_local_scales_of_a_global_bandwidth_model_are_refused(model_dir):
+    edit_json(model_dir, lambda d: d["meta"]["params"].update(bandwidth="bgh"))
+    assert "local_scales_ is stored but the bandwidth is not 'adaptive'" in refused(model_dir)
 
 
 def test_object_array_is_never_unpickled(model_dir):
