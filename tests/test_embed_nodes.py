@@ -90,7 +90,7 @@ def test_netmf_eig_equals_its_low_rank_formula():
 
 def test_netmf_vectors_are_the_weighted_svd_factors():
     A = weighted_graph()
-    nv = netmf(A, dim=6, window=4)
+    nv = netmf(A, dim=6, window=4, propagate=0)
     U, s, _ = np.linalg.svd(dense_netmf(A, 4, 1.0))
     np.testing.assert_allclose(nv.info["singular_values"], s[:6], rtol=1e-8)
     for j in range(6):
@@ -265,13 +265,17 @@ def test_netmf_eig_randomized_route_equals_exact_low_rank():
 @pytest.mark.parametrize("builder", [netmf, deepwalk_matrix])
 def test_propagate_is_the_walk_window_mean_of_the_vectors(builder):
     A = weighted_graph()
-    plain = builder(A, dim=6, window=2).vectors
-    spread = builder(A, dim=6, window=2, propagate=3)
+    plain = builder(A, dim=6, window=2, negative=1.0, propagate=0).vectors
     P = A / A.sum(axis=1)[:, None]
-    expected = sum(np.linalg.matrix_power(P, k) @ plain for k in range(4)) / 4
-    np.testing.assert_allclose(spread.vectors, expected, atol=1e-10)
-    assert spread.info["parameters"]["propagate"] == 3
-    assert "propagate" in spread.info["timings"]
+    for hops in (1, 2):
+        spread = builder(A, dim=6, window=2, negative=1.0, propagate=3, propagate_hops=hops)
+        expected = sum(np.linalg.matrix_power(P, hops * k) @ plain for k in range(4)) / 4
+        np.testing.assert_allclose(spread.vectors, expected, atol=1e-10)
+        assert spread.info["parameters"]["propagate"] == 3
+        assert spread.info["parameters"]["propagate_hops"] == hops
+        assert "propagate" in spread.info["timings"]
+    one = builder(A, dim=6, window=2, negative=1.0, propagate=3, propagate_hops=1).vectors
+    assert np.abs(one - spread.vectors).max() > 1e-3  # hops = 1 and 2 differ here
 
 
 def tree_and_subtrees():
@@ -287,7 +291,9 @@ def test_propagate_brings_subtree_context_to_a_short_window():
     G, y = tree_and_subtrees()
     keep = y >= 0
     scores = {
-        K: node_classification(netmf(G, dim=16, window=1, propagate=K).vectors[keep], y[keep])
+        K: node_classification(
+            netmf(G, dim=16, window=1, propagate=K, propagate_hops=1).vectors[keep], y[keep]
+        )
         for K in (0, 10)
     }
     assert scores[0]["micro_f1"] < 0.95
@@ -301,6 +307,8 @@ def test_propagate_refuses_negative_steps():
         netmf(weighted_graph(), dim=4, propagate=-1)
     with pytest.raises(InputError, match="propagate"):
         deepwalk_matrix(weighted_graph(), dim=4, propagate=1.5)
+    with pytest.raises(InputError, match=r"propagate_hops=3 is not supported; use 1 \(P\) or 2"):
+        netmf(weighted_graph(), dim=4, propagate=2, propagate_hops=3)
 
 
 def test_sparse_route_over_max_nnz_falls_back_to_eig_and_says_what_it_costs():

@@ -63,11 +63,67 @@ from .graphs import Graph, as_graph
 from .keyed import NodeVectors
 from .pmi import pmi_matrix
 
-__all__ = ["deepwalk_matrix", "netmf", "netmf_matrix", "random_walks"]
+__all__ = ["auto_parameters", "deepwalk_matrix", "netmf", "netmf_matrix", "random_walks"]
 
 NetMFMethod = Literal["auto", "dense", "sparse", "eig"]
 _DENSE_MAX = 12_000
 _EXACT_EIG_MAX = 2_000
+_AUTO_PROPAGATE = 10
+
+
+def _two_step_paths(A: sp.csr_matrix) -> float:
+    """``Σ_k c_k²`` (``c_k``: neighbours of k): the walks of 2 steps, a bound on ``nnz(P²)``."""
+    counts = np.diff(A.indptr).astype(np.float64)
+    return float(counts @ counts)
+
+
+def auto_parameters(
+    graph: Graph,
+    *,
+    window: int | Literal["auto"] = "auto",
+    negative: float | Literal["auto"] = "auto",
+    propagate: int | Literal["auto"] = "auto",
+    max_nnz: int = 50_000_000,
+) -> dict[str, Any]:
+    """NetMF's default ``window``, ``negative`` and ``propagate``, read from the graph.
+
+    Values given as numbers are kept. The rules (measured on the panel of
+    ``benchmarks/realdata_nodes.py``; docs/embed.md):
+
+    - ``window``: 2 when the exact sparse matrix fits, i.e. the graph's 2-step walks
+      ``Σ_k c_k²`` (``c_k`` neighbours of node ``k``) are at most ``max_nnz``; else 1 (graphs
+      with hubs: on the Debian package graph ``libc6`` alone has 21,840 neighbours).
+    - ``negative``: with window 2, ``b = max(1, vol / (2 d̃³))`` with ``vol = Σ_k c_k`` and
+      ``d̃ = Σ c_k² / Σ c_k`` (the degree of a random edge's end): a pair of typical nodes
+      joined by a single 2-step path is then not counted as above chance, which removes the
+      chance 2-hop pairs that blur the communities of dense clustered graphs (LFR 10k:
+      ``b ≈ 5``) and is 1 on small graphs (karate club). With window 1: 1.
+    - ``propagate``: ``_AUTO_PROPAGATE`` even steps (``propagate_hops=2``).
+
+    Returns
+    -------
+    dict
+        ``window``, ``negative``, ``propagate`` and ``rules``: which ones were automatic and
+        the graph numbers they read.
+    """
+    A = graph.adjacency
+    rules: dict[str, Any] = {}
+    if window == "auto":
+        paths = _two_step_paths(A)
+        window = 2 if paths <= max_nnz else 1
+        rules["window"] = {"two_step_walks": paths, "max_nnz": max_nnz}
+    if negative == "auto":
+        counts = np.diff(A.indptr).astype(np.float64)
+        vol = float(counts.sum())
+        edge_degree = float(counts @ counts) / vol
+        negative = 1.0
+        if window == 2:
+            negative = float(f"{max(1.0, vol / (2 * edge_degree**3)):.3g}")
+        rules["negative"] = {"vol": vol, "edge_end_degree": edge_degree}
+    if propagate == "auto":
+        propagate = _AUTO_PROPAGATE
+        rules["propagate"] = {}
+    return {"window": window, "negative": negative, "propagate": propagate, "rules": rules}
 
 
 def _resolve_dim(dim: int | None, n: int) -> int:
@@ -106,8 +162,9 @@ def netmf_matrix(
     vol = float(degree.sum())
     scale = vol / negative
     facts: dict[str, Any] = {"vol": vol}
-    if method == "auto":
-        method = "dense" if n <= _DENSE_MAX else "sparse"
+    if method == "auto":  # a short window on a sparse graph: the exact sparse matrix is cheap
+        short = window == 1 or (window == 2 and _two_step_paths(A) <= max_nnz)
+        method = "sparse" if short or n > _DENSE_MAX else "dense"
     if method == "dense":
         facts["method"] = "dense"
         return _dense(A, degree, weights, scale), facts
@@ -162,6 +219,10 @@ def _sparse_powers(
     P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
     X, S = P, P * weights[0]
     for w in weights[1:]:
+        # Σ_k nnz(column k of X) · nnz(row k of P) bounds nnz(X P): don't try what cannot fit
+        col_counts = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
+        if col_counts @ np.diff(P.indptr) > 10 * max_nnz:
+            return None
         X = sp.csr_matrix(X @ P)
         if X.nnz > max_nnz:
             return None
@@ -228,15 +289,16 @@ def netmf(
     graph: Any,
     dim: int | None = None,
     *,
-    window: int = 10,
-    negative: float = 1.0,
+    window: int | Literal["auto"] = "auto",
+    negative: float | Literal["auto"] = "auto",
     weighting: Weighting = "uniform",
     method: NetMFMethod = "auto",
     rank: int = 256,
     eig: float = 0.5,
     max_nnz: int = 50_000_000,
     max_per_row: int = 1024,
-    propagate: int = 0,
+    propagate: int | Literal["auto"] = "auto",
+    propagate_hops: Literal[1, 2] = 2,
     weighted: bool = True,
     isolated: Literal["raise", "drop"] = "raise",
     n_iter: int = 5,
@@ -292,6 +354,9 @@ def netmf(
         g = as_graph(graph, weighted=weighted, isolated=isolated)
     n = g.n_nodes
     dim = _resolve_dim(dim, n)
+    auto = auto_parameters(g, window=window, negative=negative, propagate=propagate,
+                           max_nnz=max_nnz)  # fmt: skip
+    window, negative, propagate = auto.pop("window"), auto.pop("negative"), auto.pop("propagate")
     propagate = check_int(propagate, "propagate", low=0)
     with _progress.stage("netmf matrix", timings):
         X, facts = netmf_matrix(
@@ -306,15 +371,16 @@ def netmf(
             random_state=random_state,
         )
     vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
-    vectors = _propagate(g, vectors, propagate, timings)
+    vectors = _propagate(g, vectors, propagate, timings, hops=propagate_hops)
     timings["total"] = time.perf_counter() - start
     info = {
         "method": "netmf",
         "parameters": {
             "dim": dim, "window": window, "negative": negative, "weighting": weighting,
             "method": method, "rank": rank, "eig": eig, "propagate": propagate,
-            "random_state": random_state,
+            "propagate_hops": propagate_hops, "n_iter": n_iter, "random_state": random_state,
         },
+        "auto": auto,
         "matrix": facts,
         "graph": g.report,
         "singular_values": s,
@@ -339,15 +405,25 @@ def _factorize(
                 "small or too dense for this window. Use a larger window or more walks."
             )
             raise InputError(msg)
+        if min(X.shape) <= 500:  # an exact LAPACK SVD in milliseconds: capping threads (a
+            threads = None  # threadpoolctl scan of the loaded libraries) would cost more
         U, s, Vt = truncated_svd(X, dim, n_iter=n_iter, random_state=seed, threads=threads)
         W, _ = weighted_factors(U, s, Vt, eig)
     return W.astype(np.float64), s
 
 
 def _propagate(
-    graph: Graph, vectors: np.ndarray, steps: int, timings: dict[str, float]
+    graph: Graph, vectors: np.ndarray, steps: int, timings: dict[str, float], *, hops: int = 1
 ) -> np.ndarray:
-    """``(1/(K+1)) Σ_{k=0..K} P^k E`` with ``P = D⁻¹A``: the vectors averaged along the walk."""
+    """``(1/(K+1)) Σ_{k=0..K} P^{hk} E`` with ``P = D⁻¹A``: the vectors averaged along the walk.
+
+    ``hops = h`` is the walk length of one step: 1 (every step) or 2 (even steps only, which
+    keep the two sides of a bipartite graph apart).
+    """
+    if hops not in (1, 2):
+        msg = f"propagate_hops={hops!r} is not supported; use 1 (P) or 2 (P², even steps)."
+        raise InputError(msg)
+    steps = check_int(steps, "propagate", low=0)
     if steps == 0:
         return vectors
     with _progress.stage("propagate", timings):
@@ -356,7 +432,8 @@ def _propagate(
         P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
         total, current = vectors.copy(), vectors
         for _ in range(steps):
-            current = P @ current
+            for _ in range(hops):
+                current = P @ current
             total += current
         return total / (steps + 1)
 
@@ -402,6 +479,7 @@ def deepwalk_matrix(
     walk_length: int = 80,
     eig: float = 0.5,
     propagate: int = 0,
+    propagate_hops: Literal[1, 2] = 1,
     weighted: bool = True,
     isolated: Literal["raise", "drop"] = "raise",
     n_iter: int = 5,
@@ -452,14 +530,15 @@ def deepwalk_matrix(
     with _progress.stage("pmi", timings):
         X = pmi_matrix(counts, kind="ppmi", cds=1.0, shift=negative)
     vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
-    vectors = _propagate(g, vectors, propagate, timings)
+    vectors = _propagate(g, vectors, propagate, timings, hops=propagate_hops)
     timings["total"] = time.perf_counter() - start
     info = {
         "method": "deepwalk-matrix",
         "parameters": {
             "dim": dim, "window": window, "negative": negative, "weighting": weighting,
             "num_walks": num_walks, "walk_length": walk_length, "eig": eig,
-            "propagate": propagate, "random_state": random_state,
+            "propagate": propagate, "propagate_hops": propagate_hops,
+            "random_state": random_state,
         },
         "matrix": {"nnz": int(X.nnz), "pairs": float(counts.sum())},
         "graph": g.report,
