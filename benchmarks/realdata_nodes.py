@@ -29,8 +29,9 @@ runs unless ``--deepwalk fresh``.
 
 Every method runs in its own spawned process (time-boxed, --timeout); "fit s" is the wall time
 of the fit, graph loading excluded ("CPU s": the process's CPU time over the fit, which a busy
-shared machine inflates less than the wall time). Evaluation: ``diffembed.embed.evaluate.node_classification``
-(logistic regression, C = 10, on 50 % of the nodes, 3 splits: Micro-F1; k-means NMI) as in
+shared machine inflates less than the wall time). Evaluation:
+``diffembed.embed.evaluate.node_classification`` (logistic regression, C = 10, on 50 % of the
+nodes, 3 splits: Micro-F1; k-means NMI) as in
 benchmarks/embed.py. Results: benchmarks/results/realdata_nodes.md and .json (or --output).
 """
 
@@ -50,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import embed as bench  # noqa: E402  (benchmarks/embed.py: graph builders and evaluation)
+import embed as bench  # benchmarks/embed.py: graph builders and evaluation
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -266,7 +267,7 @@ def run_panel(args, write) -> list[dict]:
     cache = Path(args.cache) / "graphs"
     cache.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    methods = [("diffembed netmf (defaults)", {})] + parse_extra(args.extra)
+    methods = [("diffembed netmf (defaults)", {}), *parse_extra(args.extra)]
     for graph in args.graphs.split(","):
         path = str(cache / f"{graph}.npz")
         if not Path(path).exists():
@@ -306,9 +307,17 @@ def run_panel(args, write) -> list[dict]:
                   file=sys.stderr)  # fmt: skip
         for row in graph_rows:
             verdict(row, ref)
-        rows += graph_rows + [ref]
+        rows += [*graph_rows, ref]
         write(rows)
     return rows
+
+
+def merged(path: Path, rows: list[dict], graphs: list[str]) -> list[dict]:
+    """``rows`` plus the rows of other graphs in the results file ``path``, in panel order."""
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [r for r in old if r["graph"] not in graphs] + rows
+    order = {g: i for i, g in enumerate(PANEL.split(","))}
+    return sorted(rows, key=lambda r: order.get(r["graph"], len(order)))  # stable: keeps methods
 
 
 def facts_of(facts: dict) -> dict:
@@ -350,6 +359,8 @@ def main() -> None:
     ap.add_argument("--kmeans-runs", type=int, default=1)
     ap.add_argument("--cache", default=str(HERE / "data"))
     ap.add_argument("--output", help="results file (default benchmarks/results/realdata_nodes.md)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other graphs' rows of the results file (runs of a few graphs)")
     args = ap.parse_args()
     args.threads = args.threads or None
     os.environ[bench.KMEANS_RUNS_ENV] = str(args.kmeans_runs)
@@ -363,6 +374,8 @@ def main() -> None:
             f"within {TARGET_F1} Micro-F1 of DeepWalk and ≥ {TARGET_SPEEDUP:g}× faster.\n\n")
 
     def write(rows: list[dict]) -> None:
+        if args.merge:  # keep the rows of the graphs this run does not measure
+            rows = merged(target.with_suffix(".json"), rows, args.graphs.split(","))
         text = markdown(rows, head)
         target.write_text(text, encoding="utf-8")
         meta = {"command": command.strip(), "load_start": load, "load_end": os.getloadavg()[0],

@@ -68,7 +68,8 @@ __all__ = ["auto_parameters", "deepwalk_matrix", "netmf", "netmf_matrix", "rando
 NetMFMethod = Literal["auto", "dense", "sparse", "eig"]
 _DENSE_MAX = 12_000
 _EXACT_EIG_MAX = 2_000
-_AUTO_PROPAGATE = 10
+# propagate="auto": ⌈_PROPAGATE_REACH / mean degree⌉ even steps, within [MIN, MAX]
+_PROPAGATE_REACH, _PROPAGATE_MIN, _PROPAGATE_MAX = 100.0, 2, 40
 
 
 def _two_step_paths(A: sp.csr_matrix) -> float:
@@ -98,7 +99,12 @@ def auto_parameters(
       joined by a single 2-step path is then not counted as above chance, which removes the
       chance 2-hop pairs that blur the communities of dense clustered graphs (LFR 10k:
       ``b ≈ 5``) and is 1 on small graphs (karate club). With window 1: 1.
-    - ``propagate``: ``_AUTO_PROPAGATE`` even steps (``propagate_hops=2``).
+    - ``propagate``: ``⌈100 / d̄⌉`` even steps (``propagate_hops=2``), within ``[2, 40]``, with
+      ``d̄`` the mean number of neighbours: a sparse graph carries little context per step, so
+      it is diffused further (WordNet nouns, ``d̄ = 2.8``: 36 steps; LFR 10k, ``d̄ ≈ 26``: 4,
+      where long diffusion blurs the communities). Even steps keep the two sides of a
+      bipartite graph apart (Davis southern women: 1.000 Micro-F1 with even steps, 0.75 with
+      every step).
 
     Returns
     -------
@@ -121,8 +127,10 @@ def auto_parameters(
             negative = float(f"{max(1.0, vol / (2 * edge_degree**3)):.3g}")
         rules["negative"] = {"vol": vol, "edge_end_degree": edge_degree}
     if propagate == "auto":
-        propagate = _AUTO_PROPAGATE
-        rules["propagate"] = {}
+        mean_degree = A.nnz / A.shape[0]
+        steps = int(np.ceil(_PROPAGATE_REACH / mean_degree))
+        propagate = min(_PROPAGATE_MAX, max(_PROPAGATE_MIN, steps))
+        rules["propagate"] = {"mean_degree": mean_degree}
     return {"window": window, "negative": negative, "propagate": propagate, "rules": rules}
 
 
