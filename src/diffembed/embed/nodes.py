@@ -25,18 +25,25 @@ compute ``X``:
 one, so ``1/T`` becomes ``w_r``): the expected weights of word2vec's randomly shrunk window,
 which gensim — and so the DeepWalk reference — uses. ``F`` above becomes ``Σ_r w_r λ^r``.
 
-``method="auto"`` takes ``"dense"`` up to 12,000 nodes, else ``"sparse"`` if ``Σ P^r`` fits in
-``max_nnz`` non-zeros, else ``"eig"``.
+``method="auto"`` takes ``"sparse"`` for ``window=1``, and for ``window=2`` when the graph's
+2-step walks fit in ``max_nnz``; otherwise ``"dense"`` up to 12,000 nodes, else ``"sparse"``
+if ``Σ P^r`` fits in ``max_nnz`` non-zeros, else ``"eig"``.
+
+The defaults (``window``, ``negative`` and ``propagate`` set to ``"auto"``) are read from the
+graph by :func:`auto_parameters`: one setting for every graph of the real-graph panel of
+``benchmarks/realdata_nodes.py`` (docs/embed.md has the table and the shortfalls).
 
 ``propagate=K`` (both routes) then diffuses the factorised vectors over the graph: each node's
-vector becomes the mean of ``P^k E`` over ``k = 0..K``, the walk-window average of its
-neighbourhood's vectors, at the cost of ``K`` sparse products with an ``n × dim`` array
-(seconds on 100k nodes). It is the spectral propagation of ProNE (Zhang et al. 2019) with the
-filter of a random-walk window instead of ProNE's band-pass: it brings in the long-range
-context that a short exact window leaves out, which matters on tree-like graphs (on the
-WordNet noun graph, 10 steps after the sampled DeepWalk matrix, 2 × 40 walks, raised Micro-F1
-from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``). On graphs whose communities a
-short window already separates (LFR) it does not help.
+vector becomes the mean of ``P^{hk} E`` over ``k = 0..K`` (``h = propagate_hops``: 2 for
+:func:`netmf`, whose default diffuses along even steps, 1 for :func:`deepwalk_matrix`), the
+walk-window average of its neighbourhood's vectors, at the cost of ``K h`` sparse products
+with an ``n × dim`` array (seconds on 100k nodes). It is the spectral propagation of ProNE
+(Zhang et al. 2019) with the filter of a random-walk window instead of ProNE's band-pass: it
+brings in the long-range context that a short exact window leaves out, which matters on
+tree-like graphs (on the WordNet noun graph, 10 steps after the sampled DeepWalk matrix,
+2 × 40 walks, raised Micro-F1 from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``). On graphs whose communities a
+short window already separates (LFR) long diffusion blurs them, hence the automatic number of
+steps falls with the mean degree.
 
 The DeepWalk-matrix route (:func:`deepwalk_matrix`) samples the walks instead: ``num_walks``
 uniform (weight-proportional) random walks of ``walk_length`` steps from every node, counts
@@ -324,17 +331,16 @@ def netmf(
         Dimensions; default ``min(128, n_nodes − 1)``. An explicit value must be smaller than
         the number of nodes.
     window
-        Window size ``T`` of the implied random-walk skip-gram (10 as in DeepWalk). On large
-        sparse graphs a short exact window is far faster: on LFR graphs ``window=2,
-        method="sparse"`` with a larger ``negative`` matched (within 0.0005 Micro-F1) or beat
-        walk-based DeepWalk at 25–100× its speed (10k nodes), while tree-like graphs (WordNet)
-        need longer-range context, which ``propagate`` adds cheaply
-        (``benchmarks/results/embed_nodes.md``).
+        Window size ``T`` of the implied random-walk skip-gram. ``"auto"`` (default): 2 when
+        the exact sparse matrix fits ``max_nnz``, else 1 (see :func:`auto_parameters`).
+        DeepWalk's 10 is slower and not better on the panel of
+        ``benchmarks/realdata_nodes.py`` (Davis southern women: 0.52 Micro-F1 against 1.00).
     negative
         Negative samples ``b``: pairs are kept when ``M`` is above ``1``, i.e. ``b`` times more
-        frequent than chance, so on large clustered graphs a larger ``b`` removes the 2-hop
-        pairs that chance alone produces (LFR, ``window=2``: ``b = 5`` at 10k nodes,
-        ``b = 250`` at 100k; ``benchmarks/results/embed_nodes.md``).
+        frequent than chance. ``"auto"`` (default): with window 2, ``max(1, vol / (2 d̃³))``,
+        which removes the 2-hop pairs that chance alone produces in dense clustered graphs
+        (LFR 10k: ``b ≈ 5``); else 1. Recipes: ``b = 250`` at LFR 100k
+        (``benchmarks/results/embed_nodes.md``).
     weighting
         Weight of the walk distance ``r = 1..window``: ``"uniform"`` (NetMF's ``1/T``),
         ``"dynamic"`` (word2vec's shrunk window, ``∝ T − r + 1``; what gensim's skip-gram sees)
@@ -344,8 +350,12 @@ def netmf(
     eig
         Eigenvalue weighting ``p`` of ``U Σ^p`` (½ as in NetMF).
     propagate
-        Random-walk steps ``K`` of diffusion applied to the vectors after the factorisation
-        (0: none); see the module description.
+        Steps ``K`` of diffusion applied to the vectors after the factorisation (0: none); see
+        the module description. ``"auto"`` (default): ``⌈100 / mean degree⌉`` within
+        ``[2, 40]`` (see :func:`auto_parameters`).
+    propagate_hops
+        Walk steps per diffusion step: 2 (default; ``P²``, even steps, which keep the two
+        sides of a bipartite graph apart) or 1 (``P``).
     weighted, isolated
         See :func:`~diffembed.embed.graphs.as_graph`.
     n_iter, random_state, threads
@@ -354,7 +364,9 @@ def netmf(
     Returns
     -------
     NodeVectors
-        Keyed by node id, with ``info`` holding the graph report, the method used and timings.
+        Keyed by node id, with ``info`` holding the graph report, the parameters as resolved
+        (``info["auto"]["rules"]``: the graph numbers the automatic ones read), the method
+        used and timings.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
