@@ -41,7 +41,8 @@ with an ``n × dim`` array (seconds on 100k nodes). It is the spectral propagati
 (Zhang et al. 2019) with the filter of a random-walk window instead of ProNE's band-pass: it
 brings in the long-range context that a short exact window leaves out, which matters on
 tree-like graphs (on the WordNet noun graph, 10 steps after the sampled DeepWalk matrix,
-2 × 40 walks, raised Micro-F1 from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``). On graphs whose communities a
+2 × 40 walks, raised Micro-F1 from 0.907 to 0.920;
+``benchmarks/results/embed_nodes.md``). On graphs whose communities a
 short window already separates (LFR) long diffusion blurs them, hence the automatic number of
 steps falls with the mean degree.
 
