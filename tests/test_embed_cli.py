@@ -109,9 +109,10 @@ def test_nodes_defaults_are_read_from_the_graph_and_recorded(files, tmp_path):
     result = invoke("nodes", files / "edges.csv", "-o", out, "--dim", 2)
     assert result.exit_code == 0, result.output
     params = manifest(out)["parameters"]
-    # 10 nodes: the 2-step walks fit, and vol / (2 d̃³) < 1 on so small a graph
+    # 10 nodes, 21 edges: the 2-step walks fit, vol / (2 d̃³) < 1 on so small a graph, and
+    # ⌈100 / mean degree 4.2⌉ = 24 propagation steps
     assert (params["window"], params["negative"]) == (2, 1.0)
-    assert (params["propagate"], params["propagate_hops"]) == (10, 2)
+    assert (params["propagate"], params["propagate_hops"]) == (24, 2)
     out2 = tmp_path / "given"
     result = invoke("nodes", files / "edges.csv", "-o", out2, "--dim", 2, "--window", 1,
                     "--negative", "2.5", "--propagate", 0)  # fmt: skip
