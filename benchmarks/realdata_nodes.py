@@ -379,10 +379,16 @@ def main() -> None:
     ap.add_argument("--kmeans-runs", type=int, default=1)
     ap.add_argument("--cache", default=str(HERE / "data"))
     ap.add_argument("--output", help="results file (default benchmarks/results/realdata_nodes.md)")
-    ap.add_argument("--rewrite", action="store_true",
-                    help="only re-render the results file from its JSON (verdicts recomputed)")
-    ap.add_argument("--merge", action="store_true",
-                    help="keep the other graphs' rows of the results file (runs of a few graphs)")
+    ap.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="only re-render the results file from its JSON (verdicts recomputed)",
+    )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other graphs' rows of the results file (runs of a few graphs)",
+    )
     args = ap.parse_args()
     args.threads = args.threads or None
     os.environ[bench.KMEANS_RUNS_ENV] = str(args.kmeans_runs)
@@ -401,7 +407,8 @@ def main() -> None:
             f"{TARGET_F1} Micro-F1 of DeepWalk and ≥ {TARGET_SPEEDUP:g}× faster; against a "
             "recorded DeepWalk (a quieter machine) our fit counts by its CPU time (basis CPU), "
             "against one run now by its wall time (basis wall).\n\nRuns: "
-            + "; ".join(runs) + ".\n\n"
+            + "; ".join(runs)
+            + ".\n\n"
         )
 
     def write(rows: list[dict]) -> None:

@@ -336,8 +336,9 @@ def lfr_1k(mu: float):
 
 # Micro-F1 of netmf's defaults (node_classification: 3 splits of 50 %), measured when the
 # defaults were chosen (benchmarks/realdata_nodes.py; docs/embed.md), with the previous
-# defaults (window=10, negative=1, no propagation, 5 SVD power iterations) beside them. Margin: 0.01 below the
-# measured value (1 of the 17 test nodes of karate is 0.059, so there it is "no node lost").
+# defaults (window=10, negative=1, no propagation, 5 SVD power iterations) beside them.
+# Margin: 0.01 below the measured value (1 of the 17 test nodes of karate is 0.059, so there
+# it is "no node lost"). No DeepWalk here: gensim is not a dependency.
 DEFAULT_REFERENCE = {
     "karate": (karate, 0.961, 0.961),
     "davis": (davis, 1.000, 0.521),
@@ -361,8 +362,7 @@ def test_davis_bipartite_sides_need_even_propagation_steps():
     """On a bipartite graph odd walk steps swap the sides: P-steps mix them, P²-steps don't."""
     G, y = davis()
     scores = {
-        hops: node_classification(netmf(G, propagate=10, propagate_hops=hops), y)
-        for hops in (1, 2)
+        hops: node_classification(netmf(G, propagate=10, propagate_hops=hops), y) for hops in (1, 2)
     }
     assert scores[2]["micro_f1"] == 1.0
     assert scores[2]["nmi"] > 0.99
