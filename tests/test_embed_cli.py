@@ -113,6 +113,8 @@ def test_nodes_defaults_are_read_from_the_graph_and_recorded(files, tmp_path):
     # ⌈100 / mean degree 4.2⌉ = 24 propagation steps
     assert (params["window"], params["negative"]) == (2, 1.0)
     assert (params["propagate"], params["propagate_hops"]) == (24, 2)
+    rules = manifest(out)["results"]["auto"]["rules"]
+    assert rules["window"]["two_step_walks"] == sum(c * c for c in (4, 4, 4, 4, 4, 4, 4, 4, 5, 5))
     out2 = tmp_path / "given"
     result = invoke("nodes", files / "edges.csv", "-o", out2, "--dim", 2, "--window", 1,
                     "--negative", "2.5", "--propagate", 0)  # fmt: skip

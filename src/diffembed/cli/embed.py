@@ -454,7 +454,8 @@ def nodes_command(
     propagate: Annotated[
         str,
         typer.Option(
-            help="Steps of diffusion applied to the vectors, or auto (netmf: 10 even steps)."
+            help="Steps of diffusion applied to the vectors, or auto (netmf: ⌈100 / mean "
+            "degree⌉ even steps)."
         ),
     ] = "auto",
     unweighted: Annotated[bool, typer.Option("--unweighted", help="Ignore weights.")] = False,
@@ -502,7 +503,11 @@ def nodes_command(
         return {
             "recipe": f"nodes/{method}",
             "parameters": info.pop("parameters"),
-            "results": {"graph": info["graph"], "matrix": info["matrix"]},
+            "results": {
+                "graph": info["graph"],
+                "matrix": info["matrix"],
+                "auto": info.get("auto", {}),
+            },
             "figures": {"singular_values": info["singular_values"]},
         }
 
