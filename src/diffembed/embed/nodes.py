@@ -528,8 +528,9 @@ def deepwalk_matrix(
         Shift ``b`` of the PMI (``log b`` subtracted).
     num_walks, walk_length
         Walks per node and their length (DeepWalk: 10 × 80).
-    eig, propagate, weighted, isolated, n_iter, random_state, threads
-        As for :func:`netmf`.
+    eig, propagate, propagate_hops, weighted, isolated, n_iter, random_state, threads
+        As for :func:`netmf`, with this builder's defaults: no propagation (``propagate=0``,
+        ``propagate_hops=1`` when set) and 5 power iterations.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
