@@ -310,6 +310,9 @@ def test_propagate_refuses_negative_steps():
         deepwalk_matrix(weighted_graph(), dim=4, propagate=1.5)
     with pytest.raises(InputError, match=r"propagate_hops=3 is not supported; use 1 \(P\) or 2"):
         netmf(weighted_graph(), dim=4, propagate=2, propagate_hops=3)
+    for name in ("window", "negative", "propagate"):
+        with pytest.raises(InputError, match=rf"{name}='many' is neither 'auto' nor a number"):
+            netmf(weighted_graph(), dim=4, **{name: "many"})
 
 
 def test_sparse_route_over_max_nnz_falls_back_to_eig_and_says_what_it_costs():

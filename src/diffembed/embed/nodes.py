@@ -41,10 +41,9 @@ with an ``n × dim`` array (seconds on 100k nodes). It is the spectral propagati
 (Zhang et al. 2019) with the filter of a random-walk window instead of ProNE's band-pass: it
 brings in the long-range context that a short exact window leaves out, which matters on
 tree-like graphs (on the WordNet noun graph, 10 steps after the sampled DeepWalk matrix,
-2 × 40 walks, raised Micro-F1 from 0.907 to 0.920;
-``benchmarks/results/embed_nodes.md``). On graphs whose communities a
-short window already separates (LFR) long diffusion blurs them, hence the automatic number of
-steps falls with the mean degree.
+2 × 40 walks, raised Micro-F1 from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``).
+On graphs whose communities a short window already separates (LFR) long diffusion blurs them,
+hence the automatic number of steps falls with the mean degree.
 
 The DeepWalk-matrix route (:func:`deepwalk_matrix`) samples the walks instead: ``num_walks``
 uniform (weight-proportional) random walks of ``walk_length`` steps from every node, counts
@@ -121,6 +120,10 @@ def auto_parameters(
         ``window``, ``negative``, ``propagate`` and ``rules``: which ones were automatic and
         the graph numbers they read.
     """
+    for name, value in (("window", window), ("negative", negative), ("propagate", propagate)):
+        if isinstance(value, str) and value != "auto":
+            msg = f"{name}={value!r} is neither 'auto' nor a number; e.g. {name}='auto' or 2."
+            raise InputError(msg)
     A = graph.adjacency
     rules: dict[str, Any] = {}
     if window == "auto":
@@ -383,6 +386,7 @@ def netmf(
                            max_nnz=max_nnz)  # fmt: skip
     window, negative, propagate = auto.pop("window"), auto.pop("negative"), auto.pop("propagate")
     propagate = check_int(propagate, "propagate", low=0)
+    _check_hops(propagate_hops)
     with _progress.stage("netmf matrix", timings):
         X, facts = netmf_matrix(
             g,
@@ -437,6 +441,12 @@ def _factorize(
     return W.astype(np.float64), s
 
 
+def _check_hops(hops: Any) -> None:
+    if hops not in (1, 2) or isinstance(hops, bool):
+        msg = f"propagate_hops={hops!r} is not supported; use 1 (P) or 2 (P², even steps)."
+        raise InputError(msg)
+
+
 def _propagate(
     graph: Graph, vectors: np.ndarray, steps: int, timings: dict[str, float], *, hops: int = 1
 ) -> np.ndarray:
@@ -445,9 +455,7 @@ def _propagate(
     ``hops = h`` is the walk length of one step: 1 (every step) or 2 (even steps only, which
     keep the two sides of a bipartite graph apart).
     """
-    if hops not in (1, 2):
-        msg = f"propagate_hops={hops!r} is not supported; use 1 (P) or 2 (P², even steps)."
-        raise InputError(msg)
+    _check_hops(hops)
     steps = check_int(steps, "propagate", low=0)
     if steps == 0:
         return vectors
@@ -541,6 +549,7 @@ def deepwalk_matrix(
     window = check_int(window, "window", low=1)
     negative = check_real(negative, "negative", low=0.0, low_inclusive=False)
     propagate = check_int(propagate, "propagate", low=0)
+    _check_hops(propagate_hops)
     with _progress.stage("walks", timings):
         walks = random_walks(
             g, num_walks=num_walks, walk_length=walk_length, random_state=random_state
