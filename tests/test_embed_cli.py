@@ -109,10 +109,10 @@ def test_nodes_defaults_are_read_from_the_graph_and_recorded(files, tmp_path):
     result = invoke("nodes", files / "edges.csv", "-o", out, "--dim", 2)
     assert result.exit_code == 0, result.output
     params = manifest(out)["parameters"]
-    # 10 nodes, 21 edges: the 2-step walks fit, vol / (2 d̃³) < 1 on so small a graph, and
-    # ⌈100 / mean degree 4.2⌉ = 24 propagation steps
-    assert (params["window"], params["negative"]) == (2, 1.0)
-    assert (params["propagate"], params["propagate_hops"]) == (24, 2)
+    # 10 nodes, 21 edges: the 3-step walks fit (window 3, b = 1), and ⌈100 / (4.2 · 2)⌉ = 12
+    # propagation steps
+    assert (params["window"], params["negative"]) == (3, 1.0)
+    assert (params["propagate"], params["propagate_hops"]) == (12, 2)
     rules = manifest(out)["results"]["auto"]["rules"]
     assert rules["window"]["two_step_walks"] == sum(c * c for c in (4, 4, 4, 4, 4, 4, 4, 4, 5, 5))
     out2 = tmp_path / "given"

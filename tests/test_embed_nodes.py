@@ -345,7 +345,7 @@ def lfr_1k(mu: float):
 DEFAULT_REFERENCE = {
     "karate": (karate, 0.961, 0.961),
     "davis": (davis, 1.000, 0.521),
-    "lfr1k_mu0.5": (lambda: lfr_1k(0.5), 0.717, 0.705),
+    "lfr1k_mu0.5": (lambda: lfr_1k(0.5), 0.715, 0.705),
 }
 
 
@@ -378,30 +378,39 @@ def test_auto_parameters_follow_their_rules():
     G, _ = lfr_1k(0.3)
     g = as_graph(G)
     c = np.diff(g.adjacency.indptr).astype(float)
-    edge_end = (c @ c) / c.sum()
-    auto = auto_parameters(g)
-    assert auto["window"] == 2
-    assert auto["negative"] == pytest.approx(max(1.0, c.sum() / (2 * edge_end**3)), rel=1e-2)
-    assert auto["propagate"] == int(np.ceil(100 / c.mean())) == 4  # mean degree ≈ 26
-    assert auto["rules"]["window"]["two_step_walks"] == pytest.approx(c @ c)
-    small = auto_parameters(g, max_nnz=int(c @ c) - 1)  # the 2-step walks no longer fit
+    C = (g.adjacency > 0).astype(float)
+    walks2, walks3 = c @ c, float(np.ones(len(c)) @ (C @ (C @ c)))
+    edge_end = walks2 / c.sum()
+    auto = auto_parameters(g)  # 1,000 nodes: even the 3-step walks fit the 50M default
+    assert walks3 <= 50_000_000
+    assert (auto["window"], auto["negative"]) == (3, 1.0)
+    assert auto["propagate"] == int(np.ceil(100 / (2 * c.mean()))) == 2  # mean degree ≈ 26
+    assert auto["rules"]["window"]["two_step_walks"] == pytest.approx(walks2)
+    assert auto["rules"]["window"]["three_step_walks"] == pytest.approx(walks3)
+    two = auto_parameters(g, max_nnz=int(walks2))  # the 3-step walks no longer fit: window 2
+    assert two["window"] == 2
+    assert two["negative"] == pytest.approx(max(1.0, c.sum() / (2 * edge_end**3)), rel=1e-2)
+    assert two["propagate"] == int(np.ceil(100 / c.mean())) == 4
+    small = auto_parameters(g, max_nnz=int(walks2) - 1)  # nor the 2-step walks: window 1
     assert (small["window"], small["negative"], small["propagate"]) == (1, 1.0, 2)
-    # a binary tree: mean degree 2 (⌈100 / 2⌉ = 50 → 40 steps); vol = 1,020, d̃ = 2,546 / 1,020:
-    # b = 32.8, and every 2-hop pair (one path each) falls below chance
-    tree = auto_parameters(as_graph(nx.balanced_tree(2, 8)))
-    assert (tree["window"], tree["negative"], tree["propagate"]) == (2, 32.8, 40)
+    # a binary tree of 511 nodes: window 3, mean degree 1.996: ⌈100 / (1.996 · 2)⌉ = 26 steps;
+    # with window 2, vol = 1,020 and d̃ = 2,546 / 1,020 give b = 32.8 (one path per 2-hop pair)
+    tree = as_graph(nx.balanced_tree(2, 8))
+    assert [auto_parameters(tree)[k] for k in ("window", "negative", "propagate")] == [3, 1.0, 26]
+    tree2 = auto_parameters(tree, window=2)
+    assert (tree2["negative"], tree2["propagate"]) == (32.8, 40)
     given = auto_parameters(g, window=5, negative=3.0, propagate=0)
     assert (given["window"], given["negative"], given["propagate"]) == (5, 3.0, 0)
     assert given["rules"] == {}
-    dense = nx.complete_graph(60)  # vol / (2 d̃³) = 60·59 / (2·59³) < 1: b = 1
-    assert auto_parameters(as_graph(dense))["negative"] == 1.0
+    dense = as_graph(nx.complete_graph(60))  # vol / (2 d̃³) = 60·59 / (2·59³) < 1: b = 1
+    assert auto_parameters(dense, window=2)["negative"] == 1.0
     n, offsets = 20_000, np.arange(1, 6)  # a ring joined to its 5 nearest on each side
     rows = np.repeat(np.arange(n), 10)
     cols = (rows + np.tile(np.concatenate([offsets, -offsets]), n)) % n
-    ring = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
-    big = auto_parameters(as_graph(ring))  # degree 10: b = 200,000 / (2 · 10³) = 100
-    assert (big["window"], big["negative"], big["propagate"]) == (2, 100.0, 10)
-    nv = netmf(G, dim=8)
+    ring = as_graph(sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)))
+    big = auto_parameters(ring, max_nnz=10_000_000)  # 2·10⁶ 2-step, 2·10⁷ 3-step walks
+    assert (big["window"], big["negative"], big["propagate"]) == (2, 100.0, 10)  # b = 2·10⁵ / 2·10³
+    nv = netmf(G, dim=8, max_nnz=int(walks2))
     assert nv.info["parameters"]["window"] == 2
     assert nv.info["matrix"]["method"] == "sparse"  # a short window takes the sparse route
     assert nv.info["auto"]["rules"]["negative"]["vol"] == c.sum()
