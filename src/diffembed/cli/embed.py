@@ -443,7 +443,7 @@ def nodes_command(
     method: Annotated[str, typer.Option(help="netmf or deepwalk (sampled walks).")] = "netmf",
     dim: Annotated[int | None, typer.Option(help="Dimensions (default min(128, n-1)).")] = None,
     window: Annotated[
-        str, typer.Option(help="Random-walk window T, or auto (netmf: 2 if it fits, else 1).")
+        str, typer.Option(help="Random-walk window T, or auto (netmf: 3, 2 or 1, what fits).")
     ] = "auto",
     negative: Annotated[
         str, typer.Option(help="Negative samples b, or auto (netmf: read from the degrees).")
@@ -454,8 +454,8 @@ def nodes_command(
     propagate: Annotated[
         str,
         typer.Option(
-            help="Steps of diffusion applied to the vectors, or auto (netmf: ⌈100 / mean "
-            "degree⌉ even steps)."
+            help="Steps of diffusion applied to the vectors, or auto (netmf: ⌈100 / (mean "
+            "degree · (T − 1))⌉ even steps)."
         ),
     ] = "auto",
     unweighted: Annotated[bool, typer.Option("--unweighted", help="Ignore weights.")] = False,

@@ -25,8 +25,8 @@ compute ``X``:
 one, so ``1/T`` becomes ``w_r``): the expected weights of word2vec's randomly shrunk window,
 which gensim — and so the DeepWalk reference — uses. ``F`` above becomes ``Σ_r w_r λ^r``.
 
-``method="auto"`` takes ``"sparse"`` for ``window=1``, and for ``window=2`` when the graph's
-2-step walks fit in ``max_nnz``; otherwise ``"dense"`` up to 12,000 nodes, else ``"sparse"``
+``method="auto"`` takes ``"sparse"`` for ``window=1``, and for ``window`` 2 or 3 when the
+graph's walks of that length fit in ``max_nnz``; otherwise ``"dense"`` up to 12,000 nodes, else ``"sparse"``
 if ``Σ P^r`` fits in ``max_nnz`` non-zeros, else ``"eig"``.
 
 The defaults (``window``, ``negative`` and ``propagate`` set to ``"auto"``) are read from the
@@ -346,8 +346,9 @@ def netmf(
         Dimensions; default ``min(128, n_nodes − 1)``. An explicit value must be smaller than
         the number of nodes.
     window
-        Window size ``T`` of the implied random-walk skip-gram. ``"auto"`` (default): 2 when
-        the exact sparse matrix fits ``max_nnz``, else 1 (see :func:`auto_parameters`).
+        Window size ``T`` of the implied random-walk skip-gram. ``"auto"`` (default): 3, 2 or
+        1, the longest whose exact sparse matrix fits ``max_nnz`` (see
+        :func:`auto_parameters`).
         DeepWalk's 10 is slower and not better on the panel of
         ``benchmarks/realdata_nodes.py`` (Davis southern women: 0.52 Micro-F1 against 1.00).
     negative
@@ -366,8 +367,8 @@ def netmf(
         Eigenvalue weighting ``p`` of ``U Σ^p`` (½ as in NetMF).
     propagate
         Steps ``K`` of diffusion applied to the vectors after the factorisation (0: none); see
-        the module description. ``"auto"`` (default): ``⌈100 / mean degree⌉`` within
-        ``[2, 40]`` (see :func:`auto_parameters`).
+        the module description. ``"auto"`` (default): ``⌈100 / (mean degree · (T − 1))⌉``
+        within ``[2, 40]`` (see :func:`auto_parameters`).
     propagate_hops
         Walk steps per diffusion step: 2 (default; ``P²``, even steps, which keep the two
         sides of a bipartite graph apart) or 1 (``P``).
