@@ -26,8 +26,8 @@ one, so ``1/T`` becomes ``w_r``): the expected weights of word2vec's randomly sh
 which gensim — and so the DeepWalk reference — uses. ``F`` above becomes ``Σ_r w_r λ^r``.
 
 ``method="auto"`` takes ``"sparse"`` for ``window=1``, and for ``window`` 2 or 3 when the
-graph's walks of that length fit in ``max_nnz``; otherwise ``"dense"`` up to 12,000 nodes, else ``"sparse"``
-if ``Σ P^r`` fits in ``max_nnz`` non-zeros, else ``"eig"``.
+graph's walks of that length fit in ``max_nnz``; otherwise ``"dense"`` up to 12,000 nodes,
+else ``"sparse"`` if ``Σ P^r`` fits in ``max_nnz`` non-zeros, else ``"eig"``.
 
 The defaults (``window``, ``negative`` and ``propagate`` set to ``"auto"``) are read from the
 graph by :func:`auto_parameters`: one setting for every graph of the real-graph panel of
