@@ -337,6 +337,8 @@ def m_netmf(path: str, dim: int, threads: int | None, workers: int, **kw):
 
     _limit_threads(threads)
     A, y = load_graph(path)
+    # the recipes were measured with netmf's previous defaults: keep them unless given
+    kw = {"negative": 1.0, "propagate": 0, "n_iter": 5, **kw}
     start = time.time()
     nv = netmf(A, dim=min(dim, len(y) - 1), threads=threads, **kw)
     return node_row(nv.vectors, y, time.time() - start, notes=nv.info["matrix"]["method"])

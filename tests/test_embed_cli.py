@@ -103,6 +103,35 @@ def test_lsa_and_nodes(files, tmp_path):
     assert manifest(out2)["parameters"]["propagate"] == 3
 
 
+def test_nodes_defaults_are_read_from_the_graph_and_recorded(files, tmp_path):
+    """netmf's auto window / negative / propagate: resolved values land in the manifest."""
+    out = tmp_path / "auto"
+    result = invoke("nodes", files / "edges.csv", "-o", out, "--dim", 2)
+    assert result.exit_code == 0, result.output
+    params = manifest(out)["parameters"]
+    # 10 nodes, 21 edges: the 3-step walks fit (window 3, b = 1), and ⌈100 / (4.2 · 2)⌉ = 12
+    # propagation steps
+    assert (params["window"], params["negative"]) == (3, 1.0)
+    assert (params["propagate"], params["propagate_hops"]) == (12, 2)
+    rules = manifest(out)["results"]["auto"]["rules"]
+    assert rules["window"]["two_step_walks"] == sum(c * c for c in (4, 4, 4, 4, 4, 4, 4, 4, 5, 5))
+    out2 = tmp_path / "given"
+    result = invoke("nodes", files / "edges.csv", "-o", out2, "--dim", 2, "--window", 1,
+                    "--negative", "2.5", "--propagate", 0)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    params = manifest(out2)["parameters"]
+    assert (params["window"], params["negative"], params["propagate"]) == (1, 2.5, 0)
+    out3 = tmp_path / "walks"
+    result = invoke("nodes", files / "edges.csv", "-o", out3, "--method", "deepwalk", "--dim", 2)
+    assert result.exit_code == 0, result.output
+    params = manifest(out3)["parameters"]
+    assert (params["window"], params["negative"], params["propagate"]) == (10, 1.0, 0)
+    result = invoke("nodes", files / "edges.csv", "-o", tmp_path / "bad", "--window", "two")
+    assert result.exit_code == 2
+    assert "--window 'two' is neither auto nor an integer" in flat(result.output)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_failures_leave_nothing_and_explain(files, tmp_path):
     out = tmp_path / "bad"
     result = invoke("words", files / "corpus.txt", "-o", out, "--min-count", 1000)

@@ -452,20 +452,38 @@ def sentences_command(
 
 
 # --------------------------------------------------------------------------------- nodes
+def _nodes_number(value: str, name: str, kind: type) -> Any:
+    """``--name VALUE`` as ``kind`` (int or float), or an InputError naming the option."""
+    try:
+        return kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        msg = f"--{name} {value!r} is neither auto nor {what}; e.g. --{name} 2."
+        raise InputError(msg) from None
+
+
 @embed_app.command("nodes")
 def nodes_command(
     edges: Annotated[Path, typer.Argument(help="Edge list: source,target[,weight] (CSV/TSV).")],
     out: OutDir = ...,  # type: ignore[assignment]
     method: Annotated[str, typer.Option(help="netmf or deepwalk (sampled walks).")] = "netmf",
     dim: Annotated[int | None, typer.Option(help="Dimensions (default min(128, n-1)).")] = None,
-    window: Annotated[int, typer.Option(help="Random-walk window T.")] = 10,
-    negative: Annotated[float, typer.Option(help="Negative samples b.")] = 1.0,
+    window: Annotated[
+        str, typer.Option(help="Random-walk window T, or auto (netmf: 3, 2 or 1, what fits).")
+    ] = "auto",
+    negative: Annotated[
+        str, typer.Option(help="Negative samples b, or auto (netmf: read from the degrees).")
+    ] = "auto",
     netmf_method: Annotated[str, typer.Option(help="auto, dense, sparse or eig.")] = "auto",
     num_walks: Annotated[int, typer.Option(help="Walks per node (deepwalk).")] = 10,
     walk_length: Annotated[int, typer.Option(help="Steps per walk (deepwalk).")] = 80,
     propagate: Annotated[
-        int, typer.Option(help="Random-walk steps of diffusion applied to the vectors.")
-    ] = 0,
+        str,
+        typer.Option(
+            help="Steps of diffusion applied to the vectors, or auto (netmf: ⌈100 / (mean "
+            "degree · (T − 1))⌉ even steps)."
+        ),
+    ] = "auto",
     unweighted: Annotated[bool, typer.Option("--unweighted", help="Ignore weights.")] = False,
     isolated: Annotated[str, typer.Option(help="raise or drop isolated nodes.")] = "raise",
     delimiter: Annotated[str | None, typer.Option(help="Field separator.")] = None,
@@ -495,8 +513,12 @@ def nodes_command(
             f"{method} on {edges.name}: {r['n_nodes']} nodes, {r['n_edges']} edges, "
             f"{r['n_components']} component(s)"
         )
-        common = {"dim": dim, "window": window, "negative": negative, "propagate": propagate,
-                  "random_state": random_state, "threads": threads}  # fmt: skip
+        auto = {"window": 10, "negative": 1.0, "propagate": 0} if method == "deepwalk" else {}
+        common = {"dim": dim, "random_state": random_state, "threads": threads}
+        for name, value, kind in (("window", window, int), ("negative", negative, float),
+                                  ("propagate", propagate, int)):  # fmt: skip
+            given = value != "auto"
+            common[name] = _nodes_number(value, name, kind) if given else auto.get(name, "auto")
         if method == "netmf":
             nv = netmf(g, method=netmf_method, **common)  # type: ignore[arg-type]
         else:
@@ -510,7 +532,11 @@ def nodes_command(
         return {
             "recipe": f"nodes/{method}",
             "parameters": info.pop("parameters"),
-            "results": {"graph": info["graph"], "matrix": info["matrix"]},
+            "results": {
+                "graph": info["graph"],
+                "matrix": info["matrix"],
+                "auto": info.get("auto", {}),
+            },
             "figures": {"singular_values": info["singular_values"]},
         }
 

@@ -25,18 +25,25 @@ compute ``X``:
 one, so ``1/T`` becomes ``w_r``): the expected weights of word2vec's randomly shrunk window,
 which gensim — and so the DeepWalk reference — uses. ``F`` above becomes ``Σ_r w_r λ^r``.
 
-``method="auto"`` takes ``"dense"`` up to 12,000 nodes, else ``"sparse"`` if ``Σ P^r`` fits in
-``max_nnz`` non-zeros, else ``"eig"``.
+``method="auto"`` takes ``"sparse"`` for ``window=1``, and for ``window`` 2 or 3 when the
+graph's walks of that length fit in ``max_nnz``; otherwise ``"dense"`` up to 12,000 nodes,
+else ``"sparse"`` if ``Σ P^r`` fits in ``max_nnz`` non-zeros, else ``"eig"``.
+
+The defaults (``window``, ``negative`` and ``propagate`` set to ``"auto"``) are read from the
+graph by :func:`auto_parameters`: one setting for every graph of the real-graph panel of
+``benchmarks/realdata_nodes.py`` (docs/embed.md has the table and the shortfalls).
 
 ``propagate=K`` (both routes) then diffuses the factorised vectors over the graph: each node's
-vector becomes the mean of ``P^k E`` over ``k = 0..K``, the walk-window average of its
-neighbourhood's vectors, at the cost of ``K`` sparse products with an ``n × dim`` array
-(seconds on 100k nodes). It is the spectral propagation of ProNE (Zhang et al. 2019) with the
-filter of a random-walk window instead of ProNE's band-pass: it brings in the long-range
-context that a short exact window leaves out, which matters on tree-like graphs (on the
-WordNet noun graph, 10 steps after the sampled DeepWalk matrix, 2 × 40 walks, raised Micro-F1
-from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``). On graphs whose communities a
-short window already separates (LFR) it does not help.
+vector becomes the mean of ``P^{hk} E`` over ``k = 0..K`` (``h = propagate_hops``: 2 for
+:func:`netmf`, whose default diffuses along even steps, 1 for :func:`deepwalk_matrix`), the
+walk-window average of its neighbourhood's vectors, at the cost of ``K h`` sparse products
+with an ``n × dim`` array (seconds on 100k nodes). It is the spectral propagation of ProNE
+(Zhang et al. 2019) with the filter of a random-walk window instead of ProNE's band-pass: it
+brings in the long-range context that a short exact window leaves out, which matters on
+tree-like graphs (on the WordNet noun graph, 10 steps after the sampled DeepWalk matrix,
+2 × 40 walks, raised Micro-F1 from 0.907 to 0.920; ``benchmarks/results/embed_nodes.md``).
+On graphs whose communities a short window already separates (LFR) long diffusion blurs them,
+hence the automatic number of steps falls with the mean degree.
 
 The DeepWalk-matrix route (:func:`deepwalk_matrix`) samples the walks instead: ``num_walks``
 uniform (weight-proportional) random walks of ``walk_length`` steps from every node, counts
@@ -63,11 +70,90 @@ from .graphs import Graph, as_graph
 from .keyed import NodeVectors
 from .pmi import pmi_matrix
 
-__all__ = ["deepwalk_matrix", "netmf", "netmf_matrix", "random_walks"]
+__all__ = ["auto_parameters", "deepwalk_matrix", "netmf", "netmf_matrix", "random_walks"]
 
 NetMFMethod = Literal["auto", "dense", "sparse", "eig"]
 _DENSE_MAX = 12_000
 _EXACT_EIG_MAX = 2_000
+# propagate="auto": ⌈_PROPAGATE_REACH / mean degree⌉ even steps, within [MIN, MAX]
+_PROPAGATE_REACH, _PROPAGATE_MIN, _PROPAGATE_MAX = 100.0, 2, 40
+
+
+def _walks(A: sp.csr_matrix, steps: int) -> float:
+    """``1ᵀ C^steps 1`` (``C``: the 0/1 adjacency): the walks of ``steps`` steps, a bound on the
+    non-zeros of ``Σ_{r ≤ steps} P^r`` (2 steps: ``Σ_k c_k²``, ``c_k`` neighbours of k)."""
+    C = sp.csr_matrix((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape)
+    v = np.ones(A.shape[0])
+    for _ in range(steps):
+        v = C @ v
+    return float(v.sum())
+
+
+def auto_parameters(
+    graph: Graph,
+    *,
+    window: int | Literal["auto"] = "auto",
+    negative: float | Literal["auto"] = "auto",
+    propagate: int | Literal["auto"] = "auto",
+    max_nnz: int = 50_000_000,
+) -> dict[str, Any]:
+    """NetMF's default ``window``, ``negative`` and ``propagate``, read from the graph.
+
+    Values given as numbers are kept. The rules (measured on the panel of
+    ``benchmarks/realdata_nodes.py``; docs/embed.md):
+
+    - ``window``: the largest of 3 and 2 whose exact sparse matrix fits, i.e. whose walks
+      (``Σ_k c_k²`` for 2 steps, ``c_k`` neighbours of node ``k``) are at most ``max_nnz``;
+      else 1 (graphs with hubs: on the Debian package graph ``libc6`` alone has 21,840
+      neighbours). Sparse tree-like graphs get 3 (WordNet nouns: 0.909 Micro-F1 against 0.889
+      with 2); dense clustered ones 2 (LFR 10k: 2 · 10⁸ three-step walks).
+    - ``negative``: with window 2, ``b = max(1, vol / (2 d̃³))`` with ``vol = Σ_k c_k`` and
+      ``d̃ = Σ c_k² / Σ c_k`` (the degree of a random edge's end): a pair of typical nodes
+      joined by a single 2-step path is then not counted as above chance, which removes the
+      chance 2-hop pairs that blur the communities of dense clustered graphs (LFR 10k:
+      ``b ≈ 5``) and is 1 on small graphs (karate club). With window 1 or 3: 1.
+    - ``propagate``: ``⌈100 / (d̄ (T − 1))⌉`` even steps (``propagate_hops=2``) for window
+      ``T ≥ 2``, within ``[2, 40]``, with ``d̄`` the mean number of neighbours: a sparse graph
+      carries little context per step, so it is diffused further, and a longer window needs
+      less (WordNet nouns, ``d̄ = 2.8``, window 3: 18 steps; LFR 10k, ``d̄ ≈ 26``, window 2: 4,
+      where long diffusion blurs the communities). Where the automatic window is 1 (hubs,
+      whose two steps already reach most of the graph): 2 steps (the Debian package graph
+      lost 0.016 Micro-F1 with 10). Even steps keep the two sides of a bipartite graph apart
+      (Davis southern women: 1.000 Micro-F1 with even steps, 0.75 with every step).
+
+    Returns
+    -------
+    dict
+        ``window``, ``negative``, ``propagate`` and ``rules``: which ones were automatic and
+        the graph numbers they read.
+    """
+    for name, value in (("window", window), ("negative", negative), ("propagate", propagate)):
+        if isinstance(value, str) and value != "auto":
+            msg = f"{name}={value!r} is neither 'auto' nor a number; e.g. {name}='auto' or 2."
+            raise InputError(msg)
+    A = graph.adjacency
+    rules: dict[str, Any] = {}
+    if window == "auto":
+        walks = {steps: _walks(A, steps) for steps in (2, 3)}
+        window = next((t for t in (3, 2) if walks[t] <= max_nnz), 1)
+        rules["window"] = {"two_step_walks": walks[2], "three_step_walks": walks[3],
+                           "max_nnz": max_nnz}  # fmt: skip
+    if negative == "auto":
+        counts = np.diff(A.indptr).astype(np.float64)
+        vol = float(counts.sum())
+        edge_degree = float(counts @ counts) / vol
+        negative = 1.0
+        if window == 2:
+            negative = float(f"{max(1.0, vol / (2 * edge_degree**3)):.3g}")
+        rules["negative"] = {"vol": vol, "edge_end_degree": edge_degree}
+    if propagate == "auto":
+        mean_degree = A.nnz / A.shape[0]
+        steps = int(np.ceil(_PROPAGATE_REACH / (mean_degree * max(1, window - 1))))
+        propagate = min(_PROPAGATE_MAX, max(_PROPAGATE_MIN, steps))
+        if window == 1 and "window" in rules:  # hubs: 2 steps already reach most of the graph
+            propagate = _PROPAGATE_MIN
+        rules["propagate"] = {"mean_degree": mean_degree}
+    return {"window": window, "negative": negative, "propagate": propagate, "rules": rules}
 
 
 def _resolve_dim(dim: int | None, n: int) -> int:
@@ -106,8 +192,9 @@ def netmf_matrix(
     vol = float(degree.sum())
     scale = vol / negative
     facts: dict[str, Any] = {"vol": vol}
-    if method == "auto":
-        method = "dense" if n <= _DENSE_MAX else "sparse"
+    if method == "auto":  # a short window on a sparse graph: the exact sparse matrix is cheap
+        short = window == 1 or (window in (2, 3) and _walks(A, window) <= max_nnz)
+        method = "sparse" if short or n > _DENSE_MAX else "dense"
     if method == "dense":
         facts["method"] = "dense"
         return _dense(A, degree, weights, scale), facts
@@ -162,6 +249,10 @@ def _sparse_powers(
     P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
     X, S = P, P * weights[0]
     for w in weights[1:]:
+        # Σ_k nnz(column k of X) · nnz(row k of P) bounds nnz(X P): don't try what cannot fit
+        col_counts = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
+        if col_counts @ np.diff(P.indptr) > 10 * max_nnz:
+            return None
         X = sp.csr_matrix(X @ P)
         if X.nnz > max_nnz:
             return None
@@ -228,18 +319,19 @@ def netmf(
     graph: Any,
     dim: int | None = None,
     *,
-    window: int = 10,
-    negative: float = 1.0,
+    window: int | Literal["auto"] = "auto",
+    negative: float | Literal["auto"] = "auto",
     weighting: Weighting = "uniform",
     method: NetMFMethod = "auto",
     rank: int = 256,
     eig: float = 0.5,
     max_nnz: int = 50_000_000,
     max_per_row: int = 1024,
-    propagate: int = 0,
+    propagate: int | Literal["auto"] = "auto",
+    propagate_hops: Literal[1, 2] = 2,
     weighted: bool = True,
     isolated: Literal["raise", "drop"] = "raise",
-    n_iter: int = 5,
+    n_iter: int = 2,
     random_state: int | None = 0,
     threads: int | None = None,
 ) -> NodeVectors:
@@ -254,17 +346,17 @@ def netmf(
         Dimensions; default ``min(128, n_nodes − 1)``. An explicit value must be smaller than
         the number of nodes.
     window
-        Window size ``T`` of the implied random-walk skip-gram (10 as in DeepWalk). On large
-        sparse graphs a short exact window is far faster: on LFR graphs ``window=2,
-        method="sparse"`` with a larger ``negative`` matched (within 0.0005 Micro-F1) or beat
-        walk-based DeepWalk at 25–100× its speed (10k nodes), while tree-like graphs (WordNet)
-        need longer-range context, which ``propagate`` adds cheaply
-        (``benchmarks/results/embed_nodes.md``).
+        Window size ``T`` of the implied random-walk skip-gram. ``"auto"`` (default): 3, 2 or
+        1, the longest whose exact sparse matrix fits ``max_nnz`` (see
+        :func:`auto_parameters`).
+        DeepWalk's 10 is slower and not better on the panel of
+        ``benchmarks/realdata_nodes.py`` (Davis southern women: 0.52 Micro-F1 against 1.00).
     negative
         Negative samples ``b``: pairs are kept when ``M`` is above ``1``, i.e. ``b`` times more
-        frequent than chance, so on large clustered graphs a larger ``b`` removes the 2-hop
-        pairs that chance alone produces (LFR, ``window=2``: ``b = 5`` at 10k nodes,
-        ``b = 250`` at 100k; ``benchmarks/results/embed_nodes.md``).
+        frequent than chance. ``"auto"`` (default): with window 2, ``max(1, vol / (2 d̃³))``,
+        which removes the 2-hop pairs that chance alone produces in dense clustered graphs
+        (LFR 10k: ``b ≈ 5``); else 1. Recipes: ``b = 250`` at LFR 100k
+        (``benchmarks/results/embed_nodes.md``).
     weighting
         Weight of the walk distance ``r = 1..window``: ``"uniform"`` (NetMF's ``1/T``),
         ``"dynamic"`` (word2vec's shrunk window, ``∝ T − r + 1``; what gensim's skip-gram sees)
@@ -274,17 +366,24 @@ def netmf(
     eig
         Eigenvalue weighting ``p`` of ``U Σ^p`` (½ as in NetMF).
     propagate
-        Random-walk steps ``K`` of diffusion applied to the vectors after the factorisation
-        (0: none); see the module description.
+        Steps ``K`` of diffusion applied to the vectors after the factorisation (0: none); see
+        the module description. ``"auto"`` (default): ``⌈100 / (mean degree · (T − 1))⌉``
+        within ``[2, 40]`` (see :func:`auto_parameters`).
+    propagate_hops
+        Walk steps per diffusion step: 2 (default; ``P²``, even steps, which keep the two
+        sides of a bipartite graph apart) or 1 (``P``).
     weighted, isolated
         See :func:`~diffembed.embed.graphs.as_graph`.
     n_iter, random_state, threads
-        Randomized SVD power iterations, seed, BLAS-thread cap.
+        Randomized SVD power iterations (2: more did not help on the panel, and on the WordNet
+        noun graph 5 scored lower), seed, BLAS-thread cap.
 
     Returns
     -------
     NodeVectors
-        Keyed by node id, with ``info`` holding the graph report, the method used and timings.
+        Keyed by node id, with ``info`` holding the graph report, the parameters as resolved
+        (``info["auto"]["rules"]``: the graph numbers the automatic ones read), the method
+        used and timings.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -292,7 +391,11 @@ def netmf(
         g = as_graph(graph, weighted=weighted, isolated=isolated)
     n = g.n_nodes
     dim = _resolve_dim(dim, n)
+    auto = auto_parameters(g, window=window, negative=negative, propagate=propagate,
+                           max_nnz=max_nnz)  # fmt: skip
+    window, negative, propagate = auto.pop("window"), auto.pop("negative"), auto.pop("propagate")
     propagate = check_int(propagate, "propagate", low=0)
+    _check_hops(propagate_hops)
     with _progress.stage("netmf matrix", timings):
         X, facts = netmf_matrix(
             g,
@@ -306,15 +409,16 @@ def netmf(
             random_state=random_state,
         )
     vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
-    vectors = _propagate(g, vectors, propagate, timings)
+    vectors = _propagate(g, vectors, propagate, timings, hops=propagate_hops)
     timings["total"] = time.perf_counter() - start
     info = {
         "method": "netmf",
         "parameters": {
             "dim": dim, "window": window, "negative": negative, "weighting": weighting,
             "method": method, "rank": rank, "eig": eig, "propagate": propagate,
-            "random_state": random_state,
+            "propagate_hops": propagate_hops, "n_iter": n_iter, "random_state": random_state,
         },
+        "auto": auto,
         "matrix": facts,
         "graph": g.report,
         "singular_values": s,
@@ -339,15 +443,29 @@ def _factorize(
                 "small or too dense for this window. Use a larger window or more walks."
             )
             raise InputError(msg)
+        if min(X.shape) <= 500:  # an exact LAPACK SVD in milliseconds: capping threads (a
+            threads = None  # threadpoolctl scan of the loaded libraries) would cost more
         U, s, Vt = truncated_svd(X, dim, n_iter=n_iter, random_state=seed, threads=threads)
         W, _ = weighted_factors(U, s, Vt, eig)
     return W.astype(np.float64), s
 
 
+def _check_hops(hops: Any) -> None:
+    if hops not in (1, 2) or isinstance(hops, bool):
+        msg = f"propagate_hops={hops!r} is not supported; use 1 (P) or 2 (P², even steps)."
+        raise InputError(msg)
+
+
 def _propagate(
-    graph: Graph, vectors: np.ndarray, steps: int, timings: dict[str, float]
+    graph: Graph, vectors: np.ndarray, steps: int, timings: dict[str, float], *, hops: int = 1
 ) -> np.ndarray:
-    """``(1/(K+1)) Σ_{k=0..K} P^k E`` with ``P = D⁻¹A``: the vectors averaged along the walk."""
+    """``(1/(K+1)) Σ_{k=0..K} P^{hk} E`` with ``P = D⁻¹A``: the vectors averaged along the walk.
+
+    ``hops = h`` is the walk length of one step: 1 (every step) or 2 (even steps only, which
+    keep the two sides of a bipartite graph apart).
+    """
+    _check_hops(hops)
+    steps = check_int(steps, "propagate", low=0)
     if steps == 0:
         return vectors
     with _progress.stage("propagate", timings):
@@ -356,7 +474,8 @@ def _propagate(
         P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
         total, current = vectors.copy(), vectors
         for _ in range(steps):
-            current = P @ current
+            for _ in range(hops):
+                current = P @ current
             total += current
         return total / (steps + 1)
 
@@ -402,6 +521,7 @@ def deepwalk_matrix(
     walk_length: int = 80,
     eig: float = 0.5,
     propagate: int = 0,
+    propagate_hops: Literal[1, 2] = 1,
     weighted: bool = True,
     isolated: Literal["raise", "drop"] = "raise",
     n_iter: int = 5,
@@ -425,8 +545,9 @@ def deepwalk_matrix(
         Shift ``b`` of the PMI (``log b`` subtracted).
     num_walks, walk_length
         Walks per node and their length (DeepWalk: 10 × 80).
-    eig, propagate, weighted, isolated, n_iter, random_state, threads
-        As for :func:`netmf`.
+    eig, propagate, propagate_hops, weighted, isolated, n_iter, random_state, threads
+        As for :func:`netmf`, with this builder's defaults: no propagation (``propagate=0``,
+        ``propagate_hops=1`` when set) and 5 power iterations.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -437,6 +558,7 @@ def deepwalk_matrix(
     window = check_int(window, "window", low=1)
     negative = check_real(negative, "negative", low=0.0, low_inclusive=False)
     propagate = check_int(propagate, "propagate", low=0)
+    _check_hops(propagate_hops)
     with _progress.stage("walks", timings):
         walks = random_walks(
             g, num_walks=num_walks, walk_length=walk_length, random_state=random_state
@@ -452,14 +574,15 @@ def deepwalk_matrix(
     with _progress.stage("pmi", timings):
         X = pmi_matrix(counts, kind="ppmi", cds=1.0, shift=negative)
     vectors, s = _factorize(X, dim, eig, n_iter, random_state, threads, timings)
-    vectors = _propagate(g, vectors, propagate, timings)
+    vectors = _propagate(g, vectors, propagate, timings, hops=propagate_hops)
     timings["total"] = time.perf_counter() - start
     info = {
         "method": "deepwalk-matrix",
         "parameters": {
             "dim": dim, "window": window, "negative": negative, "weighting": weighting,
             "num_walks": num_walks, "walk_length": walk_length, "eig": eig,
-            "propagate": propagate, "random_state": random_state,
+            "propagate": propagate, "propagate_hops": propagate_hops,
+            "random_state": random_state,
         },
         "matrix": {"nnz": int(X.nnz), "pairs": float(counts.sum())},
         "graph": g.report,
