@@ -17,7 +17,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .. import __version__, _progress
+from .. import __version__, _memory, _progress
 from .._estimate import fit_estimate
 from .._validation import check_in, check_int
 from ..exceptions import DisconnectedGraphError, InputError
@@ -39,6 +39,7 @@ from .common import (
 from .console import UI, map_summary_table
 from .embed import embed_app
 from .extras import EXPORT_HINTS, explorer_neighbors, parse_formats, write_exports
+from .guards import SepOpt, check_map_memory, check_read_memory, check_seed
 from .latents import latents_app
 from .stability import stability_command
 from .streaming import stream_transform
@@ -149,6 +150,7 @@ def map_command(
     ] = None,
     label: LabelOpt = None,
     id_column: IdOpt = None,
+    sep: SepOpt = None,
     n_components: Annotated[int, typer.Option(help="Diffusion coordinates to keep.")] = 10,
     n_neighbors: Annotated[int, typer.Option(help="Neighbours per point in the graph.")] = 15,
     alpha: Annotated[float, typer.Option(help="Density normalisation in [0, 1].")] = 1.0,
@@ -181,7 +183,9 @@ def map_command(
     landmark_method: Annotated[
         str, typer.Option(help="Landmark rule with --landmarks: random or kmeans++.")
     ] = "random",
-    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of every random step.", callback=check_seed)
+    ] = 0,
     explorer_k: Annotated[
         int | None,
         typer.Option(
@@ -209,6 +213,7 @@ def map_command(
             n_samples=n_samples,
             label=label,
             id_column=id_column,
+            sep=sep,
             clusters=clusters,
             overwrite=overwrite,
             report=not no_report,
@@ -248,6 +253,7 @@ def _run_map(
     formats: list[str],
     params: dict[str, Any],
     landmarks: dict[str, Any] | None = None,
+    sep: str | None = None,
 ) -> None:
     from ..diffusion_map import DiffusionMap
     from ..io import writers
@@ -291,9 +297,12 @@ def _run_map(
         raise InputError(msg)
 
     inputs = [] if input_path is None else [input_path]
+    if input_path is not None:
+        check_read_memory(input_path)
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None:
-            X, labels, ids, names, input_info = read_input(input_path, label, id_column)
+            X, labels, ids, names, input_info = read_input(input_path, label, id_column,
+                                                           sep=sep)
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset
@@ -316,8 +325,10 @@ def _run_map(
             f"diffusion map of {source}: {X.shape[0]} points × {X.shape[1]} features · {shown}"
             f" random_state={random_state}"
         )
-        estimate = fit_estimate(X.shape[0], X.shape[1], params["n_neighbors"],
-                                None if landmarks is None else landmarks["landmarks"])
+        n_landmarks = None if landmarks is None else landmarks["landmarks"]
+        memory = check_map_memory(X.shape, params, n_landmarks, explorer_k, report)
+        estimate = fit_estimate(X.shape[0], X.shape[1], memory, n_landmarks,
+                                params["n_neighbors"])
         if estimate is not None:
             ui.info(estimate)
         with ui.capture_warnings():
@@ -421,6 +432,7 @@ def transform_command(
     ] = None,
     label: LabelOpt = None,
     id_column: IdOpt = None,
+    sep: SepOpt = None,
     block_size: Annotated[
         int, typer.Option(help="Rows per block when streaming a Parquet input.")
     ] = 65_536,
@@ -444,7 +456,7 @@ def transform_command(
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
         _run_transform(ui, model_dir, input_path, out, t, label, id_column, overwrite,
-                       block_size=block_size, dask_scheduler=dask_scheduler)
+                       block_size=block_size, dask_scheduler=dask_scheduler, sep=sep)
 
 
 def _run_transform(
@@ -459,6 +471,7 @@ def _run_transform(
     *,
     block_size: int = 65_536,
     dask_scheduler: str | None = None,
+    sep: str | None = None,
 ) -> None:
     from ..io import writers
     from ..io.persistence import load_model, read_model_info
@@ -474,6 +487,11 @@ def _run_transform(
     ):
         with _progress.stage("load model"):
             info = read_model_info(model_dir)
+            _memory.check_memory(
+                _memory.model_load_bytes(model_dir), f"loading the model {model_dir}",
+                "The model's arrays declare more than this machine holds: check that it is "
+                "the model you meant, or load it on a larger machine.",
+            )
             model = load_model(model_dir)
         expected = info.get("feature_names")
         n_expected = int(model.n_features_in_)
@@ -484,7 +502,7 @@ def _run_transform(
                                            dask_scheduler)
         else:
             input_info = _memory_transform(ui, model, model_dir, input_path, tmp, expected,
-                                           n_expected, t_used, label, id_column)
+                                           n_expected, t_used, label, id_column, sep)
         from ..io.readers import file_sha256
 
         manifest = {
@@ -521,14 +539,24 @@ def _memory_transform(
     t_used: float,
     label: str | None,
     id_column: str | None,
+    sep: str | None = None,
 ) -> dict[str, Any]:
     """Read the whole input, transform it, write ``embedding.parquet``; return the input info."""
     from ..io import writers
 
     is_table = not input_path.name.lower().endswith(".npy")  # named columns
+    nbytes, shape = _memory.read_bytes(input_path)
+    if shape is not None:  # Nyström: the coordinates, their kNN query and weights
+        k_model = int(getattr(model, "n_neighbors", 15)) + 1
+        nbytes += shape[0] * (k_model * 3 * 16 + 3 * 8 * int(model.eigenvalues_.size))
+    _memory.check_memory(
+        nbytes, f"transforming {input_path.name}" + (f" ({shape[0]} rows)" if shape else ""),
+        "Save the input as Parquet: `diffembed transform` streams it block by block "
+        "(--block-size).",
+    )
     try:
         X, labels, ids, _, input_info = read_input(
-            input_path, label, id_column, columns=expected if is_table else None
+            input_path, label, id_column, columns=expected if is_table else None, sep=sep
         )
     except InputError as exc:
         if expected and "lacks the feature column" in str(exc):

@@ -52,6 +52,7 @@ from ..exceptions import InputError
 from .common import Debug, Quiet, manifest_head, versions, write_manifest
 from .console import UI
 from .extras import EXPORT_HINTS, parse_formats, write_exports
+from .guards import check_seed
 
 __all__ = ["read_segments", "stability_command", "word_stability"]
 
@@ -135,7 +136,9 @@ def stability_command(
         typer.Option("--own-knn/--no-own-knn", help="Also report each run's own-kNN smoothing."),
     ] = True,
     sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Overlap against α/t.")] = True,
-    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of every random step.", callback=check_seed)
+    ] = 0,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output directory.")
     ] = False,

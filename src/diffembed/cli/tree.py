@@ -63,6 +63,7 @@ from .common import (
     write_manifest,
 )
 from .console import UI, format_seconds
+from .guards import check_seed
 
 if TYPE_CHECKING:
     from ..hierarchy import DiffusionHierarchy
@@ -128,7 +129,9 @@ def tree_command(
         int,
         typer.Option(help="Permutation-null draws that decide the salient levels (0: none)."),
     ] = 5,
-    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of every random step.", callback=check_seed)
+    ] = 0,
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     formats: Annotated[

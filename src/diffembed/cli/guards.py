@@ -1,0 +1,87 @@
+"""Checks the commands make before they spend anything: memory, seeds.
+
+The memory estimates are :mod:`diffembed._memory`'s; a refusal is an
+:class:`~diffembed.exceptions.InputError` (exit 2) naming the estimate, the memory available
+and the option that fixes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import _memory
+
+__all__ = ["SEED_MAX", "SepOpt", "check_map_memory", "check_read_memory", "check_seed"]
+
+#: ``--sep`` of the commands that read a CSV/TSV table (default: detected from the header).
+SepOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sep",
+        help="Field separator of a CSV/TSV input (default: detected from the header line: "
+        "comma, semicolon, tab or |).",
+        show_default=False,
+    ),
+]
+
+#: Largest seed every random step accepts (NumPy's legacy and scikit-learn's bound).
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(value: int) -> int:
+    """Typer callback of ``--random-state`` / ``--seed``: a seed in ``[0, 2**32 - 1]``."""
+    if value is not None and not 0 <= value <= SEED_MAX:
+        msg = f"{value} is not a seed: give an integer from 0 to {SEED_MAX} (2**32 - 1)."
+        raise typer.BadParameter(msg)
+    return value
+
+
+def check_read_memory(path: Path) -> None:
+    """Refuse, before reading, a data file whose float64 matrix would not fit in memory.
+
+    ``.npy`` sizes come from the header and Parquet sizes from the metadata (nothing else is
+    read); CSV/TSV from the file size.
+    """
+    nbytes, shape = _memory.read_bytes(path)
+    what = f"reading {path.name}" + (f" ({shape[0]} x {shape[1]} values)" if shape else "")
+    _memory.check_memory(
+        nbytes, what,
+        "Subsample the rows or keep fewer columns; `diffembed transform` streams a Parquet "
+        "file block by block.",
+    )
+
+
+def check_map_memory(
+    shape: tuple[int, int], params: dict[str, Any], landmarks: int | None, explorer_k: int,
+    report: bool,
+) -> dict[str, float]:
+    """Estimate every stage of ``map`` and refuse the run if one would not fit in memory.
+
+    Returns :func:`diffembed._memory.map_bytes` (its ``"peak"`` is the printed estimate).
+    """
+    n, d = shape
+    k = params["n_components"]
+    memory = _memory.map_bytes(
+        n, d, n_neighbors=params["n_neighbors"], n_components=k, knn=params["knn"],
+        eigen_solver=params["eigen_solver"], landmarks=landmarks, explorer_k=explorer_k,
+        report=report,
+    )
+    m = n if landmarks is None or landmarks >= n else landmarks
+    _, solver = _memory.resolve_fit_methods(m, d, k, params["knn"], params["eigen_solver"])
+    how = f"{landmarks} landmarks of " if m < n else ""
+    _memory.check_memory(
+        memory["fit"],
+        f"the fit ({how}{n} x {d} points, --n-components {k}, eigensolver {solver})",
+        _memory.fit_fix(n, k, solver, landmarks),
+    )
+    _memory.check_memory(
+        memory["explorer"], f"--explorer-neighbors {explorer_k} ({n} x {explorer_k} neighbours)",
+        "Use a smaller --explorer-neighbors (the report shows 10; 0 saves none).",
+    )
+    _memory.check_memory(memory["report"], f"the report of {n} points",
+                         "Pass --no-report (build it later with `diffembed report OUT`), or a "
+                         "smaller --explorer-neighbors.")
+    return memory
