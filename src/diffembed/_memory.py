@@ -401,14 +401,20 @@ def map_bytes(
     return {"fit": fit, "explorer": explorer, "report": rep, "peak": max(fit, explorer, rep)}
 
 
-def fit_fix(n: int, n_components: int, solver: str, landmarks: int | None) -> str:
-    """The options that bring a fit's memory down, for :func:`check_memory`."""
+def fit_fix(n: int, n_components: int, solver: str, landmarks: int | None,
+            *, can_landmark: bool = True) -> str:
+    """The options that bring a fit's memory down, for :func:`check_memory`.
+
+    ``can_landmark=False`` (a command without ``--landmarks``) suggests subsampling instead.
+    """
     tips = []
     if solver == "dense":
         tips.append("another --eigen-solver (auto, amg or arpack: sparse, a few (n, k) blocks)")
     if n_components > 50:
         tips.append(f"a smaller --n-components (each costs ~{format_bytes(7 * n * 8)})")
-    if landmarks is None or landmarks >= n:
+    if not can_landmark:
+        tips.append(f"a subsample of the rows (e.g. {max(n // 10, 2)})")
+    elif landmarks is None or landmarks >= n:
         tips.append(f"--landmarks {min(10_000, max(n // 10, 2))} (fit on landmarks, Nyström "
                     "for the rest)")
     elif landmarks > 1000:

@@ -244,7 +244,9 @@ def pca_command(
         from ..embed.pca import pca
         from ..io import writers
         from ..io.readers import read_table
+        from .guards import check_read_memory
 
+        check_read_memory(input_path)
         with _progress.stage("read"):
             X, labels, ids, names = read_table(input_path, label=label, id_column=id_column,
                                                sep=sep)
@@ -517,6 +519,7 @@ def nodes_command(
         with _progress.stage("read"):
             g = as_graph(edges, weighted=not unweighted, isolated=isolated, delimiter=delimiter)  # type: ignore[arg-type]
         r = g.report
+        _check_nodes_memory(g, method, netmf_method, dim, window, num_walks, walk_length)
         ui.info(
             f"{method} on {edges.name}: {r['n_nodes']} nodes, {r['n_edges']} edges, "
             f"{r['n_components']} component(s)"
@@ -540,6 +543,29 @@ def nodes_command(
         }
 
     _run("nodes", out, overwrite, quiet, debug, not no_report, [edges], body)
+
+
+def _check_nodes_memory(
+    g: Any, method: str, netmf_method: str, dim: int | None, window: int, num_walks: int,
+    walk_length: int,
+) -> None:
+    """Refuse a NetMF / DeepWalk-matrix run whose estimated peak exceeds the memory available."""
+    from .. import _memory
+
+    n, nnz = g.adjacency.shape[0], g.adjacency.nnz
+    k = 128 if dim is None else dim
+    if method == "netmf":
+        nbytes = _memory.netmf_bytes(n, nnz, netmf_method, dim=k, window=window)
+        resolved = netmf_method if netmf_method != "auto" else (
+            "dense" if n <= 12_000 else "sparse")
+        what = f"NetMF ({resolved}) on {n} nodes"
+        fix = _memory.netmf_fix(netmf_method)
+    else:  # the walks (int32) and their node-context pair counts
+        pairs = float(n) * num_walks * walk_length
+        nbytes = _memory.BASELINE + pairs * 4 * 2 + min(pairs * 2 * window, n * n) * 12 * 3
+        what = f"the DeepWalk matrix of {n} nodes ({num_walks} x {walk_length}-step walks each)"
+        fix = "Use fewer --num-walks, a smaller --walk-length or --window."
+    _memory.check_memory(nbytes, what, fix)
 
 
 # -------------------------------------------------------------------------------- encode

@@ -45,6 +45,10 @@ def check_read_memory(path: Path) -> None:
     ``.npy`` sizes come from the header and Parquet sizes from the metadata (nothing else is
     read); CSV/TSV from the file size.
     """
+    if path.name.lower().endswith(".npy") and path.is_file():
+        from ..io.readers import check_npy_header
+
+        check_npy_header(path)  # not a .npy file, or shorter than its header says
     nbytes, shape = _memory.read_bytes(path)
     what = f"reading {path.name}" + (f" ({shape[0]} x {shape[1]} values)" if shape else "")
     _memory.check_memory(
@@ -78,7 +82,8 @@ def check_map_memory(
         _memory.fit_fix(n, k, solver, landmarks),
     )
     _memory.check_memory(
-        memory["explorer"], f"--explorer-neighbors {explorer_k} ({n} x {explorer_k} neighbours)",
+        memory["explorer"],
+        f"--explorer-neighbors {explorer_k} ({n} points x {min(explorer_k, n - 1)} neighbours)",
         "Use a smaller --explorer-neighbors (the report shows 10; 0 saves none).",
     )
     _memory.check_memory(memory["report"], f"the report of {n} points",

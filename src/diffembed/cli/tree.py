@@ -63,7 +63,7 @@ from .common import (
     write_manifest,
 )
 from .console import UI, format_seconds
-from .guards import check_seed
+from .guards import check_read_memory, check_seed
 
 if TYPE_CHECKING:
     from ..hierarchy import DiffusionHierarchy
@@ -236,6 +236,8 @@ def _run_tree(
     model = DiffusionHierarchy(**params)
     model._check_params()
     inputs = [] if input_path is None else [input_path]
+    if input_path is not None:
+        check_read_memory(input_path)
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None:
             X, labels, ids, names, input_info = read_input(input_path, label, id_column)
@@ -256,6 +258,7 @@ def _run_tree(
                 "n_features": int(X.shape[1]),
             }
         check_data(X, names, source)
+        _check_tree_memory(X.shape, params)
         ui.info(
             f"diffusion hierarchy of {source}: {X.shape[0]} points × {X.shape[1]} features · "
             + " ".join(f"{k}={v}" for k, v in params.items())
@@ -292,6 +295,22 @@ def _run_tree(
             write_exports(tmp, exports)
             write_manifest(manifest, tmp, timings, start)
     ui.show(_summary(model, out, outputs, time.perf_counter() - start))
+
+
+def _check_tree_memory(shape: tuple[int, int], params: dict[str, Any]) -> None:
+    """Refuse a hierarchy whose diffusion map would not fit in memory (the linkage is O(n d))."""
+    from .. import _memory
+
+    n, d = shape
+    k = params["n_components"]
+    # the diffusion map's fit, plus the hierarchy's levels and linkage (a few (n, k) arrays)
+    nbytes = _memory.fit_bytes(n, d, n_neighbors=params["n_neighbors"], n_components=k)
+    nbytes += 6.0 * n * (k + 4) * 8
+    _, solver = _memory.resolve_fit_methods(n, d, k)
+    _memory.check_memory(
+        nbytes, f"the hierarchy of {n} x {d} points (--n-components {k})",
+        _memory.fit_fix(n, k, solver, None, can_landmark=False),
+    )
 
 
 # ------------------------------------------------------------------------------- tables
