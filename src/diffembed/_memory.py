@@ -380,15 +380,18 @@ def map_bytes(
     landmarks: int | None = None,
     explorer_k: int = 0,
     report: bool = True,
+    read: float = 0.0,
 ) -> dict[str, float]:
     """Peak bytes of each stage of ``diffembed map`` and of the whole command.
+
+    ``read`` is :func:`read_bytes` of the input file (0 for a built-in dataset).
 
     Returns
     -------
     dict
-        ``{"fit", "explorer", "report", "peak"}``: the process's peak during the fit, during
-        the explorer's neighbour search (the fitted model held), during the report, and the
-        largest of them.
+        ``{"read", "fit", "explorer", "report", "peak"}``: the process's peak while reading,
+        during the fit, during the explorer's neighbour search (the fitted model held), during
+        the report, and the largest of them.
     """
     fit = fit_bytes(n, d, n_neighbors=n_neighbors, n_components=n_components, knn=knn,
                     eigen_solver=eigen_solver, landmarks=landmarks)
@@ -398,7 +401,8 @@ def map_bytes(
             + 2.0 * n * (n_components + 1) * _F8)
     explorer = held + explorer_bytes(n, d, explorer_k, knn) if explorer_k > 0 else 0.0
     rep = held - BASELINE + report_bytes(n, n_components, explorer_k) if report else 0.0
-    return {"fit": fit, "explorer": explorer, "report": rep, "peak": max(fit, explorer, rep)}
+    return {"read": read, "fit": fit, "explorer": explorer, "report": rep,
+            "peak": max(read, fit, explorer, rep)}
 
 
 def fit_fix(n: int, n_components: int, solver: str, landmarks: int | None,
@@ -456,7 +460,8 @@ def netmf_bytes(
         item = 8 if n <= 2000 else 4
         return BASELINE + graph + 3.0 * n * n * item + svd
     if method == "sparse":
-        bound = min(float(max_nnz), float(n) * n, float(nnz) * max(window, 1) ** 2)
+        degree = max(nnz / max(n, 1), 1.0)  # P^r has about n * degree^r non-zeros
+        bound = min(float(max_nnz), float(n) * n, float(n) * degree ** max(window, 1))
         return BASELINE + graph + 3 * bound * 12 + svd
     keep = min(max_per_row, n)
     block = 3 * 2**24 * 4.0
@@ -504,6 +509,21 @@ def _npz_bytes(path: Path) -> float:
     except (OSError, zipfile.BadZipFile, ValueError):
         return float(path.stat().st_size)
     return total
+
+
+def transform_bytes(
+    model_dir: str | os.PathLike[str], input_path: str | os.PathLike[str], n_neighbors: int,
+    n_components: int,
+) -> tuple[float, tuple[int, int] | None]:
+    """Peak bytes of an in-memory ``transform``: the model, the input, Nyström's kNN and weights.
+
+    Returns the bytes and the input's (rows, columns) when its header or metadata gives them.
+    """
+    model = model_load_bytes(model_dir) - BASELINE
+    nbytes, shape = read_bytes(input_path)
+    if shape is not None:  # the coordinates, the kNN query and its weights
+        nbytes += shape[0] * ((n_neighbors + 1) * 3 * 16 + 3 * _F8 * n_components)
+    return nbytes + model, shape
 
 
 def model_load_bytes(model_dir: str | os.PathLike[str]) -> float:

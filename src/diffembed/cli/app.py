@@ -64,6 +64,9 @@ app.command("tree")(tree_command)
 app.command("stability")(stability_command)
 
 _DEBUG = {"on": False}
+#: scikit-learn's ``working_memory`` (MiB) for the commands: the chunk of its brute-force
+#: distance computations (default 1024).
+CLI_WORKING_MEMORY_MIB = 64
 # Estimator parameter → command-line option, to translate library messages.
 _FLAGS = {
     "n_components": "--n-components",
@@ -130,6 +133,12 @@ def _root(
 ) -> None:
     """Diffusion maps for any table of vectors: embed, transform, report."""
     _DEBUG["on"] = debug
+    import sklearn
+
+    # scikit-learn's brute-force searches (the kNN repair, cosine neighbours of the reports)
+    # compute distances in chunks of ``working_memory`` MiB, 1 GiB by default: that chunk was
+    # the peak of `embed words --evaluate` (1.3 GiB against 0.6 GiB for the fit)
+    sklearn.set_config(working_memory=CLI_WORKING_MEMORY_MIB)
 
 
 # --------------------------------------------------------------------------------- map
@@ -326,7 +335,7 @@ def _run_map(
             f" random_state={random_state}"
         )
         n_landmarks = None if landmarks is None else landmarks["landmarks"]
-        memory = check_map_memory(X.shape, params, n_landmarks, explorer_k, report)
+        memory = check_map_memory(X.shape, params, n_landmarks, explorer_k, report, input_path)
         estimate = fit_estimate(X.shape[0], X.shape[1], memory, n_landmarks,
                                 params["n_neighbors"])
         if estimate is not None:
@@ -545,10 +554,9 @@ def _memory_transform(
     from ..io import writers
 
     is_table = not input_path.name.lower().endswith(".npy")  # named columns
-    nbytes, shape = _memory.read_bytes(input_path)
-    if shape is not None:  # Nyström: the coordinates, their kNN query and weights
-        k_model = int(getattr(model, "n_neighbors", 15)) + 1
-        nbytes += shape[0] * (k_model * 3 * 16 + 3 * 8 * int(model.eigenvalues_.size))
+    nbytes, shape = _memory.transform_bytes(model_dir, input_path,
+                                            int(getattr(model, "n_neighbors", 15)),
+                                            int(model.eigenvalues_.size))
     _memory.check_memory(
         nbytes, f"transforming {input_path.name}" + (f" ({shape[0]} rows)" if shape else ""),
         "Save the input as Parquet: `diffembed transform` streams it block by block "

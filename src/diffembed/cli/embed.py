@@ -389,7 +389,8 @@ def words_command(
         if dataset not in (None, "debian"):
             msg = f"Unknown --dataset {dataset!r}; the offline corpus is 'debian'."
             raise InputError(msg)
-        source: Any = list(data.debian_corpus()) if dataset else paths
+        # streamed: word_vectors reads the corpus once (a list held ~200 MB of text)
+        source: Any = data.debian_corpus() if dataset else paths
         ui.info(f"word vectors from {dataset or ', '.join(p.name for p in paths)}")
         wv = word_vectors(
             source, dim=dim, window=window, min_count=min_count, max_vocab=max_vocab,

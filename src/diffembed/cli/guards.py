@@ -60,7 +60,7 @@ def check_read_memory(path: Path) -> None:
 
 def check_map_memory(
     shape: tuple[int, int], params: dict[str, Any], landmarks: int | None, explorer_k: int,
-    report: bool,
+    report: bool, input_path: Path | None = None,
 ) -> dict[str, float]:
     """Estimate every stage of ``map`` and refuse the run if one would not fit in memory.
 
@@ -71,7 +71,7 @@ def check_map_memory(
     memory = _memory.map_bytes(
         n, d, n_neighbors=params["n_neighbors"], n_components=k, knn=params["knn"],
         eigen_solver=params["eigen_solver"], landmarks=landmarks, explorer_k=explorer_k,
-        report=report,
+        report=report, read=0.0 if input_path is None else _memory.read_bytes(input_path)[0],
     )
     m = n if landmarks is None or landmarks >= n else landmarks
     _, solver = _memory.resolve_fit_methods(m, d, k, params["knn"], params["eigen_solver"])
