@@ -263,8 +263,8 @@ def read_embed_points(
     # then the stacked copy: 0.5 GB for 49k words x 300)
     n = parquet.metadata.num_rows
     vectors = np.empty((n, len(names)), dtype=np.float32)
-    for j, name in enumerate(names):
-        column = parquet.read(columns=[name]).column(0)
+    for j, column_name in enumerate(names):
+        column = parquet.read(columns=[column_name]).column(0)
         vectors[:, j] = column.to_numpy(zero_copy_only=False)
     table = parquet.read(columns=[c for c in all_names if c not in names])
     ids = np.asarray(table.column("id").to_pylist() if "id" in table.column_names else range(n))
