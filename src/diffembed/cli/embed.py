@@ -318,6 +318,7 @@ def lsa_command(
         with _progress.stage("read"):
             docs = _read_texts(input_path, text_column, "documents")
         ui.info(f"LSA of {len(docs)} documents from {input_path.name}")
+        _check_text_memory("lsa", sum(len(d) for d in docs), n_components, len(docs))
         with _progress.stage("lsa"):
             res = lsa(
                 docs, n_components, weighting=weighting,  # type: ignore[arg-type]
@@ -391,6 +392,8 @@ def words_command(
             raise InputError(msg)
         # streamed: word_vectors reads the corpus once (a list held ~200 MB of text)
         source: Any = data.debian_corpus() if dataset else paths
+        size = _DEBIAN_BYTES if dataset else sum(_text_bytes(p) for p in paths)
+        _check_text_memory("words", size, dim, max_vocab=max_vocab)
         ui.info(f"word vectors from {dataset or ', '.join(p.name for p in paths)}")
         wv = word_vectors(
             source, dim=dim, window=window, min_count=min_count, max_vocab=max_vocab,
@@ -544,6 +547,37 @@ def nodes_command(
         }
 
     _run("nodes", out, overwrite, quiet, debug, not no_report, [edges], body)
+
+
+#: Text bytes of the Debian corpus (6.8M tokens).
+_DEBIAN_BYTES = 41_000_000
+
+
+def _text_bytes(path: Path) -> float:
+    """Bytes of text in a corpus file (a gzip file holds ~3x its size)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0.0
+    return 3.0 * size if path.name.lower().endswith(".gz") else float(size)
+
+
+def _check_text_memory(
+    recipe: str, n_bytes: float, dim: int, n_docs: int = 0, max_vocab: int | None = None
+) -> None:
+    """Refuse word vectors / LSA whose estimated peak exceeds the memory available."""
+    from .. import _memory
+
+    tokens = _memory.text_tokens(n_bytes)
+    if recipe == "words":
+        nbytes = _memory.words_bytes(tokens, dim=dim, max_vocab=max_vocab)
+        what = f"word vectors of ~{tokens / 1e6:.1f}M tokens (--dim {dim})"
+        fix = "Use --max-vocab (e.g. 50000), a smaller --dim, or a part of the corpus."
+    else:
+        nbytes = _memory.lsa_bytes(n_docs, tokens, dim)
+        what = f"LSA of {n_docs} documents (--n-components {dim})"
+        fix = "Use a smaller --n-components, a larger --min-df, or fewer documents."
+    _memory.check_memory(nbytes, what, fix)
 
 
 def _check_nodes_memory(
