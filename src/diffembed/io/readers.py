@@ -166,9 +166,12 @@ def check_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
         with open(path, "rb") as handle:
             head = handle.read(512)
         if head.startswith(b"\x93NUMPY"):
-            kind = "its NumPy header is damaged"
-        else:
-            kind = f"it does not start with NumPy's header; it looks like {_looks_like(head)}"
+            msg = (
+                f"{path.name} could not be read as a .npy array (its NumPy header is damaged). "
+                "Is the file corrupt? Save the array again with np.save(path, X)."
+            )
+            raise InputError(msg)
+        kind = f"it does not start with NumPy's header; it looks like {_looks_like(head)}"
         msg = (
             f"{path.name} is not a NumPy .npy file ({kind}). Save the data with "
             "np.save(path, X), or give a .csv/.tsv/.parquet table with a matching name."
