@@ -63,7 +63,7 @@ from .common import (
     write_manifest,
 )
 from .console import UI, format_seconds
-from .guards import check_read_memory, check_seed
+from .guards import SepOpt, check_read_memory, check_seed
 
 if TYPE_CHECKING:
     from ..hierarchy import DiffusionHierarchy
@@ -118,6 +118,7 @@ def tree_command(
     id_column: Annotated[
         str | None, typer.Option("--id", help="Column of row identifiers.")
     ] = None,
+    sep: SepOpt = None,
     engine: Annotated[
         str, typer.Option("--engine", help="ward (deterministic, default) or condensation.")
     ] = "ward",
@@ -159,6 +160,7 @@ def tree_command(
             overwrite=overwrite,
             report=not no_report,
             formats=formats,
+            sep=sep,
             params={
                 "engine": engine,
                 "n_neighbors": n_neighbors,
@@ -225,6 +227,7 @@ def _run_tree(
     report: bool,
     params: dict[str, Any],
     formats: list[str] | None = None,
+    sep: str | None = None,
 ) -> None:
     from ..hierarchy import DiffusionHierarchy
     from ..io import writers
@@ -240,7 +243,8 @@ def _run_tree(
         check_read_memory(input_path)
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None:
-            X, labels, ids, names, input_info = read_input(input_path, label, id_column)
+            X, labels, ids, names, input_info = read_input(input_path, label, id_column,
+                                                           sep=sep)
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset
