@@ -143,10 +143,14 @@ def test_sep_option_of_map(tmp_path, table_text):
         ["embed", "words", "x.txt"],
         ["embed", "nodes", "x.csv"],
         ["stability", "debian"],
+        ["latents", "decode", "m", "x.csv"],
+        ["latents", "train", "--seed", "-1"],
+        ["latents", "sample", "model", "--seed", "-1"],
     ],
 )
 def test_negative_random_state_names_the_range(tmp_path, args):
-    result = invoke(*args, "-o", tmp_path / "out", "--random-state", "-1")
+    seed = [] if "--seed" in args else ["--random-state", "-1"]
+    result = invoke(*args, "-o", tmp_path / "out", *seed)
     assert result.exit_code == 2, result.output
     out = flat(result.output)
     assert "-1 is not a seed: give an integer from 0 to 4294967295" in out
