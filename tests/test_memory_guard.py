@@ -207,3 +207,25 @@ def test_stray_memory_error_exits_2_with_the_fix(capsys):
     assert "--landmarks" in err
     assert "--netmf-method sparse" in err
     assert "bug" not in err
+
+
+def test_transform_checks_the_model_and_the_input(tmp_path, roll_npy, monkeypatch):
+    fitted = tmp_path / "fit"
+    ok = invoke("map", roll_npy, "-o", fitted, "--no-report", "--explorer-neighbors", "0",
+                "--n-components", "3")
+    assert ok.exit_code == 0, ok.output
+    model = fitted / "model"
+    load = _memory.model_load_bytes(model)
+    assert load > _memory.BASELINE + 2000 * 3 * 8  # the landmarks and eigenvectors at least
+    monkeypatch.setenv(_memory.ENV_LIMIT, str(int(load) - 1))
+    result = invoke("transform", model, roll_npy, "-o", tmp_path / "t1")
+    assert result.exit_code == 2, result.output
+    assert f"Not enough memory: loading the model {model} needs about" in flat(result.output)
+    need, shape = _memory.transform_bytes(model, roll_npy, 15, 3)
+    assert shape == (2000, 3)
+    monkeypatch.setenv(_memory.ENV_LIMIT, str(int((load + need) / 2)))
+    assert load < need
+    result = invoke("transform", model, roll_npy, "-o", tmp_path / "t2")
+    assert result.exit_code == 2, result.output
+    assert "Not enough memory: transforming roll.npy (2000 rows)" in flat(result.output)
+    assert "streams it block by block" in flat(result.output)
