@@ -6,7 +6,8 @@ else). The estimate is what the command prints and what its memory guard checks
 (:mod:`diffembed._memory`). A row passes when the estimate is within 2x of the measurement.
 
     PYTHONPATH=src nice -n 10 python benchmarks/memory.py            # ~10 min on 2 cores
-    PYTHONPATH=src python benchmarks/memory.py --only roll3d-1k,nodes-dense   # some cases
+    PYTHONPATH=src python benchmarks/memory.py --only roll3d-1k,nodes-dense-4k   # some cases
+    PYTHONPATH=src python benchmarks/memory.py --only roll3d-100k --merge   # rerun rows
     PYTHONPATH=src python benchmarks/memory.py --big                 # adds the 1M full fit
 
 Prints a markdown table and writes ``benchmarks/results/memory.md`` (with the command and the
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated case names")
     parser.add_argument("--work", default=None, help="folder for data and outputs")
     parser.add_argument("--out", default=str(HERE / "results" / "memory.md"))
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: replace those rows of the last table (memory.json)")
     args = parser.parse_args(argv)
     cases = CASES + (BIG if args.big else [])
     if args.only:
@@ -210,14 +213,22 @@ def main(argv: list[str] | None = None) -> int:
                "load": loads[-1]}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+    store = Path(args.out).with_suffix(".json")
+    if args.merge and store.is_file():  # rerun cases replace their rows of the last table
+        kept = json.loads(store.read_text(encoding="utf-8"))
+        fresh = {r["case"]: r for r in rows}
+        rows = [fresh.pop(r["case"], r) for r in kept["rows"]] + list(fresh.values())
+        loads = kept["loads"] + loads
+        commands = [*kept["commands"], _command(args)]
+    else:
+        commands = [_command(args)]
     table = _table(rows)
     print(table)
     load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "-"
-    command = "PYTHONPATH=src nice -n 10 python benchmarks/memory.py" + (
-        " --big" if args.big else "") + (f" --only {args.only}" if args.only else "")
+    command = " then ".join(f"`{c}`" for c in commands)
     text = (
         "# Peak memory: estimate vs measured (`benchmarks/memory.py`)\n\n"
-        f"`{command}` · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · Python "
+        f"{command} · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · Python "
         f"{platform.python_version()}, {os.cpu_count()} CPUs, 1-minute load average "
         f"{load} during the runs (a shared machine).\n\n"
         "Peak = `ru_maxrss` of the `diffembed` child process (the whole command: imports, "
@@ -225,9 +236,16 @@ def main(argv: list[str] | None = None) -> int:
         "guard checks (`diffembed._memory`). Ratio = estimate / measured; every row must be "
         "within 0.5–2.\n\n" + table + "\n"
     )
-    if not args.only:
+    if not args.only or args.merge:
         Path(args.out).write_text(text, encoding="utf-8")
+        store.write_text(json.dumps({"rows": rows, "loads": loads, "commands": commands},
+                                    indent=1), encoding="utf-8")
     return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _command(args: argparse.Namespace) -> str:
+    return ("PYTHONPATH=src nice -n 10 python benchmarks/memory.py" + (" --big" if args.big else "")
+            + (f" --only {args.only}" if args.only else "") + (" --merge" if args.merge else ""))
 
 
 def _rows(path: Path) -> str:
