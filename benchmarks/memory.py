@@ -124,7 +124,7 @@ CASES = [
          ["--netmf-method", "sparse", "--window", "2", "--no-report"],
          {"kind": "netmf", "method": "sparse", "window": 2}, "NetMF sparse, window 2"),
     Case("transform-100k", "blobs100k", [], {"kind": "transform"},
-         "model of blobs50d-10k-k200... fitted on 10k rows"),
+         "Nyström of 100k rows, model fitted on 10k"),
 ]
 BIG = [Case("mix50d-1m-full", "mix1m", NO, {}, "full fit (~5 min)")]
 
