@@ -32,7 +32,14 @@ from .. import __version__, _progress
 from ..exceptions import InputError
 from .common import Debug, Overwrite, Quiet, flag_hint
 from .console import UI
-from .guards import SepOpt, check_seed
+from .guards import (
+    DEBIAN_BYTES,
+    SepOpt,
+    check_nodes_memory,
+    check_seed,
+    check_text_memory,
+    text_bytes,
+)
 
 __all__ = ["embed_app"]
 
@@ -318,7 +325,7 @@ def lsa_command(
         with _progress.stage("read"):
             docs = _read_texts(input_path, text_column, "documents")
         ui.info(f"LSA of {len(docs)} documents from {input_path.name}")
-        _check_text_memory("lsa", sum(len(d) for d in docs), n_components, len(docs))
+        check_text_memory("lsa", sum(len(d) for d in docs), n_components, len(docs))
         with _progress.stage("lsa"):
             res = lsa(
                 docs, n_components, weighting=weighting,  # type: ignore[arg-type]
@@ -392,8 +399,8 @@ def words_command(
             raise InputError(msg)
         # streamed: word_vectors reads the corpus once (a list held ~200 MB of text)
         source: Any = data.debian_corpus() if dataset else paths
-        size = _DEBIAN_BYTES if dataset else sum(_text_bytes(p) for p in paths)
-        _check_text_memory("words", size, dim, max_vocab=max_vocab)
+        size = DEBIAN_BYTES if dataset else sum(text_bytes(p) for p in paths)
+        check_text_memory("words", size, dim, max_vocab=max_vocab)
         ui.info(f"word vectors from {dataset or ', '.join(p.name for p in paths)}")
         wv = word_vectors(
             source, dim=dim, window=window, min_count=min_count, max_vocab=max_vocab,
@@ -523,7 +530,7 @@ def nodes_command(
         with _progress.stage("read"):
             g = as_graph(edges, weighted=not unweighted, isolated=isolated, delimiter=delimiter)  # type: ignore[arg-type]
         r = g.report
-        _check_nodes_memory(g, method, netmf_method, dim, window, num_walks, walk_length)
+        check_nodes_memory(g, method, netmf_method, dim, window, num_walks, walk_length)
         ui.info(
             f"{method} on {edges.name}: {r['n_nodes']} nodes, {r['n_edges']} edges, "
             f"{r['n_components']} component(s)"
@@ -547,60 +554,6 @@ def nodes_command(
         }
 
     _run("nodes", out, overwrite, quiet, debug, not no_report, [edges], body)
-
-
-#: Text bytes of the Debian corpus (6.8M tokens).
-_DEBIAN_BYTES = 41_000_000
-
-
-def _text_bytes(path: Path) -> float:
-    """Bytes of text in a corpus file (a gzip file holds ~3x its size)."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return 0.0
-    return 3.0 * size if path.name.lower().endswith(".gz") else float(size)
-
-
-def _check_text_memory(
-    recipe: str, n_bytes: float, dim: int, n_docs: int = 0, max_vocab: int | None = None
-) -> None:
-    """Refuse word vectors / LSA whose estimated peak exceeds the memory available."""
-    from .. import _memory
-
-    tokens = _memory.text_tokens(n_bytes)
-    if recipe == "words":
-        nbytes = _memory.words_bytes(tokens, dim=dim, max_vocab=max_vocab)
-        what = f"word vectors of ~{tokens / 1e6:.1f}M tokens (--dim {dim})"
-        fix = "Use --max-vocab (e.g. 50000), a smaller --dim, or a part of the corpus."
-    else:
-        nbytes = _memory.lsa_bytes(n_docs, tokens, dim)
-        what = f"LSA of {n_docs} documents (--n-components {dim})"
-        fix = "Use a smaller --n-components, a larger --min-df, or fewer documents."
-    _memory.check_memory(nbytes, what, fix)
-
-
-def _check_nodes_memory(
-    g: Any, method: str, netmf_method: str, dim: int | None, window: int, num_walks: int,
-    walk_length: int,
-) -> None:
-    """Refuse a NetMF / DeepWalk-matrix run whose estimated peak exceeds the memory available."""
-    from .. import _memory
-
-    n, nnz = g.adjacency.shape[0], g.adjacency.nnz
-    k = 128 if dim is None else dim
-    if method == "netmf":
-        nbytes = _memory.netmf_bytes(n, nnz, netmf_method, dim=k, window=window)
-        resolved = netmf_method if netmf_method != "auto" else (
-            "dense" if n <= 12_000 else "sparse")
-        what = f"NetMF ({resolved}) on {n} nodes"
-        fix = _memory.netmf_fix(netmf_method)
-    else:  # the walks (int32) and their node-context pair counts
-        pairs = float(n) * num_walks * walk_length
-        nbytes = _memory.BASELINE + pairs * 4 * 2 + min(pairs * 2 * window, n * n) * 12 * 3
-        what = f"the DeepWalk matrix of {n} nodes ({num_walks} x {walk_length}-step walks each)"
-        fix = "Use fewer --num-walks, a smaller --walk-length or --window."
-    _memory.check_memory(nbytes, what, fix)
 
 
 # -------------------------------------------------------------------------------- encode

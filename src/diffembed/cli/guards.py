@@ -14,7 +14,17 @@ import typer
 
 from .. import _memory
 
-__all__ = ["SEED_MAX", "SepOpt", "check_map_memory", "check_read_memory", "check_seed"]
+__all__ = [
+    "DEBIAN_BYTES",
+    "SEED_MAX",
+    "SepOpt",
+    "check_map_memory",
+    "check_nodes_memory",
+    "check_read_memory",
+    "check_seed",
+    "check_text_memory",
+    "text_bytes",
+]
 
 #: ``--sep`` of the commands that read a CSV/TSV table (default: detected from the header).
 SepOpt = Annotated[
@@ -90,3 +100,54 @@ def check_map_memory(
                          "Pass --no-report (build it later with `diffembed report OUT`), or a "
                          "smaller --explorer-neighbors.")
     return memory
+
+
+#: Text bytes of the Debian corpus (6.8M tokens).
+DEBIAN_BYTES = 41_000_000
+
+
+def text_bytes(path: Path) -> float:
+    """Bytes of text in a corpus file (a gzip file holds ~3x its size)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0.0
+    return 3.0 * size if path.name.lower().endswith(".gz") else float(size)
+
+
+def check_text_memory(
+    recipe: str, n_bytes: float, dim: int, n_docs: int = 0, max_vocab: int | None = None
+) -> None:
+    """Refuse word vectors / LSA whose estimated peak exceeds the memory available."""
+    tokens = _memory.text_tokens(n_bytes)
+    if recipe == "words":
+        nbytes = _memory.words_bytes(tokens, dim=dim, max_vocab=max_vocab)
+        what = f"word vectors of ~{tokens / 1e6:.1f}M tokens (--dim {dim})"
+        fix = "Use --max-vocab (e.g. 50000), a smaller --dim, or a part of the corpus."
+    else:
+        nbytes = _memory.lsa_bytes(n_docs, tokens, dim)
+        what = f"LSA of {n_docs} documents (--n-components {dim})"
+        fix = "Use a smaller --n-components, a larger --min-df, or fewer documents."
+    _memory.check_memory(nbytes, what, fix)
+
+
+def check_nodes_memory(
+    g: Any, method: str, netmf_method: str, dim: int | None, window: int, num_walks: int,
+    walk_length: int,
+) -> None:
+    """Refuse a NetMF / DeepWalk-matrix run whose estimated peak exceeds the memory available."""
+    n, nnz = g.adjacency.shape[0], g.adjacency.nnz
+    k = 128 if dim is None else dim
+    if method == "netmf":
+        nbytes = _memory.netmf_bytes(n, nnz, netmf_method, dim=k, window=window)
+        resolved = netmf_method if netmf_method != "auto" else (
+            "dense" if n <= 12_000 else "sparse")
+        what = f"NetMF ({resolved}) on {n} nodes"
+        fix = _memory.netmf_fix(netmf_method)
+    else:  # a lower bound: the walks (int32, and their shuffled copy) and the SVD's blocks;
+        # the distinct node-context pairs depend on the graph and are not counted
+        steps = float(n) * num_walks * walk_length
+        nbytes = _memory.BASELINE + steps * 4 * 2 + n * (k + 10) * 8 * 6
+        what = f"the DeepWalk matrix of {n} nodes ({num_walks} x {walk_length}-step walks each)"
+        fix = "Use fewer --num-walks, a smaller --walk-length or --window."
+    _memory.check_memory(nbytes, what, fix)
