@@ -17,7 +17,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .. import __version__, _progress
+from .. import __version__, _memory, _progress
 from .._estimate import fit_estimate
 from .._validation import check_in, check_int
 from ..exceptions import DisconnectedGraphError, InputError
@@ -47,6 +47,7 @@ from .extras import (
     parse_formats,
     write_exports,
 )
+from .guards import SepOpt, check_map_memory, check_read_memory, check_seed
 from .latents import latents_app
 from .stability import stability_command
 from .streaming import stream_transform
@@ -71,6 +72,9 @@ app.command("tree")(tree_command)
 app.command("stability")(stability_command)
 
 _DEBUG = {"on": False}
+#: scikit-learn's ``working_memory`` (MiB) for the commands: the chunk of its brute-force
+#: distance computations (default 1024).
+CLI_WORKING_MEMORY_MIB = 64
 # Estimator parameter → command-line option, to translate library messages.
 _FLAGS = {
     "n_components": "--n-components",
@@ -137,6 +141,12 @@ def _root(
 ) -> None:
     """Diffusion maps for any table of vectors: embed, transform, report."""
     _DEBUG["on"] = debug
+    import sklearn
+
+    # scikit-learn's brute-force searches (the kNN repair, cosine neighbours of the reports)
+    # compute distances in chunks of ``working_memory`` MiB, 1 GiB by default: that chunk was
+    # the peak of `embed words --evaluate` (1.3 GiB against 0.6 GiB for the fit)
+    sklearn.set_config(working_memory=CLI_WORKING_MEMORY_MIB)
 
 
 # --------------------------------------------------------------------------------- map
@@ -173,6 +183,7 @@ def map_command(
     ] = None,
     label: LabelOpt = None,
     id_column: IdOpt = None,
+    sep: SepOpt = None,
     n_components: Annotated[int, typer.Option(help="Diffusion coordinates to keep.")] = 10,
     n_neighbors: Annotated[int, typer.Option(help="Neighbours per point in the graph.")] = 15,
     alpha: Annotated[float, typer.Option(help="Density normalisation in [0, 1].")] = 1.0,
@@ -207,7 +218,9 @@ def map_command(
     landmark_method: Annotated[
         str, typer.Option(help="Landmark rule with --landmarks: random or kmeans++.")
     ] = "random",
-    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of every random step.", callback=check_seed)
+    ] = 0,
     explorer_k: Annotated[
         int | None,
         typer.Option(
@@ -236,6 +249,7 @@ def map_command(
             n_samples=n_samples,
             label=label,
             id_column=id_column,
+            sep=sep,
             clusters=clusters,
             overwrite=overwrite,
             report=not no_report,
@@ -277,6 +291,7 @@ def _run_map(
     params: dict[str, Any],
     landmarks: dict[str, Any] | None = None,
     cells: dict[str, Any] | None = None,
+    sep: str | None = None,
 ) -> None:
     from ..diffusion_map import DiffusionMap
     from ..io import writers
@@ -321,6 +336,8 @@ def _run_map(
         raise InputError(msg)
 
     inputs = [] if input_path is None else [input_path]
+    if input_path is not None:
+        check_read_memory(input_path)
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None and cells["use_rep"] is not None:
             from ..io.anndata import read_h5ad_input
@@ -329,7 +346,8 @@ def _run_map(
                                                                 cells["use_rep"])
             label_name, source = label, input_path.name
         elif input_path is not None:
-            X, labels, ids, names, input_info = read_input(input_path, label, id_column)
+            X, labels, ids, names, input_info = read_input(input_path, label, id_column,
+                                                           sep=sep)
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset
@@ -352,8 +370,10 @@ def _run_map(
             f"diffusion map of {source}: {X.shape[0]} points × {X.shape[1]} features · {shown}"
             f" random_state={random_state}"
         )
-        estimate = fit_estimate(X.shape[0], X.shape[1], params["n_neighbors"],
-                                None if landmarks is None else landmarks["landmarks"])
+        n_landmarks = None if landmarks is None else landmarks["landmarks"]
+        memory = check_map_memory(X.shape, params, n_landmarks, explorer_k, report, input_path)
+        estimate = fit_estimate(X.shape[0], X.shape[1], memory, n_landmarks,
+                                params["n_neighbors"])
         if estimate is not None:
             ui.info(estimate)
         with ui.capture_warnings():
@@ -464,6 +484,7 @@ def transform_command(
     ] = None,
     label: LabelOpt = None,
     id_column: IdOpt = None,
+    sep: SepOpt = None,
     block_size: Annotated[
         int, typer.Option(help="Rows per block when streaming a Parquet input.")
     ] = 65_536,
@@ -487,7 +508,7 @@ def transform_command(
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
         _run_transform(ui, model_dir, input_path, out, t, label, id_column, overwrite,
-                       block_size=block_size, dask_scheduler=dask_scheduler)
+                       block_size=block_size, dask_scheduler=dask_scheduler, sep=sep)
 
 
 def _run_transform(
@@ -502,6 +523,7 @@ def _run_transform(
     *,
     block_size: int = 65_536,
     dask_scheduler: str | None = None,
+    sep: str | None = None,
 ) -> None:
     from ..io import writers
     from ..io.persistence import load_model, read_model_info
@@ -517,6 +539,11 @@ def _run_transform(
     ):
         with _progress.stage("load model"):
             info = read_model_info(model_dir)
+            _memory.check_memory(
+                _memory.model_load_bytes(model_dir), f"loading the model {model_dir}",
+                "The model's arrays declare more than this machine holds: check that it is "
+                "the model you meant, or load it on a larger machine.",
+            )
             model = load_model(model_dir)
         expected = info.get("feature_names")
         n_expected = int(model.n_features_in_)
@@ -527,7 +554,7 @@ def _run_transform(
                                            dask_scheduler)
         else:
             input_info = _memory_transform(ui, model, model_dir, input_path, tmp, expected,
-                                           n_expected, t_used, label, id_column)
+                                           n_expected, t_used, label, id_column, sep)
         from ..io.readers import file_sha256
 
         manifest = {
@@ -564,14 +591,23 @@ def _memory_transform(
     t_used: float,
     label: str | None,
     id_column: str | None,
+    sep: str | None = None,
 ) -> dict[str, Any]:
     """Read the whole input, transform it, write ``embedding.parquet``; return the input info."""
     from ..io import writers
 
     is_table = not input_path.name.lower().endswith(".npy")  # named columns
+    nbytes, shape = _memory.transform_bytes(model_dir, input_path,
+                                            int(getattr(model, "n_neighbors", 15)),
+                                            int(model.eigenvalues_.size))
+    _memory.check_memory(
+        nbytes, f"transforming {input_path.name}" + (f" ({shape[0]} rows)" if shape else ""),
+        "Save the input as Parquet: `diffembed transform` streams it block by block "
+        "(--block-size).",
+    )
     try:
         X, labels, ids, _, input_info = read_input(
-            input_path, label, id_column, columns=expected if is_table else None
+            input_path, label, id_column, columns=expected if is_table else None, sep=sep
         )
     except InputError as exc:
         if expected and "lacks the feature column" in str(exc):

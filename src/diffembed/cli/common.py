@@ -189,12 +189,18 @@ def write_report(directory: Path, *, source: Path, color_by: str | None = None) 
 
 
 def read_input(
-    path: Path, label: str | None, id_column: str | None, columns: list[str] | None = None
+    path: Path,
+    label: str | None,
+    id_column: str | None,
+    columns: list[str] | None = None,
+    sep: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str], dict[str, Any]]:
     from ..io.readers import file_sha256, read_table
 
     with _progress.stage("read"):
-        X, labels, ids, names = read_table(path, label=label, id_column=id_column, columns=columns)
+        X, labels, ids, names = read_table(
+            path, label=label, id_column=id_column, columns=columns, sep=sep
+        )
         info = {
             "path": str(path),
             "dataset": None,

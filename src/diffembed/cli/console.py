@@ -190,6 +190,18 @@ class UI:
                 message = hint(exc, message)
             self.error(message)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except MemoryError as exc:
+            # the memory guard missed this stage: the machine, not diffembed, ran out
+            if self.debug:
+                self.console.print_exception()
+            what = f" ({exc})" if str(exc) else ""
+            self.error(
+                f"out of memory{what}: this run needs more memory than the machine has "
+                "available. Use --landmarks M (fit on M landmarks), a smaller --n-components "
+                "or --explorer-neighbors, --eigen-solver auto instead of dense, or "
+                "--netmf-method sparse; nothing was written."
+            )
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as exc:
             if self.debug:
                 self.console.print_exception()

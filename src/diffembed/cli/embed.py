@@ -17,6 +17,7 @@ input exits with code 2 and one paragraph naming the problem and the fix.
 from __future__ import annotations
 
 import platform
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,8 +30,16 @@ import typer
 
 from .. import __version__, _progress
 from ..exceptions import InputError
-from .common import Assets, Debug, Overwrite, Quiet
+from .common import Assets, Debug, Overwrite, Quiet, flag_hint
 from .console import UI
+from .guards import (
+    DEBIAN_BYTES,
+    SepOpt,
+    check_nodes_memory,
+    check_seed,
+    check_text_memory,
+    text_bytes,
+)
 
 __all__ = ["embed_app"]
 
@@ -44,7 +53,50 @@ embed_app = typer.Typer(
 
 OutDir = Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")]
 NoReport = Annotated[bool, typer.Option("--no-report", help="Skip report.html.")]
-Seed = Annotated[int, typer.Option("--random-state", help="Seed of every random step.")]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--random-state", help="Seed of every random step.", callback=check_seed
+    ),
+]
+# Library parameter → command-line option, to translate library messages (flag_hint).
+_FLAGS = {
+    "encoding_errors": "--encoding-errors",
+    "n_components": "--n-components",
+    "min_count": "--min-count",
+    "max_vocab": "--max-vocab",
+    "min_df": "--min-df",
+    "max_df": "--max-df",
+    "window": "--window",
+    "negative": "--negative",
+    "weighting": "--weighting",
+    "kind": "--kind",
+    "cds": "--cds",
+    "shift": "--shift",
+    "eig": "--eig",
+    "context": "--context",
+    "dim": "--dim",
+    "isolated": "--isolated",
+    "propagate": "--propagate",
+    "num_walks": "--num-walks",
+    "walk_length": "--walk-length",
+    "threads": "--threads",
+    "batch_size": "--batch-size",
+    "how": "--how",
+    "n_pcs": "--n-pcs",
+}
+
+
+def _hint(exc: BaseException, message: str) -> str:
+    """Say the command-line spelling of library parameters: ``encoding_errors=`` is
+    ``--encoding-errors`` here."""
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(_FLAGS) + r")=(?:'([^']*)'|(?=\S))")
+    if not pattern.search(message):
+        return flag_hint(message, _FLAGS)
+    return pattern.sub(lambda m: f"{_FLAGS[m.group(1)]} {m.group(2) or ''}".rstrip()
+                       + ("" if m.group(2) is not None else " "), message)
+
+
 Threads = Annotated[
     int | None,
     typer.Option("--threads", help="Cap BLAS threads in the SVD (1 is best on a busy machine)."),
@@ -112,7 +164,7 @@ def _run(
 
     ui = UI(quiet=quiet, debug=debug)
     start = time.perf_counter()
-    with ui.errors():
+    with ui.errors(hint=_hint):
         for path in inputs:
             if not path.exists():
                 msg = f"Input {path} does not exist. Check the path."
@@ -147,6 +199,13 @@ def _run(
 
 
 def _read_lines(path: Path, what: str) -> list[str]:
+    if path.is_dir():
+        msg = (
+            f"{path} is a directory; give a text file (one {what[:-1]} per line) or a "
+            "CSV/TSV/Parquet table with --text-column. To use many files, join them first "
+            "(cat DIR/*.txt > all.txt)."
+        )
+        raise InputError(msg)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
@@ -199,6 +258,7 @@ def pca_command(
     scale: Annotated[bool, typer.Option("--scale", help="Standardise the columns.")] = False,
     label: Annotated[str | None, typer.Option(help="Column kept as a label.")] = None,
     id_column: Annotated[str | None, typer.Option("--id", help="Column of row ids.")] = None,
+    sep: SepOpt = None,
     random_state: Seed = 0,
     overwrite: Overwrite = False,
     no_report: NoReport = False,
@@ -212,9 +272,12 @@ def pca_command(
         from ..embed.pca import pca
         from ..io import writers
         from ..io.readers import read_table
+        from .guards import check_read_memory
 
+        check_read_memory(input_path)
         with _progress.stage("read"):
-            X, labels, ids, names = read_table(input_path, label=label, id_column=id_column)
+            X, labels, ids, names = read_table(input_path, label=label, id_column=id_column,
+                                               sep=sep)
         ui.info(f"PCA of {input_path.name}: {X.shape[0]} rows × {X.shape[1]} columns")
         with _progress.stage("pca"):
             res = pca(
@@ -284,6 +347,7 @@ def lsa_command(
         with _progress.stage("read"):
             docs = _read_texts(input_path, text_column, "documents")
         ui.info(f"LSA of {len(docs)} documents from {input_path.name}")
+        check_text_memory("lsa", sum(len(d) for d in docs), n_components, len(docs))
         with _progress.stage("lsa"):
             res = lsa(
                 docs, n_components, weighting=weighting,  # type: ignore[arg-type]
@@ -357,7 +421,10 @@ def words_command(
         if dataset not in (None, "debian"):
             msg = f"Unknown --dataset {dataset!r}; the offline corpus is 'debian'."
             raise InputError(msg)
-        source: Any = list(data.debian_corpus()) if dataset else paths
+        # streamed: word_vectors reads the corpus once (a list held ~200 MB of text)
+        source: Any = data.debian_corpus() if dataset else paths
+        size = DEBIAN_BYTES if dataset else sum(text_bytes(p) for p in paths)
+        check_text_memory("words", size, dim, max_vocab=max_vocab)
         ui.info(f"word vectors from {dataset or ', '.join(p.name for p in paths)}")
         wv = word_vectors(
             source, dim=dim, window=window, min_count=min_count, max_vocab=max_vocab,
@@ -509,6 +576,7 @@ def nodes_command(
         with _progress.stage("read"):
             g = as_graph(edges, weighted=not unweighted, isolated=isolated, delimiter=delimiter)  # type: ignore[arg-type]
         r = g.report
+        check_nodes_memory(g, method, netmf_method, dim, window, num_walks, walk_length)
         ui.info(
             f"{method} on {edges.name}: {r['n_nodes']} nodes, {r['n_edges']} edges, "
             f"{r['n_components']} component(s)"

@@ -14,7 +14,10 @@ from ..exceptions import InputError
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
 
-__all__ = ["EXPORT_HINTS", "EXPORT_OUTPUTS", "explorer_neighbors", "parse_formats", "write_exports"]
+__all__ = [
+    "EXPORT_HINTS", "EXPORT_OUTPUTS", "check_explorer_memory", "explorer_neighbors",
+    "parse_formats", "write_exports",
+]
 
 #: How to open each export, printed after writing it.
 EXPORT_HINTS = {
@@ -89,6 +92,7 @@ def explorer_neighbors(
     if k == 0:
         return None
     method = model.knn_method_ if model.knn_method_ in ("exact", "approximate") else "auto"
+    check_explorer_memory(X.shape, k, method)
     with _progress.stage("explorer neighbors"):
         graph, _ = knn_graph(X, k, method=method, metric=model.metric, n_jobs=model.n_jobs)
         graph = graph.tocsr()
@@ -110,6 +114,23 @@ def explorer_neighbors(
         "method": method,
     }
     return ind, dist, info
+
+
+def check_explorer_memory(shape: tuple[int, int], k: int, knn: str = "auto") -> None:
+    """Refuse ``--explorer-neighbors k`` when its search would not fit in memory.
+
+    The data, the fitted model and the (n, k) result arrays are counted
+    (:func:`diffembed._memory.explorer_bytes`).
+    """
+    from .. import _memory
+
+    n, d = shape
+    held = _memory.BASELINE + n * d * 8 + 4.0 * n * 11 * 8
+    _memory.check_memory(
+        held + _memory.explorer_bytes(n, d, min(k, n - 1), knn),
+        f"--explorer-neighbors {k} ({n} points x {min(k, n - 1)} neighbours)",
+        "Use a smaller --explorer-neighbors (the report shows 10; 0 saves none).",
+    )
 
 
 def write_exports(directory: Path, formats: list[str], *, t: float | None = None) -> list[str]:

@@ -49,6 +49,7 @@ from .common import (
     write_manifest,
 )
 from .console import UI, format_seconds
+from .guards import check_seed
 
 __all__ = [
     "decode_command",
@@ -157,7 +158,9 @@ def decode_command(
         str, typer.Option("--alternative", help="greater (positive associations) or two-sided.")
     ] = "greater",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per U-Net batch.")] = 64,
-    random_state: Annotated[int, typer.Option(help="Seed of the permutations.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of the permutations.", callback=check_seed)
+    ] = 0,
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     allow_pickle_weights: Annotated[

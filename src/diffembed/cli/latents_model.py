@@ -45,6 +45,7 @@ from .common import (
     write_manifest,
 )
 from .console import UI, format_seconds
+from .guards import check_seed
 
 __all__ = ["sample_command", "train_command"]
 
@@ -168,7 +169,9 @@ def train_command(
     caption_dropout: Annotated[
         float, typer.Option(help="Probability of training on the empty prompt (guidance).")
     ] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed of the data, weights and noise.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the data, weights and noise.", callback=check_seed)
+    ] = 0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
     preview_steps: Annotated[
         int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
@@ -341,7 +344,10 @@ def sample_command(
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")] = ...,  # type: ignore[assignment]
     n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = 8,
-    seed: Annotated[int, typer.Option(help="Seed of the first sample of every prompt.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the first sample of every prompt.", callback=check_seed),
+    ] = 0,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
     guidance: Annotated[
         float, typer.Option(help="Classifier-free guidance scale (1: none).")

@@ -52,10 +52,29 @@ from ..exceptions import InputError
 from .common import OVERWRITE_HELP, Assets, Debug, Quiet, manifest_head, versions, write_manifest
 from .console import UI
 from .extras import EXPORT_HINTS, parse_formats, write_exports
+from .guards import check_seed
 
 __all__ = ["read_segments", "stability_command", "word_stability"]
 
 GRAPHS = ("lexicon", "reference", "knn")
+
+
+def _check_stability_memory(n_bytes: int, params: dict[str, Any]) -> None:
+    """Refuse a stability run whose estimated peak exceeds the memory available.
+
+    One PPMI-SVD fit at a time (:func:`diffembed._memory.words_bytes`) plus every run's
+    vectors and the smoothed copies the metrics compare.
+    """
+    from .. import _memory
+
+    tokens = _memory.text_tokens(n_bytes)
+    vocab = _memory.vocabulary_size(tokens, params["max_vocab"])
+    nbytes = _memory.words_bytes(tokens, dim=params["dim"], max_vocab=params["max_vocab"])
+    nbytes += 3.0 * params["runs"] * vocab * params["dim"] * 8
+    _memory.check_memory(
+        nbytes, f"{params['runs']} runs of word vectors from ~{tokens / 1e6:.1f}M tokens",
+        "Use a smaller --fraction, --max-vocab, --dim or fewer --runs.",
+    )
 
 
 def read_segments(corpus: str, fraction: float, seed: int) -> tuple[list[str], dict[str, Any]]:
@@ -135,7 +154,9 @@ def stability_command(
         typer.Option("--own-knn/--no-own-knn", help="Also report each run's own-kNN smoothing."),
     ] = True,
     sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Overlap against α/t.")] = True,
-    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of every random step.", callback=check_seed)
+    ] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     formats: Annotated[
@@ -246,6 +267,7 @@ def _run(
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         with _progress.stage("read"):
             segments, input_info = read_segments(corpus, params["fraction"], params["random_state"])
+        _check_stability_memory(sum(len(seg) for seg in segments), params)
         ui.info(
             f"stability of PPMI-SVD word vectors: {params['runs']} {params['perturb']} runs of "
             f"{len(segments):,} segments · graph {params['graph']} · {params['operator']}"

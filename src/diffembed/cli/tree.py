@@ -64,6 +64,7 @@ from .common import (
     write_manifest,
 )
 from .console import UI, format_seconds
+from .guards import SepOpt, check_read_memory, check_seed
 
 if TYPE_CHECKING:
     from ..hierarchy import DiffusionHierarchy
@@ -118,6 +119,7 @@ def tree_command(
     id_column: Annotated[
         str | None, typer.Option("--id", help="Column of row identifiers.")
     ] = None,
+    sep: SepOpt = None,
     engine: Annotated[
         str, typer.Option("--engine", help="ward (deterministic, default) or condensation.")
     ] = "ward",
@@ -129,7 +131,9 @@ def tree_command(
         int,
         typer.Option(help="Permutation-null draws that decide the salient levels (0: none)."),
     ] = 5,
-    random_state: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    random_state: Annotated[
+        int, typer.Option(help="Seed of every random step.", callback=check_seed)
+    ] = 0,
     overwrite: Overwrite = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     formats: Annotated[
@@ -158,6 +162,7 @@ def tree_command(
             overwrite=overwrite,
             report=not no_report,
             formats=formats,
+            sep=sep,
             params={
                 "engine": engine,
                 "n_neighbors": n_neighbors,
@@ -224,6 +229,7 @@ def _run_tree(
     report: bool,
     params: dict[str, Any],
     formats: list[str] | None = None,
+    sep: str | None = None,
 ) -> None:
     from ..hierarchy import DiffusionHierarchy
     from ..io import writers
@@ -235,9 +241,12 @@ def _run_tree(
     model = DiffusionHierarchy(**params)
     model._check_params()
     inputs = [] if input_path is None else [input_path]
+    if input_path is not None:
+        check_read_memory(input_path)
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None:
-            X, labels, ids, names, input_info = read_input(input_path, label, id_column)
+            X, labels, ids, names, input_info = read_input(input_path, label, id_column,
+                                                           sep=sep)
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset
@@ -255,6 +264,7 @@ def _run_tree(
                 "n_features": int(X.shape[1]),
             }
         check_data(X, names, source)
+        _check_tree_memory(X.shape, params)
         ui.info(
             f"diffusion hierarchy of {source}: {X.shape[0]} points × {X.shape[1]} features · "
             + " ".join(f"{k}={v}" for k, v in params.items())
@@ -291,6 +301,22 @@ def _run_tree(
             write_exports(tmp, exports)
             write_manifest(manifest, tmp, timings, start)
     ui.show(_summary(model, out, outputs, time.perf_counter() - start))
+
+
+def _check_tree_memory(shape: tuple[int, int], params: dict[str, Any]) -> None:
+    """Refuse a hierarchy whose diffusion map would not fit in memory (the linkage is O(n d))."""
+    from .. import _memory
+
+    n, d = shape
+    k = params["n_components"]
+    # the diffusion map's fit, plus the hierarchy's levels and linkage (a few (n, k) arrays)
+    nbytes = _memory.fit_bytes(n, d, n_neighbors=params["n_neighbors"], n_components=k)
+    nbytes += 6.0 * n * (k + 4) * 8
+    _, solver = _memory.resolve_fit_methods(n, d, k)
+    _memory.check_memory(
+        nbytes, f"the hierarchy of {n} x {d} points (--n-components {k})",
+        _memory.fit_fix(n, k, solver, None, can_landmark=False),
+    )
 
 
 # ------------------------------------------------------------------------------- tables

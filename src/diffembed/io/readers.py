@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 
 from ..exceptions import InputError
 
-__all__ = ["SUPPORTED_SUFFIXES", "file_sha256", "read_table"]
+__all__ = [
+    "SUPPORTED_SUFFIXES", "check_npy_header", "detect_separator", "file_sha256", "read_table",
+]
 
 #: File name endings understood by :func:`read_table`.
 SUPPORTED_SUFFIXES = (".npy", ".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz", ".h5ad")
@@ -35,8 +37,14 @@ def file_sha256(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
 
 
 def _reason(exc: BaseException) -> str:
-    """An exception's text without a trailing full stop (it is embedded in a sentence)."""
-    return " ".join(str(exc).split()).rstrip(". ") or type(exc).__name__
+    """An exception's text without a trailing full stop (it is embedded in a sentence).
+
+    Unprintable characters (binary data quoted by a parser) become ``?`` and the text is
+    shortened to 300 characters.
+    """
+    text = "".join(ch if ch.isprintable() else " " if ch.isspace() else "?" for ch in str(exc))
+    text = " ".join(text.split()).rstrip(". ") or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _suffix(path: Path) -> str:
@@ -53,6 +61,7 @@ def read_table(
     label: str | None = None,
     id_column: str | None = None,
     columns: list[str] | None = None,
+    sep: str | None = None,
 ) -> ReadResult:
     """Read a data file into a finite float64 matrix plus optional label and id columns.
 
@@ -69,6 +78,10 @@ def read_table(
     columns
         Feature columns to use, in this order. By default every column other than ``label``
         and ``id_column`` is used, and all of them must be numeric.
+    sep
+        Field separator of a CSV/TSV file. By default it is detected from the header line
+        (comma, semicolon, tab or ``|``; the suffix's own separator wins a tie); with a
+        semicolon, a decimal comma (``1,5``) is read as a number.
 
     Returns
     -------
@@ -113,7 +126,7 @@ def read_table(
         X = _read_npy(path)
         return X, None, None, [f"x{j}" for j in range(X.shape[1])]
     if suffix in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
-        table = _read_csv(path, delimiter="\t" if suffix.startswith(".tsv") else ",")
+        table = _read_csv(path, suffix=suffix, sep=sep)
     elif suffix in (".parquet", ".pq"):
         table = _read_parquet(path)
     else:
@@ -127,7 +140,67 @@ def read_table(
     )
 
 
+def _looks_like(head: bytes) -> str:
+    """What a file's first bytes suggest it is, for a message."""
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip-compressed data"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (an .npz file?)"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file (name it .parquet)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of another format"
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    if text and printable / len(text) > 0.95:
+        return "text (a CSV? name it .csv)"
+    return "binary data of another format"
+
+
+def check_npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a ``.npy`` file from its header, checked against the file's size.
+
+    Raises
+    ------
+    InputError
+        The file does not start with NumPy's header, or is shorter than its header declares.
+    """
+    from .._memory import format_bytes, npy_header
+
+    header = npy_header(path)
+    if header is None:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+        if head.startswith(b"\x93NUMPY"):
+            msg = (
+                f"{path.name} could not be read as a .npy array (its NumPy header is damaged). "
+                "Is the file corrupt? Save the array again with np.save(path, X)."
+            )
+            raise InputError(msg)
+        kind = f"it does not start with NumPy's header; it looks like {_looks_like(head)}"
+        msg = (
+            f"{path.name} is not a NumPy .npy file ({kind}). Save the data with "
+            "np.save(path, X), or give a .csv/.tsv/.parquet table with a matching name."
+        )
+        raise InputError(msg)
+    shape, dtype, offset = header
+    if dtype.hasobject:
+        return shape, dtype
+    declared = int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+    size = path.stat().st_size
+    if size < offset + declared:
+        msg = (
+            f"{path.name} is truncated or damaged: its header declares an array of shape "
+            f"{shape} ({dtype}, {format_bytes(declared)}) but the file holds only "
+            f"{format_bytes(size)}. Save the array again (np.save)."
+        )
+        raise InputError(msg)
+    return shape, dtype
+
+
 def _read_npy(path: Path) -> np.ndarray:
+    check_npy_header(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -175,16 +248,71 @@ def _read_npy(path: Path) -> np.ndarray:
     return X
 
 
-def _read_csv(path: Path, *, delimiter: str) -> pa.Table:
+_GZIP_MAGIC = b"\x1f\x8b"
+_SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _first_bytes(path: Path, size: int = 65_536) -> bytes:
+    """The first ``size`` bytes of the text (decompressed for a gzip file)."""
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        try:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(size)
+        except (OSError, EOFError) as exc:
+            msg = f"{path.name} could not be decompressed as gzip ({_reason(exc)}). Is it damaged?"
+            raise InputError(msg) from exc
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
+def detect_separator(head: bytes, default: str) -> str:
+    """The field separator of a table whose first bytes are ``head``.
+
+    The candidate (comma, semicolon, tab, pipe) that occurs most often in the header line,
+    ``default`` when it ties for the most or none occurs.
+    """
+    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    line = text.splitlines()[0] if text else ""
+    counts = {sep: line.count(sep) for sep in _SEPARATORS}
+    best = max(counts.values())
+    if best == 0 or counts[default] == best:
+        return default
+    return max(counts, key=lambda sep: counts[sep])
+
+
+def _read_csv(path: Path, *, suffix: str, sep: str | None) -> pa.Table:
+    import re
+
     import pyarrow.csv as pacsv
 
-    try:
-        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        kind = "TSV" if delimiter == "\t" else "CSV"
+    kind = "TSV" if suffix.startswith(".tsv") else "CSV"
+    head = _first_bytes(path)
+    if not suffix.endswith(".gz") and head.startswith(_GZIP_MAGIC):
         msg = (
-            f"{path.name} could not be read as {kind}: {_reason(exc)}. Check that it is a "
-            f"{'tab' if delimiter == chr(9) else 'comma'}-separated text file with a header row."
+            f"{path.name} is gzip-compressed: decompress it (gunzip -c {path.name} > "
+            f"{path.stem}.plain{suffix}) or name it {path.name}.gz, which is read directly."
+        )
+        raise InputError(msg)
+    if sep is not None and len(sep) != 1:
+        msg = f"--sep {sep!r} must be one character (',', ';', a tab or '|')."
+        raise InputError(msg)
+    delimiter = sep or detect_separator(head, "\t" if kind == "TSV" else ",")
+    convert = pacsv.ConvertOptions()
+    if delimiter == ";" and re.search(rb"(^|;)\s*-?\d+,\d+\s*(;|$)", head, re.MULTILINE):
+        convert = pacsv.ConvertOptions(decimal_point=",")  # the ;-separated style of 1,5
+    try:
+        return pacsv.read_csv(
+            path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=convert,
+        )
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        name = _SEPARATORS.get(delimiter, repr(delimiter))
+        msg = (
+            f"{path.name} could not be read as {kind} ({name}-separated): {_reason(exc)}. Check "
+            "that it is UTF-8 text with a header row; give the separator with --sep if it is "
+            "another."
         )
         raise InputError(msg) from exc
 

@@ -252,13 +252,21 @@ def read_embed_points(
     path = directory / name
     if not path.is_file():
         return None
-    table = pq.read_table(path)
-    names = [c for c in table.column_names if _VECTOR.match(c)]
+    parquet = pq.ParquetFile(path)
+    all_names = list(parquet.schema_arrow.names)
+    names = [c for c in all_names if _VECTOR.match(c)]
     names.sort(key=lambda c: int(_VECTOR.match(c).group(2)))  # type: ignore[union-attr]
     if not names:
         return None
-    vectors = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in names])
-    n = vectors.shape[0]
+    # the vector columns one at a time into one float32 matrix (a layout and neighbour lists
+    # need no more): reading the whole table first held it twice in float64 (Arrow's buffers,
+    # then the stacked copy: 0.5 GB for 49k words x 300)
+    n = parquet.metadata.num_rows
+    vectors = np.empty((n, len(names)), dtype=np.float32)
+    for j, column_name in enumerate(names):
+        column = parquet.read(columns=[column_name]).column(0)
+        vectors[:, j] = column.to_numpy(zero_copy_only=False)
+    table = parquet.read(columns=[c for c in all_names if c not in names])
     ids = np.asarray(table.column("id").to_pylist() if "id" in table.column_names else range(n))
     columns = {
         c: np.asarray(table.column(c).to_pylist(), dtype=object)
@@ -290,11 +298,19 @@ def _pca_layout(vectors: np.ndarray, k: int) -> np.ndarray:
     """The first ``k`` principal components of the finite rows (NaN elsewhere), fixed signs."""
     out = np.full((vectors.shape[0], k), np.nan)
     ok = np.all(np.isfinite(vectors), axis=1)
-    X = vectors[ok] - vectors[ok].mean(axis=0)
+    X = vectors if ok.all() else vectors[ok]  # no centred copy: (X - m)ᵀ(X - m) = XᵀX - n mmᵀ
     if X.shape[0] < 2:
         return out
-    _, vecs = np.linalg.eigh(X.T @ X)
-    pcs = X @ vecs[:, ::-1][:, :k]
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    total = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], 8192):  # in float64, a block at a time
+        block = np.asarray(X[start:start + 8192], dtype=np.float64)
+        gram += block.T @ block
+        total += block.sum(axis=0)
+    mean = total / X.shape[0]
+    _, vecs = np.linalg.eigh(gram - X.shape[0] * np.outer(mean, mean))
+    top = vecs[:, ::-1][:, :k]
+    pcs = np.asarray(X @ top.astype(X.dtype), dtype=np.float64) - mean @ top
     big = np.argmax(np.abs(pcs), axis=0)
     pcs *= np.where(pcs[big, np.arange(pcs.shape[1])] < 0, -1.0, 1.0)
     out[ok, : pcs.shape[1]] = pcs
@@ -354,7 +370,9 @@ def embed_explorer(
     :data:`EXPLORER_NEIGHBOURS` nearest vectors, cosine (Euclidean for PCA).
     """
     recipe = str(manifest.get("recipe") or manifest.get("command") or "")
-    vectors = np.asarray(points["vectors"], dtype=np.float64)
+    vectors = np.asarray(points["vectors"])
+    if vectors.dtype not in (np.float32, np.float64):
+        vectors = vectors.astype(np.float64)
     names = list(points["vector_names"])
     what = what or {"words": "words", "nodes": "nodes", "lsa": "documents",
                     "sentences": "sentences", "encode": "texts",

@@ -99,7 +99,7 @@ def nearest_neighbours(
     dist = np.full((n, max(k, 0)), np.nan, dtype=np.float32)
     if k < 1:
         return ind, dist, "exact"
-    sub = X[rows]
+    sub = X if rows.size == n else X[rows]  # rows are sorted and distinct: all of X
     cheap = sub.shape[1] <= AUTO_EXACT_MAX_DIMENSIONS
     cheap = cheap or float(sub.shape[0]) ** 2 * sub.shape[1] <= MAX_EXACT_WORK
     wanted = "exact" if cheap or metric not in ("euclidean", "cosine") else "auto"
