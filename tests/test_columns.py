@@ -70,7 +70,8 @@ def test_id_column_range_is_left_out_with_a_warning(tmp_path, roll):
     assert names == ["x", "y", "z"]
     np.testing.assert_array_equal(X, roll)
     assert warning is not None
-    assert "'id'" in str(warning) and "columns=" in str(warning)
+    assert "'id'" in str(warning)
+    assert "columns=" in str(warning)
     assert list(warning.columns) == ["id"]
 
 
@@ -95,7 +96,8 @@ def test_which_columns_count_as_ids(tmp_path, roll, name, values, dropped):
     X, names, warning = _read(table, tmp_path)
     if dropped:
         assert names == ["x", "y"]
-        assert warning is not None and list(warning.columns) == [name]
+        assert warning is not None
+        assert list(warning.columns) == [name]
     else:
         assert names == [name, "x", "y"]
         assert warning is None
@@ -104,8 +106,9 @@ def test_which_columns_count_as_ids(tmp_path, roll, name, values, dropped):
 
 def test_unique_strings_are_left_out_but_repeated_strings_still_refused(tmp_path, roll):
     keys = np.array([f"cell-{i}" for i in range(N)], dtype=object)
-    X, names, warning = _read(pa.table({"barcode": keys, "x": roll[:, 0]}), tmp_path)
-    assert names == ["x"] and list(warning.columns) == ["barcode"]
+    _X, names, warning = _read(pa.table({"barcode": keys, "x": roll[:, 0]}), tmp_path)
+    assert names == ["x"]
+    assert list(warning.columns) == ["barcode"]
     assert "unique strings" in warning.columns["barcode"]
     groups = np.array(["a", "b", "c"] * (N // 3), dtype=object)
     with pytest.raises(InputError, match=r"non-numeric column\(s\) 'group'"):
@@ -129,12 +132,14 @@ def test_pandas_index_in_parquet_is_left_out(tmp_path, roll):
 def test_columns_keeps_an_id_like_column_and_exclude_drops_any(tmp_path, roll):
     table = pa.table({"id": np.arange(N), "x": roll[:, 0], "y": roll[:, 1]})
     X, names, warning = _read(table, tmp_path, columns=["id", "x"])
-    assert names == ["id", "x"] and warning is None
+    assert names == ["id", "x"]
+    assert warning is None
     np.testing.assert_array_equal(X[:, 0], np.arange(N))
     X, names, warning = _read(table, tmp_path, exclude=["y"])
     assert names == ["x"]  # id detected, y excluded
     X, names, warning = _read(table, tmp_path, id_column="id")
-    assert names == ["x", "y"] and warning is None
+    assert names == ["x", "y"]
+    assert warning is None
 
 
 def test_reader_refuses_unknown_names_and_both_options(tmp_path, roll):
@@ -158,7 +163,8 @@ def test_map_with_an_id_column_equals_the_map_without(files, tmp_path):
     assert "--columns" in stderr
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     excluded = manifest["input"]["excluded_columns"]
-    assert list(excluded) == ["id"] and "unique integers" in excluded["id"]
+    assert list(excluded) == ["id"]
+    assert "unique integers" in excluded["id"]
     assert manifest["input"]["n_features"] == 3
     # transform with that model reads the fitted columns only, so the id is no coordinate
     c = invoke("transform", tmp_path / "b" / "model", files["with_id"],
@@ -197,7 +203,8 @@ def test_unknown_columns_and_both_options_exit_2(files, tmp_path, command):
                  command=cli)
     assert bad.exit_code == 2, bad.output
     text = flat(bad.output)
-    assert "'nope'" in text and "Available columns: 'id', 'x', 'y', 'z'" in text
+    assert "'nope'" in text
+    assert "Available columns: 'id', 'x', 'y', 'z'" in text
     both = invoke(*args, files["with_id"], "--out", tmp_path / "o", "--columns", "x",
                   "--exclude", "y", command=cli)
     assert both.exit_code == 2, both.output

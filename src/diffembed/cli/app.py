@@ -24,11 +24,11 @@ from ..exceptions import DisconnectedGraphError, InputError
 from .cells import check_cells, pseudotime_column
 from .common import (
     Assets,
+    Columns,
     Debug,
+    Exclude,
     Overwrite,
     Quiet,
-    Columns,
-    Exclude,
     check_data,
     check_metadata_name,
     flag_hint,

@@ -53,8 +53,8 @@ from ..exceptions import InputError
 from .common import (
     Assets,
     Columns,
-    Exclude,
     Debug,
+    Exclude,
     Overwrite,
     Quiet,
     check_data,

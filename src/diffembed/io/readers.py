@@ -508,8 +508,9 @@ def id_like_columns(table: pa.Table, candidates: list[str]) -> dict[str, str]:
             values = _to_float(column)
             if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
                 continue
-            if np.array_equal(values, np.arange(n)) or np.array_equal(values, np.arange(1, n + 1)):
-                found[name] = f"the row numbers {int(values[0])}..{int(values[-1])}, unique integers"
+            start = values[0]
+            if start in (0, 1) and np.array_equal(values, np.arange(start, start + n)):
+                found[name] = f"the row numbers {int(start)}..{int(values[-1])}, unique integers"
             elif _ID_NAME.match(name) and np.unique(values).size == n:
                 found[name] = "named like an id, unique integers"
     return found
