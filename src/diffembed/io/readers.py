@@ -463,8 +463,11 @@ class IdColumnsWarning(UserWarning):
         )
 
 
+#: Fewest rows for the rules that look at values only (row numbers, unique strings): in a
+#: tiny table every column is easily unique.
+_MIN_ROWS_BY_VALUE = 10
 _ID_NAME = re.compile(r"^(id|index|row|.*_id)$", re.IGNORECASE)
-_PANDAS_INDEX = re.compile(r"^(__index_level_\d+__|Unnamed: \d+)$")
+_PANDAS_INDEX = re.compile(r"^(__index_level_\d+__|Unnamed: 0)$")
 
 
 def _pandas_index_names(table: pa.Table) -> set[str]:
@@ -489,7 +492,8 @@ def id_like_columns(table: pa.Table, candidates: list[str]) -> dict[str, str]:
     dict
         Column name → the reason, in table order: an index written by pandas, unique
         integers under a name like ``id``/``*_id``/``index``/``row``, the row numbers
-        ``0..n-1`` or ``1..n`` (any name), or unique strings.
+        ``0..n-1`` or ``1..n`` (any name), or unique strings; the last two need 10 rows
+        or more.
     """
     n = table.num_rows
     pandas_index = _pandas_index_names(table)
@@ -502,14 +506,16 @@ def id_like_columns(table: pa.Table, candidates: list[str]) -> dict[str, str]:
         if name in pandas_index or _PANDAS_INDEX.match(name):
             found[name] = "an index written by pandas"
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            if n >= 2 and column.null_count == 0 and pc.count_distinct(column).as_py() == n:
+            if (n >= _MIN_ROWS_BY_VALUE and column.null_count == 0
+                    and pc.count_distinct(column).as_py() == n):
                 found[name] = "unique strings"
         elif (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and n >= 3:
             values = _to_float(column)
             if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
                 continue
             start = values[0]
-            if start in (0, 1) and np.array_equal(values, np.arange(start, start + n)):
+            if (n >= _MIN_ROWS_BY_VALUE and start in (0, 1)
+                    and np.array_equal(values, np.arange(start, start + n))):
                 found[name] = f"the row numbers {int(start)}..{int(values[-1])}, unique integers"
             elif _ID_NAME.match(name) and np.unique(values).size == n:
                 found[name] = "named like an id, unique integers"
