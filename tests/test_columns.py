@@ -218,3 +218,15 @@ def test_embed_pca_leaves_the_id_out(files, tmp_path):
     assert "left out the id-like column 'id'" in flat(res.stderr)
     manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert manifest["results"]["feature_names"] == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("command", [["map"], ["transform"], ["tree"], ["embed", "pca"]])
+def test_help_of_every_table_command_shows_columns_and_exclude(command):
+    cli = embed_app if command[0] == "embed" else app
+    args = command[1:] if command[0] == "embed" else command
+    res = runner.invoke(cli, [*args, "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    text = flat(res.output.replace("│", " "))  # rich draws the options in a box
+    assert "--columns A,B,C" in text
+    assert "--exclude X,Y" in text
+    assert "row numbers 0..n-1 or 1..n" in text
