@@ -230,3 +230,18 @@ def test_help_of_every_table_command_shows_columns_and_exclude(command):
     assert "--columns A,B,C" in text
     assert "--exclude X,Y" in text
     assert "row numbers 0..n-1 or 1..n" in text
+
+
+def test_empty_name_in_columns_exits_2(files, tmp_path):
+    res = invoke("map", files["with_id"], "--out", tmp_path / "o", "--columns", "x,,y")
+    assert res.exit_code == 2, res.output
+    assert "--columns 'x,,y' has an empty column name" in flat(res.output)
+
+
+def test_transform_exclude_clashing_with_the_fitted_columns_exits_2(files, tmp_path):
+    fit = invoke("map", files["with_id"], "--out", tmp_path / "m", "--no-report")
+    assert fit.exit_code == 0, fit.output
+    res = invoke("transform", tmp_path / "m" / "model", files["with_id"], "--out",
+                 tmp_path / "t", "--exclude", "z")
+    assert res.exit_code == 2, res.output
+    assert "--exclude z: the model was fitted on these columns (x, y, z)" in flat(res.output)

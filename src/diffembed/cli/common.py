@@ -231,6 +231,21 @@ def parse_names(value: str | list[str] | None, option: str) -> list[str] | None:
     return names
 
 
+def _picked(
+    columns: str | list[str] | None, exclude: str | list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """``--columns`` and ``--exclude`` as lists; refused together."""
+    columns = parse_names(columns, "--columns")
+    exclude = parse_names(exclude, "--exclude")
+    if columns is not None and exclude is not None:
+        msg = (
+            "Give --columns (the features to use) or --exclude (columns to leave out), not "
+            "--columns and --exclude together."
+        )
+        raise InputError(msg)
+    return columns, exclude
+
+
 def read_input(
     path: Path,
     label: str | None,
@@ -251,14 +266,7 @@ def read_input(
 
     from ..io.readers import IdColumnsWarning, file_sha256, read_table
 
-    columns = parse_names(columns, "--columns")
-    exclude = parse_names(exclude, "--exclude")
-    if columns is not None and exclude is not None:
-        msg = (
-            "Give --columns (the features to use) or --exclude (columns to leave out), not "
-            "--columns and --exclude together."
-        )
-        raise InputError(msg)
+    columns, exclude = _picked(columns, exclude)
     with _progress.stage("read"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IdColumnsWarning)
         X, labels, ids, names = read_table(
@@ -310,14 +318,7 @@ def pick_transform_columns(
     left out of the fit (an id, ``--exclude``) are left out again. ``--exclude`` with a model
     fitted without names keeps the other numeric columns of a Parquet input.
     """
-    columns = parse_names(columns, "--columns")
-    exclude = parse_names(exclude, "--exclude")
-    if columns is not None and exclude is not None:
-        msg = (
-            "Give --columns (the features to use) or --exclude (columns to leave out), not "
-            "--columns and --exclude together."
-        )
-        raise InputError(msg)
+    columns, exclude = _picked(columns, exclude)
     if columns is not None:
         return columns
     if exclude is None:
