@@ -173,6 +173,7 @@ def test_manifest_schema(mapped, roll_csv):
         "sha256": file_sha256(roll_csv),
         "n_samples": 600,
         "n_features": 3,
+        "excluded_columns": {},
     }
     assert manifest["label_column"] == "t"
     assert manifest["parameters"] == de.DiffusionMap(n_components=4, random_state=0).get_params()

@@ -24,7 +24,9 @@ from ..exceptions import DisconnectedGraphError, InputError
 from .cells import check_cells, pseudotime_column
 from .common import (
     Assets,
+    Columns,
     Debug,
+    Exclude,
     Overwrite,
     Quiet,
     check_data,
@@ -33,6 +35,7 @@ from .common import (
     manifest_command,
     manifest_head,
     parse_bandwidth,
+    pick_transform_columns,
     read_input,
     versions,
     write_manifest,
@@ -184,6 +187,8 @@ def map_command(
     label: LabelOpt = None,
     id_column: IdOpt = None,
     sep: SepOpt = None,
+    columns: Columns = None,
+    exclude: Exclude = None,
     n_components: Annotated[int, typer.Option(help="Diffusion coordinates to keep.")] = 10,
     n_neighbors: Annotated[int, typer.Option(help="Neighbours per point in the graph.")] = 15,
     alpha: Annotated[float, typer.Option(help="Density normalisation in [0, 1].")] = 1.0,
@@ -250,6 +255,7 @@ def map_command(
             label=label,
             id_column=id_column,
             sep=sep,
+            pick={"columns": columns, "exclude": exclude},
             clusters=clusters,
             overwrite=overwrite,
             report=not no_report,
@@ -292,6 +298,7 @@ def _run_map(
     landmarks: dict[str, Any] | None = None,
     cells: dict[str, Any] | None = None,
     sep: str | None = None,
+    pick: dict[str, str | None] | None = None,
 ) -> None:
     from ..diffusion_map import DiffusionMap
     from ..io import writers
@@ -347,7 +354,7 @@ def _run_map(
             label_name, source = label, input_path.name
         elif input_path is not None:
             X, labels, ids, names, input_info = read_input(input_path, label, id_column,
-                                                           sep=sep)
+                                                           sep=sep, ui=ui, **(pick or {}))
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset
@@ -485,6 +492,8 @@ def transform_command(
     label: LabelOpt = None,
     id_column: IdOpt = None,
     sep: SepOpt = None,
+    columns: Columns = None,
+    exclude: Exclude = None,
     block_size: Annotated[
         int, typer.Option(help="Rows per block when streaming a Parquet input.")
     ] = 65_536,
@@ -508,7 +517,8 @@ def transform_command(
     ui = _ui(quiet, debug)
     with ui.errors(hint=_cli_hint):
         _run_transform(ui, model_dir, input_path, out, t, label, id_column, overwrite,
-                       block_size=block_size, dask_scheduler=dask_scheduler, sep=sep)
+                       block_size=block_size, dask_scheduler=dask_scheduler, sep=sep,
+                       pick={"columns": columns, "exclude": exclude})
 
 
 def _run_transform(
@@ -524,6 +534,7 @@ def _run_transform(
     block_size: int = 65_536,
     dask_scheduler: str | None = None,
     sep: str | None = None,
+    pick: dict[str, str | None] | None = None,
 ) -> None:
     from ..io import writers
     from ..io.persistence import load_model, read_model_info
@@ -545,7 +556,8 @@ def _run_transform(
                 "the model you meant, or load it on a larger machine.",
             )
             model = load_model(model_dir)
-        expected = info.get("feature_names")
+        expected = pick_transform_columns(input_path, info.get("feature_names"), label,
+                                          id_column, **(pick or {}))
         n_expected = int(model.n_features_in_)
         t_used = float(model.t if t is None else t)
         if input_path.suffix.lower() in (".parquet", ".pq") or dask_scheduler is not None:
@@ -607,7 +619,8 @@ def _memory_transform(
     )
     try:
         X, labels, ids, _, input_info = read_input(
-            input_path, label, id_column, columns=expected if is_table else None, sep=sep
+            input_path, label, id_column, columns=expected if is_table else None, sep=sep,
+            ui=ui,
         )
     except InputError as exc:
         if expected and "lacks the feature column" in str(exc):

@@ -22,7 +22,9 @@ __all__ = [
     "MANIFEST_VERSION",
     "OVERWRITE_HELP",
     "Assets",
+    "Columns",
     "Debug",
+    "Exclude",
     "Overwrite",
     "Quiet",
     "ReportAssets",
@@ -32,6 +34,8 @@ __all__ = [
     "manifest_command",
     "manifest_head",
     "parse_bandwidth",
+    "parse_names",
+    "pick_transform_columns",
     "read_input",
     "versions",
     "write_manifest",
@@ -78,6 +82,31 @@ def _use_assets(ctx: typer.Context, value: ReportAssets | str) -> ReportAssets |
 #: only declares it.
 Assets = Annotated[
     ReportAssets, typer.Option("--assets", callback=_use_assets, help=ASSETS_HELP)
+]
+#: ``--columns a,b,c``: the feature columns of a table, in this order (every command that
+#: reads a feature table declares it and passes it to :func:`read_input`).
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        metavar="A,B,C",
+        help="Feature columns of a table input, comma-separated, in this order. By default "
+        "every numeric column except --label, --id and id-like columns (a pandas index, "
+        "unique integers named id/*_id/index/row, row numbers 0..n-1 or 1..n, unique "
+        "strings), which are left out with a message; name such a column here to use it.",
+        show_default=False,
+    ),
+]
+#: ``--exclude x,y``: columns of a table input left out of the features.
+Exclude = Annotated[
+    str | None,
+    typer.Option(
+        "--exclude",
+        metavar="X,Y",
+        help="Columns of a table input to leave out of the features, comma-separated "
+        "(not with --columns).",
+        show_default=False,
+    ),
 ]
 _RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
 
@@ -188,18 +217,60 @@ def write_report(directory: Path, *, source: Path, color_by: str | None = None) 
     build(directory, **kwargs)
 
 
+def parse_names(value: str | list[str] | None, option: str) -> list[str] | None:
+    """Split a comma-separated ``--columns``/``--exclude`` value into column names."""
+    if value is None or isinstance(value, list):
+        return value
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        msg = (
+            f"{option} {value!r} has an empty column name; give names separated by commas, "
+            f"e.g. {option} a,b,c."
+        )
+        raise InputError(msg)
+    return names
+
+
+def _picked(
+    columns: str | list[str] | None, exclude: str | list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """``--columns`` and ``--exclude`` as lists; refused together."""
+    columns = parse_names(columns, "--columns")
+    exclude = parse_names(exclude, "--exclude")
+    if columns is not None and exclude is not None:
+        msg = (
+            "Give --columns (the features to use) or --exclude (columns to leave out), not "
+            "--columns and --exclude together."
+        )
+        raise InputError(msg)
+    return columns, exclude
+
+
 def read_input(
     path: Path,
     label: str | None,
     id_column: str | None,
-    columns: list[str] | None = None,
+    columns: str | list[str] | None = None,
     sep: str | None = None,
+    *,
+    exclude: str | list[str] | None = None,
+    ui: Any = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str], dict[str, Any]]:
-    from ..io.readers import file_sha256, read_table
+    """Read a table with :func:`~diffembed.io.readers.read_table` for a command.
 
-    with _progress.stage("read"):
+    ``columns``/``exclude`` are lists or the comma-separated values of ``--columns`` and
+    ``--exclude``. Id-like columns left out are printed with ``ui.warn`` (when given) and
+    recorded, with the ``--exclude`` ones, in ``info["excluded_columns"]`` (name → reason).
+    """
+    import warnings
+
+    from ..io.readers import IdColumnsWarning, file_sha256, read_table
+
+    columns, exclude = _picked(columns, exclude)
+    with _progress.stage("read"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IdColumnsWarning)
         X, labels, ids, names = read_table(
-            path, label=label, id_column=id_column, columns=columns, sep=sep
+            path, label=label, id_column=id_column, columns=columns, exclude=exclude, sep=sep
         )
         info = {
             "path": str(path),
@@ -208,6 +279,19 @@ def read_input(
             "n_samples": int(X.shape[0]),
             "n_features": int(X.shape[1]),
         }
+    excluded = dict.fromkeys(exclude or [], "--exclude")
+    for item in caught:
+        if isinstance(item.message, IdColumnsWarning):
+            excluded.update(item.message.columns)
+            text = str(item.message).replace("columns= (--columns a,b,c on the command line)",
+                                             "--columns a,b,c")
+            if ui is not None:
+                ui.warn(text)
+            else:
+                warnings.warn(item.message, stacklevel=2)
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    info["excluded_columns"] = excluded
     return X, labels, ids, names, info
 
 
@@ -218,3 +302,53 @@ def write_manifest(
 
     manifest["timings"] = {**timings, "total": time.perf_counter() - start}
     write_json_atomic(manifest, directory / "manifest.json")
+
+
+def pick_transform_columns(
+    path: Path,
+    fitted: list[str] | None,
+    label: str | None,
+    id_column: str | None,
+    columns: str | list[str] | None = None,
+    exclude: str | list[str] | None = None,
+) -> list[str] | None:
+    """The feature columns ``transform`` reads from ``path``.
+
+    ``--columns`` wins; otherwise the names the model was fitted on (``fitted``), so columns
+    left out of the fit (an id, ``--exclude``) are left out again. ``--exclude`` with a model
+    fitted without names keeps the other numeric columns of a Parquet input.
+    """
+    columns, exclude = _picked(columns, exclude)
+    if columns is not None:
+        return columns
+    if exclude is None:
+        return fitted
+    if fitted is not None:
+        clash = [c for c in exclude if c in fitted]
+        if clash:
+            msg = (
+                f"--exclude {', '.join(clash)}: the model was fitted on these columns "
+                f"({', '.join(fitted)}), so transform needs them."
+            )
+            raise InputError(msg)
+        return fitted
+    if Path(path).suffix.lower() not in (".parquet", ".pq"):
+        msg = (
+            "--exclude with a model fitted without column names needs a Parquet input; name "
+            "the features with --columns instead."
+        )
+        raise InputError(msg)
+    import pyarrow.parquet as pq
+
+    from ..io.readers import _is_numeric
+
+    schema = pq.read_schema(path)
+    missing = [c for c in exclude if c not in schema.names]
+    if missing:
+        msg = (
+            f"{Path(path).name} lacks the column(s) {', '.join(map(repr, missing))}. Available "
+            f"columns: {', '.join(map(repr, schema.names))}."
+        )
+        raise InputError(msg)
+    return [n for n in schema.names if n not in {label, id_column, *exclude}
+            and _is_numeric(schema.field(n).type)]

@@ -30,7 +30,7 @@ import typer
 
 from .. import __version__, _progress
 from ..exceptions import InputError
-from .common import Assets, Debug, Overwrite, Quiet, flag_hint
+from .common import Assets, Columns, Debug, Exclude, Overwrite, Quiet, flag_hint
 from .console import UI
 from .guards import (
     DEBIAN_BYTES,
@@ -259,6 +259,8 @@ def pca_command(
     label: Annotated[str | None, typer.Option(help="Column kept as a label.")] = None,
     id_column: Annotated[str | None, typer.Option("--id", help="Column of row ids.")] = None,
     sep: SepOpt = None,
+    columns: Columns = None,
+    exclude: Exclude = None,
     random_state: Seed = 0,
     overwrite: Overwrite = False,
     no_report: NoReport = False,
@@ -271,13 +273,12 @@ def pca_command(
     def body(tmp: Path, ui: UI) -> dict[str, Any]:
         from ..embed.pca import pca
         from ..io import writers
-        from ..io.readers import read_table
+        from .common import read_input
         from .guards import check_read_memory
 
         check_read_memory(input_path)
-        with _progress.stage("read"):
-            X, labels, ids, names = read_table(input_path, label=label, id_column=id_column,
-                                               sep=sep)
+        X, labels, ids, names, info = read_input(input_path, label, id_column, columns, sep,
+                                                 exclude=exclude, ui=ui)
         ui.info(f"PCA of {input_path.name}: {X.shape[0]} rows × {X.shape[1]} columns")
         with _progress.stage("pca"):
             res = pca(
@@ -308,7 +309,8 @@ def pca_command(
                 "scale": scale, "random_state": random_state, "label": label, "id": id_column,
             },
             "results": {**res.info, "total_variance": res.total_variance,
-                        "feature_names": names},
+                        "feature_names": names,
+                        "excluded_columns": info["excluded_columns"]},
             "figures": {"pca_spectrum": spec},
         }  # fmt: skip
 

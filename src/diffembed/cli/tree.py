@@ -52,7 +52,9 @@ from .. import _progress
 from ..exceptions import InputError
 from .common import (
     Assets,
+    Columns,
     Debug,
+    Exclude,
     Overwrite,
     Quiet,
     check_data,
@@ -120,6 +122,8 @@ def tree_command(
         str | None, typer.Option("--id", help="Column of row identifiers.")
     ] = None,
     sep: SepOpt = None,
+    columns: Columns = None,
+    exclude: Exclude = None,
     engine: Annotated[
         str, typer.Option("--engine", help="ward (deterministic, default) or condensation.")
     ] = "ward",
@@ -163,6 +167,7 @@ def tree_command(
             report=not no_report,
             formats=formats,
             sep=sep,
+            pick={"columns": columns, "exclude": exclude},
             params={
                 "engine": engine,
                 "n_neighbors": n_neighbors,
@@ -230,6 +235,7 @@ def _run_tree(
     params: dict[str, Any],
     formats: list[str] | None = None,
     sep: str | None = None,
+    pick: dict[str, str | None] | None = None,
 ) -> None:
     from ..hierarchy import DiffusionHierarchy
     from ..io import writers
@@ -246,7 +252,7 @@ def _run_tree(
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         if input_path is not None:
             X, labels, ids, names, input_info = read_input(input_path, label, id_column,
-                                                           sep=sep)
+                                                           sep=sep, ui=ui, **(pick or {}))
             label_name, source = label, input_path.name
         else:
             from ..datasets import feature_names, load_dataset

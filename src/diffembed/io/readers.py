@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,8 @@ import pyarrow.compute as pc
 from ..exceptions import InputError
 
 __all__ = [
-    "SUPPORTED_SUFFIXES", "check_npy_header", "detect_separator", "file_sha256", "read_table",
+    "SUPPORTED_SUFFIXES", "IdColumnsWarning", "check_npy_header", "detect_separator",
+    "file_sha256", "read_table",
 ]
 
 #: File name endings understood by :func:`read_table`.
@@ -61,6 +64,7 @@ def read_table(
     label: str | None = None,
     id_column: str | None = None,
     columns: list[str] | None = None,
+    exclude: list[str] | None = None,
     sep: str | None = None,
 ) -> ReadResult:
     """Read a data file into a finite float64 matrix plus optional label and id columns.
@@ -76,8 +80,11 @@ def read_table(
     id_column
         Name of a column of row identifiers (any dtype), kept as metadata.
     columns
-        Feature columns to use, in this order. By default every column other than ``label``
-        and ``id_column`` is used, and all of them must be numeric.
+        Feature columns to use, in this order (an id-like column named here is kept). By
+        default every column other than ``label``, ``id_column``, ``exclude`` and the id-like
+        columns is used, and all of them must be numeric.
+    exclude
+        Columns to leave out of the features (not with ``columns``).
     sep
         Field separator of a CSV/TSV file. By default it is detected from the header line
         (comma, semicolon, tab or ``|``; the suffix's own separator wins a tie); with a
@@ -90,6 +97,15 @@ def read_table(
     ids : ndarray of shape (n_samples,) or None
     feature_names : list of str
         Column names of ``X`` (``x0, x1, ...`` for ``.npy`` files).
+
+    Warns
+    -----
+    IdColumnsWarning
+        When ``columns`` is not given and columns that hold row identifiers rather than
+        features were left out: an index written by pandas (``__index_level_0__``,
+        ``Unnamed: 0``), unique integers in a column named ``id``, ``*_id``, ``index`` or
+        ``row``, the row numbers ``0..n-1`` or ``1..n`` under any name, or unique strings.
+        Its ``columns`` attribute maps each name to the reason.
 
     Raises
     ------
@@ -111,15 +127,16 @@ def read_table(
     if suffix == ".h5ad":  # AnnData: obsm["X_pca"] or X, see io/anndata.py
         from .anndata import read_h5ad_table
 
-        if columns is not None:
+        if columns is not None or exclude is not None:
             msg = f"{path.name} is AnnData: it has no columns to pick; use --use-rep (map)."
             raise InputError(msg)
         return read_h5ad_table(path, label=label, id_column=id_column)
     if suffix == ".npy":
-        if label is not None or id_column is not None or columns is not None:
+        picked = label or id_column or columns or exclude
+        if picked is not None:
             msg = (
                 f"{path.name} is a .npy array without column names, so label/id/columns "
-                f"({label or id_column or columns!r}) cannot be selected. Save the data as "
+                f"({picked!r}) cannot be selected. Save the data as "
                 ".csv or .parquet with named columns, or drop those options."
             )
             raise InputError(msg)
@@ -136,7 +153,8 @@ def read_table(
         )
         raise InputError(msg)
     return table_to_arrays(
-        table, label=label, id_column=id_column, columns=columns, source=path.name
+        table, label=label, id_column=id_column, columns=columns, exclude=exclude,
+        source=path.name,
     )
 
 
@@ -350,6 +368,7 @@ def table_to_arrays(
     label: str | None = None,
     id_column: str | None = None,
     columns: list[str] | None = None,
+    exclude: list[str] | None = None,
     source: str = "the table",
 ) -> ReadResult:
     """Split a :class:`pyarrow.Table` into a data matrix, labels, ids and feature names.
@@ -373,17 +392,28 @@ def table_to_arrays(
         msg = f"{source} is empty (0 rows); there is nothing to embed."
         raise InputError(msg)
     metadata = {n for n in (label, id_column) if n is not None}
+    if columns is not None and exclude is not None:
+        msg = (
+            "Give columns= (the features to use) or exclude= (the columns to leave out), not "
+            "columns= and exclude= together (on the command line: --columns and --exclude)."
+        )
+        raise InputError(msg)
+    missing = [c for c in (columns if columns is not None else exclude or []) if c not in names]
+    if missing:
+        role = "feature column(s)" if columns is not None else "column(s)"
+        msg = (
+            f"{source} lacks the {role} {_listing(missing)}. Available columns: "
+            f"{_listing(names)}."
+        )
+        raise InputError(msg)
     if columns is not None:
-        missing = [c for c in columns if c not in names]
-        if missing:
-            msg = (
-                f"{source} lacks the feature column(s) {_listing(missing)}. Available columns: "
-                f"{_listing(names)}."
-            )
-            raise InputError(msg)
         features = list(columns)
     else:
-        features = [n for n in names if n not in metadata]
+        features = [n for n in names if n not in metadata and n not in set(exclude or [])]
+        found = id_like_columns(table, features)
+        if found:
+            features = [n for n in features if n not in found]
+            warnings.warn(IdColumnsWarning(found, source), stacklevel=3)
     bad = [
         (n, table.schema.field(n).type)
         for n in features
@@ -410,6 +440,86 @@ def table_to_arrays(
     labels = None if label is None else _to_numpy(table.column(label))
     ids = None if id_column is None else _to_numpy(table.column(id_column))
     return X, labels, ids, features
+
+
+class IdColumnsWarning(UserWarning):
+    """Columns that look like row identifiers were left out of the features.
+
+    Attributes
+    ----------
+    columns : dict of str to str
+        Each column left out, with the reason it looks like an identifier.
+    """
+
+    def __init__(self, columns: dict[str, str], source: str = "the table") -> None:
+        self.columns = dict(columns)
+        self.source = source
+        listed = "; ".join(f"{name!r} ({why})" for name, why in self.columns.items())
+        plural = "s" if len(self.columns) > 1 else ""
+        super().__init__(
+            f"{source}: left out the id-like column{plural} {listed}: identifiers are no "
+            "coordinates. To use them as features, name the features with columns= "
+            "(--columns a,b,c on the command line); --id NAME keeps one as the row id."
+        )
+
+
+#: Fewest rows for the rules that look at values only (row numbers, unique strings): in a
+#: tiny table every column is easily unique.
+_MIN_ROWS_BY_VALUE = 10
+_ID_NAME = re.compile(r"^(id|index|row|.*_id)$", re.IGNORECASE)
+_PANDAS_INDEX = re.compile(r"^(__index_level_\d+__|Unnamed: 0)$")
+
+
+def _pandas_index_names(table: pa.Table) -> set[str]:
+    """Columns that pandas' Parquet metadata marks as its index."""
+    import json
+
+    raw = (table.schema.metadata or {}).get(b"pandas")
+    if not raw:
+        return set()
+    try:
+        index = json.loads(raw).get("index_columns", [])
+    except (ValueError, AttributeError):
+        return set()
+    return {name for name in index if isinstance(name, str)}
+
+
+def id_like_columns(table: pa.Table, candidates: list[str]) -> dict[str, str]:
+    """The ``candidates`` of ``table`` that hold row identifiers rather than features.
+
+    Returns
+    -------
+    dict
+        Column name → the reason, in table order: an index written by pandas, unique
+        integers under a name like ``id``/``*_id``/``index``/``row``, the row numbers
+        ``0..n-1`` or ``1..n`` (any name), or unique strings; the last two need 10 rows
+        or more.
+    """
+    n = table.num_rows
+    pandas_index = _pandas_index_names(table)
+    found: dict[str, str] = {}
+    for name in candidates:
+        column = table.column(name)
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if name in pandas_index or _PANDAS_INDEX.match(name):
+            found[name] = "an index written by pandas"
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            if (n >= _MIN_ROWS_BY_VALUE and column.null_count == 0
+                    and pc.count_distinct(column).as_py() == n):
+                found[name] = "unique strings"
+        elif (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and n >= 3:
+            values = _to_float(column)
+            if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+                continue
+            start = values[0]
+            if (n >= _MIN_ROWS_BY_VALUE and start in (0, 1)
+                    and np.array_equal(values, np.arange(start, start + n))):
+                found[name] = f"the row numbers {int(start)}..{int(values[-1])}, unique integers"
+            elif _ID_NAME.match(name) and np.unique(values).size == n:
+                found[name] = "named like an id, unique integers"
+    return found
 
 
 def _to_float(column: pa.ChunkedArray) -> np.ndarray:
