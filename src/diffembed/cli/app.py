@@ -255,7 +255,7 @@ def map_command(
             report=not no_report,
             random_state=random_state,
             explorer_k=explorer_k if explorer_k is not None else (10 if landmarks is None else 0),
-            formats=parse_formats(formats),
+            formats=parse_formats(formats, "map"),
             landmarks=(None if landmarks is None
                        else {"landmarks": landmarks, "landmark_method": landmark_method}),
             cells={"use_rep": use_rep, "root": root, "root_label": root_label},
@@ -740,7 +740,8 @@ def export_command(
         if not chosen:
             msg = "Choose what to export: --format atlas and/or --format projector."
             raise InputError(msg)
-        output_kind(out)  # map, tree, embed or stability: else the error names the fix
+        kind = output_kind(out)  # map, tree, embed or stability: else the error names the fix
+        parse_formats(formats, kind)  # h5ad only for a map: refused before any export is written
         with ui.stages():
             written = write_exports(out, chosen, t=t)
         _record_outputs(out, written)
