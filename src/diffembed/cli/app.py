@@ -441,6 +441,8 @@ def _map_manifest(
     outputs: list[str],
     neighbors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    from ..diffusion_checks import DEGENERATE_TOL, count_near_one
+
     bw = model.bandwidth
     inner = getattr(model, "landmark_model_", model)  # a landmark fit reports its landmarks' graph
     landmark_info = {}
@@ -464,6 +466,9 @@ def _map_manifest(
             "eigen_solver": inner.eigen_solver_,
             "eigenvalues": model.eigenvalues_,
             "timescales": model.timescales_,
+            # non-trivial eigenvalues at 1 within precision (the fit warned): the report marks them
+            "degenerate_eigenvalues": count_near_one(model.eigenvalues_, DEGENERATE_TOL),
+            "degenerate_tolerance": DEGENERATE_TOL,
         },
         **landmark_info,
         **({"neighbors": neighbors} if neighbors is not None else {}),
