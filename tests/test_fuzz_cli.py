@@ -156,11 +156,6 @@ def workdir() -> Iterator[Path]:
 #: Columns whose NaN means "not defined" by design: stability's overlap of a word-frequency
 #: bucket that holds no word (a small corpus has no words ranked 1k-5k or 5k+).
 UNDEFINED = re.compile(r"(delta_)?overlap@10_(top1k|1k-5k|5k\+)")
-#: Exit-1 signatures of defects the fuzz found in files other engineers own (issue 15): the
-#: example is recorded as an event, not failed, and pinned by an xfail reproducer below.
-KNOWN_DEFECTS = {
-    "binary data named .csv/.tsv": re.compile(r"unexpected UnicodeDecodeError"),
-}
 
 
 def snapshot(root: Path) -> set[Path]:
@@ -216,10 +211,6 @@ def run_and_check(root: Path, args: list[str], out: Path) -> int:
     result = runner.invoke(app, [str(a) for a in args])
     hypothesis.event(f"{args[0]} exit {result.exit_code}")
     text = result.output
-    for defect, signature in KNOWN_DEFECTS.items():
-        if result.exit_code == 1 and signature.search(text):
-            hypothesis.event(f"{args[0]} known defect: {defect}")
-            return 1
     assert result.exit_code in (0, 2), (args, result.exit_code, text[-2000:], result.exception)
     assert "Traceback" not in text, (args, text[-2000:])
     assert "this is a bug" not in text.lower(), (args, text[-2000:])
@@ -249,9 +240,6 @@ def test_readers_return_finite_matrices_or_input_error(drawn):
             X, _, _, names = read_table(path)
         except InputError as exc:
             message = str(exc)
-        except UnicodeDecodeError:  # known defect: binary data named .csv/.tsv (see below)
-            hypothesis.event("read_table known defect: binary data named .csv/.tsv")
-            return
         else:
             message = ""
         if message:
@@ -502,13 +490,19 @@ def test_pca_random_state_above_2_32_is_refused(tmp_path):
             2**40, "--n-components", 2, "--no-report"], "1099511627776 is not a seed")
 
 
-@pytest.mark.xfail(reason="issue 15: a .npy file named .csv exits 1 (UnicodeDecodeError)")
 @pytest.mark.parametrize("command", [["map"], ["tree", "--n-null", "2"], ["embed", "pca"]])
-def test_known_defect_binary_file_named_csv(command, tmp_path):
+def test_npy_file_named_csv_is_refused(command, tmp_path):
     buffer = io.BytesIO()
     np.save(buffer, np.zeros((0, 0)))
     (tmp_path / "input.csv").write_bytes(buffer.getvalue())
-    _known([*command, tmp_path / "input.csv", "-o", tmp_path / "out", "--no-report"])
+    _known([*command, tmp_path / "input.csv", "-o", tmp_path / "out", "--no-report"],
+           "input.csv is a NumPy .npy array, not CSV text", "rename it to input.npy")
+
+
+def test_binary_file_named_tsv_is_refused(tmp_path):
+    (tmp_path / "input.tsv").write_bytes(b"\xff\xfe\x00\x93a\tb\n\x80\x81\t1\n")
+    _known(["map", tmp_path / "input.tsv", "-o", tmp_path / "out", "--no-report"],
+           "input.tsv could not be read as TSV", "Check that it is UTF-8 text")
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path):
