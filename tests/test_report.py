@@ -423,3 +423,18 @@ def test_degenerate_count_from_the_spectrum_when_the_manifest_has_none(tmp_path:
     assert "Fix: rerun with a larger --n-neighbors" in words
     marked = [t for t in figures(page)["fig-spectrum"]["data"] if t["name"].startswith("λ = 1")]
     assert list(marked[0]["x"]) == ["dc1", "dc2"]
+
+
+def test_report_of_a_fitted_model_marks_its_degenerate_spectrum(tmp_path: Path) -> None:
+    """``de.report`` builds the page from a model in memory: the saved spectrum decides."""
+    from sklearn.datasets import make_blobs
+
+    import diffembed as de
+
+    X, _ = make_blobs(300, centers=3, cluster_std=1.0, random_state=0)
+    with pytest.warns(UserWarning, match=r"1 non-trivial eigenvalue\(s\) equal 1 within 1e-09"):
+        dm = de.DiffusionMap(5, bandwidth=0.05, random_state=0).fit(X)
+    page = Path(de.report(dm, tmp_path / "report.html")).read_text(encoding="utf-8")
+    words = " ".join(" ".join(_parse(page).text).split())
+    assert DEGENERATE_NOTE in words
+    assert "the kernel (bandwidth=0.05) splits the data" in words
