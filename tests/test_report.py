@@ -393,6 +393,7 @@ def test_degenerate_spectrum_is_recorded_and_marked_on_the_spectrum_plot(tmp_pat
     text = " ".join(" ".join(_parse(page).text).split())
     assert DEGENERATE_NOTE in text
     assert "(marked red on the plot)" in text
+    assert "their coordinates (dc1) only say which piece a point is in" in text
     assert "the kernel (bandwidth=0.05) splits the data into nearly separate pieces" in text
     assert "Fix: rerun with --bandwidth auto (the self-tuning kernel) or a larger" in text
     spec = figures(page)["fig-spectrum"]

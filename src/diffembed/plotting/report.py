@@ -188,7 +188,7 @@ def degenerate_spectrum(
     note = (
         f"{count} non-trivial eigenvalue(s) equal 1 within {tol:g} on a connected graph "
         f"(marked red on the plot): {kernel} splits the data into nearly separate pieces, "
-        f"and {names} only say which piece a point is in. Fix: {fix}."
+        f"and their coordinates ({names}) only say which piece a point is in. Fix: {fix}."
     )
     return marked, float(tol), note
 
