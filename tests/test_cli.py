@@ -189,7 +189,11 @@ def test_manifest_schema(mapped, roll_csv):
         "eigen_solver",
         "eigenvalues",
         "timescales",
+        "degenerate_eigenvalues",
+        "degenerate_tolerance",
     ]
+    assert results["degenerate_eigenvalues"] == 0  # a clean spectrum on the swiss roll
+    assert results["degenerate_tolerance"] == 1e-9
     assert results["eigen_solver"] in ("dense", "arpack", "shift_invert", "lobpcg", "amg")
     assert results["bandwidth_method"] == "auto"
     assert results["bandwidth"] > 0

@@ -324,3 +324,37 @@ def test_export_a_stability_output_and_the_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"nothing to export: run `diffembed map`, `tree`"):
         export_run(tmp_path / "empty", "atlas")
+
+
+def test_h5ad_is_refused_up_front_for_stability_and_embed_outputs(tmp_path: Path) -> None:
+    """--format h5ad is only for map outputs: other commands refuse it before any work."""
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+    from diffembed.cli.embed import embed_app
+    from diffembed.cli.extras import parse_formats
+
+    assert parse_formats(["atlas,h5ad"], "map") == ["atlas", "h5ad"]
+    with pytest.raises(InputError, match=r"h5ad is for `diffembed map` outputs only.*`embed` exp"):
+        parse_formats(["h5ad"], "embed")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c\n" * 50, encoding="utf-8")
+    out = tmp_path / "runs" / "stab"
+    result = CliRunner().invoke(app, ["stability", str(corpus), "-o", str(out), "--format",
+                                      "h5ad", "--no-report"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "--format h5ad is for `diffembed map` outputs only" in text, text
+    assert "`stability` exports atlas or projector" in text, text
+    assert not (tmp_path / "runs").exists()
+    # an embed output: the export command refuses h5ad before writing the atlas export
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(f"{d} {i}" for i, d in enumerate(DOCS)) + "\n", encoding="utf-8")
+    lsa = tmp_path / "lsa"
+    args = ["lsa", str(docs), "-o", str(lsa), "--n-components", "4", "--stop-words", "none"]
+    assert CliRunner().invoke(embed_app, args).exit_code == 0
+    result = CliRunner().invoke(app, ["export", str(lsa), "--format", "atlas,h5ad"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "`embed` exports atlas or projector" in text, text
+    assert not (lsa / "atlas.parquet").exists()

@@ -59,12 +59,11 @@ EXTENSIONS = (".npy", ".csv", ".tsv", ".parquet", ".txt", "")
 FORMATS = ("npy", "csv", "tsv", "parquet")
 
 
-#: Input scales the fuzz draws; 1e154 and up trip known defects (see the xfail tests below).
-SCALES = [1.0] * 8 + [1e-300, 1e-30, 1e30]
-HUGE = [1e154, 1e300]
+#: Input scales the fuzz draws: tiny and huge values are refused with the reason (exit 2).
+SCALES = [1.0] * 10 + [1e-300, 1e-30, 1e30, 1e154, 1e300]
 
 
-def _matrix(draw, huge: bool) -> np.ndarray:
+def _matrix(draw) -> np.ndarray:
     n = draw(st.sampled_from([25, 30, 40, 50] * 3 + [0, 1, 2, 3, 7]))
     d = draw(st.sampled_from([2, 3, 4] * 2 + [0, 1]))
     seed = draw(st.integers(0, 2**16))
@@ -84,7 +83,7 @@ def _matrix(draw, huge: bool) -> np.ndarray:
         flat = X.reshape(-1)
         flat[rng.integers(0, flat.size, len(specials))] = specials
     with np.errstate(over="ignore"):  # 1e308 * 1e300 is inf: one more non-finite input
-        return X * draw(st.sampled_from(SCALES + HUGE if huge else SCALES))
+        return X * draw(st.sampled_from(SCALES))
 
 
 def _encode(X: np.ndarray, fmt: str, text_cells: bool) -> bytes:
@@ -110,7 +109,7 @@ def _encode(X: np.ndarray, fmt: str, text_cells: bool) -> bytes:
 
 
 @st.composite
-def input_files(draw, columns: int | None = None, huge: bool = False) -> tuple[str, bytes]:
+def input_files(draw, columns: int | None = None) -> tuple[str, bytes]:
     """(file name, bytes): data in one format, often under another format's extension."""
     kind = draw(st.sampled_from(["matrix"] * 8 + ["empty", "bytes"]))
     if kind == "empty":
@@ -122,7 +121,7 @@ def input_files(draw, columns: int | None = None, huge: bool = False) -> tuple[s
     ext = {"npy": ".npy", "csv": ".csv", "tsv": ".tsv", "parquet": ".parquet"}[fmt]
     if not same:
         ext = draw(st.sampled_from(EXTENSIONS))
-    X = _matrix(draw, huge)
+    X = _matrix(draw)
     if columns is not None and draw(st.booleans()):
         X = np.random.default_rng(len(X)).normal(size=(max(len(X), 1), columns))
     return "input" + ext, _encode(X, fmt, draw(st.sampled_from([False] * 5 + [True])))
@@ -135,8 +134,8 @@ def mostly(valid: list, invalid: list):
 
 NEIGHBORS = mostly([2, 5, 10], [-1, 0, 100, 10**12])
 COMPONENTS = mostly([1, 2, 3], [-1, 0, 50])
-# -1 and 2**40 are known defects (see the xfail tests below), so only valid seeds are drawn
-RANDOM_STATE = st.sampled_from([0, 7, 12345])
+# -1 and 2**40 are refused with exit 2 (see the regression tests below)
+RANDOM_STATE = mostly([0, 7, 12345], [-1, 2**40])
 ALPHA = mostly(["0", "0.5", "1"], ["-0.5", "2", "nan", "inf"])
 BANDWIDTH = mostly(["auto", "adaptive", "knn", "0.5"], ["-1", "0", "1e-300", "nan", "abc"])
 
@@ -157,12 +156,6 @@ def workdir() -> Iterator[Path]:
 #: Columns whose NaN means "not defined" by design: stability's overlap of a word-frequency
 #: bucket that holds no word (a small corpus has no words ranked 1k-5k or 5k+).
 UNDEFINED = re.compile(r"(delta_)?overlap@10_(top1k|1k-5k|5k\+)")
-#: Exit-1 signatures of defects the fuzz found in files other engineers own (issue 15): the
-#: example is recorded as an event, not failed, and pinned by an xfail reproducer below.
-KNOWN_DEFECTS = {
-    "binary data named .csv/.tsv": re.compile(r"unexpected UnicodeDecodeError"),
-    "huge values overflow the distances": re.compile(r"unexpected ValueError: cannot reshape"),
-}
 
 
 def snapshot(root: Path) -> set[Path]:
@@ -218,10 +211,6 @@ def run_and_check(root: Path, args: list[str], out: Path) -> int:
     result = runner.invoke(app, [str(a) for a in args])
     hypothesis.event(f"{args[0]} exit {result.exit_code}")
     text = result.output
-    for defect, signature in KNOWN_DEFECTS.items():
-        if result.exit_code == 1 and signature.search(text):
-            hypothesis.event(f"{args[0]} known defect: {defect}")
-            return 1
     assert result.exit_code in (0, 2), (args, result.exit_code, text[-2000:], result.exception)
     assert "Traceback" not in text, (args, text[-2000:])
     assert "this is a bug" not in text.lower(), (args, text[-2000:])
@@ -243,7 +232,7 @@ def write_input(root: Path, drawn: tuple[str, bytes]) -> Path:
 
 # ------------------------------------------------------------------------- readers
 @FUZZ
-@given(drawn=input_files(huge=True))
+@given(drawn=input_files())
 def test_readers_return_finite_matrices_or_input_error(drawn):
     with workdir() as root:
         path = write_input(root, drawn)
@@ -251,9 +240,6 @@ def test_readers_return_finite_matrices_or_input_error(drawn):
             X, _, _, names = read_table(path)
         except InputError as exc:
             message = str(exc)
-        except UnicodeDecodeError:  # known defect: binary data named .csv/.tsv (see below)
-            hypothesis.event("read_table known defect: binary data named .csv/.tsv")
-            return
         else:
             message = ""
         if message:
@@ -454,12 +440,17 @@ def test_stability(corpus, runs, dim, n_neighbors, alpha, t, fraction, random_st
                              "--no-report"], out)  # fmt: skip
 
 
-# ------------------------------------------------- known defects found by the fuzz
-# Owned elsewhere (numerics, CLI parameter messages); each is the reproducer the fuzz found.
-# They are excluded from the draws above and pinned here until fixed (then they XPASS).
-def _known(args: list[object]) -> None:
+# ------------------------------------------------- defects found by the fuzz
+# Each is the reproducer the fuzz found: fixed ones are plain regression tests (exit 2 with
+# the reason); a defect still open is pinned by an xfail test until fixed (then it XPASSes).
+def _known(args: list[object], *words: str) -> None:
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code in (0, 2), result.output[-500:]
+    if words:
+        assert result.exit_code == 2, result.output[-500:]
+        text = " ".join(result.output.replace("│", " ").split())
+        for word in words:
+            assert word in text, (word, text[-800:])
     assert "this is a bug" not in result.output.lower(), result.output[-500:]
     out = Path(str(args[args.index("-o") + 1]))
     if result.exit_code == 0:
@@ -469,43 +460,49 @@ def _known(args: list[object]) -> None:
 
 def test_transform_of_huge_values_is_refused(model_dir, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(5, 3)) * 1e154)
-    _known(["transform", model_dir, tmp_path / "x.npy", "-o", tmp_path / "out"])
+    _known(["transform", model_dir, tmp_path / "x.npy", "-o", tmp_path / "out"],
+           "check the units of the new data", "Divide the data by a constant")
 
 
 def test_map_of_huge_values_is_refused(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(40, 3)) * 1e154)
-    _known(["map", tmp_path / "x.npy", "-o", tmp_path / "out", "--no-report"])
+    _known(["map", tmp_path / "x.npy", "-o", tmp_path / "out", "--no-report"],
+           "Divide the data by a constant")
 
 
-@pytest.mark.xfail(reason="issue 15: tree of 2 rows near 1e308 exits 1 ('cannot reshape')")
-def test_known_defect_tree_of_huge_values(tmp_path):
+def test_tree_of_huge_values_is_refused(tmp_path):
     np.save(tmp_path / "x.npy", np.array([[1.5e308], [-0.13]]))
     _known(["tree", tmp_path / "x.npy", "-o", tmp_path / "out", "--n-neighbors", 2,
-            "--n-components", 1, "--n-null", 2, "--no-report"])  # fmt: skip
+            "--n-components", 1, "--n-null", 2, "--no-report"],
+           "magnitude up to 1.5e+308", "Divide the data by a constant")  # fmt: skip
 
 
-@pytest.mark.xfail(reason="issue 15: --random-state -1 exits 1 in map, tree and embed pca")
 @pytest.mark.parametrize("command", [["map"], ["tree", "--n-null", "2"], ["embed", "pca"]])
-def test_known_defect_negative_random_state(command, tmp_path):
+def test_negative_random_state_is_refused(command, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(40, 3)))
     _known([*command, tmp_path / "x.npy", "-o", tmp_path / "out", "--random-state", -1,
-            "--n-components", 2, "--no-report"])  # fmt: skip
+            "--n-components", 2, "--no-report"], "-1 is not a seed", "from 0 to 4294967295")
 
 
-@pytest.mark.xfail(reason="issue 15: embed pca --random-state 2**40 exits 1 (sklearn's range)")
-def test_known_defect_pca_random_state_above_2_32(tmp_path):
+def test_pca_random_state_above_2_32_is_refused(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(40, 3)))
     _known(["embed", "pca", tmp_path / "x.npy", "-o", tmp_path / "out", "--random-state",
-            2**40, "--n-components", 2, "--no-report"])  # fmt: skip
+            2**40, "--n-components", 2, "--no-report"], "1099511627776 is not a seed")
 
 
-@pytest.mark.xfail(reason="issue 15: a .npy file named .csv exits 1 (UnicodeDecodeError)")
 @pytest.mark.parametrize("command", [["map"], ["tree", "--n-null", "2"], ["embed", "pca"]])
-def test_known_defect_binary_file_named_csv(command, tmp_path):
+def test_npy_file_named_csv_is_refused(command, tmp_path):
     buffer = io.BytesIO()
     np.save(buffer, np.zeros((0, 0)))
     (tmp_path / "input.csv").write_bytes(buffer.getvalue())
-    _known([*command, tmp_path / "input.csv", "-o", tmp_path / "out", "--no-report"])
+    _known([*command, tmp_path / "input.csv", "-o", tmp_path / "out", "--no-report"],
+           "input.csv is a NumPy .npy array, not CSV text", "rename it to input.npy")
+
+
+def test_binary_file_named_tsv_is_refused(tmp_path):
+    (tmp_path / "input.tsv").write_bytes(b"\xff\xfe\x00\x93a\tb\n\x80\x81\t1\n")
+    _known(["map", tmp_path / "input.tsv", "-o", tmp_path / "out", "--no-report"],
+           "input.tsv could not be read as TSV", "Check that it is UTF-8 text")
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path):

@@ -355,3 +355,87 @@ def test_importing_diffembed_plotting_loads_neither_plotly_nor_pyarrow() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------- degenerate spectrum
+DEGENERATE_NOTE = "1 non-trivial eigenvalue(s) equal 1 within 1e-09 on a connected graph"
+
+
+def _blobs_map(tmp_path: Path, bandwidth: str) -> Path:
+    """``diffembed map`` of three Gaussian blobs (a connected kNN graph) at a fixed bandwidth."""
+    from sklearn.datasets import make_blobs
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    X, _ = make_blobs(300, centers=3, cluster_std=1.0, random_state=0)
+    np.save(tmp_path / "blobs.npy", X)
+    out = tmp_path / f"out-{bandwidth}"
+    args = ["map", str(tmp_path / "blobs.npy"), "-o", str(out), "--bandwidth", bandwidth,
+            "--n-components", "5", "--explorer-neighbors", "0"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_degenerate_spectrum_is_recorded_and_marked_on_the_spectrum_plot(tmp_path: Path) -> None:
+    """Issue 19: eigenvalues at 1 within precision on a connected graph are shown, with the fix.
+
+    With bandwidth 0.05 the kernel all but splits the three blobs: the fit warns, the manifest
+    records the count, and the report marks the eigenvalue and names the cause and the fix.
+    """
+    out = _blobs_map(tmp_path, "0.05")
+    results = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["results"]
+    assert results["n_connected_components"] == 1
+    assert results["degenerate_eigenvalues"] == 1
+    assert results["degenerate_tolerance"] == 1e-9
+    page = (out / "report.html").read_text(encoding="utf-8")
+    text = " ".join(" ".join(_parse(page).text).split())
+    assert DEGENERATE_NOTE in text
+    assert "(marked red on the plot)" in text
+    assert "their coordinates (dc1) only say which piece a point is in" in text
+    assert "the kernel (bandwidth=0.05) splits the data into nearly separate pieces" in text
+    assert "Fix: rerun with --bandwidth auto (the self-tuning kernel) or a larger" in text
+    spec = figures(page)["fig-spectrum"]
+    marked = [trace for trace in spec["data"] if trace.get("name", "").startswith("λ = 1")]
+    assert len(marked) == 1
+    assert list(marked[0]["x"]) == ["dc1"]
+    assert marked[0]["marker"]["color"] == "#e15759"
+
+
+def test_clean_spectrum_has_no_degenerate_note(tmp_path: Path) -> None:
+    out = _blobs_map(tmp_path, "1.0")
+    results = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["results"]
+    assert results["degenerate_eigenvalues"] == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "equal 1 within" not in page
+    spec = figures(page)["fig-spectrum"]
+    assert [trace["name"] for trace in spec["data"]] == ["eigenvalue λ", "timescale −1/log λ"]
+
+
+def test_degenerate_count_from_the_spectrum_when_the_manifest_has_none(tmp_path: Path) -> None:
+    """Outputs written before the manifest recorded the count: the spectrum.csv values decide."""
+    text = "component,eigenvalue,timescale\n1,0.9999999999,1e10\n2,1.0,inf\n3,0.5,1.4427\n"
+    out = write_outputs(tmp_path / "out", k=3, spectrum=text,
+                        manifest={"parameters": {"bandwidth": "adaptive"}})  # fmt: skip
+    page = write_report(out).read_text(encoding="utf-8")
+    words = " ".join(" ".join(_parse(page).text).split())
+    assert "2 non-trivial eigenvalue(s) equal 1 within 1e-09" in words
+    assert "Fix: rerun with a larger --n-neighbors" in words
+    marked = [t for t in figures(page)["fig-spectrum"]["data"] if t["name"].startswith("λ = 1")]
+    assert list(marked[0]["x"]) == ["dc1", "dc2"]
+
+
+def test_report_of_a_fitted_model_marks_its_degenerate_spectrum(tmp_path: Path) -> None:
+    """``de.report`` builds the page from a model in memory: the saved spectrum decides."""
+    from sklearn.datasets import make_blobs
+
+    import diffembed as de
+
+    X, _ = make_blobs(300, centers=3, cluster_std=1.0, random_state=0)
+    with pytest.warns(UserWarning, match=r"1 non-trivial eigenvalue\(s\) equal 1 within 1e-09"):
+        dm = de.DiffusionMap(5, bandwidth=0.05, random_state=0).fit(X)
+    page = Path(de.report(dm, tmp_path / "report.html")).read_text(encoding="utf-8")
+    words = " ".join(" ".join(_parse(page).text).split())
+    assert DEGENERATE_NOTE in words
+    assert "the kernel (bandwidth=0.05) splits the data" in words

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 import typer
 from scipy.cluster.hierarchy import fcluster, is_valid_linkage
 from sklearn.metrics import adjusted_rand_score
@@ -378,3 +379,49 @@ def test_builder_without_coordinates_still_shows_the_tree() -> None:
     assert fig["data"][0]["ids"][0] == "2:0"  # the root
     with pytest.raises(InputError, match="no level columns"):
         build_tree_report_html({"id": np.arange(3)}, None, {})
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ([[1.5e308], [-0.13]], ["magnitude up to 1.5e+308", "Divide the data by a constant"]),
+        ([[1e-300, 0.0], [0.0, 3e-300]], ["magnitude at most 3e-300", "Multiply the data"]),
+    ],
+)
+def test_out_of_range_values_exit_2_naming_the_fix(
+    values: list, words: list[str], tmp_path: Path
+) -> None:
+    """Issue 15 fuzz find: 2 rows near 1e308 exited 1 ('cannot reshape ... this is a bug')."""
+    np.save(tmp_path / "x.npy", np.array(values))
+    out = tmp_path / "out"
+    result = invoke(tmp_path / "x.npy", "-o", out, "--n-neighbors", 2, "--n-components", 1,
+                    "--n-null", 2, "--no-report")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    message = flat(result.stderr)
+    for word in words:
+        assert word in message, (word, message)
+    assert "bug" not in message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("max_nodes", [None, 20])  # None: the plain path; 20: pre-partitioned
+def test_hierarchy_refuses_values_whose_distances_overflow(max_nodes) -> None:
+    X = np.random.default_rng(0).normal(size=(40, 2)) * 1e160
+    kwargs = {} if max_nodes is None else {"max_nodes": max_nodes}
+    with pytest.raises(InputError, match=r"X has values of magnitude up to \d\.\d+e\+160"):
+        de.DiffusionHierarchy(random_state=0, **kwargs).fit(X)
+    with pytest.raises(InputError, match=r"magnitude up to .*Divide the data by a constant"):
+        de.DiffusionHierarchy(random_state=0, **kwargs).fit(sp.csr_matrix(X))
+
+
+def test_h5ad_export_is_refused_before_the_fit(tmp_path: Path) -> None:
+    """--format h5ad was accepted and failed at export time, after the whole fit."""
+    out = tmp_path / "runs" / "out"
+    result = invoke("--dataset", "swiss-roll", "--n-samples", 200, "-o", out, "--format",
+                    "atlas,h5ad", "--no-report")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    message = flat(result.stderr)
+    assert "--format h5ad is for `diffembed map` outputs only" in message, message
+    assert "`tree` exports atlas or projector" in message, message
+    assert "neighbors" not in message  # refused before any work
+    assert not (tmp_path / "runs").exists()

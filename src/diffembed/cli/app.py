@@ -261,7 +261,7 @@ def map_command(
             report=not no_report,
             random_state=random_state,
             explorer_k=explorer_k if explorer_k is not None else (10 if landmarks is None else 0),
-            formats=parse_formats(formats),
+            formats=parse_formats(formats, "map"),
             landmarks=(None if landmarks is None
                        else {"landmarks": landmarks, "landmark_method": landmark_method}),
             cells={"use_rep": use_rep, "root": root, "root_label": root_label},
@@ -448,6 +448,8 @@ def _map_manifest(
     outputs: list[str],
     neighbors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    from ..diffusion_checks import DEGENERATE_TOL, count_near_one
+
     bw = model.bandwidth
     inner = getattr(model, "landmark_model_", model)  # a landmark fit reports its landmarks' graph
     landmark_info = {}
@@ -471,6 +473,9 @@ def _map_manifest(
             "eigen_solver": inner.eigen_solver_,
             "eigenvalues": model.eigenvalues_,
             "timescales": model.timescales_,
+            # non-trivial eigenvalues at 1 within precision (the fit warned): the report marks them
+            "degenerate_eigenvalues": count_near_one(model.eigenvalues_, DEGENERATE_TOL),
+            "degenerate_tolerance": DEGENERATE_TOL,
         },
         **landmark_info,
         **({"neighbors": neighbors} if neighbors is not None else {}),
@@ -753,7 +758,8 @@ def export_command(
         if not chosen:
             msg = "Choose what to export: --format atlas and/or --format projector."
             raise InputError(msg)
-        output_kind(out)  # map, tree, embed or stability: else the error names the fix
+        kind = output_kind(out)  # map, tree, embed or stability: else the error names the fix
+        parse_formats(formats, kind)  # h5ad only for a map: refused before any export is written
         with ui.stages():
             written = write_exports(out, chosen, t=t)
         _record_outputs(out, written)

@@ -27,19 +27,29 @@ EXPORT_HINTS = {
 }
 #: What each export writes, relative to the output directory.
 EXPORT_OUTPUTS = {"atlas": "atlas.parquet", "projector": "projector/", "h5ad": "embedding.h5ad"}
+#: Outputs the h5ad export can be written for (it needs a diffusion map's model/).
+H5AD_KINDS = ("map",)
 
 
-def parse_formats(values: list[str] | None) -> list[str]:
+def parse_formats(values: list[str] | None, kind: str | None = None) -> list[str]:
     """``--format`` values (repeatable, or comma-separated) as a list without repeats.
 
     Parameters
     ----------
     values
         What the user typed, e.g. ``["atlas,projector"]``.
+    kind
+        The output being exported: ``"map"``, ``"tree"``, ``"embed"`` or ``"stability"``;
+        formats that output cannot give are refused before any work (``None``: not checked).
 
     Returns
     -------
     list of str
+
+    Raises
+    ------
+    InputError
+        For an unknown format, or ``h5ad`` on an output other than a ``map``.
     """
     from ..io.exporters import EXPORT_FORMATS
 
@@ -55,6 +65,13 @@ def parse_formats(values: list[str] | None) -> list[str]:
                 raise InputError(msg)
             if name not in out:
                 out.append(name)
+    if kind is not None and kind not in H5AD_KINDS and "h5ad" in out:
+        msg = (
+            "--format h5ad is for `diffembed map` outputs only (an AnnData file of the diffusion "
+            f"map for scanpy); `{kind}` exports atlas or projector. Drop --format h5ad, or run "
+            "`diffembed map` on the data for an .h5ad file."
+        )
+        raise InputError(msg)
     return out
 
 

@@ -260,7 +260,7 @@ def _run(
 
     start = time.perf_counter()
     _check(params)
-    chosen = parse_formats(formats)
+    chosen = parse_formats(formats, "stability")
     lex = None if params["lexicon"] is None else read_pairs(params["lexicon"])
     inputs = [] if corpus == "debian" else [corpus]
     inputs += [params["lexicon"]] if params["lexicon"] else []

@@ -242,7 +242,7 @@ def _run_tree(
     from .extras import parse_formats, write_exports
 
     start = time.perf_counter()
-    exports = parse_formats(formats)
+    exports = parse_formats(formats, "tree")
     _check_sources(input_path, dataset, n_samples, label, id_column, params["engine"])
     model = DiffusionHierarchy(**params)
     model._check_params()

@@ -15,6 +15,7 @@ from .._api import SaveLoadMixin, record_feature_names
 from .._graph_input import hierarchy_input
 from .._repr import SummaryReprMixin
 from .._validation import check_data_matrix, check_in, check_int, check_real
+from ..diffusion_checks import check_magnitude
 from ..exceptions import DisconnectedGraphError, InputError
 from .embedding import attach_small_components, component_coordinates, graph_components
 from .engines import EngineSettings, build_trees, prepartition
@@ -528,6 +529,10 @@ class DiffusionHierarchy(
     # ------------------------------------------------------------------ large n
     def _fit_partitioned(self, X: Any, timings: dict[str, float]) -> DiffusionHierarchy:
         points = check_data_matrix(X, min_samples=2) if not sp.issparse(X) else X
+        if sp.issparse(points) and not np.isfinite(points.data).all():
+            msg = "X contains NaN or infinite values. Drop or impute those entries first."
+            raise InputError(msg)
+        check_magnitude(points)  # the k-means and kNN distances must not over- or underflow
         n = points.shape[0]
         with _progress.stage("pre-partition", timings):
             part, masses, centroids = prepartition(points, self.max_nodes, self.random_state)

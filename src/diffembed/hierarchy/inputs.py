@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_data_matrix
+from ..diffusion_checks import check_magnitude
 from ..exceptions import InputError
 from ..neighbors import graph_from_precomputed, knn_graph
 
@@ -63,9 +64,11 @@ def read_input(
         if not np.isfinite(Xv.data).all():
             msg = "X contains NaN or infinite values. Drop or impute those entries first."
             raise InputError(msg)
+        check_magnitude(Xv)  # squared distances must not over- or underflow (as in the map)
         spread = (Xv.max(axis=0) - Xv.min(axis=0)).toarray()
     else:
         Xv = check_data_matrix(X, min_samples=2)
+        check_magnitude(Xv)
         spread = np.ptp(Xv, axis=0)
     if not np.any(spread > 0):
         msg = (

@@ -313,6 +313,9 @@ def _read_csv(path: Path, *, suffix: str, sep: str | None) -> pa.Table:
             f"{path.stem}.plain{suffix}) or name it {path.name}.gz, which is read directly."
         )
         raise InputError(msg)
+    if head.startswith(b"\x93NUMPY"):
+        msg = f"{path.name} is a NumPy .npy array, not {kind} text: rename it to {path.stem}.npy."
+        raise InputError(msg)
     if sep is not None and len(sep) != 1:
         msg = f"--sep {sep!r} must be one character (',', ';', a tab or '|')."
         raise InputError(msg)
@@ -321,10 +324,12 @@ def _read_csv(path: Path, *, suffix: str, sep: str | None) -> pa.Table:
     if delimiter == ";" and re.search(rb"(^|;)\s*-?\d+,\d+\s*(;|$)", head, re.MULTILINE):
         convert = pacsv.ConvertOptions(decimal_point=",")  # the ;-separated style of 1,5
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=convert,
         )
+        table.column_names  # noqa: B018 -- decodes the header: binary data fails here
+        return table
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         name = _SEPARATORS.get(delimiter, repr(delimiter))
         msg = (

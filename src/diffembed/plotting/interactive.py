@@ -430,6 +430,8 @@ def spectrum_figure(
     timescales: Sequence[float] | None = None,
     *,
     height: int = 540,
+    degenerate: Sequence[int] = (),
+    degenerate_tol: float = 1e-9,
 ) -> go.Figure:
     """The eigenvalues (markers) with the relaxation timescales on a secondary axis.
 
@@ -447,6 +449,11 @@ def spectrum_figure(
         hover label. ``None`` draws the eigenvalues only.
     height
         Figure height in pixels.
+    degenerate
+        Positions (into ``eigenvalues``) of non-trivial eigenvalues equal to 1 within
+        ``degenerate_tol``: ringed in red as their own legend entry.
+    degenerate_tol
+        The tolerance named in that legend entry.
 
     Returns
     -------
@@ -491,6 +498,17 @@ def spectrum_figure(
             yaxis2={"title": {"text": "timescale"}, "overlaying": "y", "side": "right",
                     "showgrid": False, "type": "log" if log else "linear",
                     **({"dtick": 1, "tickformat": "~s"} if log else {"rangemode": "tozero"})}
+        )  # fmt: skip
+    marked = [int(i) for i in degenerate if 0 <= int(i) < lam.size]
+    if marked:
+        fig.add_scatter(
+            x=[x[i] for i in marked], y=lam[marked], mode="markers",
+            name=f"λ = 1 within {degenerate_tol:g} (degenerate)",
+            marker={"color": "#e15759", "size": 15, "symbol": "circle-open",
+                    "line": {"width": 2.5, "color": "#e15759"}},
+            customdata=[hover["customdata"][i] for i in marked],
+            hovertemplate="<b>%{x}</b>: λ = 1 within precision (the kernel splits the data)"
+            "<extra></extra>",
         )  # fmt: skip
     gaps = lam[:-1] - lam[1:]
     if lam.size >= 3 and np.all(np.isfinite(lam)) and gaps.max() > 0:

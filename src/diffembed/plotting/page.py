@@ -123,6 +123,8 @@ class PageParts:
         The output directory named in the input table.
     n_3d
         Points in the 3-D view (a sample of the drawn points when there are many).
+    spectrum_note
+        A notice shown in the spectrum card (a degenerate spectrum's cause and fix), or "".
     """
 
     manifest: Mapping[str, Any]
@@ -134,6 +136,7 @@ class PageParts:
     explorer: str | None = None
     source: str | None = None
     n_3d: int = 0
+    spectrum_note: str = ""
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -497,12 +500,13 @@ def render_page(parts: PageParts) -> str:
     sub3d = "Drag to rotate, scroll to zoom."
     if 0 < parts.n_3d < n_shown:
         sub3d = f"A random sample of {parts.n_3d:,} of the {n_shown:,} points. " + sub3d
+    spectrum_note = notices_html([parts.spectrum_note] if parts.spectrum_note else [])
     main = f"""{explorer}
 <section class="grid halves">
 <article class="card"><h2>Eigenvalue spectrum</h2>
 <p class="sub">Eigenvalues λ of the diffusion operator (markers) and timescales −1/log λ
 (line, right axis). At diffusion time t each coordinate is scaled by λ<sup>t</sup>.</p>
-{_plot("fig-spectrum", figures, "No spectrum was saved with this run.")}</article>
+{spectrum_note}{_plot("fig-spectrum", figures, "No spectrum was saved with this run.")}</article>
 <aside class="card"><h2>Run summary</h2><div class="kpis">{kpis}</div>
 <h3>Timings</h3>{_timings(_section(manifest, "timings"))}</aside>
 </section>

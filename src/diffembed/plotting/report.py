@@ -37,6 +37,7 @@ __all__ = [
     "MAX_POINTS",
     "MAX_POINTS_3D",
     "build_report_html",
+    "degenerate_spectrum",
     "read_neighbors",
     "read_spectrum",
     "write_report",
@@ -146,6 +147,50 @@ def _columns(embedding: Any) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- building
+
+
+def degenerate_spectrum(
+    eigen: Sequence[Mapping[str, float]], manifest: Mapping[str, Any]
+) -> tuple[list[int], float, str]:
+    """Non-trivial eigenvalues equal to 1 within precision: positions, tolerance and the note.
+
+    The count is the manifest's ``results.degenerate_eigenvalues`` (recorded by ``diffembed
+    map``); without it (an older run) the saved eigenvalues are compared with the tolerance.
+    On a connected graph such eigenvalues mean the kernel split the data numerically, and
+    their coordinates only say which piece a point is in.
+
+    Returns
+    -------
+    tuple
+        ``(positions into eigen, tolerance, note)``; ``([], tol, "")`` for a clean spectrum.
+    """
+    from ..diffusion_checks import DEGENERATE_TOL
+
+    tol = _get(manifest, "results", "degenerate_tolerance")
+    if type(tol) not in (int, float) or not 0 < tol < 1:
+        tol = DEGENERATE_TOL
+    lam = np.array([r["eigenvalue"] for r in eigen], dtype=np.float64)
+    count = _get(manifest, "results", "degenerate_eigenvalues")
+    if type(count) is not int or count < 0:
+        count = int(np.sum(lam > 1.0 - tol))  # NaN compares False
+    count = min(count, lam.size)
+    if count == 0:
+        return [], float(tol), ""
+    top = np.argsort(-np.nan_to_num(lam, nan=-np.inf), kind="stable")[:count]
+    marked = sorted(int(i) for i in top)
+    names = ", ".join(f"dc{int(eigen[i]['component'])}" for i in marked)
+    bandwidth = _get(manifest, "parameters", "bandwidth")
+    if bandwidth in ("auto", "adaptive"):
+        fix = "rerun with a larger --n-neighbors"
+    else:
+        fix = "rerun with --bandwidth auto (the self-tuning kernel) or a larger --bandwidth"
+    kernel = "the kernel" if bandwidth is None else f"the kernel (bandwidth={bandwidth!r})"
+    note = (
+        f"{count} non-trivial eigenvalue(s) equal 1 within {tol:g} on a connected graph "
+        f"(marked red on the plot): {kernel} splits the data into nearly separate pieces, "
+        f"and their coordinates ({names}) only say which piece a point is in. Fix: {fix}."
+    )
+    return marked, float(tol), note
 
 
 def _eigenvalues_of(dc_names: Sequence[str], eigen: Sequence[Mapping[str, float]]) -> Any:
@@ -297,11 +342,14 @@ def build_report_html(
             active=color_by if color_by in dc_names else None,
         )  # fmt: skip
         figures["fig-3d"] = figure_json(spec, store, config)
+    marked, tol, spectrum_note = degenerate_spectrum(eigen, manifest)
     if eigen:
         fig = spectrum_figure(
             [int(r["component"]) for r in eigen],
             [r["eigenvalue"] for r in eigen],
             [r["timescale"] for r in eigen],
+            degenerate=marked,
+            degenerate_tol=tol,
         )
         figures["fig-spectrum"] = figure_json(fig, store, config)
     elif spectrum is None:
@@ -324,6 +372,7 @@ def build_report_html(
         explorer=explorer,
         source=source,
         n_3d=n_3d,
+        spectrum_note=spectrum_note,
     )
     return render_page(parts)
 
