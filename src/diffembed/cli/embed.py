@@ -376,6 +376,41 @@ def lsa_command(
 
 
 # --------------------------------------------------------------------------------- words
+WordsVectorsFormat = Annotated[
+    Literal["word2vec", "word2vec-binary", "parquet", "npy", "none"],
+    typer.Option(
+        "--vectors-format",
+        help="The vector files: word2vec (vectors.parquet + vectors.txt for gensim), "
+        "word2vec-binary (vectors.parquet + vectors.bin), parquet (vectors.parquet), npy "
+        "(vectors.npy, float32, rows in vocabulary.csv order: the smallest) or none (no vector "
+        "file; vocabulary, evaluation and report still written). The report's word explorer "
+        "needs vectors.parquet.",
+    ),
+]
+
+
+def _write_word_vectors(wv: Any, tmp: Path, fmt: str) -> None:
+    """Write the vector files that ``embed words --vectors-format`` names."""
+    from ..io import writers
+
+    if fmt in ("word2vec", "word2vec-binary", "parquet"):
+        writers.write_parquet_atomic(_vector_columns(wv.words, wv.vectors), tmp / "vectors.parquet")
+    if fmt in ("word2vec", "word2vec-binary"):
+        binary = fmt == "word2vec-binary"
+        wv.save_word2vec_format(tmp / ("vectors.bin" if binary else "vectors.txt"), binary=binary)
+    elif fmt == "npy":
+        writers.write_npy_atomic(np.asarray(wv.vectors, dtype=np.float32), tmp / "vectors.npy")
+
+
+def _analogy_line(name: str, s: dict[str, Any]) -> str:
+    method = "3CosMul" if s.get("method") == "mul" else "3CosAdd"
+    return (
+        f"{name} analogies ({method}): {s['accuracy']:.3f} on {s['n_covered']} of "
+        f"{s['n_total']} questions ({s['n_oov']} skipped with a word outside the vocabulary); "
+        f"semantic {s['semantic']:.3f}, syntactic {s['syntactic']:.3f}"
+    )
+
+
 @embed_app.command("words")
 def words_command(
     corpus: Annotated[
@@ -398,18 +433,26 @@ def words_command(
     context: Annotated[str, typer.Option(help="none or add (word + context vectors).")] = "none",
     encoding_errors: Annotated[str, typer.Option(help="strict, replace or ignore.")] = "strict",
     evaluate: Annotated[
-        bool, typer.Option("--evaluate", help="Score WS353 / SimLex-999 / analogies if found.")
+        bool,
+        typer.Option(
+            "--evaluate",
+            help="Score word similarity on WS353 and SimLex-999 (Spearman ρ of cosines with the "
+            "human scores) and the Google analogies (questions-words.txt: 3CosAdd accuracy, "
+            "per section, among the 300,000 most frequent words, case-insensitive, questions "
+            "with an unknown word skipped and counted), as gensim does; sets not found are "
+            "skipped with a warning (make data fetches them).",
+        ),
     ] = False,
     random_state: Seed = 0,
     threads: Threads = None,
-    vectors_format: VectorsFormat = "word2vec",
+    vectors_format: WordsVectorsFormat = "word2vec",
     overwrite: Overwrite = False,
     no_report: NoReport = False,
     quiet: Quiet = False,
     assets: Assets = "inline",
     debug: Debug = False,
 ) -> None:
-    """Word vectors by PPMI-SVD; also written in word2vec text format (vectors.txt)."""
+    """Word vectors by PPMI-SVD: vectors.parquet + vectors.txt (word2vec text) by default."""
     paths = list(corpus or [])
 
     def body(tmp: Path, ui: UI) -> dict[str, Any]:
@@ -438,28 +481,30 @@ def words_command(
             f"{wv.info['n_tokens']} tokens, {len(wv)} words, {wv.info['pmi_nnz']} PPMI non-zeros"
         )
         with _progress.stage("write"):
-            writers.write_parquet_atomic(
-                _vector_columns(wv.words, wv.vectors), tmp / "vectors.parquet"
-            )
             writers.write_csv_atomic({"word": wv.words, "count": wv.counts}, tmp / "vocabulary.csv")
-            wv.save_word2vec_format(tmp / "vectors.txt")
-            _write_word2vec(wv, tmp, "parquet" if vectors_format == "word2vec" else vectors_format)
+            _write_word_vectors(wv, tmp, vectors_format)
         scores: dict[str, Any] = {}
         if evaluate:
             from ..embed import evaluate as ev
 
             with _progress.stage("evaluate"):
-                for name in ("ws353", "simlex"):
+                for name in ("ws353", "simlex", "google"):
                     try:
-                        scores[name] = ev.word_similarity(wv, name)
+                        scores[name] = (
+                            ev.analogy(wv, name) if name == "google" else ev.word_similarity(wv, name)
+                        )
                     except InputError as exc:
                         ui.warn(f"{name} skipped: {exc}")
             for name, s in scores.items():
-                ui.info(f"{name}: Spearman {s['spearman']:.3f} ({s['n_oov']} pairs OOV)")
+                if "spearman" in s:
+                    ui.info(f"{name}: Spearman {s['spearman']:.3f} ({s['n_oov']} pairs OOV)")
+                else:
+                    ui.info(_analogy_line(name, s))
         info = dict(wv.info)
+        parameters = info.pop("parameters") | {"dataset": dataset, "vectors_format": vectors_format}
         return {
             "recipe": "words",
-            "parameters": info.pop("parameters") | {"dataset": dataset},
+            "parameters": parameters,
             "results": {k: v for k, v in info.items() if k != "timings"},
             "evaluation": scores,
             "figures": {"singular_values": wv.singular_values},

@@ -267,9 +267,15 @@ def load_word_pairs(
 
 
 def load_analogies(
-    name: str = "google", *, data_dir: str | os.PathLike[str] | None = None
+    name: str = "google",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    lower: bool = True,
 ) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
-    """Analogy questions by section (``: name`` header lines), words lower-cased."""
+    """Analogy questions by section (``: name`` header lines), words lower-cased if ``lower``.
+
+    Lines that are not four words are skipped, as gensim does.
+    """
     path = _evaluation_path(name, data_dir)
     sections: list[tuple[str, list[tuple[str, str, str, str]]]] = []
     with open(path, encoding="utf-8") as handle:
@@ -277,7 +283,7 @@ def load_analogies(
             if line.startswith(":"):
                 sections.append((line[1:].strip(), []))
             elif line.strip():
-                words = line.lower().split()
+                words = (line.lower() if lower else line).split()
                 if len(words) == 4 and sections:
                     sections[-1][1].append((words[0], words[1], words[2], words[3]))
     return sections

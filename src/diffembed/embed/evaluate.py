@@ -4,8 +4,9 @@
   SimLex-999, over the pairs whose two words are in the vocabulary (the others are counted as
   out-of-vocabulary, not scored).
 - :func:`analogy`: accuracy on Mikolov's Google analogies (3CosAdd or 3CosMul), over the
-  questions whose four words are in the vocabulary, the three question words excluded from
-  the answers, searching the whole vocabulary (or its ``restrict`` most frequent words).
+  questions whose four words are among the ``restrict`` (300,000) most frequent words, the
+  three question words excluded from the answers, case-insensitive: the accuracy of gensim's
+  ``KeyedVectors.evaluate_word_analogies``, with per-section scores and the OOV count.
 - :func:`node_classification`: logistic regression (C = 10) on L2-normalised vectors,
   stratified 50 % train splits, mean Micro-/Macro-F1; k-means NMI against the labels.
 """
@@ -66,54 +67,121 @@ def analogy(
     dataset: str = "google",
     *,
     method: Literal["add", "mul"] = "add",
-    restrict: int | None = None,
+    restrict: int | None = 300_000,
+    case_insensitive: bool = True,
     data_dir: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
 ) -> dict[str, Any]:
-    """Accuracy on analogy questions ``a : b :: c : ?``.
+    """Accuracy on analogy questions ``a : b :: c : d``, as gensim's ``evaluate_word_analogies``.
+
+    For each question whose four words are among the first ``restrict`` keys, the answer is
+    the key ``x`` of those first ``restrict`` that maximises ``cos(x, b) - cos(x, a) + cos(x, c)``
+    (3CosAdd; gensim's ``most_similar(positive=[b, c], negative=[a])``), or
+    ``cos'(x, b) cos'(x, c) / (cos'(x, a) + 0.001)`` with ``cos' = (1 + cos) / 2`` (3CosMul,
+    Levy & Goldberg 2014), ``a``, ``b`` and ``c`` themselves excluded. Questions with a word
+    outside the vocabulary are skipped and counted in ``n_oov``, not scored as wrong.
+
+    Parameters
+    ----------
+    vectors
+        Word vectors, most frequent first (``restrict`` keeps the first keys).
+    dataset
+        ``"google"`` (Mikolov's ``questions-words.txt``, 19,544 questions in 14 sections) or the
+        path of a file in its format: ``: section`` lines, then ``a b c d`` lines.
+    method
+        ``"add"`` (3CosAdd, gensim's score) or ``"mul"`` (3CosMul: three times the work).
+    restrict
+        Only the first ``restrict`` keys are candidates and count as in the vocabulary
+        (gensim's ``restrict_vocab``, default 300,000); ``None``: all keys.
+    case_insensitive
+        Compare upper-cased words and keys, as gensim does by default; when several keys
+        differ only by case, the first (most frequent) one stands for the word and the others
+        are never answers to a question containing it.
+    data_dir
+        Where to look for the file (see :func:`diffembed.embed.data.find_data_file`).
+    batch_size
+        Questions scored per matrix product.
 
     Returns
     -------
     dict
-        ``accuracy`` (over covered questions), ``n_covered``, ``n_total``, ``semantic`` and
-        ``syntactic`` accuracy (Google sections named ``gram*`` are syntactic), ``method``.
+        ``accuracy`` (correct / scored; NaN when none is scored), ``n_correct``, ``n_covered``
+        (scored), ``n_oov`` (skipped), ``n_total``; ``semantic`` and ``syntactic`` accuracy
+        (sections named ``gram*`` are syntactic); ``sections``: one
+        ``{"section", "accuracy", "n_correct", "n_covered", "n_oov"}`` per section, in file
+        order; and ``dataset``, ``method``, ``restrict`` (keys searched), ``case_insensitive``.
     """
     if method not in ("add", "mul"):
-        msg = f"method={method!r} is not supported; choose 'add' or 'mul'."
+        msg = f"method={method!r} is not supported; choose 'add' (3CosAdd) or 'mul' (3CosMul)."
         raise InputError(msg)
-    unit = vectors.unit_vectors if restrict is None else vectors.unit_vectors[:restrict]
-    index = {k: i for i, k in enumerate(vectors.keys[: unit.shape[0]])}
-    correct = {"semantic": 0, "syntactic": 0}
-    covered = {"semantic": 0, "syntactic": 0}
-    total = 0
-    for name, questions in load_analogies(dataset, data_dir=data_dir):
-        group = "syntactic" if name.startswith("gram") else "semantic"
-        total += len(questions)
+    if restrict is not None and (not isinstance(restrict, int | np.integer) or restrict < 1):
+        msg = f"restrict={restrict!r} must be an integer of at least 1 (or None: all keys)."
+        raise InputError(msg)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    n = len(vectors) if restrict is None else min(int(restrict), len(vectors))
+    unit = vectors.unit_vectors[:n]
+
+    def fold(word: Any) -> Any:
+        return str(word).upper() if case_insensitive else word
+
+    index: dict[Any, int] = {}
+    for i, key in enumerate(vectors.keys[:n]):
+        index.setdefault(fold(key), i)  # the first (most frequent) key stands for the word
+    canon = np.array([index[fold(k)] for k in vectors.keys[:n]], dtype=np.int64)
+    variants: dict[int, list[int]] = {}  # a word's row → its other-case rows
+    for i in np.flatnonzero(canon != np.arange(n)):
+        variants.setdefault(int(canon[i]), []).append(int(i))
+    sections = []
+    for name, questions in load_analogies(dataset, data_dir=data_dir, lower=False):
+        folded = [[fold(w) for w in q] for q in questions]
         ids = np.array(
-            [[index[w] for w in q] for q in questions if all(w in index for w in q)],
-            dtype=np.int64,
+            [[index[w] for w in q] for q in folded if all(w in index for w in q)], dtype=np.int64
         ).reshape(-1, 4)
-        covered[group] += len(ids)
+        correct = 0
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
-            sa, sb, sc = (unit[batch[:, j]] @ unit.T for j in range(3))
             if method == "add":
-                scores = sb - sa + sc
+                scores = (unit[batch[:, 1]] - unit[batch[:, 0]] + unit[batch[:, 2]]) @ unit.T
             else:
+                sa, sb, sc = (unit[batch[:, j]] @ unit.T for j in range(3))
                 scores = (sb + 1) * (sc + 1) / (2 * (sa + 1 + 2e-3))
             rows = np.arange(len(batch))
             for j in range(3):
                 scores[rows, batch[:, j]] = -np.inf
-            correct[group] += int((scores.argmax(axis=1) == batch[:, 3]).sum())
-    n_covered = covered["semantic"] + covered["syntactic"]
+            if variants:
+                for r, question in enumerate(batch[:, :3].tolist()):
+                    for word in question:
+                        scores[r, variants.get(word, [])] = -np.inf
+            correct += int((canon[scores.argmax(axis=1)] == batch[:, 3]).sum())
+        sections.append({
+            "section": name,
+            "accuracy": correct / len(ids) if len(ids) else float("nan"),
+            "n_correct": correct,
+            "n_covered": len(ids),
+            "n_oov": len(questions) - len(ids),
+        })  # fmt: skip
+
+    def share(rows: list[dict[str, Any]]) -> float:
+        covered = sum(r["n_covered"] for r in rows)
+        return sum(r["n_correct"] for r in rows) / covered if covered else float("nan")
+
+    syntactic = [r for r in sections if r["section"].startswith("gram")]
+    semantic = [r for r in sections if not r["section"].startswith("gram")]
+    n_covered = sum(r["n_covered"] for r in sections)
+    n_oov = sum(r["n_oov"] for r in sections)
     return {
         "dataset": dataset,
         "method": method,
-        "accuracy": (correct["semantic"] + correct["syntactic"]) / max(n_covered, 1),
-        "semantic": correct["semantic"] / max(covered["semantic"], 1),
-        "syntactic": correct["syntactic"] / max(covered["syntactic"], 1),
+        "accuracy": share(sections),
+        "n_correct": sum(r["n_correct"] for r in sections),
         "n_covered": n_covered,
-        "n_total": total,
+        "n_oov": n_oov,
+        "n_total": n_covered + n_oov,
+        "semantic": share(semantic),
+        "syntactic": share(syntactic),
+        "sections": sections,
+        "restrict": n,
+        "case_insensitive": case_insensitive,
     }
 
 

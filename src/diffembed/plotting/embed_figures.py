@@ -452,8 +452,13 @@ def build_embed_report_html(
     eval_rows = "\n".join(
         f"<tr><th>{html.escape(str(k))}</th><td>Spearman {v.get('spearman', float('nan')):.3f}, "
         f"{v.get('n_pairs', 0)} pairs, {v.get('n_oov', 0)} OOV</td></tr>"
+        if v.get("spearman") is not None
+        else f"<tr><th>{html.escape(str(k))} analogies</th><td>"
+        f"{'3CosMul' if v.get('method') == 'mul' else '3CosAdd'} accuracy "
+        f"{_float(v.get('accuracy')):.3f}, {v.get('n_covered', 0)} of {v.get('n_total', 0)} "
+        f"questions, {v.get('n_oov', 0)} OOV</td></tr>"
         for k, v in evaluation.items()
-        if isinstance(v, dict) and v.get("spearman") is not None
+        if isinstance(v, dict) and (v.get("spearman") is not None or "accuracy" in v)
     )
     figures = "\n".join(f"<figure>{svg}</figure>" for svg in _figures(manifest))
     evaluated = f"<h2>Evaluation</h2><table>{eval_rows}</table>" if eval_rows else ""
@@ -482,6 +487,14 @@ def build_embed_report_html(
 _CSS = """
 figure{display:inline-block;margin:0 1em 1em 0}main>section.card{margin-bottom:18px}
 """
+
+
+def _float(value: Any) -> float:
+    """A manifest number (``None``/``"nan"`` for NaN) as a float."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def write_embed_report(directory: str | Path, *, assets: str | None = None) -> Path:
