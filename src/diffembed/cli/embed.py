@@ -490,9 +490,8 @@ def words_command(
             with _progress.stage("evaluate"):
                 for name in ("ws353", "simlex", "google"):
                     try:
-                        scores[name] = (
-                            ev.analogy(wv, name) if name == "google" else ev.word_similarity(wv, name)
-                        )
+                        score = ev.analogy if name == "google" else ev.word_similarity
+                        scores[name] = score(wv, name)
                     except InputError as exc:
                         ui.warn(f"{name} skipped: {exc}")
             for name, s in scores.items():
