@@ -257,3 +257,36 @@ def test_words_vectors_format_unknown_exits_2(corpus, tmp_path):
     text = " ".join(result.output.split())
     for word in ("'csv'", "npy", "none"):
         assert word in text, word
+
+
+@pytest.mark.parametrize("method", ["add", "mul"])
+def test_scores_equal_a_per_question_brute_force(tmp_path, method):
+    """Every candidate scored one by one with the 3CosAdd / 3CosMul formula, question words out."""
+    rng = np.random.default_rng(5)
+    keys = [f"w{i}" for i in range(40)]
+    V = rng.normal(size=(40, 6))
+    V[20:30] = V[:10] + rng.normal(size=6) + rng.normal(size=(10, 6)) * 0.6  # w(i+20) ~ w(i)
+    lines = [": sec"] + [f"w{i} w{i + 20} w{j} w{j + 20}" for i in range(10) for j in range(10)
+                         if i != j]  # fmt: skip
+    path = tmp_path / "q.txt"
+    path.write_text("\n".join(lines) + "\n")
+    U = V / np.linalg.norm(V, axis=1, keepdims=True)
+    right = 0
+    for line in lines[1:]:
+        a, b, c, d = (int(w[1:]) for w in line.split())
+        best, best_score = None, -np.inf
+        for x in range(40):
+            if x in (a, b, c):
+                continue
+            ca, cb, cc = U[x] @ U[a], U[x] @ U[b], U[x] @ U[c]
+            if method == "add":
+                score = cb - ca + cc
+            else:
+                score = ((1 + cb) / 2) * ((1 + cc) / 2) / ((1 + ca) / 2 + 1e-3)
+            if score > best_score:
+                best, best_score = x, score
+        right += best == d
+    result = evaluate.analogy(KeyedVectors(keys, V), str(path), method=method, batch_size=7)
+    assert result["n_covered"] == 90
+    assert result["n_correct"] == right
+    assert 5 < right < 85  # neither all wrong nor all right
