@@ -109,8 +109,9 @@ def test_help_text_has_no_python_types():
     assert r.exit_code == 0, r.output
     for word in ("<int>", "<str>", "<float>", "<path>", "<bool>", "list[str]"):
         assert word not in r.output
-    assert "INTEGER" in r.output and "FLOAT" in r.output and "PATH" in r.output
-    assert "--time" in r.output and "--t " not in r.output
+    for word in ("INTEGER", "FLOAT", "PATH", "TEXT", "--time"):
+        assert word in r.output
+    assert "--t " not in r.output
     assert "[auto|exact|approximate]" in r.output
 
 
