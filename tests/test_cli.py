@@ -602,12 +602,12 @@ def test_map_bandwidth_knn_is_the_squared_median_kth_neighbour_distance(roll_csv
 def test_flag_hint_names_the_options_of_the_parameters_a_message_mentions():
     from diffembed.cli.common import flag_hint
 
-    flags = {"n_neighbors": "--n-neighbors", "t": "--t"}
+    flags = {"n_neighbors": "--n-neighbors", "t": "--time"}
     assert flag_hint("n_neighbors=0 is not valid.", flags) == (
         "n_neighbors=0 is not valid. (Command-line option: --n-neighbors.)"
     )
     assert flag_hint("t=-1 and n_neighbors=0 are not valid.", flags).endswith(
-        "(Command-line options: --n-neighbors, --t.)"
+        "(Command-line options: --n-neighbors, --time.)"
     )
     assert flag_hint("max_t=3 is not valid.", flags) == "max_t=3 is not valid."  # whole names only
     result = invoke("map", "--dataset", "swiss-roll", "--n-samples", 50, "--n-neighbors", 60, "-o",
