@@ -281,7 +281,7 @@ def test_transform_matches_columns_by_name(mapped, data_dir):
     pq.write_table(
         pa.table({"z": X[:, 2], "note": ["a"] * 50, "x": X[:, 0], "y": X[:, 1]}), shuffled
     )
-    result = invoke("transform", out / "model", shuffled, "--t", 2, "-o", data_dir / "tr2")
+    result = invoke("transform", out / "model", shuffled, "--time", 2, "-o", data_dir / "tr2")
     assert result.exit_code == 0, result.output
     coords = pq.read_table(data_dir / "tr2" / "embedding.parquet")
     expected = load_model(out / "model").transform(X, t=2.0)
@@ -360,7 +360,7 @@ def test_export_command_writes_into_the_run(mapped, tmp_path):
         o for o in manifest["outputs"] if o not in ("atlas.parquet", "projector/")
     ]
     (run / "manifest.json").write_text(json.dumps(manifest))
-    result = invoke("export", run, "--format", "atlas,projector", "--t", 4)
+    result = invoke("export", run, "--format", "atlas,projector", "-t", 4)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     stderr = flat(result.stderr)
@@ -382,7 +382,7 @@ def test_export_command_writes_into_the_run(mapped, tmp_path):
     [
         ([], ["--format atlas", "--format projector"]),
         (["--format", "svg"], ["--format 'svg'", "atlas or projector"]),
-        (["--format", "atlas", "--t", "-1"], ["t=-1", ">= 0", "--t"]),
+        (["--format", "atlas", "--time", "-1"], ["t=-1", ">= 0", "--time"]),
     ],
 )
 def test_export_errors(mapped, args, words):
@@ -602,12 +602,12 @@ def test_map_bandwidth_knn_is_the_squared_median_kth_neighbour_distance(roll_csv
 def test_flag_hint_names_the_options_of_the_parameters_a_message_mentions():
     from diffembed.cli.common import flag_hint
 
-    flags = {"n_neighbors": "--n-neighbors", "t": "--t"}
+    flags = {"n_neighbors": "--n-neighbors", "t": "--time"}
     assert flag_hint("n_neighbors=0 is not valid.", flags) == (
         "n_neighbors=0 is not valid. (Command-line option: --n-neighbors.)"
     )
     assert flag_hint("t=-1 and n_neighbors=0 are not valid.", flags).endswith(
-        "(Command-line options: --n-neighbors, --t.)"
+        "(Command-line options: --n-neighbors, --time.)"
     )
     assert flag_hint("max_t=3 is not valid.", flags) == "max_t=3 is not valid."  # whole names only
     result = invoke("map", "--dataset", "swiss-roll", "--n-samples", 50, "--n-neighbors", 60, "-o",

@@ -317,8 +317,8 @@ def test_export_a_stability_output_and_the_errors(tmp_path: Path) -> None:
         np.loadtxt(out / "projector" / "vectors.tsv", delimiter="\t"), smoothed, rtol=1e-6
     )
     assert _metadata_rows(out / "projector" / "metadata.tsv")[0][:2] == ["id", "rank"]
-    # errors: a --t for an output without diffusion time; a directory of nothing
-    result = CliRunner().invoke(app, ["export", str(out), "--format", "atlas", "--t", "2"])
+    # errors: a --time for an output without diffusion time; a directory of nothing
+    result = CliRunner().invoke(app, ["export", str(out), "--format", "atlas", "--time", "2"])
     assert result.exit_code == 2
     assert "moves diffusion-map coordinates only" in " ".join(result.output.split())
     (tmp_path / "empty").mkdir()

@@ -286,7 +286,7 @@ def test_transform(model_dir, drawn, t):
     with workdir() as root:
         path = write_input(root, drawn)
         out = root / "out"
-        run_and_check(root, ["transform", model_dir, path, "-o", out, "--t", t], out)
+        run_and_check(root, ["transform", model_dir, path, "-o", out, "--time", t], out)
 
 
 @FUZZ
@@ -435,7 +435,7 @@ def test_stability(corpus, runs, dim, n_neighbors, alpha, t, fraction, random_st
         out = root / "out"
         run_and_check(root, ["stability", path, "-o", out, "--graph", "knn", "--runs", runs,
                              "--dim", dim, "--max-vocab", 80, "--n-neighbors", n_neighbors,
-                             "--alpha", alpha, "--t", t, "--fraction", fraction,
+                             "--alpha", alpha, "--time", t, "--fraction", fraction,
                              "--random-state", random_state, "--no-sweep", "--no-own-knn",
                              "--no-report"], out)  # fmt: skip
 

@@ -62,7 +62,7 @@ def test_sample_writes_images_and_table(model_dir, tmp_path):
     result = runner.invoke(
         app,
         ["latents", "sample", str(model_dir), "a small red circle", "a large blue square",
-         "--n", "2", "--steps", "3", "--seed", "5", "--scale", "2", "-o", str(out)],
+         "--n", "2", "--steps", "3", "--seed", "5", "--scale", "2", "-o", str(out)],  # alias
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     with open(out / "samples.csv", encoding="utf-8") as handle:

@@ -178,7 +178,7 @@ def test_report_escapes_user_strings_and_needs_metrics(corpus, tmp_path):
         (["--perturb", "shuffle"], r"--perturb 'shuffle' is not supported"),
         (["--graph", "magic"], r"--graph 'magic' is not supported"),
         (["--alpha", "0"], r"--alpha: alpha=0.0 is out of range"),
-        (["--operator", "heat", "--t", "-1"], r"--t: t=-1.0 is out of range"),
+        (["--operator", "heat", "--time", "-1"], r"--time: t=-1.0 is out of range"),
         (["--graph", "knn", "--lexicon", "x.txt"], r"--lexicon is used with --graph lexicon"),
     ],
 )

@@ -55,6 +55,7 @@ from .latents import latents_app
 from .stability import stability_command
 from .streaming import stream_transform
 from .tree import rebuild_tree_report, tree_command
+from .vocabulary import VocabularyGroup
 
 if TYPE_CHECKING:
     from ..diffusion_map import DiffusionMap
@@ -67,6 +68,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    cls=VocabularyGroup,
 )
 
 app.add_typer(embed_app, name="embed")
@@ -84,7 +86,7 @@ _FLAGS = {
     "n_neighbors": "--n-neighbors",
     "alpha": "--alpha",
     "bandwidth": "--bandwidth",
-    "t": "--t",
+    "t": "--time",
     "knn": "--knn",
     "eigen_solver": "--eigen-solver",
     "disconnected": "--disconnected",
@@ -200,13 +202,22 @@ def map_command(
             "epsilon (a number)."
         ),
     ] = "auto",
-    t: Annotated[float, typer.Option("--t", help="Diffusion time of the coordinates.")] = 1.0,
-    knn: Annotated[str, typer.Option(help="auto, exact or approximate.")] = "auto",
+    t: Annotated[
+        float, typer.Option("--time", "-t", help="Diffusion time of the coordinates.")
+    ] = 1.0,
+    knn: Annotated[
+        str, typer.Option(metavar="[auto|exact|approximate]", help="auto, exact or approximate.")
+    ] = "auto",
     eigen_solver: Annotated[
-        str, typer.Option(help="auto, dense, arpack, shift_invert, lobpcg or amg.")
+        str,
+        typer.Option(
+            metavar="[auto|dense|arpack|shift_invert|lobpcg|amg]",
+            help="auto, dense, arpack, shift_invert, lobpcg or amg.",
+        ),
     ] = "auto",
     disconnected: Annotated[
-        str, typer.Option(help="auto (each component, with a warning), raise, largest or "
+        str, typer.Option(metavar="[auto|raise|largest|components]",
+                          help="auto (each component, with a warning), raise, largest or "
                           "components (for a split graph).")
     ] = "auto",
     clusters: Annotated[
@@ -221,7 +232,10 @@ def map_command(
         ),
     ] = None,
     landmark_method: Annotated[
-        str, typer.Option(help="Landmark rule with --landmarks: random or kmeans++.")
+        str,
+        typer.Option(
+            metavar="[random|kmeans++]", help="Landmark rule with --landmarks: random or kmeans++."
+        ),
     ] = "random",
     random_state: Annotated[
         int, typer.Option(help="Seed of every random step.", callback=check_seed)
@@ -492,7 +506,7 @@ def transform_command(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="New data to embed.")],
     out: OutDir = ...,  # type: ignore[assignment]
     t: Annotated[
-        float | None, typer.Option("--t", help="Diffusion time (default: the model's).")
+        float | None, typer.Option("--time", "-t", help="Diffusion time (default: the model's).")
     ] = None,
     label: LabelOpt = None,
     id_column: IdOpt = None,
@@ -741,7 +755,8 @@ def export_command(
     t: Annotated[
         float | None,
         typer.Option(
-            "--t",
+            "--time",
+            "-t",
             help="Diffusion time of the exported coordinates of a `map` output (default: the "
             "saved one; another is computed from the saved eigenvalues, no refit).",
         ),

@@ -225,7 +225,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 class _StageDisplay:
-    """A :mod:`diffembed._progress` listener that prints one line per finished stage."""
+    """A :mod:`diffembed._progress` listener: one line per finished outermost stage."""
 
     def __init__(self, ui: UI) -> None:
         self.ui = ui
@@ -248,7 +248,11 @@ class _StageDisplay:
                 del self.active[i]
                 break
         self.ui.timings[name] = self.ui.timings.get(name, 0.0) + seconds
-        if self.ui.quiet:
+        if self.ui.quiet or self.active:
+            # A stage inside another (a hierarchy's null fits, a diffusion map fitted while
+            # decoding) is timed, not listed: the enclosing stage's line reports it.
+            if self.status is not None and self.active:
+                self.status.update(f"{self.active[-1][0]} …")
             return
         if self.ui.is_terminal:
             line = Text.assemble(("✓ ", "green"), (f"{name:<12}", "bold"), format_seconds(seconds))

@@ -20,8 +20,8 @@ and writes the model directory atomically (an existing one is refused unless
 (nearest-neighbour upscaled ``--scale`` times), ``samples.npy`` (``n, 3, H, W`` float32 in
 [0, 1]), ``samples.csv`` (file, prompt, prompt_index, seed and, when the model has a
 classifier, the predicted ``shape``, ``colour``, ``size``, ``position``) and ``manifest.json``.
-Seeds are ``--seed, --seed + 1, ...`` for every prompt, so image ``k`` of two prompts starts
-from the same noise.
+Seeds are ``--random-state, --random-state + 1, ...`` for every prompt, so image ``k`` of two
+prompts starts from the same noise.
 """
 
 from __future__ import annotations
@@ -170,7 +170,11 @@ def train_command(
         float, typer.Option(help="Probability of training on the empty prompt (guidance).")
     ] = 0.1,
     seed: Annotated[
-        int, typer.Option(help="Seed of the data, weights and noise.", callback=check_seed)
+        int,
+        typer.Option(
+            "--random-state", "--seed", help="Seed of the data, weights and noise.",
+            callback=check_seed,
+        ),
     ] = 0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
     preview_steps: Annotated[
@@ -346,7 +350,10 @@ def sample_command(
     n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = 8,
     seed: Annotated[
         int,
-        typer.Option(help="Seed of the first sample of every prompt.", callback=check_seed),
+        typer.Option(
+            "--random-state", "--seed", help="Seed of the first sample of every prompt.",
+            callback=check_seed,
+        ),
     ] = 0,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 50,
     guidance: Annotated[

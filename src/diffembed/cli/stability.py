@@ -128,7 +128,11 @@ def stability_command(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")] = ...,  # type: ignore[assignment]
     runs: Annotated[int, typer.Option(help="Perturbed runs compared pairwise (>= 2).")] = 4,
     perturb: Annotated[
-        str, typer.Option(help="bootstrap (resample lines), swap (local word swaps) or seed.")
+        str,
+        typer.Option(
+            metavar="[bootstrap|swap|seed]",
+            help="bootstrap (resample lines), swap (local word swaps) or seed.",
+        ),
     ] = "bootstrap",
     graph: Annotated[
         str,
@@ -138,9 +142,14 @@ def stability_command(
         Path | None,
         typer.Option(help="Lexicon file 'word neighbour ...' per line (default: WordNet)."),
     ] = None,
-    operator: Annotated[str, typer.Option(help="ppr, heat, lazy_walk or retrofit.")] = "ppr",
+    operator: Annotated[
+        str,
+        typer.Option(
+            metavar="[ppr|heat|lazy_walk|retrofit]", help="ppr, heat, lazy_walk or retrofit."
+        ),
+    ] = "ppr",
     alpha: Annotated[float, typer.Option(help="PPR teleport in (0, 1]; 0.5 = retrofit.")] = 0.5,
-    t: Annotated[float, typer.Option("--t", help="Heat time / lazy-walk steps.")] = 1.0,
+    t: Annotated[float, typer.Option("--time", "-t", help="Heat time / lazy-walk steps.")] = 1.0,
     n_neighbors: Annotated[int, typer.Option(help="Neighbours of kNN graphs.")] = 10,
     dim: Annotated[int, typer.Option(help="Dimensions of the word vectors.")] = 100,
     max_vocab: Annotated[int, typer.Option(help="Most frequent words kept per run.")] = 10_000,
@@ -228,7 +237,7 @@ def _check(params: dict[str, Any]) -> None:
         filters.check_alpha(params["alpha"])
         filters.check_t(params["t"], integer=params["operator"] == "lazy_walk")
     except InputError as exc:
-        name = "--alpha" if "alpha" in str(exc) else "--t"
+        name = "--alpha" if "alpha" in str(exc) else "--time"
         msg_0 = f"{name}: {exc}"
         raise InputError(msg_0) from exc
     for key, low in (

@@ -125,7 +125,11 @@ def tree_command(
     columns: Columns = None,
     exclude: Exclude = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="ward (deterministic, default) or condensation.")
+        str,
+        typer.Option(
+            "--engine", metavar="[ward|condensation]",
+            help="ward (deterministic, default) or condensation.",
+        ),
     ] = "ward",
     n_neighbors: Annotated[int, typer.Option(help="Neighbours per point in the graph.")] = 15,
     n_components: Annotated[

@@ -170,7 +170,7 @@ class SavedRun:
         if self.eigenvalues is None or self.t is None:
             msg = (
                 f"Cannot move the coordinates to t={t}: the run lacks its spectrum.csv or the "
-                "diffusion time in manifest.json. Export at the saved time (no --t)."
+                "diffusion time in manifest.json. Export at the saved time (no --time)."
             )
             raise InputError(msg)
         return coordinates_at(self.coords, self.eigenvalues, self.t, t)
@@ -466,7 +466,7 @@ def read_points(out_dir: str | Path, *, t: float | None = None) -> ExportPoints:
     if kind == "map":
         return _map_points(out_dir, t)
     if t is not None:
-        msg = f"--t {t} moves diffusion-map coordinates only; {out_dir} is a `{kind}` output."
+        msg = f"--time {t} moves diffusion-map coordinates only; {out_dir} is a `{kind}` output."
         raise InputError(msg)
     readers = {"tree": _tree_points, "embed": _embed_points, "stability": _stability_points}
     return readers[kind](out_dir)
