@@ -183,7 +183,7 @@ def _run_blocks(blocks: list[Block], tmp: Path, monkeypatch: pytest.MonkeyPatch)
         else:
             proc = subprocess.run(
                 ["bash", "-e", "-o", "pipefail", "-c", b.code], cwd=tmp, env=env,
-                capture_output=True, text=True, timeout=900, check=False,
+                capture_output=True, text=True, timeout=4 * 3600, check=False,
             )
             if proc.returncode != 0:
                 raise AssertionError(
