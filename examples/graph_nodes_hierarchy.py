@@ -25,5 +25,5 @@ h = de.DiffusionHierarchy(affinity="precomputed", random_state=0).fit(G)
 two = h.cut(n_clusters=2)
 print("levels:", h.levels_.shape[1], "salient levels:", [int(v) for v in h.salient_levels_])
 print("ARI of the 2-cluster cut against the clubs:", round(adjusted_rand_score(clubs, two), 3))
-for name, label in list(zip(h.node_names_, two))[:5]:
+for name, label in list(zip(h.node_names_, two, strict=True))[:5]:
     print(f"  node {name}: cluster {label}")

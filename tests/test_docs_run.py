@@ -4,9 +4,11 @@ What is run
 -----------
 * ```python blocks: executed with ``exec``; the blocks of one markdown file run in order in one
   namespace, so a later block may use the names an earlier one defined (as a reader would).
-* ```bash blocks that hold at least one line starting with ``diffembed `` (or ``python -c``
-  preparing their input): run by ``bash -e`` with ``diffembed`` and ``python`` on ``PATH`` meaning
-  this interpreter and this checkout. Other fences (diagrams, ``make`` targets, benchmark command
+* ```bash blocks that hold at least one line starting with ``diffembed ``: a simple
+  ``diffembed ...`` line (no pipes, redirections or variables) runs in-process through the CLI's
+  typer app (exit code 0 required); the other lines (``echo ... > plant.json``, ``python -c``,
+  loops) run by ``bash -e`` with ``diffembed`` and ``python`` on ``PATH`` meaning this interpreter
+  and this checkout. Other fences (diagrams, ``make`` targets, benchmark command
   lines, plain fences without a language) are not examples of the API and are not collected.
 * Each markdown file runs in a fresh temporary working directory with ``HF_HUB_OFFLINE=1`` (nothing
   is downloaded), so the paths a file writes must not collide with each other
@@ -18,8 +20,9 @@ An HTML comment on the line right before a fence (blank lines allowed in between
 
 * ``<!-- docs-test: skip REASON -->``: not run; REASON is required and is shown by ``pytest -ra``
   (``known bug: ...`` for a block that fails because of a library defect).
-* ``<!-- docs-test: slow -->``: run only by the file's slow test (``pytest -m slow``), which runs the
-  file's fast blocks too, in order. A block that needs what a slow block made is marked slow too.
+* ``<!-- docs-test: slow -->``: run only by the file's slow test (``pytest -m slow``), which runs
+  the file's fast blocks too, in order. A block that needs what a slow block made is marked slow
+  too.
 
 Hidden setup: an HTML comment that starts with ``docs-test: setup`` and holds Python code::
 
@@ -177,19 +180,57 @@ def _run_blocks(blocks: list[Block], tmp: Path, monkeypatch: pytest.MonkeyPatch)
             # Leading newlines make tracebacks point at the markdown line.
             code = compile("\n" * (b.line - 1) + b.code, str(b.path), "exec")
             try:
-                exec(code, namespace)  # noqa: S102 - running our own documentation
-            except Exception as exc:  # noqa: BLE001
-                raise AssertionError(f"python block at {b.where} failed: {exc!r}") from exc
+                exec(code, namespace)
+            except Exception as exc:
+                msg = f"python block at {b.where} failed: {exc!r}"
+                raise AssertionError(msg) from exc
         else:
-            proc = subprocess.run(
-                ["bash", "-e", "-o", "pipefail", "-c", b.code], cwd=tmp, env=env,
-                capture_output=True, text=True, timeout=4 * 3600, check=False,
-            )
-            if proc.returncode != 0:
-                raise AssertionError(
-                    f"bash block at {b.where} exited {proc.returncode}:\n"
-                    f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-                )
+            for line_no, kind, code in _segments(b):
+                if kind == "cli":
+                    _run_cli(code, f"{b.path.relative_to(ROOT)}:{line_no}")
+                else:
+                    _run_bash(code, f"{b.path.relative_to(ROOT)}:{line_no}", tmp, env)
+
+
+_SHELL = set("|&;<>$`\\()")
+
+
+def _segments(b: Block) -> list[tuple[int, str, str]]:
+    """Split a bash block into simple ``diffembed`` lines (run in-process, which saves the
+    interpreter's start-up for each) and chunks of other shell lines (run by bash, together)."""
+    out: list[tuple[int, str, str]] = []
+    for n, line in enumerate(b.code.splitlines()):
+        text = line.strip()
+        if text.startswith("diffembed ") and not _SHELL & set(text.split(" #", 1)[0]):
+            out.append((b.line + n, "cli", text))
+        elif text and not text.startswith("#"):
+            if out and out[-1][1] == "bash":
+                out[-1] = (out[-1][0], "bash", out[-1][2] + "\n" + line)
+            else:
+                out.append((b.line + n, "bash", line))
+    return out
+
+
+def _run_cli(line: str, where: str) -> None:
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    args = shlex.split(line, comments=True)[1:]
+    result = CliRunner().invoke(app, args)
+    if result.exit_code != 0:
+        msg = f"CLI line at {where} exited {result.exit_code}: {line}\n{result.output[-4000:]}"
+        raise AssertionError(msg) from result.exception
+
+
+def _run_bash(code: str, where: str, tmp: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", code], cwd=tmp, env=env,
+        capture_output=True, text=True, timeout=4 * 3600, check=False,
+    )
+    if proc.returncode != 0:
+        msg = f"bash lines at {where} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n"
+        raise AssertionError(msg + proc.stderr[-4000:])
 
 
 def _cases() -> list:
@@ -251,7 +292,8 @@ def test_parser_reads_markers(tmp_path: Path) -> None:
         ("bash", "slow", "", 13), ("python", "", "", 20),
     ]
     assert blocks[0].code.strip() == "A = 1"
-    assert len(problems) == 1 and "unknown docs-test marker" in problems[0]
+    assert len(problems) == 1
+    assert "unknown docs-test marker" in problems[0]
 
 
 def test_unmarked_failing_block_fails(tmp_path: Path, monkeypatch) -> None:
@@ -313,3 +355,22 @@ def test_example_runs(script: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, f"{script.name}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert proc.stdout.strip(), f"{script.name} printed nothing"
+
+
+def test_failing_cli_line_fails(tmp_path: Path, monkeypatch) -> None:
+    md = ROOT / "bad-cli.md"
+    blocks = [Block(md, 3, "bash", "echo 1,2 > t.csv\ndiffembed map missing.csv -o out/x\n")]
+    assert [s[:2] for s in _segments(blocks[0])] == [(3, "bash"), (4, "cli")]
+    with pytest.raises(AssertionError, match=r"bad-cli.md:4 exited 2: diffembed map missing"):
+        _run_blocks(blocks, tmp_path, monkeypatch)
+    assert (tmp_path / "t.csv").read_text() == "1,2\n"  # the bash line ran first
+
+
+def test_setup_slow_runs_only_in_the_slow_test(tmp_path: Path) -> None:
+    md = tmp_path / "y.md"
+    md.write_text("<!-- docs-test: setup slow\nBIG = 1\n-->\n<!-- docs-test: slow -->\n"
+                  "```python\nprint(BIG)\n```\n")
+    blocks, problems = parse(md)
+    assert problems == []
+    assert [(b.mark, b.code.strip()) for b in blocks] == [
+        ("setup-slow", "BIG = 1"), ("slow", "print(BIG)")]
