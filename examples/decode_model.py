@@ -17,7 +17,12 @@ from diffembed.latents.shapes import ATTRIBUTES, SHAPES
 torch.set_num_threads(1)
 data = shapes_dataset(1000, associations=[("square", "blue", 0.9)], mention=0.6, seed=0)
 model = train_ddpm(
-    data, steps=150, batch_size=32, learning_rate=2e-3, seed=0, num_threads=1,
+    data,
+    steps=150,
+    batch_size=32,
+    learning_rate=2e-3,
+    seed=0,
+    num_threads=1,
     unet_config={"block_out_channels": (16, 32), "attention_heads": 2},
     classifier_samples=1000,
 )

@@ -17,8 +17,10 @@ clubs = [G.nodes[v]["club"] for v in G]
 nv = de.embed.netmf(G)
 print("node vectors:", nv.vectors.shape, "parameters:", nv.info["parameters"])
 scores = de.evaluate.node_classification(nv, clubs)
-print("club prediction from the vectors:", {k: round(v, 3) for k, v in scores.items()
-                                             if isinstance(v, float)})
+print(
+    "club prediction from the vectors:",
+    {k: round(v, 3) for k, v in scores.items() if isinstance(v, float)},
+)
 
 # 2. a bottom-up diffusion hierarchy on the graph's own edge weights
 h = de.DiffusionHierarchy(affinity="precomputed", random_state=0).fit(G)

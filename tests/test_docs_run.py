@@ -123,8 +123,9 @@ def parse(path: Path) -> tuple[list[Block], list[str]]:
                 problems.append(f"{path.name}:{i + 1}: a CLI block without a language (```bash)")
             if runnable:
                 kind, reason = (pending[0], pending[1]) if pending else ("", "")
-                blocks.append(Block(path, i + 2, "python" if lang == "python" else "bash",
-                                    code, kind, reason))
+                blocks.append(
+                    Block(path, i + 2, "python" if lang == "python" else "bash", code, kind, reason)
+                )
             elif pending:
                 problems.append(f"{path.name}:{pending[2]}: marker before a block that is not run")
             pending = None
@@ -225,8 +226,13 @@ def _run_cli(line: str, where: str) -> None:
 
 def _run_bash(code: str, where: str, tmp: Path, env: dict[str, str]) -> None:
     proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", code], cwd=tmp, env=env,
-        capture_output=True, text=True, timeout=4 * 3600, check=False,
+        ["bash", "-e", "-o", "pipefail", "-c", code],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=4 * 3600,
+        check=False,
     )
     if proc.returncode != 0:
         msg = f"bash lines at {where} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n"
@@ -256,7 +262,9 @@ def test_doc_blocks_run(path: Path, slow: bool, tmp_path: Path, monkeypatch) -> 
 def _skipped() -> list:
     return [
         pytest.param(b.reason, id=b.where)
-        for p in DOC_FILES for b in parse(p)[0] if b.mark == "skip"
+        for p in DOC_FILES
+        for b in parse(p)[0]
+        if b.mark == "skip"
     ]
 
 
@@ -288,8 +296,10 @@ def test_parser_reads_markers(tmp_path: Path) -> None:
     )
     blocks, problems = parse(md)
     assert [(b.lang, b.mark, b.reason, b.line) for b in blocks] == [
-        ("python", "setup", "", 3), ("python", "skip", "needs a GPU", 8),
-        ("bash", "slow", "", 13), ("python", "", "", 20),
+        ("python", "setup", "", 3),
+        ("python", "skip", "needs a GPU", 8),
+        ("bash", "slow", "", 13),
+        ("python", "", "", 20),
     ]
     assert blocks[0].code.strip() == "A = 1"
     assert len(problems) == 1
@@ -329,8 +339,11 @@ def test_output_paths_do_not_collide(path: Path) -> None:
 def test_no_macos_open_in_docs() -> None:
     bad = [
         f"{b.where}: {ln.strip()}"
-        for p in DOC_FILES for b in parse(p)[0] if b.lang == "bash"
-        for ln in b.code.splitlines() if ln.strip().startswith("open ")
+        for p in DOC_FILES
+        for b in parse(p)[0]
+        if b.lang == "bash"
+        for ln in b.code.splitlines()
+        if ln.strip().startswith("open ")
     ]
     assert bad == []
 
@@ -350,8 +363,13 @@ def test_four_examples() -> None:
 @pytest.mark.parametrize("script", _example_cases())
 def test_example_runs(script: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=_env(tmp_path),
-        capture_output=True, text=True, timeout=900, check=False,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, f"{script.name}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert proc.stdout.strip(), f"{script.name} printed nothing"
@@ -368,9 +386,13 @@ def test_failing_cli_line_fails(tmp_path: Path, monkeypatch) -> None:
 
 def test_setup_slow_runs_only_in_the_slow_test(tmp_path: Path) -> None:
     md = tmp_path / "y.md"
-    md.write_text("<!-- docs-test: setup slow\nBIG = 1\n-->\n<!-- docs-test: slow -->\n"
-                  "```python\nprint(BIG)\n```\n")
+    md.write_text(
+        "<!-- docs-test: setup slow\nBIG = 1\n-->\n<!-- docs-test: slow -->\n"
+        "```python\nprint(BIG)\n```\n"
+    )
     blocks, problems = parse(md)
     assert problems == []
     assert [(b.mark, b.code.strip()) for b in blocks] == [
-        ("setup-slow", "BIG = 1"), ("slow", "print(BIG)")]
+        ("setup-slow", "BIG = 1"),
+        ("slow", "print(BIG)"),
+    ]
