@@ -20,7 +20,9 @@ An HTML comment on the line right before a fence (blank lines allowed in between
 
 * ``<!-- docs-test: skip REASON -->``: not run; REASON is required and is shown by ``pytest -ra``
   (``known bug: ...`` for a block that fails because of a library defect).
-* ``<!-- docs-test: slow -->``: run only by the file's slow test (``pytest -m slow``), which runs
+* ``<!-- docs-test: slow -->``: run only by the file's slow test (``DIFFEMBED_DOCS_LONG=1 pytest -m
+  slow``; without the variable it is skipped with that reason, since these blocks take minutes to
+  half an hour), which runs
   the file's fast blocks too, in order. A block that needs what a slow block made is marked slow
   too.
 
@@ -246,8 +248,20 @@ def _cases() -> list:
         name = str(path.relative_to(ROOT))
         cases.append(pytest.param(path, False, id=f"{name}-fast"))
         if any(b.mark == "slow" for b in blocks):
-            cases.append(pytest.param(path, True, id=f"{name}-slow", marks=pytest.mark.slow))
+            cases.append(pytest.param(path, True, id=f"{name}-slow", marks=_LONG_DOCS))
     return cases
+
+
+#: The slow blocks of the docs train 3000-step DDPMs, full Debian word vectors and NetMF on the
+#: 82k-node WordNet graph: up to ~30 minutes a file, too long for ``make test``. They run with
+#: ``DIFFEMBED_DOCS_LONG=1 pytest -m slow tests/test_docs_run.py``.
+_LONG_DOCS = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("DIFFEMBED_DOCS_LONG") != "1",
+        reason="long doc blocks (minutes to half an hour each): set DIFFEMBED_DOCS_LONG=1 to run",
+    ),
+]
 
 
 @pytest.mark.parametrize(("path", "slow"), _cases())
