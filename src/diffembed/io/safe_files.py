@@ -30,13 +30,13 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.lib import format as npy_format
 
+from .._memory import available_memory
 from ..exceptions import InputError
 
 __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "NpyHeader",
-    "available_memory",
     "check_header",
     "npz_headers",
     "read_json_capped",
@@ -246,28 +246,13 @@ def check_header(
     return header
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (``MemAvailable``), or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def read_npz_members(
     path: str | os.PathLike[str], headers: dict[str, NpyHeader]
 ) -> dict[str, np.ndarray]:
     """Read the members whose headers were checked, refusing an archive larger than memory."""
     path = Path(path)
     total = sum(h.nbytes for h in headers.values())
-    free = available_memory()
+    free, _ = available_memory()  # the same figure the memory guard uses
     if free is not None and total > free:
         refuse(f"its arrays declare {total / 2**30:.1f} GiB, more than the "
                        f"{free / 2**30:.1f} GiB of memory available", path)
