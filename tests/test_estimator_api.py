@@ -328,6 +328,18 @@ def test_hierarchy_load_refuses_tampered_arrays(tmp_path, blobs):
         de.load(tmp_path / "t")
 
 
+def test_hierarchy_load_refuses_an_unknown_member_before_reading_it(tmp_path, blobs):
+    """The hierarchy/smoother loader shares the model loader's header-first npz reader."""
+    h = de.DiffusionHierarchy(n_clusters=2, n_null=0, random_state=0).fit(blobs)
+    h.save(tmp_path / "t")
+    with np.load(tmp_path / "t" / "arrays.npz") as npz:
+        arrays = dict(npz)
+    arrays["bomb"] = np.zeros((64, 2**18))  # 128 MiB of zeros, a few hundred KiB compressed
+    np.savez_compressed(tmp_path / "t" / "arrays.npz", **arrays)
+    with pytest.raises(InputError, match=r"model file tampered .*unknown member 'bomb.npy'"):
+        de.load(tmp_path / "t")
+
+
 def _edit_json(folder, change):
     path = folder / "model.json"
     doc = json.loads(path.read_text())

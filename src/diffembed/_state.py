@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,6 @@ FORMAT = "diffembed.model"
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
 ARRAYS = "arrays.npz"
-#: A model.json larger than this is refused before it is parsed.
-MAX_JSON_BYTES = 64 * 2**20
 
 _HIERARCHY_LEVEL_ARRAYS = (
     "level_merges_",
@@ -216,33 +213,12 @@ def save_estimator(
 # ----------------------------------------------------------------------------- reading
 def read_document(directory: Path) -> dict[str, Any]:
     """Parse ``model.json`` of ``directory`` with a size cap; InputError when it is not one."""
+    from .io.safe_files import read_model_document
+
     json_path = directory / MODEL_JSON
-    size = json_path.stat().st_size
-    if size > MAX_JSON_BYTES:
-        msg = (
-            f"{json_path} is {size} bytes, more than a model file holds "
-            f"({MAX_JSON_BYTES} bytes at most); it is damaged or not a diffembed model."
-        )
-        raise InputError(msg)
-    try:
-        document = json.loads(json_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        msg = f"{json_path} is not valid JSON ({exc}); the model file is damaged. Save it again."
-        raise InputError(msg) from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        found = document.get("format") if isinstance(document, dict) else type(document).__name__
-        msg = f"{json_path} has format {found!r}, not {FORMAT!r}; it is not a diffembed model."
-        raise InputError(msg)
-    version = document.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        msg = f"{json_path} has an invalid format_version {version!r}; the file is damaged."
-        raise InputError(msg)
-    if version > FORMAT_VERSION:
-        msg = (
-            f"{json_path} uses format_version {version}; this diffembed ({_version()}) reads up "
-            f"to {FORMAT_VERSION}. Upgrade diffembed to load it."
-        )
-        raise InputError(msg)
+    document = read_model_document(
+        json_path, fmt=FORMAT, max_version=FORMAT_VERSION, reader_version=_version()
+    )
     meta = document.get("meta")
     if not isinstance(meta, dict) or not isinstance(meta.get("params"), dict):
         msg = f"{json_path} lacks its 'meta' section with the parameters; the file is damaged."
@@ -255,21 +231,11 @@ def _arrays(directory: Path, allowed: set[str], required: set[str]) -> dict[str,
     if not npz_path.is_file():
         msg = f"The model directory {directory} has no {ARRAYS}; save the model again."
         raise InputError(msg)
-    try:
-        with np.load(npz_path, allow_pickle=False) as archive:
-            unknown = sorted(set(archive.files) - allowed)
-            if unknown:
-                msg = (
-                    f"{npz_path} holds array(s) this model does not define "
-                    f"({', '.join(unknown[:5])}); the file is tampered or from another tool."
-                )
-                raise InputError(msg)
-            arrays = {name: archive[name] for name in archive.files}
-    except InputError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        msg = f"{npz_path} could not be read ({exc}); the model file is damaged. Save it again."
-        raise InputError(msg) from exc
+    from .io.safe_files import npz_headers, read_npz_members
+
+    # every member's header is read (and unknown members refused) before any data is
+    # decompressed, and the total is bounded by the memory available
+    arrays = read_npz_members(npz_path, npz_headers(npz_path, tuple(sorted(allowed))))
     missing = sorted(required - set(arrays))
     if missing:
         msg = f"{npz_path} lacks the array(s) {', '.join(missing)}; save the model again."

@@ -27,7 +27,13 @@ import numpy as np
 
 from .._validation import check_in, check_int, check_real
 from ..exceptions import InputError
-from .safe_files import check_header, npz_headers, read_json_capped, read_npz_members, refuse
+from .safe_files import (
+    check_header,
+    npz_headers,
+    read_model_document,
+    read_npz_members,
+    refuse,
+)
 from .writers import atomic_path, output_directory, write_json_atomic
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "read_model_info", "save_model"]
@@ -170,22 +176,9 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
             "`diffembed map` output directory, pass its model/ subdirectory."
         )
         raise InputError(msg)
-    document = read_json_capped(json_path)
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        found = document.get("format") if isinstance(document, dict) else type(document).__name__
-        msg = f"{json_path} has format {found!r}, not {FORMAT!r}; it is not a diffembed model file."
-        raise InputError(msg)
-    version = document.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        msg = f"{json_path} has an invalid format_version {version!r}; the file is damaged."
-        raise InputError(msg)
-    if version > FORMAT_VERSION:
-        msg = (
-            f"{json_path} uses model format_version {version}, written by diffembed "
-            f"{document.get('diffembed_version', '?')}; this diffembed ({_version()}) reads up to "
-            f"format_version {FORMAT_VERSION}. Upgrade diffembed to load it."
-        )
-        raise InputError(msg)
+    document = read_model_document(
+        json_path, fmt=FORMAT, max_version=FORMAT_VERSION, reader_version=_version()
+    )
     cls_name = document.get("class")
     if cls_name not in _SUPPORTED_CLASSES:
         msg = (

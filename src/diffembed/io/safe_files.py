@@ -40,6 +40,7 @@ __all__ = [
     "check_header",
     "npz_headers",
     "read_json_capped",
+    "read_model_document",
     "read_npy_checked",
     "read_npz_members",
     "refuse",
@@ -99,6 +100,46 @@ def read_json_capped(
                        path)
     except (ValueError, RecursionError) as exc:
         refuse(f"not valid JSON ({exc})", path)
+
+
+def read_model_document(
+    json_path: str | os.PathLike[str], *, fmt: str, max_version: int, reader_version: str
+) -> dict[str, Any]:
+    """Read a model folder's JSON (:func:`read_json_capped`) and check its format and version.
+
+    Parameters
+    ----------
+    json_path
+        The folder's ``model.json``.
+    fmt
+        The ``format`` string the document must carry (e.g. ``"diffembed.model"``).
+    max_version
+        The newest ``format_version`` this diffembed reads.
+    reader_version
+        This diffembed's version, quoted when the file is newer.
+
+    Raises
+    ------
+    InputError
+        Not a JSON object of that format, or an invalid or too new ``format_version``.
+    """
+    document = read_json_capped(json_path)
+    if not isinstance(document, dict) or document.get("format") != fmt:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        msg = f"{json_path} has format {found!r}, not {fmt!r}; it is not a diffembed model file."
+        raise InputError(msg)
+    version = document.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        msg = f"{json_path} has an invalid format_version {version!r}; the file is damaged."
+        raise InputError(msg)
+    if version > max_version:
+        msg = (
+            f"{json_path} uses model format_version {version}, written by diffembed "
+            f"{document.get('diffembed_version', '?')}; this diffembed ({reader_version}) reads "
+            f"up to format_version {max_version}. Upgrade diffembed to load it."
+        )
+        raise InputError(msg)
+    return document
 
 
 @dataclass(frozen=True)
