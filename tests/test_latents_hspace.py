@@ -251,13 +251,11 @@ def _tiny_tokenizer(directory):
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory):
-    """A StableDiffusionPipeline of tiny random parts, saved to a local folder."""
+def tiny_sd_pipeline(directory):
+    """A StableDiffusionPipeline of tiny random parts (tokenizer files written to ``directory``)."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    directory = tmp_path_factory.mktemp("tiny-sd")
     tokenizer = _tiny_tokenizer(directory)
     torch.manual_seed(0)
     text = CLIPTextModel(CLIPTextConfig(
@@ -270,12 +268,18 @@ def tiny_sd(tmp_path_factory):
         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
         norm_num_groups=4, layers_per_block=1,
     ).eval()  # fmt: skip
-    pipe = StableDiffusionPipeline(
+    return StableDiffusionPipeline(
         vae=vae, text_encoder=text, tokenizer=tokenizer, unet=tiny_unet(in_channels=4),
         scheduler=DDIMScheduler(num_train_timesteps=100, steps_offset=1, clip_sample=False),
-        safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    """A StableDiffusionPipeline of tiny random parts, saved to a local folder."""
+    directory = tmp_path_factory.mktemp("tiny-sd")
+    pipe = tiny_sd_pipeline(directory)
     pipe.set_progress_bar_config(disable=True)
     pipe.save_pretrained(directory / "pipe")
     return pipe, directory / "pipe"

@@ -22,7 +22,7 @@ from diffembed.cli.app import app  # noqa: E402
 from diffembed.latents import ddpm  # noqa: E402
 from diffembed.latents.hspace import _resolve  # noqa: E402
 
-from .test_latents_hspace import CROSS, _tiny_tokenizer, tiny_unet  # noqa: E402
+from .test_latents_hspace import CROSS, tiny_sd_pipeline, tiny_unet  # noqa: E402
 
 runner = CliRunner()
 PREFIX = "model file tampered or from another tool"
@@ -35,27 +35,8 @@ def flat(text: str) -> str:
 @pytest.fixture(scope="module")
 def pickled_sd(tmp_path_factory):
     """A tiny random StableDiffusionPipeline saved with pickled (.bin) weights."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     directory = tmp_path_factory.mktemp("pickled-sd")
-    tokenizer = _tiny_tokenizer(directory)
-    torch.manual_seed(0)
-    text = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=CROSS, intermediate_size=16, num_hidden_layers=1,
-        num_attention_heads=2, max_position_embeddings=16, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )).eval()  # fmt: skip
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=4, layers_per_block=1,
-    ).eval()  # fmt: skip
-    pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text, tokenizer=tokenizer, unet=tiny_unet(in_channels=4),
-        scheduler=DDIMScheduler(num_train_timesteps=100, steps_offset=1, clip_sample=False),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )  # fmt: skip
+    pipe = tiny_sd_pipeline(directory)
     pipe.save_pretrained(directory / "pipe", safe_serialization=False)
     folder = directory / "pipe"
     for part in ("unet", "vae"):  # transformers writes the text encoder as safetensors anyway
