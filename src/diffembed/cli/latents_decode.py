@@ -247,7 +247,7 @@ def _run_decode(
     allow_pickle_weights: bool = False,
 ) -> None:
     from ..io import writers
-    from ..latents.associations import score_associations
+    from ..latents.analysis import analyse
     from ..latents.hspace import _resolve, extract_hspace
 
     start = time.perf_counter()
@@ -289,20 +289,25 @@ def _run_decode(
             )  # fmt: skip
         families = _families(obj)
         with _progress.stage("associations"):
-            table = score_associations(
+            analysis = analyse(
                 result, families=families, method=params["method"], alpha=params["alpha"],
                 n_permutations=params["n_permutations"], alternative=params["alternative"],
                 q_threshold=params["q_threshold"], min_effect=params["min_effect"],
                 random_state=params["random_state"],
             )  # fmt: skip
+        for message in analysis.warnings:
+            ui.warn(message)
+        table = analysis.tables["associations"]
         with _progress.stage("write"):
-            writers.write_csv_atomic(table, tmp / "associations.csv")
+            for name, extra in analysis.tables.items():
+                writers.write_csv_atomic(extra, tmp / f"{name}.csv")
             writers.write_npy_atomic(result.h, tmp / "hspace.npy")
             from ..io.writers import write_parquet_atomic
             from ..latents.hspace import _arrow_columns
 
             write_parquet_atomic(_arrow_columns(result.table), tmp / "samples.parquet")
-            outputs = ["associations.csv", "hspace.npy", "samples.parquet"]
+            outputs = [f"{name}.csv" for name in analysis.tables]
+            outputs += ["hspace.npy", "samples.parquet"]
             if result.images is not None:
                 from ..plotting.latents_report import contact_sheet, png_bytes
 
@@ -327,12 +332,7 @@ def _run_decode(
             "results": {
                 "n_samples": len(result),
                 "h_shape": list(result.h.shape),
-                "n_pairs": len(rows),
-                "n_significant": sum(r["significant"] for r in rows),
-                "significant": [
-                    {k: r[k] for k in ("concept", "attribute", "effect", "q_value")}
-                    for r in rows if r["significant"]
-                ],
+                **analysis.summary,
                 "families": families,
                 "model_config": _model_summary(obj),
             },
