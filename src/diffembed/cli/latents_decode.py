@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 METHODS = ("mean_difference", "ridge")
+EVIDENCE = ("hspace", "captions", "both")
 ALTERNATIVES = ("greater", "two-sided")
 _FLAGS = {
     "seeds": "--seeds",
@@ -70,6 +71,7 @@ _FLAGS = {
     "q_threshold": "--q",
     "min_effect": "--min-effect",
     "batch_size": "--batch-size",
+    "reduce": "--reduce",
 }
 
 
@@ -158,6 +160,46 @@ def decode_command(
         str, typer.Option("--alternative", help="greater (positive associations) or two-sided.")
     ] = "greater",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per U-Net batch.")] = 64,
+    captioner: Annotated[
+        str,
+        typer.Option(
+            "--captioner",
+            help="Captions of the images: auto (the model's classifier, else none), "
+            "classifier, clip:DIR (zero-shot CLIP over --vocabulary) or none (prompt-only).",
+        ),
+    ] = "auto",
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option("--vocabulary", help="attributes.json (families → words) for clip:DIR."),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
+    ] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option("--dtype", help="float32, float16 (CUDA only) or bfloat16."),
+    ] = "float32",
+    reduce: Annotated[
+        str,
+        typer.Option(
+            "--reduce",
+            help="Mid-block map → vector: mean (spatial mean), flatten, or pool:K (K×K cells).",
+        ),
+    ] = "mean",
+    evidence: Annotated[
+        str, typer.Option("--evidence", help="Associations from hspace, captions or both.")
+    ] = "both",
+    adherence_threshold: Annotated[
+        float,
+        typer.Option("--adherence-threshold", help="Least prompt adherence of a usable prompt."),
+    ] = 0.8,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run from OUT.partial/ (same model, prompts, options).",
+        ),
+    ] = False,
     random_state: Annotated[
         int, typer.Option(help="Seed of the permutations.", callback=check_seed)
     ] = 0,
@@ -191,11 +233,18 @@ def decode_command(
             "alternative": alternative,
             "batch_size": batch_size,
             "random_state": random_state,
+            "captioner": captioner.strip(),
+            "vocabulary": None if vocabulary is None else str(vocabulary),
+            "device": device,
+            "dtype": dtype,
+            "reduce": reduce,
+            "evidence": evidence,
+            "adherence_threshold": adherence_threshold,
         }
         _check_params(params)
         prompts = read_prompts(prompts_file)
         _run_decode(ui, model, prompts_file, prompts, out, overwrite, not no_report, params,
-                    allow_pickle_weights=allow_pickle_weights)  # fmt: skip
+                    allow_pickle_weights=allow_pickle_weights, resume=resume)  # fmt: skip
 
 
 def _check_params(p: dict[str, Any]) -> None:
@@ -216,6 +265,30 @@ def _check_params(p: dict[str, Any]) -> None:
     if not p["guidance_scale"] >= 1:
         msg = f"guidance_scale={p['guidance_scale']} must be >= 1 (1: no guidance)."
         raise InputError(msg)
+    if p["evidence"] not in EVIDENCE:
+        msg = f"--evidence {p['evidence']!r} is not valid: choose hspace, captions or both."
+        raise InputError(msg)
+    if not 0 <= p["adherence_threshold"] <= 1:
+        msg = (
+            f"--adherence-threshold {p['adherence_threshold']} must lie in [0, 1] (the share of "
+            "a prompt's samples whose captions show what it asks for); 0.8 is the default."
+        )
+        raise InputError(msg)
+    spec = p["captioner"]
+    if spec not in ("auto", "classifier", "none") and not (
+        spec.startswith("clip:") and spec[5:].strip()
+    ):
+        msg = (
+            f"--captioner {spec!r} is not valid: choose auto, classifier, clip:DIR (a local "
+            "CLIP folder, e.g. clip:models/clip) or none."
+        )
+        raise InputError(msg)
+    if p["vocabulary"] is not None and not Path(p["vocabulary"]).is_file():
+        msg = f"--vocabulary {p['vocabulary']} does not exist: give an attributes.json file."
+        raise InputError(msg)
+    from ..latents.hspace import parse_reduce
+
+    parse_reduce(p["reduce"])
 
 
 def _truncated(obj: Any, prompts: list[str]) -> tuple[list[int], int | None]:
@@ -245,94 +318,87 @@ def _run_decode(
     params: dict[str, Any],
     *,
     allow_pickle_weights: bool = False,
+    resume: bool = False,
 ) -> None:
     from ..io import writers
-    from ..latents.analysis import analyse
-    from ..latents.hspace import _resolve, extract_hspace
+    from ..latents import hspace
+    from ..latents.streaming import Checkpoint, partial_path, stream_hspace
 
     start = time.perf_counter()
-    with ui.stages() as timings, writers.output_directory(
-        out, overwrite, inputs=[model_path, prompts_file]
-    ) as tmp:
-        with _progress.stage("load"):
-            kind, obj = _resolve(model_path, allow_pickle_weights)
-        classifier = getattr(obj, "classifier", None)
-        if classifier is None:
-            msg = (
-                f"{model_path} has no attribute classifier, so the generated images cannot be "
-                "captioned and there are no attribute words to score. Decode a model trained "
-                "with `diffembed latents train` (it carries its classifier), or call "
-                "diffembed.latents.extract_hspace and score_associations(h, prompts, captions) "
-                "in Python with captions of your own."
-            )
-            raise InputError(msg)
-        truncated, limit = _truncated(obj, prompts)
-        if truncated:
-            shown = "; ".join(repr(prompts[i]) for i in truncated[:3])
-            ui.warn(
-                f"{len(truncated)} prompt{'s' if len(truncated) > 1 else ''} longer than the "
-                f"text encoder's {limit} tokens {'were' if len(truncated) > 1 else 'was'} "
-                f"truncated: {shown}{' ...' if len(truncated) > 3 else ''}"
-            )
+    vocabulary = params.get("vocabulary")
+    inputs = [model_path, prompts_file, *([vocabulary] if vocabulary else [])]
+    with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
+        setup = _setup(ui, model_path, prompts, params, allow_pickle_weights)
+        obj, captioner = setup["obj"], setup["captioner"]
         n = len(prompts) * params["seeds"]
+        key = _run_key(model_path, prompts, params, setup)
+        ckpt = Checkpoint.open(partial_path(out), key, n, params["batch_size"], resume=resume)
+        if resume:
+            ui.info(
+                f"resuming {ckpt.path}: {ckpt.resumed} of {n} samples already made"
+                if ckpt.resumed else f"nothing to resume in {ckpt.path}: starting a new run"
+            )  # fmt: skip
         ui.info(
-            f"decoding {Path(model_path).name}: {len(prompts)} prompts × {params['seeds']} seeds "
-            f"= {n} samples, {params['num_inference_steps']} steps, guidance "
-            f"{params['guidance_scale']:g}"
+            f"decoding {Path(model_path).name} on {setup['device']} ({params['dtype']}): "
+            f"{len(prompts)} prompts × {params['seeds']} seeds = {n} samples, "
+            f"{params['num_inference_steps']} steps, guidance {params['guidance_scale']:g}, "
+            f"captioner {captioner.name if captioner is not None else 'none'}"
         )
-        with _progress.stage("sample"), ui.capture_warnings(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*were truncated")  # reported above
-            result = extract_hspace(
-                obj, prompts, seeds=params["seeds"], timesteps=params["timesteps"],
-                num_inference_steps=params["num_inference_steps"],
-                guidance_scale=params["guidance_scale"], batch_size=params["batch_size"],
-            )  # fmt: skip
-        families = _families(obj)
-        with _progress.stage("associations"):
-            analysis = analyse(
-                result, families=families, method=params["method"], alpha=params["alpha"],
-                n_permutations=params["n_permutations"], alternative=params["alternative"],
-                q_threshold=params["q_threshold"], min_effect=params["min_effect"],
-                random_state=params["random_state"],
-            )  # fmt: skip
-        for message in analysis.warnings:
-            ui.warn(message)
-        table = analysis.tables["associations"]
+        try:
+            with _progress.stage("sample"), ui.capture_warnings(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*were truncated")  # reported above
+                result = stream_hspace(
+                    setup["kind"], obj, prompts, ckpt, seeds=list(range(params["seeds"])),
+                    timesteps=setup["timesteps"],
+                    num_inference_steps=params["num_inference_steps"],
+                    guidance_scale=params["guidance_scale"], reduce=params["reduce"],
+                    captioner=captioner, progress=_progress_lines(ui),
+                )  # fmt: skip
+        except BaseException:
+            if ckpt.done:
+                ui.warn(
+                    f"{ckpt.n_done} of {n} samples are kept in {ckpt.path}: rerun "
+                    "the same command with --resume to continue from there."
+                )
+            else:
+                ckpt.remove()
+            raise
+        families = captioner.families if captioner is not None else None
+        analysis = _analyse(ui, result, families, params)
         with _progress.stage("write"):
             for name, extra in analysis.tables.items():
                 writers.write_csv_atomic(extra, tmp / f"{name}.csv")
-            writers.write_npy_atomic(result.h, tmp / "hspace.npy")
-            from ..io.writers import write_parquet_atomic
-            from ..latents.hspace import _arrow_columns
-
-            write_parquet_atomic(_arrow_columns(result.table), tmp / "samples.parquet")
             outputs = [f"{name}.csv" for name in analysis.tables]
-            outputs += ["hspace.npy", "samples.parquet"]
-            if result.images is not None:
-                from ..plotting.latents_report import contact_sheet, png_bytes
-
-                sheet = contact_sheet(result.images, result.table["prompt_id"])
-                with writers.atomic_path(tmp / "samples.png") as path:
-                    path.write_bytes(png_bytes(sheet))
+            outputs += ckpt.export(tmp)
+            writers.write_parquet_atomic(hspace._arrow_columns(result.table),
+                                         tmp / "samples.parquet")  # fmt: skip
+            outputs.append("samples.parquet")
+            if _write_sheet(tmp, result.table["prompt_id"]):
                 outputs.append("samples.png")
+        report = report and "associations" in analysis.tables
         outputs += ["manifest.json"] + (["report.html"] if report else [])
-        rows = table.to_pylist()
         manifest = {
             **manifest_head("latents decode"),
             "input": {
                 "model": str(model_path),
-                "model_kind": kind,
+                "model_kind": setup["kind"],
                 "prompts_file": str(prompts_file),
                 "prompts_sha256": hashlib.sha256(Path(prompts_file).read_bytes()).hexdigest(),
                 "n_prompts": len(prompts),
             },
-            "parameters": {**params, "timesteps_recorded": result.timesteps},
-            "truncated_prompts": [prompts[i] for i in truncated],
-            "encoder_max_tokens": limit,
+            "parameters": {
+                **params,
+                "timesteps_recorded": result.timesteps,
+                "device_used": setup["device"],
+            },
+            "truncated_prompts": setup["truncated"],
+            "encoder_max_tokens": setup["limit"],
             "results": {
                 "n_samples": len(result),
                 "h_shape": list(result.h.shape),
+                "resumed_samples": ckpt.resumed,
                 **analysis.summary,
+                "captioner": captioner.name if captioner is not None else "none",
                 "families": families,
                 "model_config": _model_summary(obj),
             },
@@ -347,18 +413,127 @@ def _run_decode(
             with _progress.stage("report"):
                 write_latents_report(tmp, source=str(out))
             write_manifest(manifest, tmp, timings, start)
-    ui.show(_summary(rows, out, outputs, len(result), time.perf_counter() - start))
+        n_result = len(result)
+        del result
+    kept = ckpt.remove()
+    if kept:
+        ui.warn(f"{kept[0]} was left in place: it holds files diffembed did not write.")
+    rows = analysis.tables["associations"].to_pylist() if "associations" in analysis.tables else []
+    ui.show(_summary(rows, out, outputs, n_result, time.perf_counter() - start))
 
 
-def _families(obj: Any) -> dict[str, list[str]] | None:
-    """The attribute families of the model's classifier (the shapes families by default)."""
-    classifier = getattr(obj, "classifier", None)
-    families = getattr(classifier, "families", None) or getattr(classifier, "attributes", None)
-    if isinstance(families, dict) and all(not isinstance(v, str) for v in families.values()):
-        return {str(k): [str(x) for x in v] for k, v in families.items()}
-    from ..latents.shapes import ATTRIBUTES
+def _setup(
+    ui: UI, model_path: Path, prompts: list[str], params: dict[str, Any], allow_pickle: bool
+) -> dict[str, Any]:
+    """Device, dtype, the model, the captioner, checked timesteps, truncated prompts."""
+    from ..latents import hspace
+    from ..latents.captioners import make_captioner
+    from ..latents.pipelines import resolve_device, resolve_dtype
 
-    return {k: list(v) for k, v in ATTRIBUTES.items()}
+    device = resolve_device(params["device"])
+    torch_dtype = resolve_dtype(params["dtype"], device)
+    with _progress.stage("load"):
+        kind, obj = hspace._resolve(model_path, allow_pickle, device, torch_dtype)
+        spec = params["captioner"]
+        if spec == "auto" and getattr(obj, "classifier", None) is None:
+            ui.info(
+                f"{Path(model_path).name} has no attribute classifier: prompt-only run "
+                "(--captioner none). Pass --captioner clip:DIR --vocabulary attributes.json "
+                "to caption the images."
+            )
+        if params["vocabulary"] and not spec.startswith("clip:"):
+            ui.warn(f"--vocabulary is used only with --captioner clip:DIR; ignored with {spec}.")
+        captioner = make_captioner(spec, obj, vocabulary=params["vocabulary"], device=device,
+                                   dtype=params["dtype"])  # fmt: skip
+    truncated, limit = _truncated(obj, prompts)
+    if truncated:
+        shown = "; ".join(repr(prompts[i]) for i in truncated[:3])
+        ui.warn(
+            f"{len(truncated)} prompt{'s' if len(truncated) > 1 else ''} longer than the "
+            f"text encoder's {limit} tokens {'were' if len(truncated) > 1 else 'was'} "
+            f"truncated: {shown}{' ...' if len(truncated) > 3 else ''}"
+        )
+    timesteps = hspace.check_timesteps(params["timesteps"], obj.scheduler,
+                                       params["num_inference_steps"])  # fmt: skip
+    return {"kind": kind, "obj": obj, "captioner": captioner, "device": device,
+            "timesteps": timesteps, "truncated": [prompts[i] for i in truncated],
+            "limit": limit}  # fmt: skip
+
+
+def _sha256(path: str | None) -> str | None:
+    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _run_key(
+    model_path: Path, prompts: list[str], params: dict[str, Any], setup: dict[str, Any]
+) -> dict[str, Any]:
+    """What a resumed run must share with the interrupted one (the sampling, not the stats)."""
+    same = ("seeds", "num_inference_steps", "guidance_scale", "batch_size", "reduce",
+            "captioner", "dtype")  # fmt: skip
+    return {
+        "model": str(Path(model_path).expanduser().resolve()),
+        "prompts_sha256": hashlib.sha256("\n".join(prompts).encode("utf-8")).hexdigest(),
+        "timesteps": setup["timesteps"],
+        "device": setup["device"],
+        "vocabulary_sha256": _sha256(params["vocabulary"]),
+        **{k: params[k] for k in same},
+    }
+
+
+def _progress_lines(ui: UI) -> Any:
+    """``progress(done, total)`` that prints a line at every tenth of the samples."""
+    shown = {"tenth": -1}
+
+    def progress(done: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth > shown["tenth"]:
+            shown["tenth"] = tenth
+            ui.info(f"sampled {done} of {total}")
+
+    return progress
+
+
+def _analyse(ui: UI, result: Any, families: dict[str, list[str]] | None,
+             params: dict[str, Any]) -> Any:  # fmt: skip
+    """:func:`~diffembed.latents.analysis.analyse`; a prompt-only run may have nothing to test."""
+    from ..latents.analysis import DecodeAnalysis, analyse
+
+    with _progress.stage("associations"):
+        try:
+            analysis = analyse(
+                result, families=families, method=params["method"], alpha=params["alpha"],
+                n_permutations=params["n_permutations"], alternative=params["alternative"],
+                q_threshold=params["q_threshold"], min_effect=params["min_effect"],
+                random_state=params["random_state"], evidence=params["evidence"],
+                adherence_threshold=params["adherence_threshold"],
+            )  # fmt: skip
+        except InputError as exc:
+            if result.captions is not None:
+                raise
+            analysis = DecodeAnalysis(tables={}, summary={"n_pairs": 0, "n_significant": 0})
+            analysis.warnings.append(
+                "prompt-only run (no captioner): no concept × attribute associations could be "
+                f"scored ({exc}). hspace.npy, samples.parquet and images/ are written; caption "
+                "the images with --captioner clip:DIR --vocabulary attributes.json to score "
+                "associations."
+            )
+    for message in analysis.warnings:
+        ui.warn(message)
+    return analysis
+
+
+def _write_sheet(build: Path, prompt_id: Any) -> bool:
+    """``samples.png`` from the PNG shards in ``build/images`` (only the shown tiles read)."""
+    from ..io.writers import atomic_path
+    from ..latents.streaming import sheet_from_shards
+    from ..plotting.latents_report import png_bytes
+
+    sheet = sheet_from_shards(build, prompt_id)
+    if sheet is None:
+        return False
+    with atomic_path(build / "samples.png") as path:
+        path.write_bytes(png_bytes(sheet))
+    return True
 
 
 def _model_summary(obj: Any) -> dict[str, Any]:
