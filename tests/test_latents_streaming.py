@@ -125,7 +125,7 @@ class Stop(KeyboardInterrupt):
     pass
 
 
-def test_resume_after_ctrl_c_equals_an_uninterrupted_run(patched, tmp_path, monkeypatch):
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run(patched, tmp_path, monkeypatch):  # noqa: F811
     model_dir, prompts = patched
     args = ["--prompts", prompts, "--seeds", 3, "--steps", 3, "--permutations", 99,
             "--batch-size", 4, "--no-report"]  # fmt: skip
@@ -177,7 +177,7 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(patched, tmp_path, monk
     assert _outputs(tmp_path / "fresh") == _outputs(clean)
 
 
-def test_a_foreign_partial_directory_is_refused_and_kept(patched, tmp_path):
+def test_a_foreign_partial_directory_is_refused_and_kept(patched, tmp_path):  # noqa: F811
     model_dir, prompts = patched
     mine = tmp_path / "out.partial"
     mine.mkdir()
@@ -192,11 +192,12 @@ def test_a_foreign_partial_directory_is_refused_and_kept(patched, tmp_path):
     assert partial_path(tmp_path / "out") == mine.resolve()
 
 
-def test_an_early_failure_leaves_no_checkpoint(patched, tmp_path, monkeypatch):
+def test_an_early_failure_leaves_no_checkpoint(patched, tmp_path, monkeypatch):  # noqa: F811
     model_dir, prompts = patched
 
     def broken(*args):
-        raise RuntimeError("boom")
+        msg = "boom"
+        raise RuntimeError(msg)
 
     monkeypatch.setattr(pipelines, "generate_batch", broken)
     r = invoke(model_dir, "--prompts", prompts, "--seeds", 2, "--steps", 2, "-o", tmp_path / "o")
@@ -225,8 +226,8 @@ def test_resume_after_kill_9_of_the_cli(tmp_path):
     prompts.write_text("a red cube\na green ball\na blue cone\n", encoding="utf-8")
     args = ["latents", "decode", str(directory / "pipe"), "--prompts", str(prompts), "--seeds",
             "2", "--steps", "3", "--batch-size", "2", "--captioner", "none", "--quiet"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "out"
     start = time.time()
     proc = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO, *args, "-o", str(out)],
