@@ -1,25 +1,33 @@
 """``diffembed latents decode``: generate from prompts, read h-space, score associations.
 
 ``diffembed latents decode MODEL --prompts prompts.txt -o OUT/`` generates every prompt (one
-per line) with ``--seeds`` seeds, records the U-Net's mid-block output at ``--timesteps``
-(:class:`~diffembed.latents.hspace.HSpaceRecorder`), captions the images with the model's
-attribute classifier, and scores every concept (prompt word) × attribute (caption word) pair
-(:func:`~diffembed.latents.associations.score_associations`). It writes, atomically (a failed
-run leaves nothing; an existing directory is refused unless ``--overwrite``):
+per line) with ``--seeds`` seeds on ``--device`` in ``--dtype``, records the U-Net's mid-block
+output at ``--timesteps`` (:class:`~diffembed.latents.hspace.HSpaceRecorder`, reduced by
+``--reduce mean|flatten|pool:K``), captions the images with ``--captioner`` (``auto``: the
+model's attribute classifier, else none; ``classifier``; ``clip:DIR`` over ``--vocabulary``;
+``none``: prompt-only) and writes every table of
+:func:`~diffembed.latents.analysis.analyse`. MODEL is a diffembed model directory or any
+local diffusers pipeline folder whose denoiser is a ``UNet2DConditionModel``
+(:mod:`diffembed.latents.pipelines`; safetensors only unless ``--allow-pickle-weights``).
+
+Sampling streams into the checkpoint ``OUT.partial/`` (:mod:`diffembed.latents.streaming`):
+one batch of images in memory at a time; an interrupted run keeps its finished batches there
+and ``--resume`` makes only the rest. The outputs are committed atomically (a failed run
+leaves nothing in OUT; an existing directory is refused unless ``--overwrite``):
 
 =====================  =======================================================================
-``associations.csv``   ``concept, attribute, effect, p_value, q_value`` then ``n_concept,
-                       n_rest, n_prompts_concept, n_prompts_rest, caption_rate_concept,
-                       caption_rate_rest, caption_p_value, direction_sd, significant``: one
-                       row per pair tested, by q then p.
+``NAME.csv``           every table :func:`~diffembed.latents.analysis.analyse` returns
+                       (``associations.csv`` at least, when the images were captioned).
 ``hspace.npy``         ``(n_samples, n_timesteps, d)`` float32 h-vectors.
-``samples.parquet``    ``prompt, seed, prompt_id, caption`` and the predicted attribute of
-                       every family (``shape, colour, size, position``), one row per sample.
+``samples.parquet``    ``prompt, seed, prompt_id``, and with a captioner ``caption`` and the
+                       predicted word of every family, one row per sample.
+``images/NNNNNN.png``  every sample; ``NNNNNN`` is its row in ``samples.parquet``.
 ``samples.png``        contact sheet: one row per prompt (up to 32), one column per seed
-                       (up to 12).
+                       (up to 12), read from ``images/``.
 ``manifest.json``      command, model, prompts file (SHA-256), parameters, truncated prompts,
-                       results (significant pairs), timings, versions, outputs.
-``report.html``        the offline report (:mod:`diffembed.plotting.latents_report`).
+                       results (significant pairs, captioner, families), timings, versions.
+``report.html``        the offline report (:mod:`diffembed.plotting.latents_report`), when
+                       there are associations.
 =====================  =======================================================================
 """
 
@@ -291,22 +299,6 @@ def _check_params(p: dict[str, Any]) -> None:
     parse_reduce(p["reduce"])
 
 
-def _truncated(obj: Any, prompts: list[str]) -> tuple[list[int], int | None]:
-    """Indices of prompts longer than the text encoder's limit, and that limit."""
-    encoder = getattr(obj, "encoder", None)
-    if encoder is not None and hasattr(encoder, "encode"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            encoder.encode(prompts)  # cached: sampling reuses the embeddings
-        return list(getattr(encoder, "truncated_", []) or []), getattr(encoder, "max_length", None)
-    tokenizer = getattr(obj, "tokenizer", None)
-    if tokenizer is not None:
-        limit = int(tokenizer.model_max_length)
-        ids = tokenizer(prompts, truncation=False)["input_ids"]
-        return [i for i, t in enumerate(ids) if len(t) > limit], limit
-    return [], None
-
-
 def _run_decode(
     ui: UI,
     model_path: Path,
@@ -323,6 +315,14 @@ def _run_decode(
     from ..io import writers
     from ..latents import hspace
     from ..latents.streaming import Checkpoint, partial_path, stream_hspace
+    from .latents_decode_steps import (
+        _analyse,
+        _checkpoint_kept,
+        _progress_lines,
+        _run_key,
+        _setup,
+        _write_sheet,
+    )
 
     start = time.perf_counter()
     vocabulary = params.get("vocabulary")
@@ -344,196 +344,72 @@ def _run_decode(
             f"{params['num_inference_steps']} steps, guidance {params['guidance_scale']:g}, "
             f"captioner {captioner.name if captioner is not None else 'none'}"
         )
-        try:
+        with _checkpoint_kept(ui, ckpt):
             with _progress.stage("sample"), ui.capture_warnings(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*were truncated")  # reported above
                 result = stream_hspace(
                     setup["kind"], obj, prompts, ckpt, seeds=list(range(params["seeds"])),
-                    timesteps=setup["timesteps"],
-                    num_inference_steps=params["num_inference_steps"],
+                    timesteps=setup["timesteps"], num_inference_steps=params["num_inference_steps"],
                     guidance_scale=params["guidance_scale"], reduce=params["reduce"],
                     captioner=captioner, progress=_progress_lines(ui),
                 )  # fmt: skip
-        except BaseException:
-            if ckpt.done:
-                ui.warn(
-                    f"{ckpt.n_done} of {n} samples are kept in {ckpt.path}: rerun "
-                    "the same command with --resume to continue from there."
-                )
-            else:
-                ckpt.remove()
-            raise
-        families = captioner.families if captioner is not None else None
-        analysis = _analyse(ui, result, families, params)
-        with _progress.stage("write"):
-            for name, extra in analysis.tables.items():
-                writers.write_csv_atomic(extra, tmp / f"{name}.csv")
-            outputs = [f"{name}.csv" for name in analysis.tables]
-            outputs += ckpt.export(tmp)
-            writers.write_parquet_atomic(hspace._arrow_columns(result.table),
-                                         tmp / "samples.parquet")  # fmt: skip
-            outputs.append("samples.parquet")
-            if _write_sheet(tmp, result.table["prompt_id"]):
-                outputs.append("samples.png")
-        report = report and "associations" in analysis.tables
-        outputs += ["manifest.json"] + (["report.html"] if report else [])
-        manifest = {
-            **manifest_head("latents decode"),
-            "input": {
-                "model": str(model_path),
-                "model_kind": setup["kind"],
-                "prompts_file": str(prompts_file),
-                "prompts_sha256": hashlib.sha256(Path(prompts_file).read_bytes()).hexdigest(),
-                "n_prompts": len(prompts),
-            },
-            "parameters": {
-                **params,
-                "timesteps_recorded": result.timesteps,
-                "device_used": setup["device"],
-            },
-            "truncated_prompts": setup["truncated"],
-            "encoder_max_tokens": setup["limit"],
-            "results": {
-                "n_samples": len(result),
-                "h_shape": list(result.h.shape),
-                "resumed_samples": ckpt.resumed,
-                **analysis.summary,
-                "captioner": captioner.name if captioner is not None else "none",
-                "families": families,
-                "model_config": _model_summary(obj),
-            },
-            "timings": {},
-            "versions": {**versions(), **_torch_versions()},
-            "outputs": outputs,
-        }
-        write_manifest(manifest, tmp, timings, start)
-        if report:
-            from ..plotting.latents_report import write_latents_report
-
-            with _progress.stage("report"):
-                write_latents_report(tmp, source=str(out))
+            families = captioner.families if captioner is not None else None
+            analysis = _analyse(ui, result, families, params)
+            with _progress.stage("write"):
+                for name, extra in analysis.tables.items():
+                    writers.write_csv_atomic(extra, tmp / f"{name}.csv")
+                outputs = [f"{name}.csv" for name in analysis.tables]
+                outputs += ckpt.export(tmp)
+                writers.write_parquet_atomic(hspace._arrow_columns(result.table),
+                                             tmp / "samples.parquet")  # fmt: skip
+                outputs.append("samples.parquet")
+                if _write_sheet(tmp, result.table["prompt_id"]):
+                    outputs.append("samples.png")
+            report = report and "associations" in analysis.tables
+            outputs += ["manifest.json"] + (["report.html"] if report else [])
+            manifest = {
+                **manifest_head("latents decode"),
+                "input": {
+                    "model": str(model_path),
+                    "model_kind": setup["kind"],
+                    "prompts_file": str(prompts_file),
+                    "prompts_sha256": hashlib.sha256(Path(prompts_file).read_bytes()).hexdigest(),
+                    "n_prompts": len(prompts),
+                },
+                "parameters": {
+                    **params,
+                    "timesteps_recorded": result.timesteps,
+                    "device_used": setup["device"],
+                },
+                "truncated_prompts": setup["truncated"],
+                "encoder_max_tokens": setup["limit"],
+                "results": {
+                    "n_samples": len(result),
+                    "h_shape": list(result.h.shape),
+                    "resumed_samples": ckpt.resumed,
+                    **analysis.summary,
+                    "captioner": captioner.name if captioner is not None else "none",
+                    "families": families,
+                    "model_config": _model_summary(obj),
+                },
+                "timings": {},
+                "versions": {**versions(), **_torch_versions()},
+                "outputs": outputs,
+            }
             write_manifest(manifest, tmp, timings, start)
-        n_result = len(result)
-        del result
+            if report:
+                from ..plotting.latents_report import write_latents_report
+
+                with _progress.stage("report"):
+                    write_latents_report(tmp, source=str(out))
+                write_manifest(manifest, tmp, timings, start)
+            n_result = len(result)
+            del result
     kept = ckpt.remove()
     if kept:
         ui.warn(f"{kept[0]} was left in place: it holds files diffembed did not write.")
     rows = analysis.tables["associations"].to_pylist() if "associations" in analysis.tables else []
     ui.show(_summary(rows, out, outputs, n_result, time.perf_counter() - start))
-
-
-def _setup(
-    ui: UI, model_path: Path, prompts: list[str], params: dict[str, Any], allow_pickle: bool
-) -> dict[str, Any]:
-    """Device, dtype, the model, the captioner, checked timesteps, truncated prompts."""
-    from ..latents import hspace
-    from ..latents.captioners import make_captioner
-    from ..latents.pipelines import resolve_device, resolve_dtype
-
-    device = resolve_device(params["device"])
-    torch_dtype = resolve_dtype(params["dtype"], device)
-    with _progress.stage("load"):
-        kind, obj = hspace._resolve(model_path, allow_pickle, device, torch_dtype)
-        spec = params["captioner"]
-        if spec == "auto" and getattr(obj, "classifier", None) is None:
-            ui.info(
-                f"{Path(model_path).name} has no attribute classifier: prompt-only run "
-                "(--captioner none). Pass --captioner clip:DIR --vocabulary attributes.json "
-                "to caption the images."
-            )
-        if params["vocabulary"] and not spec.startswith("clip:"):
-            ui.warn(f"--vocabulary is used only with --captioner clip:DIR; ignored with {spec}.")
-        captioner = make_captioner(spec, obj, vocabulary=params["vocabulary"], device=device,
-                                   dtype=params["dtype"])  # fmt: skip
-    truncated, limit = _truncated(obj, prompts)
-    if truncated:
-        shown = "; ".join(repr(prompts[i]) for i in truncated[:3])
-        ui.warn(
-            f"{len(truncated)} prompt{'s' if len(truncated) > 1 else ''} longer than the "
-            f"text encoder's {limit} tokens {'were' if len(truncated) > 1 else 'was'} "
-            f"truncated: {shown}{' ...' if len(truncated) > 3 else ''}"
-        )
-    timesteps = hspace.check_timesteps(params["timesteps"], obj.scheduler,
-                                       params["num_inference_steps"])  # fmt: skip
-    return {"kind": kind, "obj": obj, "captioner": captioner, "device": device,
-            "timesteps": timesteps, "truncated": [prompts[i] for i in truncated],
-            "limit": limit}  # fmt: skip
-
-
-def _sha256(path: str | None) -> str | None:
-    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _run_key(
-    model_path: Path, prompts: list[str], params: dict[str, Any], setup: dict[str, Any]
-) -> dict[str, Any]:
-    """What a resumed run must share with the interrupted one (the sampling, not the stats)."""
-    same = ("seeds", "num_inference_steps", "guidance_scale", "batch_size", "reduce",
-            "captioner", "dtype")  # fmt: skip
-    return {
-        "model": str(Path(model_path).expanduser().resolve()),
-        "prompts_sha256": hashlib.sha256("\n".join(prompts).encode("utf-8")).hexdigest(),
-        "timesteps": setup["timesteps"],
-        "device": setup["device"],
-        "vocabulary_sha256": _sha256(params["vocabulary"]),
-        **{k: params[k] for k in same},
-    }
-
-
-def _progress_lines(ui: UI) -> Any:
-    """``progress(done, total)`` that prints a line at every tenth of the samples."""
-    shown = {"tenth": -1}
-
-    def progress(done: int, total: int) -> None:
-        tenth = 10 * done // max(total, 1)
-        if tenth > shown["tenth"]:
-            shown["tenth"] = tenth
-            ui.info(f"sampled {done} of {total}")
-
-    return progress
-
-
-def _analyse(ui: UI, result: Any, families: dict[str, list[str]] | None,
-             params: dict[str, Any]) -> Any:  # fmt: skip
-    """:func:`~diffembed.latents.analysis.analyse`; a prompt-only run may have nothing to test."""
-    from ..latents.analysis import DecodeAnalysis, analyse
-
-    with _progress.stage("associations"):
-        try:
-            analysis = analyse(
-                result, families=families, method=params["method"], alpha=params["alpha"],
-                n_permutations=params["n_permutations"], alternative=params["alternative"],
-                q_threshold=params["q_threshold"], min_effect=params["min_effect"],
-                random_state=params["random_state"], evidence=params["evidence"],
-                adherence_threshold=params["adherence_threshold"],
-            )  # fmt: skip
-        except InputError as exc:
-            if result.captions is not None:
-                raise
-            analysis = DecodeAnalysis(tables={}, summary={"n_pairs": 0, "n_significant": 0})
-            analysis.warnings.append(
-                "prompt-only run (no captioner): no concept × attribute associations could be "
-                f"scored ({exc}). hspace.npy, samples.parquet and images/ are written; caption "
-                "the images with --captioner clip:DIR --vocabulary attributes.json to score "
-                "associations."
-            )
-    for message in analysis.warnings:
-        ui.warn(message)
-    return analysis
-
-
-def _write_sheet(build: Path, prompt_id: Any) -> bool:
-    """``samples.png`` from the PNG shards in ``build/images`` (only the shown tiles read)."""
-    from ..io.writers import atomic_path
-    from ..latents.streaming import sheet_from_shards
-    from ..plotting.latents_report import png_bytes
-
-    sheet = sheet_from_shards(build, prompt_id)
-    if sheet is None:
-        return False
-    with atomic_path(build / "samples.png") as path:
-        path.write_bytes(png_bytes(sheet))
-    return True
 
 
 def _model_summary(obj: Any) -> dict[str, Any]:
@@ -577,8 +453,6 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
 def is_decode_output(out: Path) -> bool:
     """Whether ``out/manifest.json`` names the command ``latents decode``."""
     return manifest_command(out) == "latents decode"
-
-
 
 
 def rebuild_decode_report(ui: UI, out: Path) -> None:
