@@ -327,6 +327,8 @@ def _run_decode(
     start = time.perf_counter()
     vocabulary = params.get("vocabulary")
     inputs = [model_path, prompts_file, *([vocabulary] if vocabulary else [])]
+    if params["captioner"].startswith("clip:"):
+        inputs.append(params["captioner"][5:])  # -o never replaces the CLIP folder either
     with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
         setup = _setup(ui, model_path, prompts, params, allow_pickle_weights)
         obj, captioner = setup["obj"], setup["captioner"]

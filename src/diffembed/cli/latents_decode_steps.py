@@ -102,6 +102,20 @@ def _sha256(path: str | None) -> str | None:
     return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _fingerprint(folder: Path) -> str | None:
+    """SHA-256 of the name, size and mtime of every file two levels deep: a retrained model
+    (or another one moved to the same path) does not resume an old run."""
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted([*folder.glob("*"), *folder.glob("*/*")]):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}\n"
+                          .encode())  # fmt: skip
+    return digest.hexdigest()
+
+
 def _run_key(
     model_path: Path, prompts: list[str], params: dict[str, Any], setup: dict[str, Any]
 ) -> dict[str, Any]:
@@ -110,6 +124,7 @@ def _run_key(
             "captioner", "dtype")  # fmt: skip
     return {
         "model": str(Path(model_path).expanduser().resolve()),
+        "model_files": _fingerprint(Path(model_path)),
         "prompts_sha256": hashlib.sha256("\n".join(prompts).encode("utf-8")).hexdigest(),
         "timesteps": setup["timesteps"],
         "device": setup["device"],
