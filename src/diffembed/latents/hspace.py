@@ -33,7 +33,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from .pipelines import INSTALL as INSTALL
-from .pipelines import _torch, generate_batch, resolve_model
+from .pipelines import _torch, generate_batch, resolve_device, resolve_dtype, resolve_model
 
 __all__ = [
     "REDUCTIONS",
@@ -467,6 +467,8 @@ def extract_hspace(
     classify: bool = True,
     progress: Callable[[int, int], None] | None = None,
     allow_pickle_weights: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> HSpaceResult:
     """Generate every prompt with every seed and record h-space along the way.
 
@@ -496,6 +498,10 @@ def extract_hspace(
     allow_pickle_weights
         Load a directory whose weights exist only as pickles (``*.bin``, ``*.ckpt``). By
         default only safetensors are loaded: unpickling a file runs any code it carries.
+    device, dtype
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"float32"``, ``"float16"``
+        (CUDA only), ``"bfloat16"`` (:func:`.pipelines.resolve_device`,
+        :func:`.pipelines.resolve_dtype`); None: leave the model where and as it is.
 
     Returns
     -------
@@ -518,7 +524,9 @@ def extract_hspace(
     if batch_size < 1:
         msg = f"batch_size={batch_size} must be at least 1."
         raise InputError(msg)
-    kind, obj = _resolve(model_or_pipeline, allow_pickle_weights)
+    where = None if device is None and dtype is None else resolve_device(device)
+    precision = None if where is None else resolve_dtype(dtype, where)
+    kind, obj = _resolve(model_or_pipeline, allow_pickle_weights, where, precision)
     seed_list = _seed_list(seeds)
     wanted = check_timesteps(timesteps, obj.scheduler, num_inference_steps)
     distinct = list(dict.fromkeys(prompts))

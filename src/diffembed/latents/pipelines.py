@@ -120,7 +120,18 @@ def _place(kind: str, obj: Any, device: str | None, dtype: Any) -> Any:
         return obj
     if kind == "pipeline":
         return obj.to(device=device, dtype=dtype) if hasattr(obj, "to") else obj
-    obj.unet.to(device=device, dtype=dtype)
+    try:  # diffusers warns about casting with .to(); our U-Net has no float32-only parts
+        from diffusers.utils import logging as diffusers_logging
+
+        level = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        diffusers_logging = None
+    try:
+        obj.unet.to(device=device, dtype=dtype)
+    finally:
+        if diffusers_logging is not None:
+            diffusers_logging.set_verbosity(level)
     return obj
 
 
