@@ -231,6 +231,7 @@ def test_decode_without_classifier_runs_prompt_only(tiny_model, monkeypatch, tmp
     text = flat(r.output)
     assert "model has no attribute classifier: prompt-only run (--captioner none)" in text
     assert "prompt-only run (no captioner): no concept × attribute associations" in text
+    assert "no report.html: the report shows associations, and there are none" in text
     out = tmp_path / "o"
     assert {p.name for p in out.iterdir()} == {
         "hspace.npy", "samples.parquet", "samples.png", "manifest.json", "images"

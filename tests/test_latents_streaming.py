@@ -250,3 +250,15 @@ def test_resume_after_kill_9_of_the_cli(tmp_path):
     assert not (tmp_path / "out.partial").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean", "out", "prompts.txt", "sd"]
     assert time.time() - start < 300
+
+
+def test_a_checkpoint_without_a_finished_batch_does_not_block(patched, tmp_path):  # noqa: F811
+    """A run killed before its first batch leaves an empty checkpoint: the next run reuses it."""
+    model_dir, prompts = patched
+    ckpt = Checkpoint.open(tmp_path / "out.partial", {"other": "run"}, 99, 7, resume=False)
+    (ckpt.path / "images" / "000098.png").write_bytes(b"stale")  # a half-written batch
+    r = invoke(model_dir, "--prompts", prompts, "--seeds", 2, "--steps", 2, "--permutations", 20,
+               "--no-report", "-o", tmp_path / "out")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "out.partial").exists()  # the stale PNG was ours: deleted too
+    assert len(list((tmp_path / "out" / "images").iterdir())) == 10

@@ -367,7 +367,9 @@ def _run_decode(
                 outputs.append("samples.parquet")
                 if _write_sheet(tmp, result.table["prompt_id"]):
                     outputs.append("samples.png")
-            report = report and "associations" in analysis.tables
+            if report and "associations" not in analysis.tables:
+                ui.info("no report.html: the report shows associations, and there are none.")
+                report = False
             outputs += ["manifest.json"] + (["report.html"] if report else [])
             manifest = {
                 **manifest_head("latents decode"),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ __all__ = ["Checkpoint", "partial_path", "read_png", "sheet_from_shards", "strea
 FORMAT = 1
 _MARKER = ".diffembed-partial"
 _STATE = "checkpoint.json"
+_PNG = re.compile(r"\d{6}\.png")
+_JSON = re.compile(r"\d{6}\.json")
 #: The largest side of a tile of the contact sheet (bigger images are block-averaged down).
 SHEET_TILE = 128
 
@@ -164,6 +167,9 @@ class Checkpoint:
                 "keeps its resumable checkpoint there. Move it away or choose another -o path."
             )
             raise InputError(msg)
+        if exists and not ckpt._has_batches():
+            ckpt._clear()  # ours, but no batch was finished: nothing to keep or resume
+            exists = False
         if exists and not resume:
             state = ckpt._read_state()
             done = len(state.get("done", [])) if state else 0
@@ -176,15 +182,29 @@ class Checkpoint:
         if exists:
             ckpt._load()
             return ckpt
-        path.mkdir()
-        (path / "images").mkdir()
-        (path / "batches").mkdir()
+        path.mkdir(exist_ok=True)
+        (path / "images").mkdir(exist_ok=True)
+        (path / "batches").mkdir(exist_ok=True)
         (path / _MARKER).write_text(
             json.dumps({"diffembed": "partial", "format": FORMAT, "created": time.time()}),
             encoding="utf-8",
         )
         ckpt._save_state()
         return ckpt
+
+    def _has_batches(self) -> bool:
+        state = self._read_state()
+        return bool(state and state.get("done"))
+
+    def _clear(self) -> None:
+        """Delete what diffembed writes here (by its names), keeping the directory."""
+        names = [_STATE, "hspace.npy"]
+        names += [f"{sub}/{p.name}" for sub, pattern in (("images", _PNG), ("batches", _JSON))
+                  if (self.path / sub).is_dir()
+                  for p in (self.path / sub).iterdir() if pattern.fullmatch(p.name)]  # fmt: skip
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / name).unlink()
 
     def _read_state(self) -> dict[str, Any] | None:
         try:
