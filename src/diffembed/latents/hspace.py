@@ -7,8 +7,8 @@ the sampling loop:
 
 * a forward *pre*-hook on the U-Net reads the ``timestep`` of every call (and the batch size);
 * a forward hook on ``unet.mid_block`` records its output, ``(batch, C, h, w)``, at the chosen
-  timesteps, reduced to ``C`` numbers (``reduce="mean"``, the spatial mean) or kept whole
-  (``"flatten"``, ``C·h·w``).
+  timesteps, reduced to ``C`` numbers (``reduce="mean"``, the spatial mean), kept whole
+  (``"flatten"``, ``C·h·w``) or average-pooled to ``K × K`` cells (``"pool:K"``, ``C·K·K``).
 
 With classifier-free guidance every step calls the U-Net once on a doubled batch,
 ``torch.cat([uncond, cond])``, the unconditional half first (diffusers' pipelines and
@@ -17,7 +17,9 @@ With classifier-free guidance every step calls the U-Net once on a doubled batch
 :func:`extract_hspace` runs the recorder around sampling: a diffembed :class:`~.ddpm.DDPMModel`
 (through :func:`.ddpm.sample`), a diffusers pipeline object (anything with ``.unet`` that is
 called as ``pipe(prompt=..., generator=..., num_inference_steps=..., guidance_scale=...,
-output_type="np")``, Stable Diffusion included), or a local directory holding either.
+output_type="np")``, Stable Diffusion included), or a local directory holding either
+(loaded by :mod:`.pipelines`, optionally on another device and in another precision). The
+``decode`` command streams the same recording to disk batch by batch (:mod:`.streaming`).
 """
 
 from __future__ import annotations
