@@ -27,6 +27,8 @@ progress lines above; ``verbose >= 2`` lists nested stages too.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 import time
@@ -42,11 +44,13 @@ __all__ = [
     "check_verbose",
     "counted",
     "current",
+    "detached",
     "format_count",
     "format_duration",
     "listen",
     "stage",
     "task",
+    "verbose_function",
     "verbosity",
 ]
 
@@ -56,7 +60,8 @@ Listener = Callable[[str, str, float], None]
 REFRESH_SECONDS = 2.0
 
 _listeners: ContextVar[tuple[Listener, ...]] = ContextVar("diffembed_progress", default=())
-_tasks: ContextVar[tuple[Task, ...]] = ContextVar("diffembed_progress_tasks", default=())
+#: The open stages, innermost last: a Task for a counted one, its name for a plain one.
+_open: ContextVar[tuple[Task | str, ...]] = ContextVar("diffembed_progress_open", default=())
 
 
 def format_count(value: float) -> str:
@@ -153,7 +158,8 @@ class Task:
         count = format_count(self.completed)
         if self.total is not None:
             count = f"{count}/{format_count(self.total)}"
-        parts = [f"{count} {self.unit}"]
+        counting = self.total is not None or self.completed > 0
+        parts = [f"{count} {self.unit}"] if counting else []
         rate = self.rate
         if rate is not None:
             parts.append(f"{format_count(rate)} {self.unit}/s")
@@ -169,7 +175,9 @@ class Task:
         return f"{self.name}: " + " · ".join(parts)
 
     def summary(self) -> str:
-        """What the end line adds: ``(2,000 rows, 40k rows/s)``."""
+        """What the end line adds: ``(2k rows, 40k rows/s)``; empty when nothing was counted."""
+        if not self.completed:
+            return ""
         text = f"{format_count(self.completed)} {self.unit}"
         rate = self.rate
         if rate is not None:
@@ -184,9 +192,11 @@ def stage(name: str, timings: dict[str, float] | None = None) -> Iterator[None]:
     for listener in _listeners.get():
         listener("start", name, 0.0)
     start = time.perf_counter()
+    token = _open.set((*_open.get(), name))
     try:
         yield
     finally:
+        _open.reset(token)
         elapsed = time.perf_counter() - start
         if timings is not None:
             timings[name] = timings.get(name, 0.0) + elapsed
@@ -296,11 +306,11 @@ def task(
         Call ``advance(n)`` / ``update(...)`` on it as work is done.
     """
     running = Task(name, total, unit)
-    outer = _tasks.get()
-    token = _tasks.set((*outer, running))
+    outer = any(isinstance(each, Task) for each in _open.get())
     throttle: _Throttle | None = None
-    try:
-        with stage(name, timings):
+    with stage(name, timings):
+        token = _open.set((*_open.get()[:-1], running))
+        try:
             running.started = time.perf_counter()
             listeners = _listeners.get()
             if not outer and listeners:  # only the outermost task is rendered
@@ -320,8 +330,8 @@ def task(
                 running._on_update = None
                 if throttle is not None:
                     throttle.stop()
-    finally:
-        _tasks.reset(token)
+        finally:
+            _open.reset(token)
 
 
 def counted(iterable: Any, running: Task | None) -> Iterator[Any]:
@@ -369,7 +379,7 @@ class StderrListener:
                 self.summaries[running.name] = running.summary()
             return
         if time.perf_counter() - running.started >= REFRESH_SECONDS:
-            _write_line("  " * (self.depth - 1) + running.describe())
+            _write_line(running.describe())
 
 
 @contextmanager
@@ -406,9 +416,35 @@ def check_verbose(verbose: Any) -> int:
 
 
 def current() -> Task | None:
-    """The innermost running task when someone listens, else None (so callers skip the work
-    of counting when nobody would see it)."""
-    running = _tasks.get()
-    if not running or not _listeners.get():
+    """The task of the innermost open stage, if it is a counted one and someone listens.
+
+    None otherwise: inside a plain stage (its work is not the task's units) or when nobody
+    listens (callers then skip the work of counting).
+    """
+    opened = _open.get()
+    if not opened or not isinstance(opened[-1], Task) or not _listeners.get():
         return None
-    return running[-1]
+    return opened[-1]
+
+
+@contextmanager
+def detached() -> Iterator[None]:
+    """Work inside the block is not counted on the enclosing task (no events either)."""
+    token = _open.set((*_open.get(), "detached"))
+    try:
+        yield
+    finally:
+        _open.reset(token)
+
+
+def verbose_function(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: check ``func``'s keyword ``verbose`` and run it inside :func:`verbosity`."""
+    default = inspect.signature(func).parameters["verbose"].default
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = check_verbose(kwargs.get("verbose", default))
+        with verbosity(verbose):
+            return func(*args, **kwargs)
+
+    return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -168,6 +169,10 @@ class DiffusionHierarchy(
         ``1 + n_null`` pipelines.
     random_state
         Seed of the bandwidth sweep, eigensolvers, pre-partition and null draws.
+    verbose
+        0 (default): silent. 1: a line per stage on stderr (neighbours, diffusion
+        coordinates, the engine's merges, the null fits) with time and rate, and progress
+        lines with rate and ETA while a long stage runs. 2: nested stages too.
 
     Attributes
     ----------
@@ -255,6 +260,7 @@ class DiffusionHierarchy(
         condensation_kernel: Literal["euclidean", "ward", "adaptive"] = "adaptive",
         n_null: int = 5,
         random_state: int | None = None,
+        verbose: int = 0,
     ) -> None:
         self.engine = engine
         self.n_clusters = n_clusters
@@ -279,6 +285,7 @@ class DiffusionHierarchy(
         self.condensation_kernel = condensation_kernel
         self.n_null = n_null
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------------- checks
     def _check_params(self) -> None:
@@ -306,6 +313,7 @@ class DiffusionHierarchy(
         check_int(self.max_steps, "max_steps", low=1)
         check_in(self.condensation_kernel, "condensation_kernel", ("euclidean", "ward", "adaptive"))
         check_int(self.n_null, "n_null", low=0)
+        _progress.check_verbose(self.verbose)
         if self.space == "input" and (
             self.metric == "precomputed" or self.affinity == "precomputed"
         ):
@@ -354,12 +362,10 @@ class DiffusionHierarchy(
                 f"at most {n_input}."
             )
             raise InputError(msg)
-        if n_input <= SMALL_PROBLEM:
-            # small dense solves and neighbour searches gain nothing from threads, and on a
-            # loaded machine their spin-waiting made a 1 s fit take 5 s: run single-threaded
-            with threadpool_limits(limits=1):
-                self._fit(X, n_input)
-        else:
+        # small dense solves and neighbour searches gain nothing from threads, and on a
+        # loaded machine their spin-waiting made a 1 s fit take 5 s: run single-threaded
+        small = threadpool_limits(limits=1) if n_input <= SMALL_PROBLEM else nullcontext()
+        with _progress.verbosity(self.verbose), small:
             self._fit(X, n_input)
         self.labels_, self.diagnostics_["labels"] = self._flat_labels()
         return self
@@ -461,7 +467,7 @@ class DiffusionHierarchy(
             groups = [np.flatnonzero(part_labels == c) for c in kept]
             dims = [int(dims_all[c]) for c in kept]
             part_labels = np.searchsorted(kept, part_labels)
-        with _progress.stage(self.engine, timings):
+        with _progress.task(self.engine, n - 1, unit="merges", timings=timings):
             parts, local_bounds, steps, converged = build_trees(
                 Y, groups, dims, w, self._settings()
             )
@@ -487,8 +493,7 @@ class DiffusionHierarchy(
         self._points = points
         curves = None
         if self.n_null and points is not None and not sp.issparse(points):
-            with _progress.stage("null", timings):
-                curves = input_null(self, np.asarray(points, dtype=np.float64), masses)
+            curves = input_null(self, np.asarray(points, dtype=np.float64), masses, timings)
         diagnostics["null"] = "input" if curves is not None else "working coordinates"
         self._finish(
             Z, bounds, Y, part_labels, dims, w, diagnostics, timings, self.n_null, curves

@@ -125,21 +125,22 @@ def train_runs(
     timings: dict[str, float] = {}
     vecs = []
     seeds = [seed + 100 + r for r in range(runs)] + ([seed + 999] if reference else [])
-    for r, s in enumerate(seeds):
-        with _progress.stage(f"train run {r + 1}/{len(seeds)}", timings):
-            segs = perturb_segments(segments, perturb, np.random.default_rng(s))
-            wv = word_vectors(
-                segs,
-                dim=dim,
-                window=window,
-                min_count=min_count,
-                max_vocab=max_vocab,
-                random_state=seed + r if s != seed + 999 else seed + 99,
-                threads=threads,
-            )
-            vecs.append(wv)
-        if callback is not None:
-            callback(r)
+    with _progress.task("train runs", len(seeds), unit="runs", timings=timings) as running:
+        for r, s in _progress.counted(enumerate(seeds), running):
+            with _progress.stage(f"train run {r + 1}/{len(seeds)}", timings):
+                segs = perturb_segments(segments, perturb, np.random.default_rng(s))
+                wv = word_vectors(
+                    segs,
+                    dim=dim,
+                    window=window,
+                    min_count=min_count,
+                    max_vocab=max_vocab,
+                    random_state=seed + r if s != seed + 999 else seed + 99,
+                    threads=threads,
+                )
+                vecs.append(wv)
+            if callback is not None:
+                callback(r)
     shared = set(vecs[0].keys)
     for wv in vecs[1:]:
         shared &= set(wv.keys)
@@ -496,12 +497,13 @@ def run_stability(
         rows.append(row)
     sweep_rows: list[dict[str, Any]] = []
     if sweep and operator in ("ppr", "heat"):
-        with _progress.stage("sweep"):
+        with _progress.task("sweep", len(SWEEP_ALPHA if operator == "ppr" else SWEEP_T),
+                            unit="settings") as running:
             sq = queries
             if sq is None and n > 2000:
                 sq = np.sort(np.random.default_rng(random_state).choice(n, 2000, replace=False))
             grid = SWEEP_ALPHA if operator == "ppr" else SWEEP_T
-            for value in grid:
+            for value in _progress.counted(grid, running):
                 kw = {"alpha": value} if operator == "ppr" else {"t": value}
                 Ys, _ = smooth_runs(raw, fixed, operator=operator, n_neighbors=n_neighbors, **kw)
                 from .. import metrics
