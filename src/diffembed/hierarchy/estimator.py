@@ -467,7 +467,7 @@ class DiffusionHierarchy(
             groups = [np.flatnonzero(part_labels == c) for c in kept]
             dims = [int(dims_all[c]) for c in kept]
             part_labels = np.searchsorted(kept, part_labels)
-        with _progress.task(self.engine, n - 1, unit="merges", timings=timings):
+        with _progress.task(self.engine, n - len(groups), unit="merges", timings=timings):
             parts, local_bounds, steps, converged = build_trees(
                 Y, groups, dims, w, self._settings()
             )
