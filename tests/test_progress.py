@@ -205,19 +205,22 @@ def test_bad_verbose_names_the_allowed_values(bad):
 
 
 def test_hierarchy_verbose_one_line_for_all_null_fits(capsys, every_update):
+    # not one "null … 0.00 s" line per draw: one task, counted in fits, with rate and ETA
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(c, 0.3, (60, 2)) for c in (0, 4, 8)])
     de.DiffusionHierarchy(n_null=5, random_state=0, verbose=1).fit(X)
     err = capsys.readouterr().err
-    null_lines = [line for line in err.splitlines() if line.startswith("null fits … ")]
+    null_lines = [line for line in err.splitlines() if line.startswith("null … ")]
     assert len(null_lines) == 1, err
-    assert re.search(r"\(5 draws, \S+ draws/s\)$", null_lines[0])
-    assert re.search(r"^null fits: [1-4]/5 draws · .* · ETA ", err, re.M), err
+    assert re.search(r"\(5 fits, \S+ fits/s\)$", null_lines[0])
+    assert re.search(r"^null: [1-4]/5 fits · .* · ETA ", err, re.M), err
     # three components of 60 points: 3 x 59 merges inside them (the roots are joined after)
     assert re.search(r"^ward … [\d.]+ s \(177 merges, ", err, re.M), err
     assert "ward: 59/177 merges" in err
     de.DiffusionHierarchy(n_null=2, random_state=0).fit(X)
     assert capsys.readouterr().err == ""
+    de.DiffusionHierarchy(n_null=0, random_state=0, verbose=1).fit(X)
+    assert "null" not in capsys.readouterr().err  # no null fits: no line
 
 
 def test_smoother_verbose(capsys):

@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
+    "LIVE_REFRESH_SECONDS",
     "REFRESH_SECONDS",
     "StderrListener",
     "Task",
@@ -58,6 +59,8 @@ Listener = Callable[[str, str, float], None]
 
 #: Seconds between two progress lines of a running task (and before the first one).
 REFRESH_SECONDS = 2.0
+#: Seconds between two updates of the spinner line on a terminal (``verbose >= 1``).
+LIVE_REFRESH_SECONDS = 0.25
 
 _listeners: ContextVar[tuple[Listener, ...]] = ContextVar("diffembed_progress", default=())
 #: The open stages, innermost last: a Task for a counted one, its name for a plain one.
@@ -246,6 +249,10 @@ class _Throttle:
     def __init__(self, running: Task, renderers: list[Any]) -> None:
         self.task = running
         self.renderers = renderers
+        # a renderer may ask for more frequent updates (a spinner on a terminal)
+        self.interval = min(
+            [REFRESH_SECONDS] + [r.refresh for r in renderers if getattr(r, "refresh", None)]
+        )
         self.last = running.started
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -260,15 +267,15 @@ class _Throttle:
     def __call__(self, running: Task, *, force: bool = False) -> None:
         now = time.perf_counter()
         with self.lock:
-            if not force and now - self.last < REFRESH_SECONDS:
+            if not force and now - self.last < self.interval:
                 return
             self.last = now
             for renderer in self.renderers:
                 renderer.progress(running)
 
     def _heartbeat(self) -> None:
-        while not self.done.wait(max(REFRESH_SECONDS, 0.05)):
-            if time.perf_counter() - self.last >= REFRESH_SECONDS:
+        while not self.done.wait(max(self.interval, 0.05)):
+            if time.perf_counter() - self.last >= self.interval:
                 self(self.task)
 
     def stop(self) -> None:
@@ -346,20 +353,29 @@ def counted(iterable: Any, running: Task | None) -> Iterator[Any]:
 class StderrListener:
     """Stage lines and task progress on stderr, for estimators fitted with ``verbose >= 1``.
 
-    Prints ``neighbors … 0.42 s (2,000 rows, 40k rows/s)`` when an outermost stage ends (every
-    stage with ``verbose >= 2``, nested ones indented) and a progress line with rate and ETA
-    every :data:`REFRESH_SECONDS` while a task runs.
+    Prints ``neighbors … 0.42 s (2k rows, 40k rows/s)`` when an outermost stage ends (every
+    stage with ``verbose >= 2``, nested ones indented). While a task runs: on a terminal, a
+    rich spinner line with its count, rate, ETA and the solver's figures, refreshed every
+    :data:`LIVE_REFRESH_SECONDS`; in pipes, logs and notebooks' captured output, that line
+    printed every :data:`REFRESH_SECONDS`.
 
     Parameters
     ----------
     verbose
         1: outermost stages; 2 or more: nested stages too.
+    console
+        A :class:`rich.console.Console` to write to (default: one on stderr).
     """
 
-    def __init__(self, verbose: int = 1) -> None:
+    def __init__(self, verbose: int = 1, console: Any = None) -> None:
+        from rich.console import Console  # not at import: `import diffembed` stays light
+
         self.verbose = int(verbose)
         self.depth = 0
         self.summaries: dict[str, str] = {}
+        self.console = console if console is not None else Console(stderr=True, highlight=False)
+        self.status: Any = None
+        self.refresh = LIVE_REFRESH_SECONDS if self.console.is_terminal else None
 
     def __call__(self, event: str, name: str, seconds: float) -> None:
         if event == "start":
@@ -370,13 +386,33 @@ class StderrListener:
             return
         extra = self.summaries.pop(name, "")
         indent = "  " * self.depth
-        _write_line(f"{indent}{name} … {format_duration(seconds)}{' ' + extra if extra else ''}")
+        if not self.console.is_terminal:
+            tail = f" {extra}" if extra else ""
+            _write_line(f"{indent}{name} … {format_duration(seconds)}{tail}")
+            return
+        from rich.text import Text
+
+        line = Text.assemble(
+            indent, ("✓ ", "green"), (name, "bold"), f" {format_duration(seconds)}",
+            (f" {extra}" if extra else "", "dim"),
+        )  # fmt: skip
+        self.console.print(line, soft_wrap=True)
 
     def progress(self, running: Task) -> None:
-        """Render a running task: a line while it runs; its summary on the end line."""
+        """Render a running task: a spinner or a line while it runs; its summary at the end."""
         if running.finished is not None:
             if running.completed:
                 self.summaries[running.name] = running.summary()
+            if self.status is not None:
+                self.status.stop()
+                self.status = None
+            return
+        if self.console.is_terminal:
+            if self.status is None:
+                self.status = self.console.status(running.describe(), spinner="dots")
+                self.status.start()
+            else:
+                self.status.update(running.describe())
             return
         if time.perf_counter() - running.started >= REFRESH_SECONDS:
             _write_line(running.describe())

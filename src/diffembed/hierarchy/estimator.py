@@ -440,7 +440,7 @@ class DiffusionHierarchy(
             dims = [Y.shape[1]]
             part_labels = np.zeros(n, dtype=np.int64)
         else:
-            with _progress.stage("diffusion coordinates", timings):
+            with _progress.task("diffusion coordinates", n, unit="rows", timings=timings):
                 cc = component_coordinates(
                     graph,
                     self.n_components,

@@ -41,13 +41,13 @@ def input_null(
     columns* (the product of the marginals keeps clusters that are separated along single
     features: three blobs placed along the axes were never salient).
 
-    The draws run as one ``"null fits"`` progress task (a line with draws/s and ETA), their
+    The draws run as one ``"null"`` progress task (a line with fits/s and ETA), their
     wall time added to ``timings``.
     """
     rng = np.random.default_rng(model.random_state)
     low, high = points.min(axis=0), points.max(axis=0)
     curves = []
-    with _progress.task("null fits", model.n_null, unit="draws", timings=timings) as running:
+    with _progress.task("null", model.n_null, unit="fits", timings=timings) as running:
         for _ in _progress.counted(range(model.n_null), running):
             Xs = rng.uniform(low, high, size=points.shape)
             sub = type(model)(**model.get_params())
@@ -75,8 +75,10 @@ def set_salience(
     ``curves`` are the null draws' ``(n_clusters_per_level, persistence)``; when None they are
     drawn here on the working coordinates ``Y`` (columns shuffled within each part).
     """
+    if curves is None and not n_null:
+        curves = []  # no null fits: no stage line either
     if curves is None:
-        with _progress.task("null fits", n_null, unit="draws", timings=timings):
+        with _progress.task("null", n_null, unit="fits", timings=timings):
             curves = null_persistence(
                 Y, part_labels, dims, w, model._settings(), n_null, model.random_state
             )
