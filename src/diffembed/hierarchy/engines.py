@@ -15,7 +15,7 @@ from .embedding import group_means, shared_scale
 from .levels import ladder_boundaries, persistence
 from .tree import ward_linkage
 
-__all__ = ["EngineSettings", "build_trees", "null_persistence", "prepartition"]
+__all__ = ["EngineSettings", "build_trees", "null_persistence", "prepartition", "root_positions"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,15 @@ def prepartition(
     masses = np.bincount(part, minlength=k).astype(np.float64)
     dense = points if not sp.issparse(points) else sp.csr_matrix(points)
     return part, masses, group_means(dense, part, k)
+
+
+def root_positions(points: Any, groups: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    """Mass-weighted mean position of every group (where its tree's root is joined)."""
+    if points is None:
+        return np.zeros((len(groups), 1))
+    out = []
+    for g in groups:
+        block = points[g]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        out.append(np.average(block, axis=0, weights=w[g]))
+    return np.vstack(out)

@@ -19,7 +19,7 @@ from .._validation import check_data_matrix, check_in, check_int, check_real
 from ..diffusion_checks import check_magnitude
 from ..exceptions import DisconnectedGraphError, InputError
 from .embedding import attach_small_components, component_coordinates, graph_components
-from .engines import EngineSettings, build_trees, prepartition
+from .engines import EngineSettings, build_trees, prepartition, root_positions
 from .inputs import read_input
 from .levels import (
     condensation_levels,
@@ -472,7 +472,7 @@ class DiffusionHierarchy(
                 Y, groups, dims, w, self._settings()
             )
         if len(groups) > 1:
-            root_pos = self._root_positions(points, groups, w)
+            root_pos = root_positions(points, groups, w)
             root_mass = np.array([w[g].sum() for g in groups])
         else:
             root_pos, root_mass = np.zeros((1, 1)), np.ones(1)
@@ -498,17 +498,6 @@ class DiffusionHierarchy(
         self._finish(
             Z, bounds, Y, part_labels, dims, w, diagnostics, timings, self.n_null, curves
         )
-
-    @staticmethod
-    def _root_positions(points: Any, groups: list[np.ndarray], w: np.ndarray) -> np.ndarray:
-        if points is None:
-            return np.zeros((len(groups), 1))
-        out = []
-        for g in groups:
-            block = points[g]
-            block = block.toarray() if sp.issparse(block) else np.asarray(block)
-            out.append(np.average(block, axis=0, weights=w[g]))
-        return np.vstack(out)
 
     def _finish(
         self, Z, bounds, Y, part_labels, dims, w, diagnostics, timings, n_null, curves=None
