@@ -15,8 +15,9 @@ from diffembed.exceptions import InputError
 
 @pytest.fixture
 def every_update(monkeypatch):
-    """Render every update at once (the default waits 2 s between lines)."""
+    """Render every update at once (the default waits 2 s between lines, then backs off)."""
     monkeypatch.setattr(_progress, "REFRESH_SECONDS", 0.0)
+    monkeypatch.setattr(_progress, "BACKOFF_FRACTION", 0.0)
 
 
 def _clock(monkeypatch, now: float) -> None:
@@ -58,6 +59,19 @@ def test_task_without_total_shows_elapsed_not_eta(monkeypatch):
     assert running.describe() == "svd: 12.5 s elapsed"
     running.advance(25, residual=3.2e-5)
     assert running.describe() == "svd: 25 it · 2 it/s · 12.5 s elapsed · residual 3.2e-05"
+
+
+def test_printed_lines_back_off_a_spinner_does_not(monkeypatch):
+    _clock(monkeypatch, 0.0)
+    running = _progress.Task("eigensolve")
+    lines = _progress._Throttle(running, [_progress._LineRenderer()])
+    assert lines._wait(5.0) == 2.0  # REFRESH_SECONDS at first
+    assert lines._wait(300.0) == pytest.approx(30.0)  # then a tenth of the elapsed time
+    from rich.console import Console
+
+    terminal = _progress.StderrListener(console=Console(force_terminal=True))
+    spinner = _progress._Throttle(running, [terminal])
+    assert spinner._wait(300.0) == _progress.LIVE_REFRESH_SECONDS
 
 
 # --------------------------------------------------------------- listener contract

@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
+    "BACKOFF_FRACTION",
     "LIVE_REFRESH_SECONDS",
     "REFRESH_SECONDS",
     "StderrListener",
@@ -59,6 +60,8 @@ Listener = Callable[[str, str, float], None]
 
 #: Seconds between two progress lines of a running task (and before the first one).
 REFRESH_SECONDS = 2.0
+#: Printed progress lines come at most every this fraction of the task's elapsed time.
+BACKOFF_FRACTION = 0.1
 #: Seconds between two updates of the spinner line on a terminal (``verbose >= 1``).
 LIVE_REFRESH_SECONDS = 0.25
 
@@ -243,16 +246,18 @@ class _Throttle:
     """Calls the renderers at the start, at most every REFRESH_SECONDS, and at the end.
 
     A background thread repeats the last line when the task does not advance for a while
-    (a dense eigensolve), so a long step still shows its elapsed time.
+    (a dense eigensolve), so a long step still shows its elapsed time. Printed lines (pipes,
+    logs) back off as the task runs, to one every tenth of its elapsed time, so a task of an
+    hour writes about forty lines, not 1,800; a spinner keeps its own fast refresh.
     """
 
     def __init__(self, running: Task, renderers: list[Any]) -> None:
         self.task = running
         self.renderers = renderers
         # a renderer may ask for more frequent updates (a spinner on a terminal)
-        self.interval = min(
-            [REFRESH_SECONDS] + [r.refresh for r in renderers if getattr(r, "refresh", None)]
-        )
+        fast = [r.refresh for r in renderers if getattr(r, "refresh", None)]
+        self.interval = min([REFRESH_SECONDS, *fast])
+        self.backoff = not fast
         self.last = running.started
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -264,10 +269,15 @@ class _Throttle:
                 renderer.progress(self.task)
         self.thread.start()
 
+    def _wait(self, now: float) -> float:
+        if not self.backoff:
+            return self.interval
+        return max(self.interval, BACKOFF_FRACTION * (now - self.task.started))
+
     def __call__(self, running: Task, *, force: bool = False) -> None:
         now = time.perf_counter()
         with self.lock:
-            if not force and now - self.last < self.interval:
+            if not force and now - self.last < self._wait(now):
                 return
             self.last = now
             for renderer in self.renderers:
@@ -275,8 +285,7 @@ class _Throttle:
 
     def _heartbeat(self) -> None:
         while not self.done.wait(max(self.interval, 0.05)):
-            if time.perf_counter() - self.last >= self.interval:
-                self(self.task)
+            self(self.task)  # prints only when a line is due
 
     def stop(self) -> None:
         self.done.set()
