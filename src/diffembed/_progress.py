@@ -13,11 +13,13 @@ its start and end. That contract is all the CLI's stage display relies on.
 A listener may also have a ``progress(task)`` method: it then receives the running
 :class:`Task` of every outermost task (at its start, on updates at most every
 :data:`REFRESH_SECONDS`, and at its end) and renders it as it likes. For listeners without
-one, this module renders the outermost task itself: a line on stderr every
-:data:`REFRESH_SECONDS` with the count, the rate, the ETA when the total is known, and the
+one, this module renders the outermost task itself: a line on stderr after
+:data:`REFRESH_SECONDS`, then at most every tenth of the elapsed time
+(:data:`BACKOFF_FRACTION`), with the count, the rate, the ETA when the total is known, and the
 solver's own figures (``eigensolve: 340 products · 1.2k products/s · ETA 3 s · residual
-2e-05``); fast tasks print nothing. A listener that is quiet (a ``quiet`` attribute, or a
-``ui.quiet`` one as the CLI's display has) gets no such lines.
+2e-05``); fast tasks print nothing. Nested tasks are counted but not rendered. A listener
+that is quiet (a ``quiet`` attribute, or a ``ui.quiet`` one as the CLI's display has) gets no
+such lines.
 
 Estimators take ``verbose=`` (scikit-learn's convention) and run their fit inside
 :func:`verbosity`: with ``verbose >= 1`` and nobody listening yet, a :class:`StderrListener`
@@ -35,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar, cast
 
 __all__ = [
     "BACKOFF_FRACTION",
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 Listener = Callable[[str, str, float], None]
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Seconds between two progress lines of a running task (and before the first one).
 REFRESH_SECONDS = 2.0
@@ -482,7 +485,7 @@ def detached() -> Iterator[None]:
         _open.reset(token)
 
 
-def verbose_function(func: Callable[..., Any]) -> Callable[..., Any]:
+def verbose_function(func: F) -> F:
     """Decorator: check ``func``'s keyword ``verbose`` and run it inside :func:`verbosity`."""
     default = inspect.signature(func).parameters["verbose"].default
 
@@ -492,4 +495,4 @@ def verbose_function(func: Callable[..., Any]) -> Callable[..., Any]:
         with verbosity(verbose):
             return func(*args, **kwargs)
 
-    return wrapper
+    return cast(F, wrapper)
