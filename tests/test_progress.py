@@ -264,3 +264,34 @@ def test_embed_builders_take_verbose(capsys):
     assert re.search(r"^count … [\d.]+ s \(\d+ tokens, \S+ tokens/s\)$", err, re.M), err
     with pytest.raises(InputError, match="verbose=-2 is not valid"):
         lsa(docs, n_components=2, verbose=-2)
+
+
+def test_stability_search_counts_settings_with_rate_and_eta(capsys, every_update):
+    from diffembed.smoothing.graphs import knn_adjacency
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(200, 6))
+    runs = [truth + 0.5 * rng.normal(size=truth.shape) for _ in range(3)]
+    sm = de.DiffusionSmoother(graph=knn_adjacency(truth, 8), mode="stability", runs=runs,
+                              verbose=1)  # fmt: skip
+    sm.fit(runs[0])
+    err = capsys.readouterr().err
+    # the unsmoothed runs + 4 PPR + 4 heat settings, as in search_
+    assert len(sm.search_) == 9
+    assert re.search(r"^stability search … [\d.]+ s \(9 settings, \S+ settings/s\)$", err, re.M)
+    assert re.search(r"^stability search: [1-8]/9 settings · .* · ETA ", err, re.M), err
+
+
+def test_protocol_evaluation_and_smoothing_count_runs():
+    from diffembed.smoothing.graphs import knn_adjacency
+    from diffembed.smoothing.protocol import evaluate_runs, smooth_runs
+
+    rng = np.random.default_rng(0)
+    runs = [rng.normal(size=(120, 5)) for _ in range(3)]
+    with _progress.listen(lambda e, n, s: None):
+        with _progress.task("smooth (knn)", 3, unit="runs") as smoothing:
+            Ys, _ = smooth_runs(runs, knn_adjacency(runs[0], 5), operator="ppr", alpha=0.5)
+        with _progress.task("evaluate (knn)", 3, unit="runs") as evaluation:
+            evaluate_runs(Ys, raw=runs)
+    assert smoothing.completed == 3
+    assert evaluation.completed == 3

@@ -287,7 +287,9 @@ def evaluate_runs(
     pairs = [(a, b) for a in range(R) for b in range(a + 1, R)]
     out: dict[str, Any] = {}
     ks = sorted({int(k) for k in ks if 1 <= k < n} | {10})
-    nn = [metrics.knn_indices(Y, max(ks), queries=queries) for Y in Ys]
+    running = _progress.current()  # the evaluation task, counted in runs
+    nn = [metrics.knn_indices(Y, max(ks), queries=queries)
+          for Y in _progress.counted(Ys, running)]  # fmt: skip
     for k in ks:
         per = np.array([metrics.neighbor_overlap(nn[a][:, :k], nn[b][:, :k]) for a, b in pairs])
         out[f"overlap@{k}"] = float(per.mean())
@@ -386,7 +388,7 @@ def smooth_runs(
         fixed = sp.csr_matrix(graph)
     start = time.perf_counter()
     out, used = [], []
-    for r, X in enumerate(runs):
+    for r, X in _progress.counted(enumerate(runs), _progress.current()):  # a task in runs
         X0 = _unit(X)
         if fixed is not None:
             A = fixed
@@ -447,7 +449,7 @@ def run_stability(
         "t": t if operator in ("heat", "lazy_walk") else None,
     }
     rows = []
-    with _progress.stage("evaluate raw"):
+    with _progress.task("evaluate raw", len(raw), unit="runs"):
         base = evaluate_runs(raw, raw=raw, tasks=tasks, ks=ks, queries=queries)
     rows.append(
         {
@@ -464,7 +466,7 @@ def run_stability(
     graph_info: dict[str, Any] = {}
     fixed = None
     for g in graphs:
-        with _progress.stage(f"smooth ({g})"):
+        with _progress.task(f"smooth ({g})", len(raw), unit="runs"):
             Ys, info = smooth_runs(
                 raw,
                 g,
@@ -481,7 +483,7 @@ def run_stability(
             graph_info = {k: v for k, v in info.items()}
         else:
             info.pop("graph_for_reuse")
-        with _progress.stage(f"evaluate ({g})"):
+        with _progress.task(f"evaluate ({g})", len(raw), unit="runs"):
             res = evaluate_runs(Ys, raw=raw, tasks=tasks, ks=ks, queries=queries)
         label = "smoothed" if g == graph else "own kNN (honesty check)"
         row = {
@@ -505,7 +507,9 @@ def run_stability(
             grid = SWEEP_ALPHA if operator == "ppr" else SWEEP_T
             for value in _progress.counted(grid, running):
                 kw = {"alpha": value} if operator == "ppr" else {"t": value}
-                Ys, _ = smooth_runs(raw, fixed, operator=operator, n_neighbors=n_neighbors, **kw)
+                with _progress.detached():  # its runs are not the sweep's settings
+                    Ys, _ = smooth_runs(raw, fixed, operator=operator, n_neighbors=n_neighbors,
+                                        **kw)  # fmt: skip
                 from .. import metrics
 
                 entry = {
