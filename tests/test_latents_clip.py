@@ -383,6 +383,7 @@ def test_clip_train_is_deterministic(trained, tmp_path):
         (["--steps", "0"], "--steps 0 is not valid: give an integer of at least 1."),
         (["--batch-size", "1"], "--batch-size 1 is not valid: give an integer of at least 2."),
         (["--mention", "0"], "--mention 0.0 is not valid: give a probability in (0, 1]."),
+        (["--augment", "1.5"], "--augment 1.5 is not valid: give a fraction in [0, 1]."),
         (["--device", "tpu"], "device 'tpu' is not valid: use auto, cpu, cuda or cuda:N."),
         (["--size", "20"], "size=20 is not supported; choose one of 16, 24, 32, 48, 64"),
     ],
@@ -393,6 +394,29 @@ def test_clip_train_refuses_bad_options_with_exit_2(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in _flat(result.output)
     assert not out.exists()
+
+
+def test_train_clip_checks_the_config_size_and_records_history():
+    from diffembed.latents.clip_train import train_clip
+
+    data = shapes_dataset(32, seed=0)
+    tok = minilm_tokenizer()
+    wrong = clip_config(tok, image_size=32, patch_size=8, width=16, layers=1, heads=2)
+    with pytest.raises(InputError, match="image_size=32 differs from the data's 16 pixels"):
+        train_clip(data, tokenizer=tok, config=wrong, steps=1)
+    small = clip_config(tok, patch_size=8, width=16, layers=1, heads=2, projection_dim=8)
+    calls = []
+    model, processor, history = train_clip(
+        data, tokenizer=tok, config=small, steps=2, batch_size=8,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    assert calls == [(1, 2), (2, 2)]
+    assert len(history["loss"]) == 2
+    assert all(np.isfinite(history["loss"]))
+    assert history["parameters"] == sum(p.numel() for p in model.parameters())
+    assert not model.training
+    assert not model.text_model.embeddings.token_embedding.sparse  # a plain module again
+    assert processor.crop_size == {"height": 16, "width": 16}
 
 
 @pytest.mark.slow

@@ -48,12 +48,19 @@ def clip_train_command(
     dataset: Annotated[str, typer.Option(help="Training data: shapes (captioned).")] = "shapes",
     n: Annotated[int, typer.Option("--n", help="Training images.")] = 10000,
     size: Annotated[int, typer.Option(help="Pixels per side (16, 24, 32, 48, 64).")] = 16,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 1500,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Images (and captions) per step.")] = 256,
     learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 3e-3,
     mention: Annotated[
         float,
         typer.Option(help="Probability that a training caption names each attribute family."),
+    ] = 0.5,
+    augment: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of training images degraded (blur, contrast, noise) so that "
+            "imperfect generated images are captioned too; 0: clean images only."
+        ),
     ] = 0.5,
     eval_n: Annotated[
         int, typer.Option("--eval-n", help="Held-out images for the zero-shot accuracy.")
@@ -75,13 +82,13 @@ def clip_train_command(
     ui = UI(quiet=quiet, debug=debug)
     with ui.errors():
         _run(ui, out=out, dataset=dataset, n=n, size=size, steps=steps, batch_size=batch_size,
-             learning_rate=learning_rate, mention=mention, eval_n=eval_n, seed=seed,
-             device=device, threads=threads, overwrite=overwrite)  # fmt: skip
+             learning_rate=learning_rate, mention=mention, augment=augment, eval_n=eval_n,
+             seed=seed, device=device, threads=threads, overwrite=overwrite)  # fmt: skip
 
 
 def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batch_size: int,
-         learning_rate: float, mention: float, eval_n: int, seed: int, device: str,
-         threads: int, overwrite: bool) -> None:  # fmt: skip
+         learning_rate: float, mention: float, augment: float, eval_n: int, seed: int,
+         device: str, threads: int, overwrite: bool) -> None:  # fmt: skip
     from ..embed.clip import resolve_device
     from ..io import writers
     from ..latents.clip import SHAPES_VOCABULARY, ClipCaptioner, zero_shot_accuracy
@@ -99,6 +106,9 @@ def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batc
             raise InputError(msg)
     if not 0 < mention <= 1:
         msg = f"--mention {mention} is not valid: give a probability in (0, 1]."
+        raise InputError(msg)
+    if not 0 <= augment <= 1:
+        msg = f"--augment {augment} is not valid: give a fraction in [0, 1]."
         raise InputError(msg)
     if not learning_rate > 0:
         msg = f"--learning-rate {learning_rate} is not valid: give a positive number."
@@ -122,7 +132,8 @@ def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batc
         with _Bar(ui, "train") as bar:
             model, processor, history = train_clip(
                 data, tokenizer=tokenizer, config=config, steps=steps, batch_size=batch_size,
-                learning_rate=learning_rate, mention=mention, seed=seed, device=device,
+                learning_rate=learning_rate, mention=mention, augment=augment, seed=seed,
+                device=device,
                 num_threads=threads, progress=bar,
             )  # fmt: skip
         with ui.stages(), _progress.stage("save"):
@@ -148,6 +159,7 @@ def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batc
                 "batch_size": batch_size,
                 "learning_rate": learning_rate,
                 "mention": mention,
+                "augment": augment,
                 "eval_n": eval_n,
                 "seed": seed,
                 "device": device,

@@ -20,8 +20,9 @@ transformers).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -148,22 +149,22 @@ def check_clip_folder(path: str | os.PathLike[str]) -> Path:
     raise InputError(msg)
 
 
-def _quiet_transformers() -> Any:
-    """Silence transformers' notices while a folder loads (restored afterwards)."""
-    import contextlib
-
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' notices and progress bars (loading, saving) in the block."""
+    _torch()
     from transformers.utils import logging
 
-    @contextlib.contextmanager
-    def quiet() -> Any:
-        before = logging.get_verbosity()
-        logging.set_verbosity_error()
-        try:
-            yield
-        finally:
-            logging.set_verbosity(before)
-
-    return quiet()
+    before = logging.get_verbosity()
+    bars = logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(before)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def _pooled(output: Any) -> Any:
@@ -216,14 +217,15 @@ class ClipEncoder:
         batch_size: int = 64,
     ) -> None:
         torch = _torch()
-        from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+        with quiet_transformers():  # importing CLIPImageProcessor notes a missing torchvision
+            from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
         self.path = check_clip_folder(model_dir)
         self.device = resolve_device(device)
         self._dtype = _resolve_dtype(dtype)
         self.dtype = str(self._dtype).removeprefix("torch.")
         self.batch_size = check_int(batch_size, "batch_size", low=1)
-        with _quiet_transformers():
+        with quiet_transformers():
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
             except (OSError, ValueError, TypeError) as exc:

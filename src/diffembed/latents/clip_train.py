@@ -32,7 +32,9 @@ a caption that names only some families is true of every image in the batch that
 attribute values, so its target is spread uniformly over all those images (and an image's
 target over all captions true of it) instead of only over its own pair. With partial captions
 most "negatives" of plain InfoNCE are in fact positives; the multi-positive target removes that
-noise and the model converges in a few hundred steps.
+noise and the model converges in a few hundred steps. Half of each batch's images (``augment``)
+are degraded as the shapes attribute classifier's training images are (blur, contrast,
+background offset, noise), so that the CLIP also captions imperfect generated images.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import numpy as np
 from .._validation import check_int, check_real
 from ..exceptions import InputError
 from .shapes import ATTRIBUTES, FAMILIES, ShapesDataset, make_caption
+from .shapes_classifier import _augment
 
 __all__ = [
     "CLIP_INSTALL",
@@ -170,31 +173,33 @@ def clip_config(
 
 
 def image_processor(image_size: int = 16) -> Any:
-    """The :class:`~transformers.CLIPImageProcessor` of the shapes CLIP (no rescale from 0–255)."""
+    """The :class:`~transformers.CLIPImageProcessor` of the shapes CLIP.
+
+    It resizes and centre-crops to ``image_size`` and maps [0, 1] to [-1, 1]. It keeps
+    transformers' ``do_rescale`` (÷ 255) for 8-bit images; float images in [0, 1] are passed
+    with ``do_rescale=False``, as :class:`~diffembed.embed.clip.ClipEncoder` does.
+    """
+    from ..embed.clip import quiet_transformers
+
     _, transformers = _require()
-    return transformers.CLIPImageProcessor(
-        do_resize=True,
-        size={"shortest_edge": image_size},
-        do_center_crop=True,
-        crop_size={"height": image_size, "width": image_size},
-        do_rescale=True,
-        do_normalize=True,
-        image_mean=list(_MEAN),
-        image_std=list(_STD),
-        do_convert_rgb=False,
-    )
+    with quiet_transformers():  # no notice that torchvision is missing: PIL backend is fine
+        return transformers.CLIPImageProcessor(
+            do_resize=True,
+            size={"shortest_edge": image_size},
+            do_center_crop=True,
+            crop_size={"height": image_size, "width": image_size},
+            do_rescale=True,
+            do_normalize=True,
+            image_mean=list(_MEAN),
+            image_std=list(_STD),
+            do_convert_rgb=False,
+        )
 
 
 def _codes(data: ShapesDataset) -> np.ndarray:
     """``(n, 4)`` int attribute codes in family order."""
     return np.stack(
-        [
-            np.searchsorted(np.asarray(ATTRIBUTES[f]), data.attributes[f])
-            if list(ATTRIBUTES[f]) == sorted(ATTRIBUTES[f])
-            else np.array([ATTRIBUTES[f].index(v) for v in data.attributes[f]])
-            for f in FAMILIES
-        ],
-        axis=1,
+        [np.array([ATTRIBUTES[f].index(v) for v in data.attributes[f]]) for f in FAMILIES], axis=1
     )
 
 
@@ -225,10 +230,11 @@ def train_clip(
     *,
     tokenizer: Any = None,
     config: Any = None,
-    steps: int = 600,
+    steps: int = 1000,
     batch_size: int = 256,
     learning_rate: float = 3e-3,
     mention: float = 0.5,
+    augment: float = 0.5,
     seed: int = 0,
     device: str = "cpu",
     num_threads: int | None = None,
@@ -250,6 +256,10 @@ def train_clip(
         5 % of the steps, cosine decay to zero).
     mention
         Probability that a training caption names each attribute family (at least one).
+    augment
+        Fraction of each batch's images degraded as the shapes attribute classifier's training
+        images are (blur, contrast, background offset, noise), so that the CLIP captions
+        imperfect generated images too; 0 trains on clean images only.
     seed
         Seed of the weights, the batches and the captions.
     device
@@ -276,18 +286,24 @@ def train_clip(
     batch_size = check_int(batch_size, "batch_size", low=2, fix="Contrast needs two images.")
     learning_rate = check_real(learning_rate, "learning_rate", low=0.0, low_inclusive=False)
     mention = check_real(mention, "mention", low=0.0, high=1.0, low_inclusive=False)
+    augment = check_real(augment, "augment", low=0.0, high=1.0)
     seed = check_int(seed, "seed", low=0)
     tokenizer = minilm_tokenizer() if tokenizer is None else tokenizer
     config = clip_config(tokenizer, image_size=data.size) if config is None else config
+    if int(config.vision_config.image_size) != data.size:
+        msg = (
+            f"config.vision_config.image_size={config.vision_config.image_size} differs from "
+            f"the data's {data.size} pixels; build the config with image_size={data.size}."
+        )
+        raise InputError(msg)
     max_length = int(config.text_config.max_position_embeddings)
     with _threads(num_threads):
         torch.manual_seed(seed)
         model = transformers.CLIPModel(config).to(device)
-        processor = image_processor(int(config.vision_config.image_size))
-        pixels = processor(
-            images=list(data.images), return_tensors="pt", do_rescale=False,
-            input_data_format="channels_first",
-        )["pixel_values"]  # fmt: skip
+        processor = image_processor(data.size)
+        # the processor's resize and crop are the identity at the data's size: normalise only
+        mean = torch.tensor(processor.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(processor.image_std, dtype=torch.float32).view(1, 3, 1, 1)
         codes_np = _codes(data)
         codes = torch.as_tensor(codes_np, device=device)
         rng = np.random.default_rng(seed)
@@ -316,6 +332,11 @@ def train_clip(
         for step in range(steps):
             idx = rng.choice(len(data), size=batch_size, replace=False)
             captions, named = _draw_captions(codes_np[idx], mention, rng)
+            images = data.images[idx]
+            degrade = rng.random(batch_size) < augment
+            if degrade.any():
+                images[degrade] = _augment(images[degrade], rng)
+            pixels = ((torch.from_numpy(images) - mean) / std).to(device)
             tokens = tokenizer(
                 captions, padding=True, truncation=True, max_length=max_length,
                 return_tensors="pt",
@@ -323,7 +344,7 @@ def train_clip(
             out = model(
                 input_ids=tokens["input_ids"].to(device),
                 attention_mask=tokens["attention_mask"].to(device),
-                pixel_values=pixels[idx].to(device),
+                pixel_values=pixels,
             )
             target = _targets(codes[idx], torch.as_tensor(named, device=device))
             logits = out.logits_per_image  # (images, captions)
@@ -358,9 +379,12 @@ def save_clip(model: Any, tokenizer: Any, processor: Any, folder: str | Path) ->
 
     Returns the names of the files written, sorted.
     """
+    from ..embed.clip import quiet_transformers
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    with quiet_transformers():
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        processor.save_pretrained(folder)
     return sorted(p.name for p in folder.iterdir() if p.is_file())
