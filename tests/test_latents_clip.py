@@ -190,6 +190,7 @@ def test_default_template_fills_families_without_their_own():
         ({"families": {"colour": ["red", ""]}}, "family 'colour' must be a list of non-empty"),
         ({"families": {"colour": ["red"]}}, "family 'colour' has 1 word; zero-shot captioning"),
         ({"families": {"colour": ["red", "red", "blue"]}}, "family 'colour' repeats ['red']"),
+        ({"families": {"colour": ["red", " red", "blue"]}}, "family 'colour' repeats ['red']"),
         ({"families": {"colour": ["red", "blue"]}, "templates": {"color": "a {}"}},
          "'templates' names families ['color'] that are not in 'families' (colour)"),
         ({"families": {"colour": ["red", "blue"]}, "templates": {"colour": "a shape"}},

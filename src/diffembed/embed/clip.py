@@ -306,7 +306,7 @@ class ClipEncoder:
         ----------
         images
             ``(n, 3, H, W)`` floats in [0, 1] (RGB, channels first; any size: the image
-            processor resizes and crops them).
+            processor resizes and crops them), or one ``(3, H, W)`` image.
 
         Returns
         -------

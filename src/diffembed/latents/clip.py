@@ -166,6 +166,7 @@ def read_vocabulary(source: str | os.PathLike[str] | Mapping[str, Any] | None) -
                 f"{words!r}."
             )
             raise InputError(msg)
+        words = [w.strip() for w in words]
         repeated = sorted({w for w in words if words.count(w) > 1})
         if repeated:
             msg = f"{where}: family {family!r} repeats {repeated}; list every word once."
@@ -176,7 +177,7 @@ def read_vocabulary(source: str | os.PathLike[str] | Mapping[str, Any] | None) -
                 "among the words of a family, so give at least two."
             )
             raise InputError(msg)
-        families[family] = [w.strip() for w in words]
+        families[family] = words
     default = _templates(
         document.get("default_template", DEFAULT_TEMPLATE), f"{where}: default_template"
     )
