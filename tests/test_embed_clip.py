@@ -93,3 +93,31 @@ def test_bad_calls_are_refused(clip_dir):
         enc.encode_texts("a red circle")
     with pytest.raises(InputError, match="CLIP folder 'nowhere' does not exist"):
         ClipEncoder("nowhere")
+
+
+def test_a_folder_with_a_clip_bpe_tokenizer_pools_its_first_eos(tmp_path, images):
+    """The layout of a real CLIP (CLIPTokenizer, pad = eos = <|endoftext|>) loads the same way."""
+    from transformers import CLIPModel
+
+    from diffembed.latents.clip_train import clip_config, image_processor, save_clip
+
+    from .test_latents_hspace import _tiny_tokenizer
+
+    tok = _tiny_tokenizer(tmp_path)
+    assert tok.pad_token_id == tok.eos_token_id  # padding repeats the pooled token
+    config = clip_config(tok, patch_size=8, width=32, layers=1, heads=2, projection_dim=8)
+    assert config.text_config.eos_token_id == tok.eos_token_id
+    torch.manual_seed(2)
+    folder = tmp_path / "clip-bpe"
+    save_clip(CLIPModel(config).eval(), tok, image_processor(16), folder)
+    enc = ClipEncoder(folder)
+    texts = ["a red shape", "a large blue cross on the right"]  # different lengths: padded
+    got = enc.encode_texts(texts)
+    for text, row in zip(texts, got, strict=True):
+        np.testing.assert_allclose(row, enc.encode_texts([text])[0], atol=1e-5)
+    with torch.no_grad():
+        ids = enc.tokenizer([texts[0]], return_tensors="pt")["input_ids"]
+        hidden = enc.model.text_model(input_ids=ids).last_hidden_state[0, -1]
+        ref = enc.model.text_projection(hidden).numpy()
+    np.testing.assert_allclose(got[0], ref / np.linalg.norm(ref), atol=1e-5)
+    assert enc.encode_images(images).shape == (5, 8)
