@@ -431,3 +431,27 @@ def test_trained_clip_zero_shot_accuracy_on_held_out_shapes(tmp_path):
     accuracy = zero_shot_accuracy(ClipCaptioner(out), test.images, test.attributes)
     assert set(accuracy) == set(ATTRIBUTES)
     assert min(accuracy.values()) >= 0.95, accuracy
+
+
+def test_clip_train_overwrites_its_own_folder_but_no_foreign_file(trained, tmp_path, monkeypatch):
+    from diffembed import _progress
+
+    out = tmp_path / "clip"
+    shutil.copytree(trained[0], out)
+    args = ["latents", "clip-train", "--n", "16", "--steps", "1", "--batch-size", "8",
+            "--eval-n", "4", "-q", "-o", str(out), "--overwrite"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["steps"] == 1
+    (out / "notes.txt").write_text("mine")
+
+    def no_work(name):
+        msg = f"stage {name!r} started before the output path was checked"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(_progress, "stage", no_work)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Refusing --overwrite" in _flat(result.output)
+    assert "notes.txt" in _flat(result.output)
+    assert (out / "notes.txt").read_text() == "mine"
