@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 
 from .. import __version__
 from .common import Debug
+from .console import ROOT_DEBUG
 from .lazy import LazyGroup
 from .map import map_command
 from .report_cmd import datasets_command, export_command, report_command
@@ -33,7 +34,7 @@ __all__ = ["app", "main"]
 class RootGroup(LazyGroup):
     """The ``diffembed`` group: the commands below are imported when first run."""
 
-    lazy = {
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "tree": ("diffembed.cli.tree:tree_command",
                  "Build a bottom-up diffusion hierarchy: levels, linkage, nodes, manifest and "
                  "report."),
@@ -46,8 +47,8 @@ class RootGroup(LazyGroup):
         "latents": ("diffembed.cli.latents:latents_app",
                     "Decode a diffusion model's latent (h-)space with natural-language prompts."),
     }
-    order = ("map", "transform", "tree", "embed", "stability", "report", "export", "datasets",
-             "latents")
+    order: ClassVar[tuple[str, ...]] = ("map", "transform", "tree", "embed", "stability",
+                                        "report", "export", "datasets", "latents")
 
 
 app = typer.Typer(
@@ -64,7 +65,6 @@ app.command("report")(report_command)
 app.command("export")(export_command)
 app.command("datasets")(datasets_command)
 
-_DEBUG = {"on": False}
 #: scikit-learn's ``working_memory`` (MiB) for the commands: the chunk of its brute-force
 #: distance computations (default 1024).
 CLI_WORKING_MEMORY_MIB = 64
@@ -90,7 +90,7 @@ def _root(
     debug: Debug = False,
 ) -> None:
     """Diffusion maps for any table of vectors: embed, transform, report."""
-    _DEBUG["on"] = debug
+    ROOT_DEBUG["on"] = debug
     # scikit-learn's brute-force searches (the kNN repair, cosine neighbours of the reports)
     # compute distances in chunks of ``working_memory`` MiB, 1 GiB by default: that chunk was
     # the peak of `embed words --evaluate` (1.3 GiB against 0.6 GiB for the fit). Set without

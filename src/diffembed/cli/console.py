@@ -97,6 +97,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: ``diffembed --debug`` (before the command): every UI of the run shows tracebacks.
+ROOT_DEBUG = {"on": False}
+
+
 class UI:
     """Messages, progress and error reporting of one CLI command.
 
@@ -105,7 +109,7 @@ class UI:
     quiet
         Print nothing but errors.
     debug
-        Show the traceback of errors.
+        Show the traceback of errors (also when ``diffembed --debug`` set :data:`ROOT_DEBUG`).
     console
         The console to write to (default: a new one on stderr).
     json_output
@@ -127,7 +131,7 @@ class UI:
                 console.width = 160  # logs and pipes: fewer wrapped table cells
         self.console = console
         self.quiet = quiet
-        self.debug = debug
+        self.debug = debug or ROOT_DEBUG["on"]
         self.json_output = json_output
         self.timings: dict[str, float] = {}
         #: Every warning shown (``--json`` lists them in its summary).

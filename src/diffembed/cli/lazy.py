@@ -23,7 +23,7 @@ __all__ = ["LazyGroup", "load_command"]
 
 
 def load_command(name: str, spec: str) -> click.Command:
-    """Import ``"module:attr"`` (a Typer app or a command function) as the click command ``name``."""
+    """Import ``"module:attr"`` (a Typer app or a command function) as the command ``name``."""
     module, _, attr = spec.partition(":")
     obj = getattr(importlib.import_module(module), attr)
     if not isinstance(obj, typer.Typer):

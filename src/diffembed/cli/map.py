@@ -236,7 +236,6 @@ def _check_map(
     from .._validation import check_in, check_int
     from ..diffusion_map import DiffusionMap
     from ..landmarks import LandmarkDiffusionMap
-
     from .cells import check_cells
 
     check_sources("map", input_path, dataset, n_samples, label, id_column)

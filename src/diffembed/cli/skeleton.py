@@ -136,7 +136,8 @@ def check_sources(
 ) -> None:
     """Refuse contradictory data sources (``map``, ``tree``) before anything is read."""
     if (input_path is None) == (dataset is None):
-        example = "--dataset swiss-roll -o out/" if command == "map" else "--dataset digits -o out/tree"
+        example = ("--dataset swiss-roll -o out/" if command == "map"
+                   else "--dataset digits -o out/tree")
         msg = (
             "Give exactly one data source: an INPUT file or --dataset NAME "
             f"({'both were given' if dataset else 'neither was given'}). "
