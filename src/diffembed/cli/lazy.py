@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import click
 import typer
+from typer.core import TyperCommand
+from typer.core import _click as click  # typer's own copy of click: its classes and errors
 
 from .vocabulary import VocabularyGroup, apply_vocabulary
 
@@ -58,7 +59,7 @@ class LazyGroup(VocabularyGroup):
         if cmd_name not in self.commands and cmd_name in self.lazy:
             spec, help_text = self.lazy[cmd_name]
             if self._listing:  # the root --help: the one-line help, nothing imported
-                return click.Command(cmd_name, help=help_text, short_help=help_text)
+                return TyperCommand(cmd_name, help=help_text, short_help=help_text)
             self.add_command(load_command(cmd_name, spec), cmd_name)
         return self.commands.get(cmd_name)
 
