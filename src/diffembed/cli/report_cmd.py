@@ -19,9 +19,9 @@ from ..exceptions import InputError
 from .common import Assets, Debug, Json, Quiet, manifest_command, write_report
 from .console import UI
 from .map import FormatOpt, cli_hint
-from .skeleton import summary_from_manifest
+from .skeleton import record_outputs, summary_from_manifest
 
-__all__ = ["datasets_command", "export_command", "record_outputs", "report_command"]
+__all__ = ["datasets_command", "export_command", "report_command"]
 
 
 def report_command(
@@ -57,23 +57,6 @@ def _check_out_dir(out: Path) -> None:
             "Run diffembed map ... -o OUT first."
         )
         raise InputError(msg)
-
-
-def record_outputs(out: Path, names: list[str]) -> None:
-    """Add ``names`` to the ``outputs`` and ``files`` of ``out/manifest.json`` (if any)."""
-    import json
-
-    from ..io.ownership import record_files
-    from ..io.writers import write_json_atomic
-
-    manifest_path = out / "manifest.json"
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        missing = [name for name in names if name not in manifest.get("outputs", [])]
-        if missing:
-            manifest.setdefault("outputs", []).extend(missing)
-            write_json_atomic(manifest, manifest_path)
-        record_files(out, names)  # so that a later --overwrite may replace them
 
 
 def _run_report(ui: UI, out: Path, color_by: str | None) -> None:

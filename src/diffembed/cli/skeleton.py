@@ -47,7 +47,16 @@ from .console import UI
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["KEY_RESULTS", "CommandRun", "TableInput", "output_sizes", "summary_from_manifest"]
+__all__ = [
+    "KEY_RESULTS",
+    "CommandRun",
+    "TableInput",
+    "check_sources",
+    "output_sizes",
+    "record_outputs",
+    "require_inputs",
+    "summary_from_manifest",
+]
 
 #: The figures of ``manifest["results"]`` that ``--json`` prints, per command (a command not
 #: listed prints all its results).
@@ -111,6 +120,33 @@ def summary_from_manifest(
         "timings": dict(manifest.get("timings") or {}),
         "results": results,
     }
+
+
+def require_inputs(paths: Iterable[Path]) -> None:
+    """Refuse a missing input before any work: ``Input X does not exist. Check the path.``"""
+    for path in paths:
+        if not Path(path).exists():
+            msg = f"Input {path} does not exist. Check the path."
+            raise InputError(msg)
+
+
+def record_outputs(out: Path, names: list[str]) -> None:
+    """Add ``names``, written later into ``out`` (a rebuilt report, an export), to the
+    ``outputs`` of ``out/manifest.json`` and to the files diffembed owns there (so that a later
+    ``--overwrite`` may replace them)."""
+    import json
+
+    from ..io.ownership import record_files
+    from ..io.writers import write_json_atomic
+
+    manifest_path = Path(out) / "manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        missing = [name for name in names if name not in manifest.get("outputs", [])]
+        if missing:
+            manifest.setdefault("outputs", []).extend(missing)
+            write_json_atomic(manifest, manifest_path)
+        record_files(out, names)
 
 
 @dataclass
@@ -206,10 +242,7 @@ class CommandRun:
         from .guards import check_read_memory
 
         if check_exists:
-            for path in self.inputs:
-                if not Path(path).exists():
-                    msg = f"Input {path} does not exist. Check the path."
-                    raise InputError(msg)
+            require_inputs(self.inputs)
         if self.table is not None:
             check_read_memory(self.table)
         with (

@@ -30,7 +30,7 @@ from .common import (
 from .console import UI
 from .guards import SepOpt
 from .map import IdOpt, LabelOpt, OutDir, cli_hint
-from .skeleton import CommandRun
+from .skeleton import CommandRun, require_inputs
 
 __all__ = ["transform_command"]
 
@@ -96,9 +96,7 @@ def _run_transform(
     from .streaming import stream_transform
 
     check_metadata_name(label, "label")
-    if not input_path.exists():
-        msg = f"Input file {input_path} does not exist. Check the path."
-        raise InputError(msg)
+    require_inputs([input_path])
     run = CommandRun(ui, "transform", out, inputs=[input_path, model_dir], overwrite=overwrite)
     with run.output() as tmp:
         with _progress.stage("load model"):

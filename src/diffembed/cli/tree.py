@@ -37,7 +37,6 @@ OUT/`` rebuilds the page with :func:`rebuild_tree_report` when :func:`is_tree_ou
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -485,16 +484,12 @@ def rebuild_tree_report(ui: UI, out: Path, color_by: str | None = None) -> None:
     color_by
         Initial colouring: a ``level_<j>`` column of ``levels.parquet`` or the label column.
     """
-    from ..io.writers import write_json_atomic
     from ..plotting.tree_report import write_tree_report
+    from .skeleton import record_outputs
 
     with ui.stages(), _progress.stage("report"):
         write_tree_report(out, color_by=color_by)
-    manifest_path = Path(out) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if "report.html" not in manifest.get("outputs", []):
-        manifest.setdefault("outputs", []).append("report.html")
-        write_json_atomic(manifest, manifest_path)
+    record_outputs(Path(out), ["report.html"])
     ui.info(f"wrote {Path(out) / 'report.html'}")
 
 
