@@ -115,3 +115,18 @@ def test_import_diffembed_is_light_and_the_api_loads_on_first_use(tmp_path):
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "(60,", "2)", "diffembed.hierarchy", "True"]
+
+
+def test_a_typo_suggests_lazy_commands_too():
+    from typer.testing import CliRunner
+
+    from diffembed.cli.app import app
+
+    result = CliRunner().invoke(app, ["stabilty"])
+    assert result.exit_code == 2
+    assert "No such command 'stabilty'. Did you mean 'stability'?" in " ".join(
+        result.output.replace("│", " ").split())
+    result = CliRunner().invoke(app, ["tre", "--json"])
+    assert result.exit_code == 2
+    assert result.stdout.strip() == ('{"error": "No such command \'tre\'. Did you mean '
+                                     '\'tree\'?", "exit_code": 2}')

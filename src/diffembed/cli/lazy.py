@@ -63,6 +63,19 @@ class LazyGroup(VocabularyGroup):
             self.add_command(load_command(cmd_name, spec), cmd_name)
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.UsageError as exc:  # suggest the lazy commands too
+            if args and "Did you mean" not in exc.message:
+                from difflib import get_close_matches
+
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    shown = ", ".join(repr(m) for m in matches)
+                    exc.message = f"{exc.message.rstrip('.')}. Did you mean {shown}?"
+            raise
+
     def load_all(self) -> None:
         """Import every lazy command (to walk the whole tree, e.g. in tests)."""
         for name in self.lazy:
