@@ -77,7 +77,7 @@ def format_seconds(seconds: float) -> str:
 
 def emit_json(payload: dict[str, Any]) -> None:
     """Print ``payload`` as one line of strict JSON on stdout (NaN and inf become ``null``)."""
-    text = json.dumps(_plain(payload), allow_nan=False, ensure_ascii=False)
+    text = json.dumps(_plain(payload), allow_nan=False, ensure_ascii=False, default=str)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
