@@ -76,6 +76,10 @@ def test_root_help_still_lists_every_command_with_its_help(tmp_path):
 def test_version_prints_the_version(tmp_path):
     _, stdout = _probe(["--version"], tmp_path)
     assert stdout.strip() == f"diffembed {diffembed.__version__}"
+    proc = subprocess.run([sys.executable, "-m", "diffembed", "--version"], capture_output=True,
+                          text=True, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
+                          timeout=120, check=False)
+    assert proc.stdout.strip() == f"diffembed {diffembed.__version__}", proc.stderr
 
 
 def test_lazy_help_matches_the_commands_own_help():
