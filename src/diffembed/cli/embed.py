@@ -183,6 +183,10 @@ def lsa_command(
 
 
 # --------------------------------------------------------------------------------- words
+# --------------------------------------------------------------------------------- words
+embed_app.command("words")(words_command)  # in embed_words.py
+
+
 # ----------------------------------------------------------------------------- sentences
 @embed_app.command("sentences")
 def sentences_command(
@@ -378,6 +382,3 @@ def encode_command(
 
     run_embed("encode", out, overwrite=overwrite, quiet=quiet, debug=debug,
               json_output=json_output, report=not no_report, inputs=[input_path], body=body)
-
-
-embed_app.command("words")(words_command)
