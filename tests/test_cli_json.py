@@ -166,6 +166,18 @@ def test_embed_words_evaluate_scores_are_in_the_json(data, tmp_path):
     assert len(skipped) == 3 - len(manifest["evaluation"])
 
 
+def test_embed_sentences_json(data, tmp_path):
+    words = tmp_path / "w"
+    result = run("embed", "words", data / "corpus.txt", "--dim", 3, "--window", 2,
+                 "--min-count", 1, "--no-report", "-o", words)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "s"
+    result = run("embed", "sentences", words, data / "corpus.txt", "--no-report", "--json",
+                 "-o", out)
+    payload = check_summary(result, "embed sentences", out, ["vectors.parquet"])
+    assert payload["results"] == {"n_sentences": 200, "dim": 3}
+
+
 def test_stability_json(tmp_path):
     rng = np.random.default_rng(0)
     topics, fill = ["ant", "bee", "cow", "doe", "elk", "fox"], ["the", "a", "of", "and"]
