@@ -24,6 +24,7 @@ from diffembed.cli.console import UI
 
 runner = CliRunner()
 ROOT = typer.main.get_command(app)
+ROOT.load_all()  # the commands imported on first use (tree, embed, stability, latents)
 
 
 def _walk(cmd, path):

@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
 from .. import __version__, _progress
 from ..exceptions import DiffembedError, InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "ASSETS_HELP",
@@ -25,6 +27,7 @@ __all__ = [
     "Columns",
     "Debug",
     "Exclude",
+    "Json",
     "Overwrite",
     "Quiet",
     "ReportAssets",
@@ -47,6 +50,17 @@ MANIFEST_VERSION = 1
 # Options every command shares (typer reads them from the annotations).
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+#: ``--json``: one JSON object on stdout at the end (outputs with sizes, timings per stage,
+#: key figures, warnings), or ``{"error": ..., "exit_code": 2}``; every log line on stderr.
+#: A command declares ``json_output: Json = False`` and passes it to ``UI(json_output=...)``.
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON object on stdout when done (outputs and their sizes, timings, "
+        "key figures, warnings), or {\"error\": ..., \"exit_code\": 2}; logs stay on stderr.",
+    ),
+]
 #: Help of --overwrite; every command that writes an output directory shows it.
 OVERWRITE_HELP = (
     "Replace an existing output directory made by diffembed: only the files its manifest.json "
@@ -111,9 +125,10 @@ Exclude = Annotated[
 _RESERVED = re.compile(r"^(id|cluster|dc\d+)$")
 
 
-def versions() -> dict[str, str | None]:
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Versions of Python, the numeric stack, ``extra`` packages and diffembed (manifests)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "scikit-learn", "pyarrow"):
+    for package in ("numpy", "scipy", "scikit-learn", "pyarrow", *extra):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -178,6 +193,8 @@ def check_metadata_name(name: str | None, role: str) -> None:
 
 def check_data(X: np.ndarray, feature_names: list[str], source: str) -> None:
     """Refuse data with fewer than 2 rows or no variation before any heavy work."""
+    import numpy as np
+
     n = X.shape[0]
     if n < 2:
         msg = (

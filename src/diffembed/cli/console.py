@@ -1,6 +1,7 @@
 """Terminal output of the CLI: messages, stage progress and errors, all on stderr.
 
-Stdout is left to data the user asked for (``diffembed datasets``, ``--version``). On a
+Stdout is left to data the user asked for (``diffembed datasets``, ``--version``, and the one
+JSON object of ``--json``: :meth:`UI.summary`, or ``{"error": ..., "exit_code": 2}``). On a
 terminal every stage shows a spinner and then a ``✓ neighbors 0.42 s`` line; in pipes and CI
 only the plain lines ``neighbors … 0.42 s`` are printed. ``--quiet`` silences everything but
 errors.
@@ -9,25 +10,28 @@ errors.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.status import Status
-from rich.table import Table
 from rich.text import Text
 
 from .. import _progress
 from ..exceptions import DiffembedError
 
 if TYPE_CHECKING:
+    import numpy as np
+    from rich.status import Status
+    from rich.table import Table
+
     from ..diffusion_map import DiffusionMap
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "UI",
     "Terminated",
+    "emit_json",
     "format_seconds",
     "handle_sigterm",
     "map_summary_table",
@@ -70,6 +75,32 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def emit_json(payload: dict[str, Any]) -> None:
+    """Print ``payload`` as one line of strict JSON on stdout (NaN and inf become ``null``)."""
+    text = json.dumps(_plain(payload), allow_nan=False, ensure_ascii=False, default=str)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` in plain JSON types: numpy scalars and arrays, paths, NaN/inf (as None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # a numpy array or scalar
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+#: ``diffembed --debug`` (before the command): every UI of the run shows tracebacks.
+ROOT_DEBUG = {"on": False}
+
+
 class UI:
     """Messages, progress and error reporting of one CLI command.
 
@@ -78,13 +109,21 @@ class UI:
     quiet
         Print nothing but errors.
     debug
-        Show the traceback of errors.
+        Show the traceback of errors (also when ``diffembed --debug`` set :data:`ROOT_DEBUG`).
     console
         The console to write to (default: a new one on stderr).
+    json_output
+        ``--json``: :meth:`summary` prints one JSON object on stdout and an error prints
+        ``{"error": message, "exit_code": code}`` there too; every other line stays on stderr.
     """
 
     def __init__(
-        self, *, quiet: bool = False, debug: bool = False, console: Console | None = None
+        self,
+        *,
+        quiet: bool = False,
+        debug: bool = False,
+        console: Console | None = None,
+        json_output: bool = False,
     ) -> None:
         if console is None:
             console = Console(stderr=True, highlight=False)
@@ -92,8 +131,11 @@ class UI:
                 console.width = 160  # logs and pipes: fewer wrapped table cells
         self.console = console
         self.quiet = quiet
-        self.debug = debug
+        self.debug = debug or ROOT_DEBUG["on"]
+        self.json_output = json_output
         self.timings: dict[str, float] = {}
+        #: Every warning shown (``--json`` lists them in its summary).
+        self.warnings: list[str] = []
 
     @property
     def is_terminal(self) -> bool:
@@ -116,8 +158,29 @@ class UI:
             self.console.print(renderable)
 
     def warn(self, message: str) -> None:
-        """Print a yellow warning (unless quiet)."""
+        """Print a yellow warning (unless quiet) and keep it for the ``--json`` summary."""
+        if message not in self.warnings:
+            self.warnings.append(message)
         self._print(Text(f"warning: {message}", style="yellow"))
+
+    def summary(self, payload: dict[str, Any]) -> None:
+        """With ``--json``, print ``payload`` (plus ``warnings`` and ``exit_code`` 0) on stdout.
+
+        Without ``--json`` nothing is printed: the command's human summary is on stderr.
+        Build ``payload`` from the manifest with
+        :func:`diffembed.cli.skeleton.summary_from_manifest`.
+        """
+        if not self.json_output:
+            return
+        warnings_ = [*payload.get("warnings", [])]
+        warnings_ += [w for w in self.warnings if w not in warnings_]
+        emit_json({**payload, "warnings": warnings_, "exit_code": 0})
+
+    def _fail(self, message: str, code: int) -> None:
+        """The red error on stderr, and with ``--json`` its JSON object on stdout."""
+        self.error(message)
+        if self.json_output:
+            emit_json({"error": message, "exit_code": code})
 
     def error(self, message: str) -> None:
         """Print a red error paragraph (always, even when quiet)."""
@@ -178,8 +241,9 @@ class UI:
                 if isinstance(exc, Terminated)
                 else ("interrupted (Ctrl-C)", EXIT_INTERRUPTED)
             )
-            self.error(
-                f"{how}; the unfinished outputs were removed and the -o path was left as it was."
+            self._fail(
+                f"{how}; the unfinished outputs were removed and the -o path was left as it "
+                "was.", code,
             )
             raise typer.Exit(code) from None
         except (DiffembedError, OSError) as exc:
@@ -188,26 +252,26 @@ class UI:
             message = describe_error(exc)
             if hint is not None:
                 message = hint(exc, message)
-            self.error(message)
+            self._fail(message, EXIT_BAD_INPUT)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except MemoryError as exc:
             # the memory guard missed this stage: the machine, not diffembed, ran out
             if self.debug:
                 self.console.print_exception()
             what = f" ({exc})" if str(exc) else ""
-            self.error(
+            self._fail(
                 f"out of memory{what}: this run needs more memory than the machine has "
                 "available. Use --landmarks M (fit on M landmarks), a smaller --n-components "
                 "or --explorer-neighbors, --eigen-solver auto instead of dense, or "
-                "--netmf-method sparse; nothing was written."
+                "--netmf-method sparse; nothing was written.", EXIT_BAD_INPUT,
             )
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as exc:
             if self.debug:
                 self.console.print_exception()
-            self.error(
+            self._fail(
                 f"unexpected {type(exc).__name__}: {exc}. This is a bug in diffembed; rerun "
-                "with --debug for the traceback and report it."
+                "with --debug for the traceback and report it.", EXIT_BUG,
             )
             raise typer.Exit(EXIT_BUG) from None
 
@@ -279,6 +343,8 @@ def map_summary_table(
     seconds: float,
 ) -> Table:
     """The end-of-run summary of ``diffembed map``: what was chosen, found and written."""
+    import numpy as np
+    from rich.table import Table
 
     def fmt(values: np.ndarray) -> str:
         return ", ".join("inf" if np.isinf(v) else f"{v:.4g}" for v in values[:5])

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .. import _progress
 from ..exceptions import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..diffusion_map import DiffusionMap
 
 __all__ = [
@@ -99,6 +99,8 @@ def explorer_neighbors(
         entry ``{"file", "distances_file", "k", "space", "metric", "method"}``; ``None`` for
         ``k = 0``.
     """
+    import numpy as np
+
     from ..neighbors import knn_graph
 
     if k < 0:

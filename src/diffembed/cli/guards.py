@@ -12,8 +12,6 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import _memory
-
 __all__ = [
     "DEBIAN_BYTES",
     "SEED_MAX",
@@ -55,6 +53,8 @@ def check_read_memory(path: Path) -> None:
     ``.npy`` sizes come from the header and Parquet sizes from the metadata (nothing else is
     read); CSV/TSV from the file size.
     """
+    from .. import _memory
+
     if path.name.lower().endswith(".npy") and path.is_file():
         from ..io.readers import check_npy_header
 
@@ -76,6 +76,8 @@ def check_map_memory(
 
     Returns :func:`diffembed._memory.map_bytes` (its ``"peak"`` is the printed estimate).
     """
+    from .. import _memory
+
     n, d = shape
     k = params["n_components"]
     memory = _memory.map_bytes(
@@ -119,6 +121,8 @@ def check_text_memory(
     recipe: str, n_bytes: float, dim: int, n_docs: int = 0, max_vocab: int | None = None
 ) -> None:
     """Refuse word vectors / LSA whose estimated peak exceeds the memory available."""
+    from .. import _memory
+
     tokens = _memory.text_tokens(n_bytes)
     if recipe == "words":
         nbytes = _memory.words_bytes(tokens, dim=dim, max_vocab=max_vocab)
@@ -136,6 +140,8 @@ def check_nodes_memory(
     walk_length: int,
 ) -> None:
     """Refuse a NetMF / DeepWalk-matrix run whose estimated peak exceeds the memory available."""
+    from .. import _memory
+
     n, nnz = g.adjacency.shape[0], g.adjacency.nnz
     k = 128 if dim is None else dim
     if method == "netmf":

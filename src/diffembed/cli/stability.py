@@ -40,7 +40,6 @@ Register it with ``app.command("stability")(stability_command)``.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,10 +48,11 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import OVERWRITE_HELP, Assets, Debug, Quiet, manifest_head, versions, write_manifest
+from .common import OVERWRITE_HELP, Assets, Debug, Json, Quiet, manifest_head, versions
 from .console import UI
-from .extras import EXPORT_HINTS, parse_formats, write_exports
+from .extras import EXPORT_HINTS, parse_formats
 from .guards import check_seed
+from .skeleton import CommandRun
 
 __all__ = ["read_segments", "stability_command", "word_stability"]
 
@@ -179,9 +179,10 @@ def stability_command(
     quiet: Quiet = False,
     assets: Assets = "inline",
     debug: Debug = False,
+    json_output: Json = False,
 ) -> None:
     """Train word vectors on perturbed corpora; report every stability metric raw vs smoothed."""
-    ui = UI(quiet=quiet, debug=debug)
+    ui = UI(quiet=quiet, debug=debug, json_output=json_output)
     with ui.errors():
         _run(
             ui,
@@ -263,17 +264,16 @@ def _run(
     params: dict[str, Any],
     formats: list[str] | None = None,
 ) -> None:
-    from ..io import writers
     from ..smoothing import protocol
     from ..smoothing.graphs import read_pairs, wordnet_synonyms
 
-    start = time.perf_counter()
     _check(params)
     chosen = parse_formats(formats, "stability")
     lex = None if params["lexicon"] is None else read_pairs(params["lexicon"])
     inputs = [] if corpus == "debian" else [corpus]
     inputs += [params["lexicon"]] if params["lexicon"] else []
-    with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
+    run = CommandRun(ui, "stability", out, inputs=inputs, overwrite=overwrite)
+    with run.output() as tmp:
         with _progress.stage("read"):
             segments, input_info = read_segments(corpus, params["fraction"], params["random_state"])
         _check_stability_memory(sum(len(seg) for seg in segments), params)
@@ -346,19 +346,18 @@ def _run(
             "versions": versions(),
             "outputs": outputs,
         }
-        write_manifest(manifest, tmp, timings, start)
-        if report:
-            from ..plotting.stability_report import write_stability_report
-
-            with _progress.stage("report"):
-                write_stability_report(tmp, source=str(out))
-        write_exports(tmp, chosen)
-        write_manifest(manifest, tmp, timings, start)
-    for line in _summary_lines(result["rows"]):
-        ui.info(line)
+        run.finish(manifest, report=_report_writer(out) if report else None, exports=chosen)
+    run.summary(_summary_lines(result["rows"]))
     for fmt in chosen:
         ui.info(f"open the {fmt} export: {EXPORT_HINTS[fmt].format(dir=out)}")
-    ui.info(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
+    ui.info(f"wrote {out} ({run.seconds:.1f} s)")
+
+
+def _report_writer(out: Path) -> Any:
+    """``write_stability_report`` for the build directory, naming ``out`` as the source."""
+    from ..plotting.stability_report import write_stability_report
+
+    return lambda directory: write_stability_report(directory, source=str(out))
 
 
 #: The per-word outputs (:func:`word_stability`), read by the report and ``diffembed export``.

@@ -37,10 +37,7 @@ OUT/`` rebuilds the page with :func:`rebuild_tree_report` when :func:`is_tree_ou
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,18 +52,18 @@ from .common import (
     Columns,
     Debug,
     Exclude,
+    Json,
     Overwrite,
     Quiet,
     check_data,
     flag_hint,
     manifest_command,
     manifest_head,
-    read_input,
     versions,
-    write_manifest,
 )
 from .console import UI, format_seconds
-from .guards import SepOpt, check_read_memory, check_seed
+from .guards import SepOpt, check_seed
+from .skeleton import CommandRun, check_sources
 
 if TYPE_CHECKING:
     from ..hierarchy import DiffusionHierarchy
@@ -155,9 +152,10 @@ def tree_command(
     quiet: Quiet = False,
     assets: Assets = "inline",
     debug: Debug = False,
+    json_output: Json = False,
 ) -> None:
     """Build a bottom-up diffusion hierarchy: levels, linkage, nodes, manifest and report."""
-    ui = UI(quiet=quiet, debug=debug)
+    ui = UI(quiet=quiet, debug=debug, json_output=json_output)
     with ui.errors(hint=_hint):
         _run_tree(
             ui,
@@ -191,27 +189,7 @@ def _check_sources(
     engine: str,
 ) -> None:
     """Refuse contradictory or unknown options before anything is read or written."""
-    if (input_path is None) == (dataset is None):
-        msg = (
-            "Give exactly one data source: an INPUT file or --dataset NAME "
-            f"({'both were given' if dataset else 'neither was given'}). "
-            "Example: diffembed tree --dataset digits -o out/tree"
-        )
-        raise InputError(msg)
-    if dataset is not None:
-        from ..datasets import DATASETS
-
-        if dataset not in DATASETS:
-            msg = (
-                f"Unknown dataset {dataset!r} for --dataset; choose one of: {', '.join(DATASETS)}."
-            )
-            raise InputError(msg)
-        if label or id_column:
-            msg = "--label and --id select columns of an INPUT file; a --dataset brings its own."
-            raise InputError(msg)
-    elif n_samples is not None:
-        msg = "--n-samples applies to --dataset only; subsample the INPUT file yourself."
-        raise InputError(msg)
+    check_sources("tree", input_path, dataset, n_samples, label, id_column)
     if engine not in ENGINES:
         msg = f"--engine {engine!r} is not valid: choose ward or condensation."
         raise InputError(msg)
@@ -243,47 +221,31 @@ def _run_tree(
 ) -> None:
     from ..hierarchy import DiffusionHierarchy
     from ..io import writers
-    from .extras import parse_formats, write_exports
+    from .extras import parse_formats
 
-    start = time.perf_counter()
     exports = parse_formats(formats, "tree")
     _check_sources(input_path, dataset, n_samples, label, id_column, params["engine"])
     model = DiffusionHierarchy(**params)
     model._check_params()
-    inputs = [] if input_path is None else [input_path]
-    if input_path is not None:
-        check_read_memory(input_path)
-    with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
-        if input_path is not None:
-            X, labels, ids, names, input_info = read_input(input_path, label, id_column,
-                                                           sep=sep, ui=ui, **(pick or {}))
-            label_name, source = label, input_path.name
-        else:
-            from ..datasets import feature_names, load_dataset
-
-            with _progress.stage("read"):
-                X, labels, label_name, _ = load_dataset(
-                    dataset, n_samples=n_samples, random_state=params["random_state"]
-                )
-            ids, names, source = None, feature_names(dataset, X.shape[1]), f"dataset {dataset}"
-            input_info = {
-                "path": None,
-                "dataset": dataset,
-                "sha256": hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest(),
-                "n_samples": int(X.shape[0]),
-                "n_features": int(X.shape[1]),
-            }
-        check_data(X, names, source)
+    run = CommandRun(ui, "tree", out, inputs=[] if input_path is None else [input_path],
+                     overwrite=overwrite, table=input_path)
+    with run.output() as tmp:
+        data = run.read_table(input_path, label=label, id_column=id_column, sep=sep, pick=pick,
+                              dataset=dataset, n_samples=n_samples,
+                              random_state=params["random_state"])
+        X = data.X
+        check_data(X, data.names, data.source)
         _check_tree_memory(X.shape, params)
         ui.info(
-            f"diffusion hierarchy of {source}: {X.shape[0]} points × {X.shape[1]} features · "
-            + " ".join(f"{k}={v}" for k, v in params.items())
+            f"diffusion hierarchy of {data.source}: {X.shape[0]} points × {X.shape[1]} "
+            "features · " + " ".join(f"{k}={v}" for k, v in params.items())
         )
         with ui.capture_warnings():
             model.fit(X)
         with _progress.stage("write"):
             chosen = select_levels(model)
-            table = level_table(model, chosen, ids=ids, labels=labels, label_name=label_name)
+            table = level_table(model, chosen, ids=data.ids, labels=data.labels,
+                                label_name=data.label_name)
             writers.write_parquet_atomic(table, tmp / "levels.parquet")
             writers.write_npy_atomic(model.linkage_, tmp / "linkage.npy")
             writers.write_parquet_atomic(node_table(model, chosen), tmp / "nodes.parquet")
@@ -299,18 +261,16 @@ def _run_tree(
         ]
         outputs += ["report.html"] if report else []
         outputs += ["atlas.parquet" if f == "atlas" else "projector/" for f in exports]
-        manifest = _tree_manifest(model, chosen, input_info, label_name, outputs)
-        write_manifest(manifest, tmp, timings, start)
-        if report:
-            from ..plotting.tree_report import write_tree_report
+        manifest = _tree_manifest(model, chosen, data.info, data.label_name, outputs)
+        run.finish(manifest, report=_report_writer(out) if report else None, exports=exports)
+    run.summary(_summary(model, out, outputs, run.seconds))
 
-            with _progress.stage("report"):
-                write_tree_report(tmp, source=str(out))
-            write_manifest(manifest, tmp, timings, start)
-        if exports:
-            write_exports(tmp, exports)
-            write_manifest(manifest, tmp, timings, start)
-    ui.show(_summary(model, out, outputs, time.perf_counter() - start))
+
+def _report_writer(out: Path) -> Any:
+    """``write_tree_report`` for the build directory, naming ``out`` as the source."""
+    from ..plotting.tree_report import write_tree_report
+
+    return lambda directory: write_tree_report(directory, source=str(out))
 
 
 def _check_tree_memory(shape: tuple[int, int], params: dict[str, Any]) -> None:
@@ -524,16 +484,12 @@ def rebuild_tree_report(ui: UI, out: Path, color_by: str | None = None) -> None:
     color_by
         Initial colouring: a ``level_<j>`` column of ``levels.parquet`` or the label column.
     """
-    from ..io.writers import write_json_atomic
     from ..plotting.tree_report import write_tree_report
+    from .skeleton import record_outputs
 
     with ui.stages(), _progress.stage("report"):
         write_tree_report(out, color_by=color_by)
-    manifest_path = Path(out) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if "report.html" not in manifest.get("outputs", []):
-        manifest.setdefault("outputs", []).append("report.html")
-        write_json_atomic(manifest, manifest_path)
+    record_outputs(Path(out), ["report.html"])
     ui.info(f"wrote {Path(out) / 'report.html'}")
 
 

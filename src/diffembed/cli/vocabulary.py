@@ -18,7 +18,7 @@ from typing import Any
 
 from typer.core import TyperGroup
 
-__all__ = ["VocabularyGroup", "plain_metavar"]
+__all__ = ["VocabularyGroup", "apply_vocabulary", "plain_metavar"]
 
 _WORDS = {
     "int": "INTEGER",
@@ -117,11 +117,13 @@ def _quiet_help_flag(command: Any) -> None:
     command.get_help_option = help_option
 
 
-def _apply(command: Any) -> None:
+def apply_vocabulary(command: Any) -> None:
+    """Plain metavars, a quiet ``--help`` flag and the deprecated aliases on ``command`` and
+    every subcommand (a command imported later is passed here when it is loaded)."""
     _rename_types(command)
     _quiet_help_flag(command)
     for sub in getattr(command, "commands", {}).values():
-        _apply(sub)
+        apply_vocabulary(sub)
     if not hasattr(command, "commands"):
         _accept_deprecated(command)
 
@@ -131,4 +133,4 @@ class VocabularyGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _apply(self)
+        apply_vocabulary(self)
