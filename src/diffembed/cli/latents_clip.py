@@ -30,7 +30,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import OVERWRITE_HELP, Debug, Quiet, manifest_head, write_manifest
+from .common import OVERWRITE_HELP, Debug, Json, Quiet, manifest_head, write_manifest
 from .console import UI, format_seconds
 from .guards import SEED_MAX, check_seed
 from .latents_model import _Bar, _versions
@@ -77,9 +77,10 @@ def clip_train_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     quiet: Quiet = False,
     debug: Debug = False,
+    json_output: Json = False,
 ) -> None:
     """Train a small CLIP on captioned shapes and save it as a transformers CLIP folder."""
-    ui = UI(quiet=quiet, debug=debug)
+    ui = UI(quiet=quiet, debug=debug, json_output=json_output)
     with ui.errors():
         _run(ui, out=out, dataset=dataset, n=n, size=size, steps=steps, batch_size=batch_size,
              learning_rate=learning_rate, mention=mention, augment=augment, eval_n=eval_n,
@@ -184,6 +185,9 @@ def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batc
         f"{format_seconds(time.perf_counter() - start)} in total. Use it with: diffembed "
         f"latents decode MODEL --captioner clip:{out} -o OUT/"
     )
+    from .skeleton import summary_from_manifest
+
+    ui.summary(summary_from_manifest(manifest, out, results={"accuracy": accuracy}))
 
 
 def _version(package: str) -> str | None:

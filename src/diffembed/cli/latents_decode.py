@@ -48,6 +48,7 @@ from ..exceptions import InputError
 from .common import (
     Assets,
     Debug,
+    Json,
     Overwrite,
     Quiet,
     flag_hint,
@@ -224,9 +225,10 @@ def decode_command(
     quiet: Quiet = False,
     assets: Assets = "inline",
     debug: Debug = False,
+    json_output: Json = False,
 ) -> None:
     """Decode a diffusion model's h-space: associations between prompt and caption words."""
-    ui = UI(quiet=quiet, debug=debug)
+    ui = UI(quiet=quiet, debug=debug, json_output=json_output)
     with ui.errors(hint=_hint):
         params = {
             "seeds": seeds,
@@ -414,6 +416,9 @@ def _run_decode(
         ui.warn(f"{kept[0]} was left in place: it holds files diffembed did not write.")
     rows = analysis.tables["associations"].to_pylist() if "associations" in analysis.tables else []
     ui.show(_summary(rows, out, outputs, n_result, time.perf_counter() - start))
+    from .skeleton import summary_from_manifest
+
+    ui.summary(summary_from_manifest(manifest, out))
 
 
 def _model_summary(obj: Any) -> dict[str, Any]:
