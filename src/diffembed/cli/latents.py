@@ -12,6 +12,7 @@ import typer
 
 from .latents_decode import decode_command
 from .latents_model import sample_command, train_command
+from .latents_words import words_command
 
 __all__ = ["latents_app"]
 
@@ -25,3 +26,4 @@ latents_app = typer.Typer(
 latents_app.command("train")(train_command)
 latents_app.command("sample")(sample_command)
 latents_app.command("decode")(decode_command)
+latents_app.command("words")(words_command)
