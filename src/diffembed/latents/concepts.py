@@ -190,7 +190,10 @@ def concept_clusters(
         Clusters of the hierarchy's cut. Default: the number of families among the concepts
         when that is between 2 and n - 1, else ``round(sqrt(n))`` (at least 2).
     n_neighbors
-        Neighbours of the kNN graph. Default ``min(15, n - 1, max(3, n // 3))``.
+        Neighbours of the kNN graph. Default ``min(15, n - 1)``: with a handful of concepts
+        every pair is linked (the self-tuning kernel still weighs near pairs most), which
+        separated planted groups best in two coordinates (a sparser graph breaks into
+        pieces whose coordinates are zero outside them).
     random_state
         Seed of the engines.
 
@@ -213,7 +216,7 @@ def concept_clusters(
             f"({', '.join(directions.concepts) or 'none'}); clustering needs at least "
             f"{MIN_CONCEPTS}: give prompts with more concept words"
         ))  # fmt: skip
-    k = min(15, n - 1, max(3, n // 3)) if n_neighbors is None else n_neighbors
+    k = min(15, n - 1) if n_neighbors is None else n_neighbors
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k < n:
         msg = f"n_neighbors={n_neighbors!r} must be an integer in [1, {n - 1}] ({n} concepts)."
         raise InputError(msg)
@@ -298,7 +301,10 @@ def decode_tables(
         rows = rank_words(dirs, concept=dirs.concepts, top=int(top)).rows("concept")
         words = _table(rows, WORD_COLUMNS)
     else:
-        words = _table([], WORD_COLUMNS, "no prompt word has a direction")
+        words = _table([], WORD_COLUMNS, (
+            "no prompt word has a direction: a concept needs prompts with it and prompts "
+            "without it"
+        ))  # fmt: skip
     return {
         "words": words,
         "defaults": model_defaults(result, families),

@@ -306,6 +306,12 @@ def _prompt_directions(
     means /= sizes[:, None]
     content = [frozenset(tokenize(p)) for p in keys]  # every non-stop word
     candidates = sorted({w for ws in content for w in ws if allowed is None or w in allowed})
+    # one-word substitutions: the prompts j whose words minus x are a given set, with x
+    substitutions: dict[frozenset[str], list[tuple[int, str]]] = {}
+    for j, ws in enumerate(content):
+        for x in ws:
+            substitutions.setdefault(ws - {x}, []).append((j, x))
+    family_of_prompt = [{fam[x] for x in ws if x in fam} for ws in content]
     names, raws, counts, matched = [], [], [], []
     for w in candidates:
         has = np.array([w in ws for ws in content])
@@ -313,18 +319,12 @@ def _prompt_directions(
         if n_with < min_count or not (~has).any():
             continue
         family = fam.get(w)
-        same_kind = (
-            np.array([any(fam.get(x) == family for x in ws) for ws in content]) & ~has
-            if family is not None
-            else np.zeros(G, dtype=bool)
-        )
+        same_kind = np.array([family in fs for fs in family_of_prompt]) & ~has
         contributions, n_matched = [], 0
         for g in np.flatnonzero(has):
-            rest = content[g] - {w}
             match = [
-                j for j in range(G)
-                if not has[j] and rest <= content[j] and len(extra := content[j] - rest) == 1
-                and (family is None or fam.get(next(iter(extra))) == family)
+                j for j, x in substitutions.get(content[g] - {w}, ())
+                if x != w and (family is None or fam.get(x) == family)
             ]  # fmt: skip
             if match:
                 n_matched += 1
