@@ -19,11 +19,12 @@ Directions from prompts (this project's design: a *matched* contrast)
     the prompt (and what they bring into h) out of ``w``'s direction, which an unmatched
     difference of means would absorb whenever the prompts are not a full factorial design.
 Directions from captions (as in :mod:`.associations`)
-    :func:`.concept_directions` on the caption words (mean difference of samples whose caption
-    has the word against those whose caption does not), read from the variation *within*
-    each prompt (h and indicators centred per prompt), so a prompt's own component of h does
-    not leak into an attribute's direction. A word whose captions never vary within a prompt
-    has no caption direction.
+    The ``mean_difference`` direction of :func:`.concept_directions` with ``groups`` = the
+    prompts: mean h of the samples whose caption has the word minus mean h of the others,
+    with h centred within each prompt, so a prompt's own component of h does not leak into
+    an attribute's direction. A word whose captions never vary within a prompt has no caption
+    direction. It is computed from sums (``Zᵀ H`` and the prompt means), without a centred
+    copy of h.
 ``source="both"``
     A word with a direction from both sources gets the normalised sum of the two unit vectors
     (its ``source`` is ``"both"``); a word with one keeps it. Without captions, "both" uses the
@@ -37,7 +38,8 @@ samples the directions were read from).
 
 Several timesteps are weighted equally as in :func:`.flatten_h` (each timestep's block divided
 by its root-mean-square norm over the samples); the scales are kept, so a new h-vector is
-scaled the same way. Only numpy is used.
+scaled the same way. h is read one timestep block at a time (a float64 copy of one block, not
+of all of h, is the largest temporary). Only numpy and scipy are used.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..exceptions import InputError
-from .directions import STOP_WORDS, concept_directions, tokenize, word_indicator
+from .directions import STOP_WORDS, tokenize, word_indicator
 
 __all__ = [
     "SOURCES",
@@ -275,35 +277,54 @@ def _inputs(
     return h, prompts, captions
 
 
-def _flatten(h: np.ndarray, timestep: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Scaled, flattened h and the per-timestep scales (see :func:`.flatten_h`)."""
-    H = np.asarray(h, dtype=np.float64)
-    T = H.shape[1]
+def _statistics(
+    h: np.ndarray, groups: np.ndarray, G: int, Z: np.ndarray, timestep: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sums of the scaled, flattened h, one timestep block at a time.
+
+    With ``H`` the ``(n, D)`` matrix of :func:`.flatten_h` (never built whole): returns the
+    per-timestep ``scale``, ``center`` (mean row of H), ``means`` (``(G, D)``, mean row per
+    prompt) and ``ZH = Zᵀ H`` (``(V, D)``, for the caption directions).
+    """
+    import scipy.sparse as sp
+
+    n, T, d = h.shape
     if timestep is not None:
         if isinstance(timestep, bool) or not -T <= int(timestep) < T:
             msg = f"timestep={timestep} is not a column of h: it has {T} timesteps."
             raise InputError(msg)
-        return H[:, int(timestep), :], np.ones(T)
-    rms = np.sqrt(np.mean(np.sum((H - H.mean(axis=0)) ** 2, axis=2), axis=0))
-    scale = np.where(rms > 0, rms, 1.0)
-    return (H / scale[None, :, None]).reshape(H.shape[0], -1), scale
+        blocks = [int(timestep) % T]
+    else:
+        blocks = list(range(T))
+    sizes = np.bincount(groups, minlength=G).astype(np.float64)
+    E = sp.csr_matrix((1.0 / sizes[groups], (groups, np.arange(n))), shape=(G, n))
+    Zt = np.asarray(Z, dtype=np.float64).T
+    scale = np.ones(T)
+    D = len(blocks) * d
+    center, means, ZH = np.empty(D), np.empty((G, D)), np.empty((Zt.shape[0], D))
+    for b, t in enumerate(blocks):
+        X = np.array(h[:, t, :], dtype=np.float64)  # a copy: scaled in place below
+        m = X.mean(axis=0)
+        if timestep is None:
+            rms = float(np.sqrt(np.mean(np.sum((X - m) ** 2, axis=1))))
+            scale[t] = rms if rms > 0 else 1.0
+            X /= scale[t]
+            m /= scale[t]
+        cols = slice(b * d, (b + 1) * d)
+        center[cols], means[:, cols], ZH[:, cols] = m, E @ X, Zt @ X
+    return scale, center, means, ZH
 
 
 # ---------------------------------------------------------------------- prompt directions
 def _prompt_directions(
-    H: np.ndarray,
-    prompts: list[str],
+    means: np.ndarray,
+    sizes: np.ndarray,
+    keys: np.ndarray,
     allowed: set[str] | None,
     fam: dict[str, str],
     min_count: int,
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(concepts, raw directions, sample counts, matched share) from the prompts."""
-    keys, inverse = np.unique(np.asarray(prompts, dtype=object).astype(str), return_inverse=True)
-    G = keys.size
-    sizes = np.bincount(inverse, minlength=G).astype(np.float64)
-    means = np.zeros((G, H.shape[1]))
-    np.add.at(means, inverse, H)
-    means /= sizes[:, None]
+    """(concepts, unit directions, sample counts, matched share) from the prompt means."""
     content = [frozenset(tokenize(p)) for p in keys]  # every non-stop word
     candidates = sorted({w for ws in content for w in ws if allowed is None or w in allowed})
     # one-word substitutions: the prompts j whose words minus x are a given set, with x
@@ -338,21 +359,15 @@ def _prompt_directions(
         raws.append(np.mean(contributions, axis=0))
         counts.append(n_with)
         matched.append(n_matched / int(has.sum()))
-    D = H.shape[1]
-    return (
-        names,
-        np.asarray(raws, dtype=np.float64).reshape(len(names), D),
-        np.asarray(counts, dtype=np.int64),
-        np.asarray(matched, dtype=np.float64),
-    )
-
-
-def _unit(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit rows and a mask of rows that are not (numerically) zero."""
+    raw = np.asarray(raws, dtype=np.float64).reshape(len(names), means.shape[1])
     norms = np.linalg.norm(raw, axis=1)
-    top = float(norms.max()) if norms.size else 0.0
-    ok = norms > max(top * 1e-9, 1e-300)
-    return raw / np.where(ok, norms, 1.0)[:, None], ok
+    ok = norms > 1e-9 * max(float(np.linalg.norm(means, axis=1).max(initial=0.0)), 1e-300)
+    return (
+        [w for w, k in zip(names, ok, strict=True) if k],
+        raw[ok] / norms[ok, None],
+        np.asarray(counts, dtype=np.int64)[ok],
+        np.asarray(matched, dtype=np.float64)[ok],
+    )
 
 
 def word_directions(
@@ -424,18 +439,23 @@ def word_directions(
         )
         raise InputError(msg)
     allowed, fam = _vocabulary(vocabulary)
-    H, scale = _flatten(h, timestep)
-    center = H.mean(axis=0)
-    concepts, raw_c, counts_c, matched = _prompt_directions(H, prompts, allowed, fam, min_count)
-    unit_c, ok_c = _unit(raw_c)
-    concepts = [w for w, k in zip(concepts, ok_c, strict=True) if k]
-    unit_c, counts_c, matched = unit_c[ok_c], counts_c[ok_c], matched[ok_c]
+    keys, groups = np.unique(np.asarray(prompts, dtype=object).astype(str), return_inverse=True)
+    use_captions = source in ("captions", "both") and captions is not None
+    cap_words, Z = [], np.zeros((len(prompts), 0), dtype=bool)
+    if use_captions:
+        vocab = None if allowed is None else sorted(allowed)
+        cap_words, Z = word_indicator(captions, vocabulary=vocab, stop_words=STOP_WORDS)
+    scale, center, means, ZH = _statistics(h, groups, keys.size, Z, timestep)
+    sizes = np.bincount(groups, minlength=keys.size)
+    concepts, unit_c, counts_c, matched = _prompt_directions(
+        means, sizes, keys, allowed, fam, min_count
+    )
     table: dict[str, dict[str, Any]] = {}
     if source in ("prompts", "both"):
         for j, w in enumerate(concepts):
             table[w] = {"prompts": (unit_c[j], int(counts_c[j]))}
-    if source in ("captions", "both") and captions is not None:
-        for w, v, c in _caption_directions(H, prompts, captions, allowed, min_count, source):
+    if use_captions:
+        for w, v, c in _caption_directions(cap_words, Z, groups, means, ZH, min_count):
             table.setdefault(w, {})["captions"] = (v, c)
     if not table:
         msg = (
@@ -445,7 +465,7 @@ def word_directions(
         )
         raise InputError(msg)
     words = sorted(table)
-    D = H.shape[1]
+    D = center.size
     vectors, sources, counts = np.zeros((len(words), D)), [], []
     for i, w in enumerate(words):
         entry = table[w]
@@ -479,25 +499,28 @@ def word_directions(
 
 
 def _caption_directions(
-    H: np.ndarray,
-    prompts: list[str],
-    captions: list[str],
-    allowed: set[str] | None,
+    words: list[str],
+    Z: np.ndarray,
+    groups: np.ndarray,
+    means: np.ndarray,
+    ZH: np.ndarray,
     min_count: int,
-    source: str,
 ) -> list[tuple[str, np.ndarray, int]]:
-    vocab = None if allowed is None else sorted(allowed)
-    names, Z = word_indicator(captions, vocabulary=vocab, stop_words=STOP_WORDS)
-    _, groups = np.unique(np.asarray(prompts, dtype=object).astype(str), return_inverse=True)
-    try:
-        dirs = concept_directions(H, Z, words=names, min_count=min_count, groups=groups)
-    except InputError:
-        if source == "captions":
-            raise
-        return []  # "both": the prompts alone
-    raw = dirs.vectors * dirs.norms[:, None]
-    unit, ok = _unit(raw)
-    return [(w, unit[j], int(dirs.counts[j])) for j, w in enumerate(dirs.words) if ok[j]]
+    """Within-prompt mean differences of the caption words, from sums (no n × D copy).
+
+    With ``Hc`` = h centred per prompt (``H - E M``), the mean of ``Hc`` over the samples with
+    the word minus the mean over those without is ``Zᵀ Hc (1/k + 1/(n - k))``, since ``Hc``
+    sums to zero; ``Zᵀ Hc = Zᵀ H - C M`` with ``C`` the word's count per prompt.
+    """
+    n = Z.shape[0]
+    k = Z.sum(axis=0)
+    C = np.zeros((Z.shape[1], means.shape[0]))
+    np.add.at(C.T, groups, Z.astype(np.float64))
+    raw = ZH - C @ means
+    norms = np.linalg.norm(raw, axis=1)
+    scale = np.linalg.norm(ZH, axis=1)
+    ok = (k >= min_count) & (n - k >= min_count) & (norms > 1e-9 * np.maximum(scale, 1e-300))
+    return [(w, raw[j] / norms[j], int(k[j])) for j, w in enumerate(words) if ok[j]]
 
 
 # ------------------------------------------------------------------------------ ranking
