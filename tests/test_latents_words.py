@@ -312,7 +312,7 @@ def test_cli_json_top_words(folder):
 
 
 def test_cli_table_and_sources(folder):
-    out, _ = folder
+    out, r = folder
     res = invoke(out, "-c", "square", "--source", "captions")
     assert res.exit_code == 0, res.output
     assert "words of 'square' (shape" in res.stdout
@@ -320,6 +320,12 @@ def test_cli_table_and_sources(folder):
     assert lines
     assert "captions" in lines[0]
     assert lines[0].split("│")[1].strip() == "1"
+    one = invoke(out, "-c", "square", "--timestep", "1", "--json")
+    want = rank_words(word_directions(r, vocabulary=FAMILIES, timestep=1), concept="square")
+    got = json.loads(one.stdout)["concepts"]["square"]
+    assert [w["word"] for w in got["words"]] == want.words[0]
+    assert got["matched"] == 1.0
+    assert got["n_samples"] == 40
     every = invoke(out, "--json")  # no --concept: every concept
     assert sorted(json.loads(every.stdout)["concepts"]) == [
         "blue", "circle", "cross", "green", "red", "square", "triangle", "yellow"]  # fmt: skip
@@ -331,6 +337,15 @@ def test_cli_user_errors_exit_2(folder, tmp_path):
     assert res.exit_code == 2
     assert "Unknown concept 'hexagon'" in res.output
     assert "square" in res.output
+    res = invoke(out, "--concept", "small")
+    assert res.exit_code == 2
+    assert "'small' has a direction from the captions only" in " ".join(res.output.split())
+    res = invoke(out, "--concept", "square", "--top", "0")
+    assert res.exit_code == 2
+    assert "--top 0 must be at least 1" in res.output
+    res = invoke(out, "--timestep", "2")
+    assert res.exit_code == 2
+    assert "--timestep 2 is not valid: hspace.npy has 2 timesteps" in " ".join(res.output.split())
     res = invoke(out, "--sample", "999")
     assert res.exit_code == 2
     assert "--sample 999 is not a sample" in res.output

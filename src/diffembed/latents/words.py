@@ -142,10 +142,15 @@ class WordDirections:
     def _concept(self, concept: str) -> int:
         key = str(concept).lower()
         if key not in self.concept_index:
-            msg = (
-                f"Unknown concept {concept!r}: it has no prompt direction. Known concepts: "
-                f"{', '.join(self.concepts) or 'none'}."
-            )
+            known = ", ".join(self.concepts) or "none"
+            if key in self.index:
+                msg = (
+                    f"{concept!r} has a direction from the captions only: no prompt is contrasted "
+                    "with it (it needs prompts with it and prompts without it), so it is not a "
+                    f"concept; rank the words of a sample instead. Known concepts: {known}."
+                )
+            else:
+                msg = f"Unknown concept {concept!r}: no prompt direction. Known concepts: {known}."
             raise InputError(msg)
         return self.concept_index[key]
 
