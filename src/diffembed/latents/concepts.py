@@ -145,26 +145,27 @@ def model_defaults(
     fams = _families(families)
     if not fams:
         return _table([], DEFAULT_COLUMNS, "no attribute families: defaults are per family")
-    prompts = [frozenset(tokenize(str(p))) for p in table["prompt"]]
+    keys, inverse = np.unique(np.asarray(table["prompt"]).astype(str), return_inverse=True)
+    prompt_words = [frozenset(tokenize(p)) for p in keys]  # each distinct prompt once
     captions = _column(table, "caption")
     if not any(f in table for f in fams) and captions is None:
         return _table([], DEFAULT_COLUMNS, "the images were not captioned")
-    cap_words = None if captions is None else [frozenset(tokenize(c)) for c in captions]
     rows: list[dict[str, Any]] = []
     for family, words in fams.items():
         column = _column(table, family)
-        if column is None and cap_words is None:
+        if column is None and captions is None:
             continue
-        unspecified = [i for i, ws in enumerate(prompts) if not ws & set(words)]
-        if not unspecified:
+        unsaid = np.array([not ws & set(words) for ws in prompt_words], dtype=bool)[inverse]
+        n = int(unsaid.sum())
+        if n == 0:
             continue
-        n = len(unspecified)
-        for w in words:
-            if column is not None:
-                k = sum(column[i] == w for i in unspecified)
-            else:
-                k = sum(w in cap_words[i] for i in unspecified)  # type: ignore[index]
-            rows.append({"family": family, "word": w, "rate": k / n, "n_samples": n})
+        if column is not None:
+            seen = np.asarray(column, dtype=object)[unsaid]
+            hits = {w: int(np.sum(seen == w)) for w in words}
+        else:
+            texts = [set(tokenize(c)) for c, u in zip(captions, unsaid, strict=True) if u]  # type: ignore[arg-type]
+            hits = {w: sum(w in t for t in texts) for w in words}
+        rows += [{"family": family, "word": w, "rate": hits[w] / n, "n_samples": n} for w in words]
     if not rows:
         return _table([], DEFAULT_COLUMNS, "every prompt names a word of every family")
     order = {f: i for i, f in enumerate(fams)}
