@@ -178,3 +178,19 @@ def test_decode_tables_uncaptioned_and_degenerate():
     assert "No vocabulary word has a direction" in skipped_reason(tables["concepts"])
     with pytest.raises(InputError, match="top=0 must be a positive integer"):
         decode_tables(r, FAMILIES, top=0)
+
+
+def test_an_engine_failure_skips_the_clusters_with_its_message(monkeypatch):
+    from diffembed.diffusion_map import DiffusionMap
+    from diffembed.exceptions import NumericalError
+
+    def fail(self, X, y=None):
+        msg = "the eigensolver did not converge"
+        raise NumericalError(msg)
+
+    monkeypatch.setattr(DiffusionMap, "fit_transform", fail)
+    table = concept_clusters(planted_directions())
+    assert table.num_rows == 0
+    assert skipped_reason(table) == (
+        "the concept directions could not be embedded: the eigensolver did not converge"
+    )

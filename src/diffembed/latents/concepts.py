@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..exceptions import InputError
+from ..exceptions import DiffembedError, InputError
 from .directions import tokenize
 from .words import Source, WordDirections, rank_words, word_directions
 
@@ -231,14 +231,17 @@ def concept_clusters(
     ):
         msg = f"n_clusters={n_clusters!r} must be an integer in [1, {n}] ({n} concepts)."
         raise InputError(msg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # small graphs: disconnected pieces are expected
-        dm = DiffusionMap(n_components=2, n_neighbors=int(k), random_state=random_state)
-        Y = dm.fit_transform(X)
-        tree = DiffusionHierarchy(
-            n_clusters=int(n_clusters), n_neighbors=int(k), n_components=min(20, n - 2),
-            n_null=0, random_state=random_state,
-        ).fit(X)  # fmt: skip
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # small graphs: disconnected pieces are expected
+            dm = DiffusionMap(n_components=2, n_neighbors=int(k), random_state=random_state)
+            Y = dm.fit_transform(X)
+            tree = DiffusionHierarchy(
+                n_clusters=int(n_clusters), n_neighbors=int(k), n_components=min(20, n - 2),
+                n_null=0, random_state=random_state,
+            ).fit(X)  # fmt: skip
+    except DiffembedError as exc:  # a degenerate set of directions: say so, do not fail decode
+        return _table([], CONCEPT_COLUMNS, f"the concept directions could not be embedded: {exc}")
     labels = np.asarray(tree.labels_)
     rows = [
         {"concept": c, "dc1": float(Y[i, 0]), "dc2": float(Y[i, 1]), "cluster": int(labels[i]),
