@@ -331,6 +331,15 @@ def test_cli_table_and_sources(folder):
         "blue", "circle", "cross", "green", "red", "square", "triangle", "yellow"]  # fmt: skip
 
 
+def test_cli_prints_texts_verbatim(tmp_path):
+    r = synthetic_decode(prompts=PROMPTS[:8], seeds=4)
+    r.table["prompt"] = np.array([p.replace("a ", "[bold]a ") for p in r.table["prompt"]])
+    out = write_decode_folder(tmp_path / "o", r)
+    res = invoke(out, "--sample", "0")
+    assert res.exit_code == 0, res.output
+    assert "sample 0: '[bold]a circle'" in res.stdout  # rich markup in a prompt is not applied
+
+
 def test_cli_user_errors_exit_2(folder, tmp_path):
     out, r = folder
     res = invoke(out, "--concept", "hexagon")

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..exceptions import InputError
@@ -254,11 +255,12 @@ def _print_tables(payload: dict[str, Any]) -> None:
         for s, v in payload["samples"].items()
     ]  # fmt: skip
     for title, rows in titled:
-        table = Table(title=f"words of {title}", title_justify="left")
+        table = Table(title=escape(f"words of {title}"), title_justify="left")
         for name, justify in (("rank", "right"), ("word", "left"), ("family", "left"),
                               ("cosine", "right"), ("source", "left")):  # fmt: skip
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for r in rows:
             cos = "nan" if r["cosine"] is None else f"{r['cosine']:+.3f}"
-            table.add_row(str(r["rank"]), r["word"], r["family"] or "", cos, r["source"])
+            table.add_row(str(r["rank"]), escape(r["word"]), escape(r["family"] or ""), cos,
+                          r["source"])  # fmt: skip
         console.print(table)
