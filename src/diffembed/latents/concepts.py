@@ -274,7 +274,8 @@ def decode_tables(
     top
         Words per concept in ``words``.
     source, timestep
-        See :func:`.words.word_directions`.
+        See :func:`.words.word_directions`; ``source="captions"`` on an uncaptioned run uses
+        the prompts (the ``source`` column says which).
     n_clusters, random_state
         See :func:`concept_clusters`.
 
