@@ -132,8 +132,10 @@ def test_decode_writes_everything(patched, tmp_path):
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} == {
         "associations.csv", "hspace.npy", "samples.parquet", "samples.png", "manifest.json",
-        "report.html",
+        "report.html", "images",
     }  # fmt: skip
+    assert sorted(p.name for p in (out / "images").iterdir()) == [f"{i:06d}.png" for i in range(15)]
+    assert not (tmp_path / "out.partial").exists()  # the checkpoint is gone once committed
     header = (out / "associations.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     assert header[:5] == list(COLUMNS)
     assert "significant" in header
@@ -212,7 +214,8 @@ def test_decode_errors(patched, tmp_path):
     assert "--timesteps '7a' is not valid" in flat(r.output)
 
 
-def test_decode_without_classifier_and_helpers(tiny_model, monkeypatch, tmp_path):
+def test_decode_without_classifier_runs_prompt_only(tiny_model, monkeypatch, tmp_path):
+    """--captioner auto on a model without a classifier: prompt-only, every sample written."""
     import dataclasses
 
     import diffembed.latents.hspace as hs
@@ -222,9 +225,38 @@ def test_decode_without_classifier_and_helpers(tiny_model, monkeypatch, tmp_path
     prompts = tmp_path / "p.txt"
     prompts.write_text("a\nb\n", encoding="utf-8")
     (tmp_path / "model").mkdir()  # -o never lies inside an input directory
-    r = invoke(tmp_path / "model", "--prompts", prompts, "-o", tmp_path / "o")
+    r = invoke(tmp_path / "model", "--prompts", prompts, "-o", tmp_path / "o", "--seeds", 2,
+               "--steps", 2)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = flat(r.output)
+    assert "model has no attribute classifier: prompt-only run (--captioner none)" in text
+    assert "prompt-only run (no captioner): no concept × attribute associations" in text
+    assert "no report.html: the report shows associations, and there are none" in text
+    out = tmp_path / "o"
+    assert {p.name for p in out.iterdir()} == {
+        "hspace.npy", "samples.parquet", "samples.png", "manifest.json", "images"
+    }
+    assert np.load(out / "hspace.npy").shape == (4, 2, 16)
+    assert list(pq.read_table(out / "samples.parquet").column_names) == [
+        "prompt", "seed", "prompt_id"
+    ]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["results"]["captioner"] == "none"
+    assert manifest["results"]["families"] is None
+    assert manifest["results"]["n_pairs"] == 0
+    # --captioner classifier on the same model names the fix
+    r = invoke(tmp_path / "model", "--prompts", prompts, "-o", tmp_path / "o2", "--captioner",
+               "classifier")  # fmt: skip
     assert r.exit_code == 2
-    assert "has no attribute classifier" in flat(r.output)
+    assert "this model has no attribute classifier" in flat(r.output)
+    assert "--captioner clip:DIR" in flat(r.output)
+    assert not (tmp_path / "o2").exists()
+    assert not (tmp_path / "o2.partial").exists()
+
+
+def test_helpers(tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a\nb\n", encoding="utf-8")
     assert parse_timesteps("980, 500,20") == [980, 500, 20]
     assert parse_timesteps("all") is None
     assert read_prompts(prompts) == ["a", "b"]

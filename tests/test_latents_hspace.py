@@ -321,3 +321,30 @@ def test_stable_diffusion_pipeline_object_and_folder(tiny_sd):
     np.testing.assert_allclose(again.h, res.h, rtol=1e-4, atol=1e-5)
     with pytest.raises(InputError, match=r"Timestep 80 is not visited.*81, 61, 41, 21, 1"):
         extract_hspace(pipe, prompts, timesteps=[80], num_inference_steps=5)
+
+
+def test_recorder_pool_and_extract_in_another_precision():
+    from diffembed.latents.ddpm import DDPMModel
+
+    unet = tiny_unet()
+    x, cond = torch.randn(2, 3, 8, 8), torch.randn(2, 4, CROSS)
+    with torch.no_grad(), HSpaceRecorder(unet, reduce="pool:2") as rec:
+        rec.begin(2)
+        mid = {}
+        hook = unet.mid_block.register_forward_hook(lambda m, a, o: mid.__setitem__("h", o))
+        unet(x, 5, encoder_hidden_states=cond)
+        hook.remove()
+    full = mid["h"].numpy()  # (2, 16, 4, 4)
+    want = full.reshape(2, 16, 2, 2, 2, 2).mean(axis=(3, 5)).reshape(2, -1)
+    np.testing.assert_allclose(rec.stack()[:, 0], want, rtol=1e-5, atol=1e-6)
+    # bfloat16 on the CPU: the U-Net is cast, h comes back as float32, close to float32's
+    model = DDPMModel(tiny_unet(), diffusers.DDPMScheduler(num_train_timesteps=100), HashEncoder())
+    ref = extract_hspace(model, ["a", "b"], seeds=2, num_inference_steps=3)
+    low = extract_hspace(model, ["a", "b"], seeds=2, num_inference_steps=3, device="cpu",
+                         dtype="bfloat16")  # fmt: skip
+    assert next(model.unet.parameters()).dtype == torch.bfloat16
+    assert low.h.dtype == np.float32
+    assert not np.array_equal(low.h, ref.h)
+    assert np.corrcoef(low.h.ravel(), ref.h.ravel())[0, 1] > 0.95
+    with pytest.raises(InputError, match="float16 on the CPU is refused"):
+        extract_hspace(model, ["a"], device="cpu", dtype="float16")

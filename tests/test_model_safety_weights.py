@@ -71,12 +71,13 @@ def test_decode_cli_refuses_pickled_weights_with_exit_2(pickled_sd, tmp_path):
     assert "holds only pickled weights" in text
     assert "Traceback" not in result.output
     assert not (tmp_path / "a").exists()
-    # with the flag the pipeline loads; it has no attribute classifier, the next refusal
+    # with the flag the pipeline loads; it has no attribute classifier: a prompt-only run
     result = runner.invoke(app, [*args, "-o", str(tmp_path / "b"), "--allow-pickle-weights"])
     text = flat(result.output)
-    assert result.exit_code == 2, text
-    assert "has no attribute classifier" in text
+    assert result.exit_code == 0, text
+    assert "has no attribute classifier: prompt-only run (--captioner none)" in text
     assert "holds only pickled weights" not in text
+    assert np.load(tmp_path / "b" / "hspace.npy").shape == (2, 2, 16)
 
 
 # ---------------------------------------------------------------- DDPM model folders

@@ -28,21 +28,19 @@ from .diffusion_checks import (
     warn_degenerate,
 )
 from .diffusion_state import FittedStateMixin
+from .diffusion_transform import NystromTransformMixin, diffusion_coordinates, timescales
 from .dimension import mle_dimension
 from .exceptions import InputError, NumericalError
 from .kernels import BandwidthEstimate, DistanceScaleError, estimate_bandwidth, rule_kernel
 from .neighbors import (
-    NeighborIndex,
     build_index,
     count_duplicates,
     graph_components,
     graph_from_arrays,
     graph_from_precomputed,
-    precomputed_rows_to_graph,
     resolve_knn_method,
     sample_recall,
 )
-from .nystrom import nystrom_weights
 from .operators import diffusion_operator
 from .spectral import SOLVERS, component_eigenpairs, resolve_solver, top_eigenpairs
 
@@ -57,43 +55,12 @@ BANDWIDTH_RULES = ("auto", "adaptive", "bgh", "knn")
 AUTO_BANDWIDTH = "adaptive"
 
 
-def timescales(eigenvalues: np.ndarray) -> np.ndarray:
-    """Relaxation times ``-1 / log(lambda)``: inf for λ >= 1, NaN for λ <= 0."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    out = np.full(lam.shape, np.nan)
-    inside = (lam > 0) & (lam < 1)
-    out[inside] = -1.0 / np.log(lam[inside])
-    out[lam >= 1] = np.inf
-    return out
-
-
-def _power(eigenvalues: np.ndarray, t: float) -> np.ndarray:
-    """``lambda ** t`` keeping the sign of negative eigenvalues (warns for fractional t)."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    if t == 0:
-        return np.ones_like(lam)
-    if np.any(lam < 0) and float(t) != int(t):
-        warnings.warn(
-            f"Negative eigenvalues raised to the fractional power t={t}; using "
-            "sign(lambda) * |lambda|**t. Use an integer t or more neighbours.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return np.sign(lam) * np.abs(lam) ** t
-
-
-def diffusion_coordinates(
-    eigenvectors: np.ndarray, eigenvalues: np.ndarray, t: float
-) -> np.ndarray:
-    """Diffusion coordinates at time t: ``eigenvectors * eigenvalues ** t`` (column-wise)."""
-    return np.asarray(eigenvectors) * _power(eigenvalues, t)[None, :]
-
-
 class DiffusionMap(
     SummaryReprMixin,
     SaveLoadMixin,
     DiffusionFeaturesOutMixin,
     FittedStateMixin,
+    NystromTransformMixin,
     TransformerMixin,
     BaseEstimator,
 ):
@@ -159,6 +126,11 @@ class DiffusionMap(
         Threads for the neighbour search.
     random_state
         Seed for the eigensolver start vector and the bandwidth sweep's row sample.
+    verbose
+        0 (default): silent. 1: a line per fitting stage on stderr (neighbours, bandwidth,
+        kernel, operator, eigensolve) with its time, count and rate, and while a long stage
+        runs a progress line with its rate and ETA (the eigensolver's products or
+        iterations and residual). 2: nested stages too.
 
     Attributes
     ----------
@@ -241,6 +213,7 @@ class DiffusionMap(
         disconnected: Disconnected = "auto",
         n_jobs: int | None = None,
         random_state: int | None = None,
+        verbose: int = 0,
     ) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -254,6 +227,7 @@ class DiffusionMap(
         self.disconnected = disconnected
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
 
     # ----------------------------------------------------------------- named constructors
     @classmethod
@@ -281,6 +255,7 @@ class DiffusionMap(
         check_in(self.knn, "knn", ("auto", "exact", "approximate"))
         check_in(self.eigen_solver, "eigen_solver", SOLVERS)
         check_in(self.disconnected, "disconnected", ("auto", "raise", "largest", "components"))
+        _progress.check_verbose(self.verbose)
         bw = self.bandwidth
         if isinstance(bw, str):
             check_in(bw, "bandwidth", BANDWIDTH_RULES)
@@ -330,6 +305,10 @@ class DiffusionMap(
         self
         """
         self._check_params()
+        with _progress.verbosity(self.verbose):
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> DiffusionMap:
         X = self._validate_fit_input(X)
         n = X.shape[0]
         if self.n_neighbors >= n:
@@ -347,8 +326,9 @@ class DiffusionMap(
             raise InputError(msg)
         timings: dict[str, float] = {}
 
-        with _progress.stage("neighbors", timings):
+        with _progress.task("neighbors", n, unit="rows", timings=timings) as running:
             distances = self._fit_neighbors(X)
+            running.advance(n)
         self.n_duplicates_ = count_duplicates(distances)
         if self.n_duplicates_:
             warnings.warn(
@@ -406,7 +386,7 @@ class DiffusionMap(
             sp.issparse(op.S),
             self.intrinsic_dimension_,
         )
-        with _progress.stage("eigensolve", timings):
+        with _progress.task("eigensolve", timings=timings):
             per_component = n_comp > 1 and self.disconnected in ("auto", "components")
             vals, vecs = self._eigenpairs(op.S, labels[fitted] if per_component else None)
         warn_degenerate(vals, self.bandwidth, self.n_neighbors)
@@ -521,78 +501,7 @@ class DiffusionMap(
         -------
         ndarray of shape (n_new, n_components)
         """
-        check_is_fitted(self, "eigenvalues_")
-        t = self.t if t is None else check_real(t, "t", low=0.0)
-        n_fit = int(self.fitted_mask_.sum())
-        # A fitted row of P holds the point itself and its n_neighbors neighbours: a new point
-        # gets the same number of fitted points, so a fitted point maps (nearly) onto itself.
-        k = min(self.n_neighbors + 1, n_fit)
-        if self.metric == "precomputed":
-            Xv = X if sp.issparse(X) else check_data_matrix(X, name="X", min_samples=1)
-            graph = precomputed_rows_to_graph(Xv, k, self.fitted_mask_.size)
-            graph = graph[:, self.fitted_mask_] if not self.fitted_mask_.all() else graph
-        else:
-            if sp.issparse(X):
-                Xv = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
-            else:
-                Xv = check_data_matrix(X, name="X", min_samples=1)
-                Xv = validate_data(self, named(X, Xv), dtype=np.float64, reset=False)
-            fitted_scale = None
-            if self._X_fit is not None:
-                fit_data = self._X_fit.data if sp.issparse(self._X_fit) else self._X_fit
-                fitted_scale = float(np.max(np.abs(fit_data))) if fit_data.size else 0.0
-            check_magnitude(Xv, fitted_scale=fitted_scale)
-            dist, ind = self._get_index().query(Xv, k)
-            graph = graph_from_arrays(dist, ind, n_index=n_fit)
-        lam = self.eigenvalues_
-        if np.any(np.abs(lam) < 1e-8):
-            warnings.warn(
-                "Some eigenvalues are ~0; the Nyström extension divides by them and the "
-                "matching coordinates of new points are unreliable.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        out = diffusion_coordinates(self._nystrom_psi(graph), lam, t)
-        bad = ~np.isfinite(out).all(axis=1)
-        if bad.any():
-            msg = (
-                f"{int(bad.sum())} of {out.shape[0]} new points got non-finite coordinates "
-                f"(first: row {int(np.flatnonzero(bad)[0])}): their distances to the fitted "
-                "points are outside the range the fitted bandwidth can weigh, or an eigenvalue "
-                "is 0. Check that the new data has the units and columns of the fitted data."
-            )
-            raise InputError(msg)
-        return out
-
-    def _nystrom_psi(self, graph: sp.csr_matrix) -> np.ndarray:
-        """Nyström eigenfunctions ψ of new rows from their distance ``graph`` to the fitted rows.
-
-        ``graph`` holds each new row's ``n_neighbors + 1`` nearest fitted rows (the columns are
-        the fitted rows); the weights use the fitted bandwidth, α and densities.
-        """
-        mask = self.fitted_mask_
-        P = nystrom_weights(
-            graph,
-            bandwidth=self.bandwidth_,
-            alpha=self.alpha,
-            density=self.density_[mask],
-            local_scales=None if self.local_scales_ is None else self.local_scales_[mask],
-            n_neighbors=self.n_neighbors,
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (P @ self.eigenvectors_[mask]) / np.asarray(self.eigenvalues_)[None, :]
-
-    def _get_index(self) -> NeighborIndex:
-        if getattr(self, "_index", None) is None:
-            self._index = build_index(
-                self._X_fit, method=self.knn_method_, metric=self.metric, n_jobs=self.n_jobs
-            )
-        return self._index
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_index"] = None  # rebuilt on demand from the fitted data
-        return state
+        return self._nystrom_transform(X, t)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

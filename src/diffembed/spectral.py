@@ -53,6 +53,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from threadpoolctl import threadpool_limits
 
+from . import _progress
 from .exceptions import InputError, NumericalError
 
 __all__ = [
@@ -115,6 +116,31 @@ def _dense_matrix(S) -> np.ndarray:
     if isinstance(S, spla.LinearOperator):
         return np.asarray(S @ np.eye(S.shape[0]), dtype=np.float64)
     return np.asarray(S, dtype=np.float64)
+
+
+def _counted(S, what: str):
+    """S as an operator that counts its products on the running progress task (if any).
+
+    ARPACK has no callback; its matrix-vector products are what it spends its time on, so
+    the progress line shows their count and rate. Without a listener S is returned as is.
+    """
+    running = _progress.current()
+    if running is None:
+        return S
+    running.unit = "products"
+    running.info["solver"] = what
+
+    def matvec(x: np.ndarray) -> np.ndarray:
+        out = S @ x
+        running.advance()
+        return out
+
+    def matmat(x: np.ndarray) -> np.ndarray:
+        out = S @ x
+        running.advance(x.shape[1] if x.ndim == 2 else 1)
+        return out
+
+    return spla.LinearOperator(S.shape, matvec=matvec, matmat=matmat, dtype=np.float64)
 
 
 def _fallback(
@@ -252,7 +278,8 @@ def _top_eigenpairs(
             v0 = rng.uniform(-1.0, 1.0, size=n)
             ncv = min(n, max(2 * n_eigenpairs + 1, 24))
             vals, vecs = spla.eigsh(
-                S, k=n_eigenpairs, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=AUTO_ARPACK_BUDGET
+                _counted(S, "arpack"), k=n_eigenpairs, which="LA", v0=v0, ncv=ncv, tol=tol,
+                maxiter=AUTO_ARPACK_BUDGET,
             )
             order = np.argsort(vals)[::-1]
             return np.asarray(vals[order], dtype=np.float64), fix_signs(vecs[:, order])
@@ -270,7 +297,8 @@ def _top_eigenpairs(
         try:
             if solver == "arpack":
                 vals, vecs = spla.eigsh(
-                    S, k=n_eigenpairs, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=budget
+                    _counted(S, "arpack"), k=n_eigenpairs, which="LA", v0=v0, ncv=ncv,
+                    tol=tol, maxiter=budget,
                 )
             else:
                 vals, vecs = _shift_invert(S, n_eigenpairs, v0, ncv, tol, budget)
@@ -291,7 +319,8 @@ def _top_eigenpairs(
     else:
         X0 = rng.standard_normal((n, n_eigenpairs))
         vals, vecs = spla.lobpcg(
-            S, X0, largest=True, tol=tol or 1e-8, maxiter=max_iter or 500, verbosityLevel=0
+            _counted(S, "lobpcg"), X0, largest=True, tol=tol or 1e-8, maxiter=max_iter or 500,
+            verbosityLevel=0,
         )
     order = np.argsort(vals)[::-1]
     return np.asarray(vals[order], dtype=np.float64), fix_signs(vecs[:, order])
@@ -303,9 +332,14 @@ def _shift_invert(S, k: int, v0: np.ndarray, ncv: int, tol: float, max_iter: int
     sigma = 1.0 + SHIFT
     A = (sp.identity(n, format="csc") * sigma - sp.csc_matrix(S)).tocsc()
     # A is symmetric: a minimum-degree ordering on A + A^T halves the fill-in of COLAMD.
+    running = _progress.current()
+    if running is not None:
+        running.update(step="LU factorisation")
     lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+    if running is not None:
+        running.info.pop("step", None)
     # eigenvalues of A^{-1} are mu = 1 / (sigma - lambda) > 0, largest for lambda nearest 1
-    op = spla.LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64)
+    op = _counted(spla.LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64), "shift_invert")
     mu, vecs = spla.eigsh(op, k=k, which="LA", v0=v0, ncv=ncv, tol=tol, maxiter=max_iter)
     return sigma - 1.0 / mu, vecs
 
@@ -340,9 +374,17 @@ def _amg_lobpcg(
     finally:
         np.random.set_state(saved)  # noqa: NPY002
 
+    running = _progress.current()
+    if running is not None:
+        running.unit = "iterations"
+        running.info["solver"] = "amg"
+
     def precondition(block: np.ndarray) -> np.ndarray:
         block = np.asarray(block)
         columns = block.reshape(n, -1).astype(np.float32)
+        if running is not None:  # LOBPCG preconditions its active residuals once an iteration
+            residual = float(np.max(np.linalg.norm(block.reshape(n, -1), axis=0)))
+            running.advance(residual=residual)
         out = np.column_stack([vcycle @ columns[:, j] for j in range(columns.shape[1])])
         return out.astype(np.float64).reshape(block.shape)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from .latents_clip import clip_train_command
 from .latents_decode import decode_command
 from .latents_model import sample_command, train_command
 from .latents_words import words_command
@@ -26,4 +27,5 @@ latents_app = typer.Typer(
 latents_app.command("train")(train_command)
 latents_app.command("sample")(sample_command)
 latents_app.command("decode")(decode_command)
+latents_app.command("clip-train")(clip_train_command)
 latents_app.command("words")(words_command)

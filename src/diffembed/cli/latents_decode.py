@@ -1,25 +1,33 @@
 """``diffembed latents decode``: generate from prompts, read h-space, score associations.
 
 ``diffembed latents decode MODEL --prompts prompts.txt -o OUT/`` generates every prompt (one
-per line) with ``--seeds`` seeds, records the U-Net's mid-block output at ``--timesteps``
-(:class:`~diffembed.latents.hspace.HSpaceRecorder`), captions the images with the model's
-attribute classifier, and scores every concept (prompt word) × attribute (caption word) pair
-(:func:`~diffembed.latents.associations.score_associations`). It writes, atomically (a failed
-run leaves nothing; an existing directory is refused unless ``--overwrite``):
+per line) with ``--seeds`` seeds on ``--device`` in ``--dtype``, records the U-Net's mid-block
+output at ``--timesteps`` (:class:`~diffembed.latents.hspace.HSpaceRecorder`, reduced by
+``--reduce mean|flatten|pool:K``), captions the images with ``--captioner`` (``auto``: the
+model's attribute classifier, else none; ``classifier``; ``clip:DIR`` over ``--vocabulary``;
+``none``: prompt-only) and writes every table of
+:func:`~diffembed.latents.analysis.analyse`. MODEL is a diffembed model directory or any
+local diffusers pipeline folder whose denoiser is a ``UNet2DConditionModel``
+(:mod:`diffembed.latents.pipelines`; safetensors only unless ``--allow-pickle-weights``).
+
+Sampling streams into the checkpoint ``OUT.partial/`` (:mod:`diffembed.latents.streaming`):
+one batch of images in memory at a time; an interrupted run keeps its finished batches there
+and ``--resume`` makes only the rest. The outputs are committed atomically (a failed run
+leaves nothing in OUT; an existing directory is refused unless ``--overwrite``):
 
 =====================  =======================================================================
-``associations.csv``   ``concept, attribute, effect, p_value, q_value`` then ``n_concept,
-                       n_rest, n_prompts_concept, n_prompts_rest, caption_rate_concept,
-                       caption_rate_rest, caption_p_value, direction_sd, significant``: one
-                       row per pair tested, by q then p.
+``NAME.csv``           every table :func:`~diffembed.latents.analysis.analyse` returns
+                       (``associations.csv`` at least, when the images were captioned).
 ``hspace.npy``         ``(n_samples, n_timesteps, d)`` float32 h-vectors.
-``samples.parquet``    ``prompt, seed, prompt_id, caption`` and the predicted attribute of
-                       every family (``shape, colour, size, position``), one row per sample.
+``samples.parquet``    ``prompt, seed, prompt_id``, and with a captioner ``caption`` and the
+                       predicted word of every family, one row per sample.
+``images/NNNNNN.png``  every sample; ``NNNNNN`` is its row in ``samples.parquet``.
 ``samples.png``        contact sheet: one row per prompt (up to 32), one column per seed
-                       (up to 12).
+                       (up to 12), read from ``images/``.
 ``manifest.json``      command, model, prompts file (SHA-256), parameters, truncated prompts,
-                       results (significant pairs), timings, versions, outputs.
-``report.html``        the offline report (:mod:`diffembed.plotting.latents_report`).
+                       results (significant pairs, captioner, families), timings, versions.
+``report.html``        the offline report (:mod:`diffembed.plotting.latents_report`), when
+                       there are associations.
 =====================  =======================================================================
 """
 
@@ -60,6 +68,7 @@ __all__ = [
 ]
 
 METHODS = ("mean_difference", "ridge")
+EVIDENCE = ("hspace", "captions", "both")
 ALTERNATIVES = ("greater", "two-sided")
 _FLAGS = {
     "seeds": "--seeds",
@@ -70,6 +79,7 @@ _FLAGS = {
     "q_threshold": "--q",
     "min_effect": "--min-effect",
     "batch_size": "--batch-size",
+    "reduce": "--reduce",
 }
 
 
@@ -158,6 +168,46 @@ def decode_command(
         str, typer.Option("--alternative", help="greater (positive associations) or two-sided.")
     ] = "greater",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per U-Net batch.")] = 64,
+    captioner: Annotated[
+        str,
+        typer.Option(
+            "--captioner",
+            help="Captions of the images: auto (the model's classifier, else none), "
+            "classifier, clip:DIR (zero-shot CLIP over --vocabulary) or none (prompt-only).",
+        ),
+    ] = "auto",
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option("--vocabulary", help="attributes.json (families → words) for clip:DIR."),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
+    ] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option("--dtype", help="float32, float16 (CUDA only) or bfloat16."),
+    ] = "float32",
+    reduce: Annotated[
+        str,
+        typer.Option(
+            "--reduce",
+            help="Mid-block map → vector: mean (spatial mean), flatten, or pool:K (K×K cells).",
+        ),
+    ] = "mean",
+    evidence: Annotated[
+        str, typer.Option("--evidence", help="Associations from hspace, captions or both.")
+    ] = "both",
+    adherence_threshold: Annotated[
+        float,
+        typer.Option("--adherence-threshold", help="Least prompt adherence of a usable prompt."),
+    ] = 0.8,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run from OUT.partial/ (same model, prompts, options).",
+        ),
+    ] = False,
     random_state: Annotated[
         int, typer.Option(help="Seed of the permutations.", callback=check_seed)
     ] = 0,
@@ -191,11 +241,18 @@ def decode_command(
             "alternative": alternative,
             "batch_size": batch_size,
             "random_state": random_state,
+            "captioner": captioner.strip(),
+            "vocabulary": None if vocabulary is None else str(vocabulary),
+            "device": device,
+            "dtype": dtype,
+            "reduce": reduce,
+            "evidence": evidence,
+            "adherence_threshold": adherence_threshold,
         }
         _check_params(params)
         prompts = read_prompts(prompts_file)
         _run_decode(ui, model, prompts_file, prompts, out, overwrite, not no_report, params,
-                    allow_pickle_weights=allow_pickle_weights)  # fmt: skip
+                    allow_pickle_weights=allow_pickle_weights, resume=resume)  # fmt: skip
 
 
 def _check_params(p: dict[str, Any]) -> None:
@@ -216,22 +273,30 @@ def _check_params(p: dict[str, Any]) -> None:
     if not p["guidance_scale"] >= 1:
         msg = f"guidance_scale={p['guidance_scale']} must be >= 1 (1: no guidance)."
         raise InputError(msg)
+    if p["evidence"] not in EVIDENCE:
+        msg = f"--evidence {p['evidence']!r} is not valid: choose hspace, captions or both."
+        raise InputError(msg)
+    if not 0 <= p["adherence_threshold"] <= 1:
+        msg = (
+            f"--adherence-threshold {p['adherence_threshold']} must lie in [0, 1] (the share of "
+            "a prompt's samples whose captions show what it asks for); 0.8 is the default."
+        )
+        raise InputError(msg)
+    spec = p["captioner"]
+    if spec not in ("auto", "classifier", "none") and not (
+        spec.startswith("clip:") and spec[5:].strip()
+    ):
+        msg = (
+            f"--captioner {spec!r} is not valid: choose auto, classifier, clip:DIR (a local "
+            "CLIP folder, e.g. clip:models/clip) or none."
+        )
+        raise InputError(msg)
+    if p["vocabulary"] is not None and not Path(p["vocabulary"]).is_file():
+        msg = f"--vocabulary {p['vocabulary']} does not exist: give an attributes.json file."
+        raise InputError(msg)
+    from ..latents.hspace import parse_reduce
 
-
-def _truncated(obj: Any, prompts: list[str]) -> tuple[list[int], int | None]:
-    """Indices of prompts longer than the text encoder's limit, and that limit."""
-    encoder = getattr(obj, "encoder", None)
-    if encoder is not None and hasattr(encoder, "encode"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            encoder.encode(prompts)  # cached: sampling reuses the embeddings
-        return list(getattr(encoder, "truncated_", []) or []), getattr(encoder, "max_length", None)
-    tokenizer = getattr(obj, "tokenizer", None)
-    if tokenizer is not None:
-        limit = int(tokenizer.model_max_length)
-        ids = tokenizer(prompts, truncation=False)["input_ids"]
-        return [i for i, t in enumerate(ids) if len(t) > limit], limit
-    return [], None
+    parse_reduce(p["reduce"])
 
 
 def _run_decode(
@@ -245,120 +310,110 @@ def _run_decode(
     params: dict[str, Any],
     *,
     allow_pickle_weights: bool = False,
+    resume: bool = False,
 ) -> None:
     from ..io import writers
-    from ..latents.analysis import analyse
-    from ..latents.hspace import _resolve, extract_hspace
+    from ..latents import hspace
+    from ..latents.streaming import Checkpoint, partial_path, stream_hspace
+    from .latents_decode_steps import (
+        _analyse,
+        _checkpoint_kept,
+        _progress_lines,
+        _run_key,
+        _setup,
+        _write_sheet,
+    )
 
     start = time.perf_counter()
-    with ui.stages() as timings, writers.output_directory(
-        out, overwrite, inputs=[model_path, prompts_file]
-    ) as tmp:
-        with _progress.stage("load"):
-            kind, obj = _resolve(model_path, allow_pickle_weights)
-        classifier = getattr(obj, "classifier", None)
-        if classifier is None:
-            msg = (
-                f"{model_path} has no attribute classifier, so the generated images cannot be "
-                "captioned and there are no attribute words to score. Decode a model trained "
-                "with `diffembed latents train` (it carries its classifier), or call "
-                "diffembed.latents.extract_hspace and score_associations(h, prompts, captions) "
-                "in Python with captions of your own."
-            )
-            raise InputError(msg)
-        truncated, limit = _truncated(obj, prompts)
-        if truncated:
-            shown = "; ".join(repr(prompts[i]) for i in truncated[:3])
-            ui.warn(
-                f"{len(truncated)} prompt{'s' if len(truncated) > 1 else ''} longer than the "
-                f"text encoder's {limit} tokens {'were' if len(truncated) > 1 else 'was'} "
-                f"truncated: {shown}{' ...' if len(truncated) > 3 else ''}"
-            )
+    vocabulary = params.get("vocabulary")
+    inputs = [model_path, prompts_file, *([vocabulary] if vocabulary else [])]
+    if params["captioner"].startswith("clip:"):
+        inputs.append(params["captioner"][5:])  # -o never replaces the CLIP folder either
+    with ui.stages() as timings, writers.output_directory(out, overwrite, inputs=inputs) as tmp:
+        setup = _setup(ui, model_path, prompts, params, allow_pickle_weights)
+        obj, captioner = setup["obj"], setup["captioner"]
         n = len(prompts) * params["seeds"]
+        key = _run_key(model_path, prompts, params, setup)
+        ckpt = Checkpoint.open(partial_path(out), key, n, params["batch_size"], resume=resume)
+        if resume:
+            ui.info(
+                f"resuming {ckpt.path}: {ckpt.resumed} of {n} samples already made"
+                if ckpt.resumed else f"nothing to resume in {ckpt.path}: starting a new run"
+            )  # fmt: skip
         ui.info(
-            f"decoding {Path(model_path).name}: {len(prompts)} prompts × {params['seeds']} seeds "
-            f"= {n} samples, {params['num_inference_steps']} steps, guidance "
-            f"{params['guidance_scale']:g}"
+            f"decoding {Path(model_path).name} on {setup['device']} ({params['dtype']}): "
+            f"{len(prompts)} prompts × {params['seeds']} seeds = {n} samples, "
+            f"{params['num_inference_steps']} steps, guidance {params['guidance_scale']:g}, "
+            f"captioner {captioner.name if captioner is not None else 'none'}"
         )
-        with _progress.stage("sample"), ui.capture_warnings(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*were truncated")  # reported above
-            result = extract_hspace(
-                obj, prompts, seeds=params["seeds"], timesteps=params["timesteps"],
-                num_inference_steps=params["num_inference_steps"],
-                guidance_scale=params["guidance_scale"], batch_size=params["batch_size"],
-            )  # fmt: skip
-        families = _families(obj)
-        with _progress.stage("associations"):
-            analysis = analyse(
-                result, families=families, method=params["method"], alpha=params["alpha"],
-                n_permutations=params["n_permutations"], alternative=params["alternative"],
-                q_threshold=params["q_threshold"], min_effect=params["min_effect"],
-                random_state=params["random_state"],
-            )  # fmt: skip
-        for message in analysis.warnings:
-            ui.warn(message)
-        table = analysis.tables["associations"]
-        with _progress.stage("write"):
-            for name, extra in analysis.tables.items():
-                writers.write_csv_atomic(extra, tmp / f"{name}.csv")
-            writers.write_npy_atomic(result.h, tmp / "hspace.npy")
-            from ..io.writers import write_parquet_atomic
-            from ..latents.hspace import _arrow_columns
-
-            write_parquet_atomic(_arrow_columns(result.table), tmp / "samples.parquet")
-            outputs = [f"{name}.csv" for name in analysis.tables]
-            outputs += ["hspace.npy", "samples.parquet"]
-            if result.images is not None:
-                from ..plotting.latents_report import contact_sheet, png_bytes
-
-                sheet = contact_sheet(result.images, result.table["prompt_id"])
-                with writers.atomic_path(tmp / "samples.png") as path:
-                    path.write_bytes(png_bytes(sheet))
-                outputs.append("samples.png")
-        outputs += ["manifest.json"] + (["report.html"] if report else [])
-        rows = table.to_pylist()
-        manifest = {
-            **manifest_head("latents decode"),
-            "input": {
-                "model": str(model_path),
-                "model_kind": kind,
-                "prompts_file": str(prompts_file),
-                "prompts_sha256": hashlib.sha256(Path(prompts_file).read_bytes()).hexdigest(),
-                "n_prompts": len(prompts),
-            },
-            "parameters": {**params, "timesteps_recorded": result.timesteps},
-            "truncated_prompts": [prompts[i] for i in truncated],
-            "encoder_max_tokens": limit,
-            "results": {
-                "n_samples": len(result),
-                "h_shape": list(result.h.shape),
-                **analysis.summary,
-                "families": families,
-                "model_config": _model_summary(obj),
-            },
-            "timings": {},
-            "versions": {**versions(), **_torch_versions()},
-            "outputs": outputs,
-        }
-        write_manifest(manifest, tmp, timings, start)
-        if report:
-            from ..plotting.latents_report import write_latents_report
-
-            with _progress.stage("report"):
-                write_latents_report(tmp, source=str(out))
+        with _checkpoint_kept(ui, ckpt):
+            with _progress.stage("sample"), ui.capture_warnings(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*were truncated")  # reported above
+                result = stream_hspace(
+                    setup["kind"], obj, prompts, ckpt, seeds=list(range(params["seeds"])),
+                    timesteps=setup["timesteps"], num_inference_steps=params["num_inference_steps"],
+                    guidance_scale=params["guidance_scale"], reduce=params["reduce"],
+                    captioner=captioner, progress=_progress_lines(ui),
+                )  # fmt: skip
+            families = captioner.families if captioner is not None else None
+            analysis = _analyse(ui, result, families, params)
+            with _progress.stage("write"):
+                for name, extra in analysis.tables.items():
+                    writers.write_csv_atomic(extra, tmp / f"{name}.csv")
+                outputs = [f"{name}.csv" for name in analysis.tables]
+                outputs += ckpt.export(tmp)
+                writers.write_parquet_atomic(hspace._arrow_columns(result.table),
+                                             tmp / "samples.parquet")  # fmt: skip
+                outputs.append("samples.parquet")
+                if _write_sheet(tmp, result.table["prompt_id"]):
+                    outputs.append("samples.png")
+            if report and "associations" not in analysis.tables:
+                ui.info("no report.html: the report shows associations, and there are none.")
+                report = False
+            outputs += ["manifest.json"] + (["report.html"] if report else [])
+            manifest = {
+                **manifest_head("latents decode"),
+                "input": {
+                    "model": str(model_path),
+                    "model_kind": setup["kind"],
+                    "prompts_file": str(prompts_file),
+                    "prompts_sha256": hashlib.sha256(Path(prompts_file).read_bytes()).hexdigest(),
+                    "n_prompts": len(prompts),
+                },
+                "parameters": {
+                    **params,
+                    "timesteps_recorded": result.timesteps,
+                    "device_used": setup["device"],
+                },
+                "truncated_prompts": setup["truncated"],
+                "encoder_max_tokens": setup["limit"],
+                "results": {
+                    "n_samples": len(result),
+                    "h_shape": list(result.h.shape),
+                    "resumed_samples": ckpt.resumed,
+                    **analysis.summary,
+                    "captioner": captioner.name if captioner is not None else "none",
+                    "families": families,
+                    "model_config": _model_summary(obj),
+                },
+                "timings": {},
+                "versions": {**versions(), **_torch_versions()},
+                "outputs": outputs,
+            }
             write_manifest(manifest, tmp, timings, start)
-    ui.show(_summary(rows, out, outputs, len(result), time.perf_counter() - start))
+            if report:
+                from ..plotting.latents_report import write_latents_report
 
-
-def _families(obj: Any) -> dict[str, list[str]] | None:
-    """The attribute families of the model's classifier (the shapes families by default)."""
-    classifier = getattr(obj, "classifier", None)
-    families = getattr(classifier, "families", None) or getattr(classifier, "attributes", None)
-    if isinstance(families, dict) and all(not isinstance(v, str) for v in families.values()):
-        return {str(k): [str(x) for x in v] for k, v in families.items()}
-    from ..latents.shapes import ATTRIBUTES
-
-    return {k: list(v) for k, v in ATTRIBUTES.items()}
+                with _progress.stage("report"):
+                    write_latents_report(tmp, source=str(out))
+                write_manifest(manifest, tmp, timings, start)
+            n_result = len(result)
+            del result
+    kept = ckpt.remove()
+    if kept:
+        ui.warn(f"{kept[0]} was left in place: it holds files diffembed did not write.")
+    rows = analysis.tables["associations"].to_pylist() if "associations" in analysis.tables else []
+    ui.show(_summary(rows, out, outputs, n_result, time.perf_counter() - start))
 
 
 def _model_summary(obj: Any) -> dict[str, Any]:
@@ -402,8 +457,6 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
 def is_decode_output(out: Path) -> bool:
     """Whether ``out/manifest.json`` names the command ``latents decode``."""
     return manifest_command(out) == "latents decode"
-
-
 
 
 def rebuild_decode_report(ui: UI, out: Path) -> None:

@@ -12,6 +12,7 @@ function                  what                                                  
 :func:`netmf`             graph → NetMF matrix → SVD (``NodeVectors``)            ``nodes``
 :func:`deepwalk_matrix`   graph → random walks → PPMI → SVD                       ``nodes``
 :func:`encode`            texts → a pretrained sentence encoder (extra ``text``)  ``encoders``
+:func:`clip_vectors`      images and texts → one space, from a local CLIP folder  ``clip``
 ========================  ======================================================  ==========
 
 Data loaders (``diffembed.embed.data``) and evaluations (``diffembed.embed.evaluate``) cover
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .clip import ClipEncoder, ClipVectors, clip_vectors
 from .cooccurrence import cooccurrence_counts
 from .graphs import Graph, as_graph, read_edge_list
 from .keyed import KeyedVectors, NodeVectors, WordVectors
@@ -34,6 +36,8 @@ from .sentences import sentence_vectors
 from .words import word_vectors
 
 __all__ = [
+    "ClipEncoder",
+    "ClipVectors",
     "Graph",
     "KeyedVectors",
     "LSAResult",
@@ -41,6 +45,7 @@ __all__ = [
     "PCAResult",
     "WordVectors",
     "as_graph",
+    "clip_vectors",
     "cooccurrence_counts",
     "deepwalk_matrix",
     "encode",

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _progress
 from ..exceptions import InputError
 
 __all__ = [
@@ -265,9 +266,12 @@ def count_id_chunks(
     """
     window = weights.size
     total: sp.csr_matrix | None = None
+    running = _progress.current()  # a "count" task, counted in tokens
     for ids in chunks:
         offsets = range(1, min(window, ids.size - 1) + 1)
         valid = ids >= 0
+        if running is not None:
+            running.advance(int(np.count_nonzero(valid)))
         keeps = [valid[:-d] & valid[d:] for d in offsets]
         sizes = [int(k.sum()) for k in keeps]
         n_pairs = sum(sizes)

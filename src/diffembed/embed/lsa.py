@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import _progress
 from .._api import LSAOutputMixin
 from .._validation import check_int, check_real, check_strings
 from ..exceptions import InputError
@@ -76,6 +77,7 @@ class LSAResult(LSAOutputMixin):
         return docs.most_similar(int(query), topn=topn)
 
 
+@_progress.verbose_function
 def lsa(
     documents: Sequence[str] | Iterable[str],
     n_components: int = 100,
@@ -89,6 +91,7 @@ def lsa(
     eig: float = 0.5,
     n_iter: int = 5,
     random_state: int | None = 0,
+    verbose: int = 0,
 ) -> LSAResult:
     """Latent semantic analysis of a collection of documents.
 
@@ -108,6 +111,9 @@ def lsa(
         Eigenvalue weighting ``p`` of the term vectors ``V Σ^p``.
     n_iter, random_state
         Power iterations and seed of the randomized SVD.
+    verbose
+        0 (default): silent. 1: a line per step on stderr (vectorize, svd) with its time and
+        rate (documents per second).
 
     Returns
     -------
@@ -141,7 +147,9 @@ def lsa(
     else:
         vectorizer = CountVectorizer(**options)
     try:
-        X = vectorizer.fit_transform(docs)
+        with _progress.task("vectorize", len(docs), unit="documents") as running:
+            X = vectorizer.fit_transform(docs)
+            running.advance(len(docs))
     except ValueError as exc:  # "empty vocabulary", "max_df corresponds to < documents than min_df"
         msg = (
             f"No vocabulary could be built from {len(docs)} document(s): {exc}. Give documents "
@@ -161,7 +169,8 @@ def lsa(
     svd = TruncatedSVD(
         n_components, algorithm="randomized", n_iter=n_iter, random_state=random_state
     )
-    doc_vectors = svd.fit_transform(X)
+    with _progress.task("svd"):
+        doc_vectors = svd.fit_transform(X)
     s = svd.singular_values_
     terms = vectorizer.get_feature_names_out().tolist()
     Vt = svd.components_

@@ -315,6 +315,7 @@ def _eig(
     }
 
 
+@_progress.verbose_function
 def netmf(
     graph: Any,
     dim: int | None = None,
@@ -334,6 +335,7 @@ def netmf(
     n_iter: int = 2,
     random_state: int | None = 0,
     threads: int | None = None,
+    verbose: int = 0,
 ) -> NodeVectors:
     """NetMF node vectors: the matrix DeepWalk factorises, factorised directly.
 
@@ -377,6 +379,9 @@ def netmf(
     n_iter, random_state, threads
         Randomized SVD power iterations (2: more did not help on the panel, and on the WordNet
         noun graph 5 scored lower), seed, BLAS-thread cap.
+    verbose
+        0 (default): silent. 1: a line per step on stderr (graph, NetMF matrix, SVD,
+        propagation) with its time, and progress lines while a long step runs.
 
     Returns
     -------
@@ -396,7 +401,7 @@ def netmf(
     window, negative, propagate = auto.pop("window"), auto.pop("negative"), auto.pop("propagate")
     propagate = check_int(propagate, "propagate", low=0)
     _check_hops(propagate_hops)
-    with _progress.stage("netmf matrix", timings):
+    with _progress.task("netmf matrix", timings=timings):
         X, facts = netmf_matrix(
             g,
             window=window,
@@ -436,7 +441,7 @@ def _factorize(
     threads: int | None,
     timings: dict[str, float],
 ) -> tuple[np.ndarray, np.ndarray]:
-    with _progress.stage("svd", timings):
+    with _progress.task("svd", timings=timings):
         if sp.issparse(X) and X.nnz == 0:
             msg = (
                 "The node–context matrix is all zeros (no pair above chance): the graph is too "
@@ -468,12 +473,12 @@ def _propagate(
     steps = check_int(steps, "propagate", low=0)
     if steps == 0:
         return vectors
-    with _progress.stage("propagate", timings):
+    with _progress.task("propagate", steps, unit="steps", timings=timings) as running:
         A = graph.adjacency
         degree = np.asarray(A.sum(axis=1)).ravel()
         P = sp.csr_matrix(sp.diags(1.0 / degree) @ A)
         total, current = vectors.copy(), vectors
-        for _ in range(steps):
+        for _ in _progress.counted(range(steps), running):
             for _ in range(hops):
                 current = P @ current
             total += current
@@ -510,6 +515,7 @@ def random_walks(
     return walks
 
 
+@_progress.verbose_function
 def deepwalk_matrix(
     graph: Any,
     dim: int | None = None,
@@ -527,6 +533,7 @@ def deepwalk_matrix(
     n_iter: int = 5,
     random_state: int | None = 0,
     threads: int | None = None,
+    verbose: int = 0,
 ) -> NodeVectors:
     """Node vectors from sampled random walks: co-occurrence → shifted PPMI → SVD.
 
@@ -545,7 +552,7 @@ def deepwalk_matrix(
         Shift ``b`` of the PMI (``log b`` subtracted).
     num_walks, walk_length
         Walks per node and their length (DeepWalk: 10 × 80).
-    eig, propagate, propagate_hops, weighted, isolated, n_iter, random_state, threads
+    eig, propagate, propagate_hops, weighted, isolated, n_iter, random_state, threads, verbose
         As for :func:`netmf`, with this builder's defaults: no propagation (``propagate=0``,
         ``propagate_hops=1`` when set) and 5 power iterations.
     """
@@ -563,7 +570,7 @@ def deepwalk_matrix(
         walks = random_walks(
             g, num_walks=num_walks, walk_length=walk_length, random_state=random_state
         )
-    with _progress.stage("count", timings):
+    with _progress.task("count", unit="tokens", timings=timings):
         pad = np.full((walks.shape[0], window), -1, dtype=np.int32)
         padded = np.hstack([walks, pad])
         # about 4M pairs per counting step (~70 MB), whatever the window

@@ -34,6 +34,7 @@ from .pmi import PMIKind, pmi_matrix
 __all__ = ["word_vectors"]
 
 
+@_progress.verbose_function
 def word_vectors(
     corpus: CorpusLike,
     *,
@@ -54,6 +55,7 @@ def word_vectors(
     threads: int | None = None,
     chunk_tokens: int = 500_000,
     two_pass: bool | None = None,
+    verbose: int = 0,
 ) -> WordVectors:
     """Build word vectors from a corpus by PPMI-SVD.
 
@@ -98,6 +100,9 @@ def word_vectors(
     two_pass
         Read the corpus twice (words, then pairs) instead of keeping 4 bytes per token in
         memory; default: only for corpus files above 1 GiB.
+    verbose
+        0 (default): silent. 1: a line per step on stderr with its time and rate, and
+        progress lines with rate and ETA while a long step runs. 2: nested steps too.
 
     Returns
     -------
@@ -126,7 +131,7 @@ def word_vectors(
         raise InputError(msg)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    with _progress.stage("count", timings):
+    with _progress.task("count", unit="tokens", timings=timings):
         counts, vocab = cooccurrence_counts(
             corpus,
             window=window,
@@ -153,7 +158,7 @@ def word_vectors(
             "or kind='pmi'."
         )
         raise InputError(msg)
-    with _progress.stage("svd", timings):
+    with _progress.task("svd", timings=timings):
         U, s, Vt = truncated_svd(M, dim, n_iter=n_iter, random_state=random_state, threads=threads)
         pmi_nnz = int(M.nnz)
         del M

@@ -42,6 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from .. import _progress
 from .tree import ward_linkage
 
 __all__ = ["Condensation", "condensation_step", "diffusion_condensation", "knn_indices"]
@@ -257,6 +258,8 @@ def _condense(
     steps = 0
     ind: np.ndarray | None = None
     age = 0
+    running = _progress.current()  # the engine's task: merges written, levels formed
+    base = running.completed if running is not None else 0.0
     while Y.shape[0] > 1 and steps < max_steps:
         steps += 1
         if ind is None or age >= refresh:
@@ -297,6 +300,8 @@ def _condense(
         m, node_id, leaves = new_m, new_ids, new_leaves
         boundaries.append(n_rows)
         scales.append(eps)
+        if running is not None:
+            running.update(completed=base + n_rows, levels=len(boundaries))
     converged = Y.shape[0] == 1
     if not converged:
         Zr = ward_linkage(Y, m)

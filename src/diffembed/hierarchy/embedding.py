@@ -9,6 +9,7 @@ functions, and its own tree; the trees are joined last (see :func:`~.tree.join_f
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
+from .. import _progress
 from ..dimension import mle_dimension
 from ..exceptions import NumericalError
 from ..kernels import (
@@ -216,19 +218,24 @@ def component_coordinates(
     bandwidths = np.full(n_comp, np.nan)
     stationary = np.zeros(n)
     times = np.full(n_comp, np.nan)
+    # the progress task counts rows per component; one component: the solver's own products
+    running = _progress.current() if n_comp > 1 else None
     for c in range(n_comp):
         idx = np.flatnonzero(labels == c)
         size = idx.size
         if size <= 2:
             eigenvalues.append(np.empty(0))
             stationary[idx] = 1.0 / size
+            if running is not None:
+                running.advance(size)
             continue
         sub = graph[idx][:, idx]
         K, bandwidths[c] = component_kernel(sub, affinity, bandwidth, n_neighbors, random_state)
         dimension = None if affinity or size <= DENSE_MAX else mle_dimension(sub)
         op = diffusion_operator(K, alpha)
         dim = min(n_components, size - 2)
-        vals, vecs = _eigenpairs(op.S, dim + 1, size, dimension, random_state)
+        with _progress.detached() if running is not None else nullcontext():
+            vals, vecs = _eigenpairs(op.S, dim + 1, size, dimension, random_state)
         psi = vecs[:, 1:] / np.sqrt(op.stationary)[:, None]
         lam = vals[1:]
         t_c = _auto_time(lam) if t is None else t
@@ -238,6 +245,8 @@ def component_coordinates(
         dims[c] = dim
         eigenvalues.append(lam)
         stationary[idx] = op.stationary
+        if running is not None:
+            running.advance(size)
     return ComponentCoordinates(
         coordinates=coords,
         labels=labels,

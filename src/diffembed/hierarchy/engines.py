@@ -9,12 +9,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import MiniBatchKMeans
 
+from .. import _progress
 from .condensation import diffusion_condensation
 from .embedding import group_means, shared_scale
 from .levels import ladder_boundaries, persistence
 from .tree import ward_linkage
 
-__all__ = ["EngineSettings", "build_trees", "null_persistence", "prepartition"]
+__all__ = ["EngineSettings", "build_trees", "null_persistence", "prepartition", "root_positions"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def build_trees(
     points, get a Ward tree whatever the engine.
     """
     parts, local_bounds, steps, converged = [], [], 0, True
+    running = _progress.current()  # the engine's task, counted in merges
     scale = None
     if settings.engine == "condensation":
         scale = shared_scale(Y, groups, dims, settings.n_neighbors)
@@ -58,6 +60,8 @@ def build_trees(
         if settings.engine == "ward" or g.size == 2 or not np.any(np.ptp(Yg, axis=0) > 0):
             parts.append((g, ward_linkage(Yg, None if np.all(w[g] == 1) else w[g])))
             local_bounds.append(np.arange(1, g.size, dtype=np.int64))
+            if running is not None:
+                running.advance(g.size - 1)
             continue
         res = diffusion_condensation(
             Yg,
@@ -104,11 +108,12 @@ def null_persistence(
         return []
     Yg = Y[np.ix_(g, np.arange(max(dims[big], 1)))]
     curves = []
-    for _ in range(n_null):
+    for _ in _progress.counted(range(n_null), _progress.current()):
         Ys = np.column_stack([rng.permutation(col) for col in Yg.T])
-        parts, local_bounds, _, _ = build_trees(
-            Ys, [np.arange(g.size)], [Yg.shape[1]], w[g], settings
-        )
+        with _progress.detached():  # the draw's merges are not the null task's units
+            parts, local_bounds, _, _ = build_trees(
+                Ys, [np.arange(g.size)], [Yg.shape[1]], w[g], settings
+            )
         inner = local_bounds[0] if settings.engine == "condensation" else ladder_boundaries(g.size)
         bounds = np.unique(np.concatenate([[0], inner, [g.size - 1]]))
         curves.append((g.size - bounds, persistence(parts[0][1], bounds)))
@@ -138,3 +143,15 @@ def prepartition(
     masses = np.bincount(part, minlength=k).astype(np.float64)
     dense = points if not sp.issparse(points) else sp.csr_matrix(points)
     return part, masses, group_means(dense, part, k)
+
+
+def root_positions(points: Any, groups: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    """Mass-weighted mean position of every group (where its tree's root is joined)."""
+    if points is None:
+        return np.zeros((len(groups), 1))
+    out = []
+    for g in groups:
+        block = points[g]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        out.append(np.average(block, axis=0, weights=w[g]))
+    return np.vstack(out)

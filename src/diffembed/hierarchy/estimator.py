@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -18,7 +19,7 @@ from .._validation import check_data_matrix, check_in, check_int, check_real
 from ..diffusion_checks import check_magnitude
 from ..exceptions import DisconnectedGraphError, InputError
 from .embedding import attach_small_components, component_coordinates, graph_components
-from .engines import EngineSettings, build_trees, prepartition
+from .engines import EngineSettings, build_trees, prepartition, root_positions
 from .inputs import read_input
 from .levels import (
     condensation_levels,
@@ -168,6 +169,10 @@ class DiffusionHierarchy(
         ``1 + n_null`` pipelines.
     random_state
         Seed of the bandwidth sweep, eigensolvers, pre-partition and null draws.
+    verbose
+        0 (default): silent. 1: a line per stage on stderr (neighbours, diffusion
+        coordinates, the engine's merges, the null fits) with time and rate, and progress
+        lines with rate and ETA while a long stage runs. 2: nested stages too.
 
     Attributes
     ----------
@@ -255,6 +260,7 @@ class DiffusionHierarchy(
         condensation_kernel: Literal["euclidean", "ward", "adaptive"] = "adaptive",
         n_null: int = 5,
         random_state: int | None = None,
+        verbose: int = 0,
     ) -> None:
         self.engine = engine
         self.n_clusters = n_clusters
@@ -279,6 +285,7 @@ class DiffusionHierarchy(
         self.condensation_kernel = condensation_kernel
         self.n_null = n_null
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------------- checks
     def _check_params(self) -> None:
@@ -306,6 +313,7 @@ class DiffusionHierarchy(
         check_int(self.max_steps, "max_steps", low=1)
         check_in(self.condensation_kernel, "condensation_kernel", ("euclidean", "ward", "adaptive"))
         check_int(self.n_null, "n_null", low=0)
+        _progress.check_verbose(self.verbose)
         if self.space == "input" and (
             self.metric == "precomputed" or self.affinity == "precomputed"
         ):
@@ -354,12 +362,10 @@ class DiffusionHierarchy(
                 f"at most {n_input}."
             )
             raise InputError(msg)
-        if n_input <= SMALL_PROBLEM:
-            # small dense solves and neighbour searches gain nothing from threads, and on a
-            # loaded machine their spin-waiting made a 1 s fit take 5 s: run single-threaded
-            with threadpool_limits(limits=1):
-                self._fit(X, n_input)
-        else:
+        # small dense solves and neighbour searches gain nothing from threads, and on a
+        # loaded machine their spin-waiting made a 1 s fit take 5 s: run single-threaded
+        small = threadpool_limits(limits=1) if n_input <= SMALL_PROBLEM else nullcontext()
+        with _progress.verbosity(self.verbose), small:
             self._fit(X, n_input)
         self.labels_, self.diagnostics_["labels"] = self._flat_labels()
         return self
@@ -434,7 +440,7 @@ class DiffusionHierarchy(
             dims = [Y.shape[1]]
             part_labels = np.zeros(n, dtype=np.int64)
         else:
-            with _progress.stage("diffusion coordinates", timings):
+            with _progress.task("diffusion coordinates", n, unit="rows", timings=timings):
                 cc = component_coordinates(
                     graph,
                     self.n_components,
@@ -461,12 +467,12 @@ class DiffusionHierarchy(
             groups = [np.flatnonzero(part_labels == c) for c in kept]
             dims = [int(dims_all[c]) for c in kept]
             part_labels = np.searchsorted(kept, part_labels)
-        with _progress.stage(self.engine, timings):
+        with _progress.task(self.engine, n - len(groups), unit="merges", timings=timings):
             parts, local_bounds, steps, converged = build_trees(
                 Y, groups, dims, w, self._settings()
             )
         if len(groups) > 1:
-            root_pos = self._root_positions(points, groups, w)
+            root_pos = root_positions(points, groups, w)
             root_mass = np.array([w[g].sum() for g in groups])
         else:
             root_pos, root_mass = np.zeros((1, 1)), np.ones(1)
@@ -487,23 +493,11 @@ class DiffusionHierarchy(
         self._points = points
         curves = None
         if self.n_null and points is not None and not sp.issparse(points):
-            with _progress.stage("null", timings):
-                curves = input_null(self, np.asarray(points, dtype=np.float64), masses)
+            curves = input_null(self, np.asarray(points, dtype=np.float64), masses, timings)
         diagnostics["null"] = "input" if curves is not None else "working coordinates"
         self._finish(
             Z, bounds, Y, part_labels, dims, w, diagnostics, timings, self.n_null, curves
         )
-
-    @staticmethod
-    def _root_positions(points: Any, groups: list[np.ndarray], w: np.ndarray) -> np.ndarray:
-        if points is None:
-            return np.zeros((len(groups), 1))
-        out = []
-        for g in groups:
-            block = points[g]
-            block = block.toarray() if sp.issparse(block) else np.asarray(block)
-            out.append(np.average(block, axis=0, weights=w[g]))
-        return np.vstack(out)
 
     def _finish(
         self, Z, bounds, Y, part_labels, dims, w, diagnostics, timings, n_null, curves=None

@@ -23,7 +23,12 @@ __all__ = ["input_null", "set_salience"]
 Curves = list[tuple[np.ndarray, np.ndarray]]
 
 
-def input_null(model: Any, points: np.ndarray, masses: np.ndarray | None) -> Curves:
+def input_null(
+    model: Any,
+    points: np.ndarray,
+    masses: np.ndarray | None,
+    timings: dict[str, float] | None = None,
+) -> Curves:
     """Level persistence of the whole pipeline on ``model.n_null`` reference inputs.
 
     The reference is the gap statistic's (Tibshirani, Walther & Hastie 2001): points drawn
@@ -35,19 +40,23 @@ def input_null(model: Any, points: np.ndarray, masses: np.ndarray | None) -> Cur
     Ward tilings at k ≈ 24-32, which then looked salient), and shuffling the *input
     columns* (the product of the marginals keeps clusters that are separated along single
     features: three blobs placed along the axes were never salient).
+
+    The draws run as one ``"null"`` progress task (a line with fits/s and ETA), their
+    wall time added to ``timings``.
     """
     rng = np.random.default_rng(model.random_state)
     low, high = points.min(axis=0), points.max(axis=0)
     curves = []
-    for _ in range(model.n_null):
-        Xs = rng.uniform(low, high, size=points.shape)
-        sub = type(model)(**model.get_params())
-        sub.n_null = 0
-        sub.disconnected = "join"
-        sub.n_partitions_ = None
-        graph, pts, is_affinity = sub._read_input(Xs)
-        sub._fit_graph(graph, pts, is_affinity, masses, {})
-        curves.append((sub.n_clusters_per_level_, sub.persistence_))
+    with _progress.task("null", model.n_null, unit="fits", timings=timings) as running:
+        for _ in _progress.counted(range(model.n_null), running):
+            Xs = rng.uniform(low, high, size=points.shape)
+            sub = type(model)(**model.get_params())
+            sub.n_null = 0
+            sub.disconnected = "join"
+            sub.n_partitions_ = None
+            graph, pts, is_affinity = sub._read_input(Xs)
+            sub._fit_graph(graph, pts, is_affinity, masses, {})
+            curves.append((sub.n_clusters_per_level_, sub.persistence_))
     return curves
 
 
@@ -66,8 +75,10 @@ def set_salience(
     ``curves`` are the null draws' ``(n_clusters_per_level, persistence)``; when None they are
     drawn here on the working coordinates ``Y`` (columns shuffled within each part).
     """
+    if curves is None and not n_null:
+        curves = []  # no null fits: no stage line either
     if curves is None:
-        with _progress.stage("null", timings):
+        with _progress.task("null", n_null, unit="fits", timings=timings):
             curves = null_persistence(
                 Y, part_labels, dims, w, model._settings(), n_null, model.random_state
             )

@@ -27,6 +27,7 @@ __all__ = [
     "Captioner",
     "ClassifierCaptioner",
     "captions",
+    "describe",
     "make_captioner",
     "predict",
 ]
@@ -51,11 +52,25 @@ class ClassifierCaptioner:
         from .shapes import ATTRIBUTES
 
         self.classifier = classifier
-        classes = getattr(classifier, "classes_", None) or ATTRIBUTES
-        self.families = {str(k): [str(x) for x in v] for k, v in classes.items()}
+        classes = None
+        for name in ("classes_", "families", "attributes"):
+            value = getattr(classifier, name, None)
+            if isinstance(value, Mapping) and all(not isinstance(v, str) for v in value.values()):
+                classes = value
+                break
+        self.families = {str(k): [str(x) for x in v] for k, v in (classes or ATTRIBUTES).items()}
 
     def predict_proba(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        return self.classifier.predict_proba(images)
+        """The classifier's probabilities (one-hot from ``predict`` when it has none)."""
+        if hasattr(self.classifier, "predict_proba"):
+            return self.classifier.predict_proba(images)
+        words = self.classifier.predict(images)
+        out = {}
+        for family, values in self.families.items():
+            index = {w: j for j, w in enumerate(values)}
+            picked = [index[str(w)] for w in words[family]]
+            out[family] = np.eye(len(values), dtype=np.float64)[picked]
+        return out
 
 
 def predict(captioner: Captioner, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -77,6 +92,26 @@ def captions(captioner: Captioner, images: np.ndarray) -> list[str]:
     words = predict(captioner, images)
     n = len(next(iter(words.values()))) if words else 0
     return [" ".join(str(words[f][i]) for f in captioner.families) for i in range(n)]
+
+
+def describe(captioner: Captioner, images: np.ndarray) -> tuple[list[str], dict[str, list[str]]]:
+    """Captions and the predicted word of every family, with one ``predict_proba`` call.
+
+    The shapes classifier keeps its canonical sentences (``"a small red circle on the left"``).
+    """
+    proba = captioner.predict_proba(images)
+    words = {
+        family: [str(w) for w in np.asarray(values, dtype=object)[np.asarray(proba[family])
+                                                                   .argmax(axis=1)]]
+        for family, values in captioner.families.items()
+        if family in proba
+    }  # fmt: skip
+    if isinstance(captioner, ClassifierCaptioner) and hasattr(captioner.classifier, "captions"):
+        text = [str(c) for c in captioner.classifier.captions(images)]
+    else:
+        n = len(images)
+        text = [" ".join(words[f][i] for f in words) for i in range(n)]
+    return text, words
 
 
 def make_captioner(

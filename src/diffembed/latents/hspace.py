@@ -7,8 +7,8 @@ the sampling loop:
 
 * a forward *pre*-hook on the U-Net reads the ``timestep`` of every call (and the batch size);
 * a forward hook on ``unet.mid_block`` records its output, ``(batch, C, h, w)``, at the chosen
-  timesteps, reduced to ``C`` numbers (``reduce="mean"``, the spatial mean) or kept whole
-  (``"flatten"``, ``C·h·w``).
+  timesteps, reduced to ``C`` numbers (``reduce="mean"``, the spatial mean), kept whole
+  (``"flatten"``, ``C·h·w``) or average-pooled to ``K × K`` cells (``"pool:K"``, ``C·K·K``).
 
 With classifier-free guidance every step calls the U-Net once on a doubled batch,
 ``torch.cat([uncond, cond])``, the unconditional half first (diffusers' pipelines and
@@ -17,21 +17,25 @@ With classifier-free guidance every step calls the U-Net once on a doubled batch
 :func:`extract_hspace` runs the recorder around sampling: a diffembed :class:`~.ddpm.DDPMModel`
 (through :func:`.ddpm.sample`), a diffusers pipeline object (anything with ``.unet`` that is
 called as ``pipe(prompt=..., generator=..., num_inference_steps=..., guidance_scale=...,
-output_type="np")``, Stable Diffusion included), or a local directory holding either.
+output_type="np")``, Stable Diffusion included), or a local directory holding either
+(loaded by :mod:`.pipelines`, optionally on another device and in another precision). The
+``decode`` command streams the same recording to disk batch by batch (:mod:`.streaming`).
 """
 
 from __future__ import annotations
 
 import copy
-import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..exceptions import InputError
+from .pipelines import INSTALL as INSTALL
+from .pipelines import _torch, generate_batch, resolve_device, resolve_dtype, resolve_model
 
 __all__ = [
     "REDUCTIONS",
@@ -40,22 +44,36 @@ __all__ = [
     "check_timesteps",
     "extract_hspace",
     "inference_timesteps",
+    "parse_reduce",
 ]
 
-REDUCTIONS = ("mean", "flatten")
-INSTALL = (
-    "Install the diffusion extra: `pip install torch==2.13.0` first (a CPU build), then "
-    "`pip install 'diffembed[diffusion]'`."
-)
+
+REDUCTIONS = ("mean", "flatten", "pool:K")
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        msg = f"h-space extraction needs torch ({exc}). {INSTALL}"
-        raise ImportError(msg) from exc
-    return torch
+def parse_reduce(reduce: str) -> tuple[str, int]:
+    """``"mean"`` → ("mean", 1), ``"flatten"`` → ("flatten", 0), ``"pool:K"`` → ("pool", K).
+
+    ``mean`` averages the ``(C, h, w)`` mid-block map over space (``d = C``), ``flatten`` keeps
+    it whole (``d = C·h·w``) and ``pool:K`` average-pools it to ``K × K`` cells
+    (``torch.nn.functional.adaptive_avg_pool2d``; ``d = C·K·K``; ``pool:1`` equals ``mean``).
+
+    Raises
+    ------
+    InputError
+        Any other value, or ``K < 1``.
+    """
+    text = str(reduce).strip().lower()
+    if text in ("mean", "flatten"):
+        return text, 1 if text == "mean" else 0
+    match = re.fullmatch(r"pool:(\d+)", text)
+    if match is None or int(match[1]) < 1:
+        msg = (
+            f"reduce={reduce!r} is not valid: choose 'mean' (spatial mean), 'flatten' (the "
+            "whole map) or 'pool:K' with K >= 1 (average-pooled to K x K, e.g. pool:2)."
+        )
+        raise InputError(msg)
+    return "pool", int(match[1])
 
 
 def _compact(values: Sequence[int], limit: int = 12) -> str:
@@ -134,7 +152,8 @@ class HSpaceRecorder:
         Timesteps to record (integers of the scheduler's schedule), or None: every call.
     reduce
         ``"mean"``: average over spatial positions, one ``C``-vector per sample;
-        ``"flatten"``: the whole ``C × h × w`` map, flattened.
+        ``"flatten"``: the whole ``C × h × w`` map, flattened; ``"pool:K"``: average-pooled
+        to ``K × K`` cells, ``C·K·K`` numbers (see :func:`parse_reduce`).
     conditional_half
         When the batch is doubled for classifier-free guidance, keep only its second
         (conditional) half. Doubling is known exactly when :attr:`batch_size` (the number of
@@ -164,12 +183,10 @@ class HSpaceRecorder:
         unet: Any,
         timesteps: Sequence[int] | None = None,
         *,
-        reduce: Literal["mean", "flatten"] = "mean",
+        reduce: str = "mean",
         conditional_half: bool = True,
     ) -> None:
-        if reduce not in REDUCTIONS:
-            msg = f"reduce={reduce!r} is not valid: choose 'mean' or 'flatten'."
-            raise InputError(msg)
+        self._reduce = parse_reduce(reduce)
         if getattr(unet, "mid_block", None) is None:
             msg = (
                 f"{type(unet).__name__} has no mid_block, so it has no h-space to record: give "
@@ -233,7 +250,11 @@ class HSpaceRecorder:
         h = h.detach()
         if doubled:
             h = h[h.shape[0] // 2 :]
-        h = h.float().mean(dim=(2, 3)) if self.reduce == "mean" and h.ndim == 4 else h
+        how, k = self._reduce
+        if h.ndim == 4 and how == "mean":
+            h = h.float().mean(dim=(2, 3))
+        elif h.ndim == 4 and how == "pool":
+            h = _torch().nn.functional.adaptive_avg_pool2d(h.float(), k)
         self.records.setdefault(step, []).append(h.reshape(h.shape[0], -1).cpu().numpy())
 
     # ------------------------------------------------------------- lifecycle
@@ -412,81 +433,14 @@ def _arrow_columns(table: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- extraction
-def _resolve(model_or_pipeline: Any, allow_pickle_weights: bool = False) -> tuple[str, Any]:
-    """("ddpm", DDPMModel) or ("pipeline", pipe) from an object or a local directory.
-
-    A directory's weights load from safetensors only; one holding only pickled weights is
-    refused unless ``allow_pickle_weights`` (unpickling runs code).
-    """
-    if isinstance(model_or_pipeline, str | Path):
-        path = Path(model_or_pipeline).expanduser()
-        if not path.is_dir():
-            msg = (
-                f"{path} is not a directory: give a model directory (`diffembed latents train "
-                "-o MODEL/`) or a local diffusers pipeline folder (model_index.json, unet/, ...)."
-            )
-            raise InputError(msg)
-        from .ddpm import is_model_directory, load_model
-
-        if is_model_directory(path):
-            return "ddpm", load_model(path, allow_pickle_weights=allow_pickle_weights)
-        if (path / "model_index.json").is_file():
-            if not (path / "unet").is_dir():
-                msg = (
-                    f"{path} holds a diffusers pipeline without a unet/ folder: h-space is the "
-                    "mid-block of a UNet2DConditionModel, so this pipeline has none to read."
-                )
-                raise InputError(msg)
-            try:
-                from diffusers import DiffusionPipeline
-            except ImportError as exc:  # pragma: no cover
-                msg = f"Loading a pipeline needs diffusers ({exc}). {INSTALL}"
-                raise ImportError(msg) from exc
-            from .ddpm_io import check_unet_weights, check_weight_files
-
-            components = [p for p in sorted(path.iterdir()) if p.is_dir()]
-            safe = [
-                check_weight_files(p, allow_pickle_weights=allow_pickle_weights)
-                for p in components
-            ]
-            if safe[components.index(path / "unet")]:
-                check_unet_weights(path / "unet")
-            try:
-                pipe = DiffusionPipeline.from_pretrained(
-                    path, local_files_only=True,
-                    use_safetensors=None if allow_pickle_weights else True,
-                )  # fmt: skip
-            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-                msg = f"Cannot load the diffusers pipeline in {path}: {exc}"
-                raise InputError(msg) from exc
-            pipe.set_progress_bar_config(disable=True)
-            return "pipeline", pipe
-        what = "no unet/ folder" if not (path / "unet").is_dir() else "no diffembed.json"
-        msg = (
-            f"{path} has {what} and no model_index.json, so there is no U-Net to read h-space "
-            "from. Give a diffembed model directory (unet/, scheduler/, diffembed.json: made by "
-            "`diffembed latents train`) or a local diffusers pipeline folder (model_index.json, "
-            "unet/, text_encoder/, tokenizer/, scheduler/)."
-        )
-        raise InputError(msg)
-    unet = getattr(model_or_pipeline, "unet", None)
-    if unet is None:
-        msg = (
-            f"{type(model_or_pipeline).__name__} has no .unet: give a DDPMModel, a diffusers "
-            "pipeline, or a directory holding one."
-        )
-        raise InputError(msg)
-    if getattr(model_or_pipeline, "encoder", None) is not None and hasattr(
-        model_or_pipeline, "scheduler"
-    ):
-        return "ddpm", model_or_pipeline
-    if callable(model_or_pipeline):
-        return "pipeline", model_or_pipeline
-    msg = (
-        f"{type(model_or_pipeline).__name__} has a U-Net but no prompt encoder and cannot be "
-        "called: load its diffusers pipeline (with its text encoder) and pass that instead."
-    )
-    raise InputError(msg)
+def _resolve(
+    model_or_pipeline: Any,
+    allow_pickle_weights: bool = False,
+    device: str | None = None,
+    dtype: Any = None,
+) -> tuple[str, Any]:
+    """:func:`.pipelines.resolve_model`, looked up here at call time (a seam tests patch)."""
+    return resolve_model(model_or_pipeline, allow_pickle_weights, device, dtype)
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -511,10 +465,12 @@ def extract_hspace(
     num_inference_steps: int = 50,
     guidance_scale: float = 3.0,
     batch_size: int = 64,
-    reduce: Literal["mean", "flatten"] = "mean",
+    reduce: str = "mean",
     classify: bool = True,
     progress: Callable[[int, int], None] | None = None,
     allow_pickle_weights: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> HSpaceResult:
     """Generate every prompt with every seed and record h-space along the way.
 
@@ -535,7 +491,8 @@ def extract_hspace(
     batch_size
         Samples per sampling call.
     reduce
-        ``"mean"`` (spatial mean, ``d = C``) or ``"flatten"`` (``d = C·h·w``).
+        ``"mean"`` (spatial mean, ``d = C``), ``"flatten"`` (``d = C·h·w``) or ``"pool:K"``
+        (``K × K`` average pool, ``d = C·K·K``).
     classify
         Caption the images with the model's attribute classifier when it has one.
     progress
@@ -543,6 +500,10 @@ def extract_hspace(
     allow_pickle_weights
         Load a directory whose weights exist only as pickles (``*.bin``, ``*.ckpt``). By
         default only safetensors are loaded: unpickling a file runs any code it carries.
+    device, dtype
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"float32"``, ``"float16"``
+        (CUDA only), ``"bfloat16"`` (:func:`.pipelines.resolve_device`,
+        :func:`.pipelines.resolve_dtype`); None: leave the model where and as it is.
 
     Returns
     -------
@@ -554,7 +515,7 @@ def extract_hspace(
     InputError
         No prompts, no seeds, a timestep outside the schedule, a model without a U-Net.
     """
-    torch = _torch()
+    _torch()  # torch is needed: say which extra to install before anything else
     if isinstance(prompts, str):
         msg = f"prompts must be a list of strings, not one string ({prompts!r}); wrap it: [prompt]."
         raise InputError(msg)
@@ -565,7 +526,9 @@ def extract_hspace(
     if batch_size < 1:
         msg = f"batch_size={batch_size} must be at least 1."
         raise InputError(msg)
-    kind, obj = _resolve(model_or_pipeline, allow_pickle_weights)
+    where = None if device is None and dtype is None else resolve_device(device)
+    precision = None if where is None else resolve_dtype(dtype, where)
+    kind, obj = _resolve(model_or_pipeline, allow_pickle_weights, where, precision)
     seed_list = _seed_list(seeds)
     wanted = check_timesteps(timesteps, obj.scheduler, num_inference_steps)
     distinct = list(dict.fromkeys(prompts))
@@ -581,20 +544,8 @@ def extract_hspace(
             chunk = slice(start, min(start + batch_size, n))
             batch_prompts, batch_seeds = sample_prompts[chunk], sample_seeds[chunk]
             recorder.begin(len(batch_prompts))
-            if kind == "ddpm":
-                from .ddpm import sample
-
-                imgs = sample(
-                    obj, batch_prompts, seeds=batch_seeds, num_inference_steps=num_inference_steps,
-                    guidance_scale=guidance_scale, batch_size=len(batch_prompts),
-                )  # fmt: skip
-            else:
-                gens = [torch.Generator().manual_seed(int(s)) for s in batch_seeds]
-                out = obj(
-                    prompt=batch_prompts, generator=gens, num_inference_steps=num_inference_steps,
-                    guidance_scale=guidance_scale, output_type="np",
-                )  # fmt: skip
-                imgs = _as_images(out)
+            imgs = generate_batch(kind, obj, batch_prompts, batch_seeds,
+                                  num_inference_steps, guidance_scale)  # fmt: skip
             if imgs is not None:
                 images.append(imgs)
             if progress is not None:
@@ -627,20 +578,3 @@ def extract_hspace(
     }
     return HSpaceResult(h=h, timesteps=[int(t) for t in order], table=table, images=image_array,
                         config=config)  # fmt: skip
-
-
-def _as_images(out: Any) -> np.ndarray | None:
-    """``(n, 3, H, W)`` float32 in [0, 1] from a pipeline output (``.images``), if any."""
-    imgs = getattr(out, "images", None)
-    if imgs is None and isinstance(out, tuple | list) and out:
-        imgs = out[0]
-    if imgs is None:
-        return None
-    arr = np.asarray(imgs, dtype=np.float32)
-    if arr.ndim != 4:
-        return None
-    if arr.shape[-1] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
-        arr = arr.transpose(0, 3, 1, 2)
-    if arr.max(initial=0.0) > 1.0 + 1e-6:
-        arr = arr / 255.0
-    return np.clip(arr[:, :3], 0.0, 1.0) if math.isfinite(float(arr.sum())) else None

@@ -125,21 +125,22 @@ def train_runs(
     timings: dict[str, float] = {}
     vecs = []
     seeds = [seed + 100 + r for r in range(runs)] + ([seed + 999] if reference else [])
-    for r, s in enumerate(seeds):
-        with _progress.stage(f"train run {r + 1}/{len(seeds)}", timings):
-            segs = perturb_segments(segments, perturb, np.random.default_rng(s))
-            wv = word_vectors(
-                segs,
-                dim=dim,
-                window=window,
-                min_count=min_count,
-                max_vocab=max_vocab,
-                random_state=seed + r if s != seed + 999 else seed + 99,
-                threads=threads,
-            )
-            vecs.append(wv)
-        if callback is not None:
-            callback(r)
+    with _progress.task("train runs", len(seeds), unit="runs", timings=timings) as running:
+        for r, s in _progress.counted(enumerate(seeds), running):
+            with _progress.stage(f"train run {r + 1}/{len(seeds)}", timings):
+                segs = perturb_segments(segments, perturb, np.random.default_rng(s))
+                wv = word_vectors(
+                    segs,
+                    dim=dim,
+                    window=window,
+                    min_count=min_count,
+                    max_vocab=max_vocab,
+                    random_state=seed + r if s != seed + 999 else seed + 99,
+                    threads=threads,
+                )
+                vecs.append(wv)
+            if callback is not None:
+                callback(r)
     shared = set(vecs[0].keys)
     for wv in vecs[1:]:
         shared &= set(wv.keys)
@@ -286,7 +287,9 @@ def evaluate_runs(
     pairs = [(a, b) for a in range(R) for b in range(a + 1, R)]
     out: dict[str, Any] = {}
     ks = sorted({int(k) for k in ks if 1 <= k < n} | {10})
-    nn = [metrics.knn_indices(Y, max(ks), queries=queries) for Y in Ys]
+    running = _progress.current()  # the evaluation task, counted in runs
+    nn = [metrics.knn_indices(Y, max(ks), queries=queries)
+          for Y in _progress.counted(Ys, running)]  # fmt: skip
     for k in ks:
         per = np.array([metrics.neighbor_overlap(nn[a][:, :k], nn[b][:, :k]) for a, b in pairs])
         out[f"overlap@{k}"] = float(per.mean())
@@ -385,7 +388,7 @@ def smooth_runs(
         fixed = sp.csr_matrix(graph)
     start = time.perf_counter()
     out, used = [], []
-    for r, X in enumerate(runs):
+    for r, X in _progress.counted(enumerate(runs), _progress.current()):  # a task in runs
         X0 = _unit(X)
         if fixed is not None:
             A = fixed
@@ -446,7 +449,7 @@ def run_stability(
         "t": t if operator in ("heat", "lazy_walk") else None,
     }
     rows = []
-    with _progress.stage("evaluate raw"):
+    with _progress.task("evaluate raw", len(raw), unit="runs"):
         base = evaluate_runs(raw, raw=raw, tasks=tasks, ks=ks, queries=queries)
     rows.append(
         {
@@ -463,7 +466,7 @@ def run_stability(
     graph_info: dict[str, Any] = {}
     fixed = None
     for g in graphs:
-        with _progress.stage(f"smooth ({g})"):
+        with _progress.task(f"smooth ({g})", len(raw), unit="runs"):
             Ys, info = smooth_runs(
                 raw,
                 g,
@@ -480,7 +483,7 @@ def run_stability(
             graph_info = {k: v for k, v in info.items()}
         else:
             info.pop("graph_for_reuse")
-        with _progress.stage(f"evaluate ({g})"):
+        with _progress.task(f"evaluate ({g})", len(raw), unit="runs"):
             res = evaluate_runs(Ys, raw=raw, tasks=tasks, ks=ks, queries=queries)
         label = "smoothed" if g == graph else "own kNN (honesty check)"
         row = {
@@ -496,14 +499,17 @@ def run_stability(
         rows.append(row)
     sweep_rows: list[dict[str, Any]] = []
     if sweep and operator in ("ppr", "heat"):
-        with _progress.stage("sweep"):
+        with _progress.task("sweep", len(SWEEP_ALPHA if operator == "ppr" else SWEEP_T),
+                            unit="settings") as running:
             sq = queries
             if sq is None and n > 2000:
                 sq = np.sort(np.random.default_rng(random_state).choice(n, 2000, replace=False))
             grid = SWEEP_ALPHA if operator == "ppr" else SWEEP_T
-            for value in grid:
+            for value in _progress.counted(grid, running):
                 kw = {"alpha": value} if operator == "ppr" else {"t": value}
-                Ys, _ = smooth_runs(raw, fixed, operator=operator, n_neighbors=n_neighbors, **kw)
+                with _progress.detached():  # its runs are not the sweep's settings
+                    Ys, _ = smooth_runs(raw, fixed, operator=operator, n_neighbors=n_neighbors,
+                                        **kw)  # fmt: skip
                 from .. import metrics
 
                 entry = {

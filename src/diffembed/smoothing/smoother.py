@@ -36,6 +36,7 @@ from .graphs import (
     reference_adjacency,
     wordnet_synonyms,
 )
+from .search import stability_search
 
 __all__ = [
     "DiffusionSmoother",
@@ -216,6 +217,10 @@ class DiffusionSmoother(
         cosine rises by more than 0.2.
     random_state
         Seed of the diagnostic samples and query sets.
+    verbose
+        0 (default): silent. 1: a line per stage on stderr (graph, stability search, smooth)
+        with its time and rate, and progress lines with rate and ETA while the stability
+        search runs. 2: nested stages too.
 
     Attributes
     ----------
@@ -266,6 +271,7 @@ class DiffusionSmoother(
         tol: float = 1e-8,
         monitor: bool = True,
         random_state: int = 0,
+        verbose: int = 0,
     ) -> None:
         self.graph = graph
         self.operator = operator
@@ -293,9 +299,11 @@ class DiffusionSmoother(
         self.tol = tol
         self.monitor = monitor
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ parameters
     def _resolve(self) -> dict[str, Any]:
+        _progress.check_verbose(self.verbose)
         if self.operator not in OPERATORS:
             allowed = ", ".join(OPERATORS)
             msg = f"operator={self.operator!r} is not supported; choose one of {allowed}."
@@ -404,12 +412,17 @@ class DiffusionSmoother(
         self
         """
         resolved = self._resolve()
+        with _progress.verbosity(self.verbose):
+            return self._fit(X, resolved, index)
+
+    def _fit(self, X: Any, resolved: dict[str, Any], index: Sequence[Hashable] | None):
         record_feature_names(self, X)
         X = self._prepare(X)
         self.index_ = self._index(graph_index(self.graph, index, X.shape[0]), X.shape[0])
         self.n_features_in_ = X.shape[1]
-        with _progress.stage("graph"):
+        with _progress.task("graph", X.shape[0], unit="rows") as running:
             self.graph_, self.graph_info_ = self._build_graph(X, self.index_)
+            running.advance(X.shape[0])
         self.search_ = []
         if self.mode == "stability":
             with _progress.stage("stability search"):
@@ -497,6 +510,10 @@ class DiffusionSmoother(
         self, X: Any, y: Any = None, *, index: Sequence[Hashable] | None = None
     ) -> np.ndarray:
         """Fit on ``X`` and smooth it; records ``embedding_`` and ``diagnostics_``."""
+        with _progress.verbosity(self.verbose):
+            return self._fit_transform(X, index)
+
+    def _fit_transform(self, X: Any, index: Sequence[Hashable] | None) -> np.ndarray:
         self.fit(X, index=index)
         X0 = self._prepare(X)
         with _progress.stage("smooth"):
@@ -512,93 +529,5 @@ class DiffusionSmoother(
             self.diagnostics_["warnings"] = _warn_collapse(diag, "DiffusionSmoother")
         return Y
 
-    # ------------------------------------------------------------------ stability search
     def _search(self, resolved: dict[str, Any]) -> dict[str, Any]:
-        from ..metrics import effective_rank, mean_cosine, pairwise_overlap
-
-        if self.runs is None or len(self.runs) < 2:
-            msg = (
-                "mode='stability' needs runs= (at least 2 perturbed runs of the same items, "
-                "e.g. word vectors from bootstrap-resampled corpora)."
-            )
-            raise InputError(msg)
-        R = len(self.runs)
-        if self.run_indexes is not None and len(self.run_indexes) != R:
-            msg = f"run_indexes has {len(self.run_indexes)} entries for {R} runs; give one each."
-            raise InputError(msg)
-        rows = np.arange(len(self.index_))
-        taken = []
-        for r in range(R):
-            Xr = self._prepare(self.runs[r], name=f"runs[{r}]")
-            labels = self.index_ if self.run_indexes is None else self.run_indexes[r]
-            labels = self._index(labels, Xr.shape[0])
-            mine, theirs = align_rows(self.index_, labels)
-            where = np.full(len(self.index_), -1)
-            where[mine] = theirs
-            taken.append((Xr, where))
-            rows = rows[where[rows] >= 0]
-        if rows.size < 20:
-            msg = f"Only {rows.size} rows are shared by the fitted data and every run; need >= 20."
-            raise InputError(msg)
-        runs = [Xr[where[rows]] for Xr, where in taken]
-        index = [self.index_[i] for i in rows]
-        own = isinstance(self.graph, str) and self.graph == "knn"
-        A_fixed = None if own else sp.csr_matrix(self.graph_[rows][:, rows])
-        rng = np.random.default_rng(self.random_state)
-        queries = np.sort(rng.choice(rows.size, min(rows.size, 2000), replace=False))
-        k = min(10, rows.size - 1)
-
-        def score(params: dict[str, Any] | None) -> dict[str, Any]:
-            if params is None:
-                Ys = runs
-            else:
-                Ys = []
-                for Xr in runs:
-                    A = (
-                        A_fixed
-                        if A_fixed is not None
-                        else knn_adjacency(
-                            Xr,
-                            self.n_neighbors,
-                            metric=self.metric,
-                            symmetrize=self.symmetrize,
-                            weights=self.weights,
-                            knn=self.knn,
-                        )
-                    )
-                    Ys.append(self._apply(Xr, A, params))
-            out = {
-                "overlap": pairwise_overlap(Ys, k, queries=queries)["overlap"],
-                "effective_rank": float(np.mean([effective_rank(Y) for Y in Ys])),
-                "mean_cosine": float(np.mean([mean_cosine(Y) for Y in Ys])),
-            }
-            if self.quality is not None:
-                q = [self.quality(Y, index) for Y in Ys]
-                for name in q[0]:
-                    out[f"quality:{name}"] = float(np.mean([d[name] for d in q]))
-            return out
-
-        base = score(None)
-        table = [{"operator": "none", "alpha": 1.0, "t": 0.0, **base, "feasible": True}]
-        grid = [{"operator": "ppr", "alpha": a, "t": 0.0} for a in ALPHA_GRID]
-        grid += [{"operator": "heat", "alpha": 1.0, "t": t} for t in T_GRID]
-        for params in grid:
-            s = score(params)
-            ok = s["effective_rank"] >= 0.9 * base["effective_rank"]
-            ok &= s["mean_cosine"] <= base["mean_cosine"] + 0.1
-            for key, v in base.items():
-                if key.startswith("quality:"):
-                    ok &= s[key] >= v - 0.02
-            table.append({**params, **s, "feasible": bool(ok)})
-        feasible = [row for row in table if row["feasible"]]
-        best = max(feasible, key=lambda row: row["overlap"])
-        self.search_ = table
-        if best["operator"] == "none":
-            warnings.warn(
-                "mode='stability': no smoothing setting on the grid raised the overlap across "
-                "runs within the quality constraints; the identity (alpha=1) was chosen.",
-                UserWarning,
-                stacklevel=3,
-            )
-            return {"operator": "ppr", "alpha": 1.0, "t": 0.0}
-        return {"operator": best["operator"], "alpha": best["alpha"], "t": best["t"]}
+        return stability_search(self, resolved, ALPHA_GRID, T_GRID)
