@@ -13,6 +13,7 @@ import typer
 from .latents_clip import clip_train_command
 from .latents_decode import decode_command
 from .latents_model import sample_command, train_command
+from .latents_words import words_command
 
 __all__ = ["latents_app"]
 
@@ -27,3 +28,4 @@ latents_app.command("train")(train_command)
 latents_app.command("sample")(sample_command)
 latents_app.command("decode")(decode_command)
 latents_app.command("clip-train")(clip_train_command)
+latents_app.command("words")(words_command)

@@ -22,6 +22,9 @@ name (module)                  what
 ``score_associations``         concept × attribute effects, permutation p, BH q-values
 ``weat`` (weat)                WEAT effect size and permutation p-value (Caliskan 2017)
 ``weat_words`` (weat)          WEAT on words, through an encoder (``diffembed.embed.encode``)
+``word_directions`` (words)    a direction per vocabulary word, from prompts and captions
+``rank_words`` (words)         vocabulary ranked for a concept or an h-vector, by cosine
+``decode_tables`` (concepts)   words per concept, model defaults, concept clusters
 =============================  ==========================================================
 
 Importing this package loads numpy only; torch, diffusers and sentence-transformers (the
@@ -53,6 +56,12 @@ _EXPORTS = {
     "HSpaceResult": "hspace",
     "concept_directions": "directions",
     "score_associations": "associations",
+    "word_directions": "words",
+    "rank_words": "words",
+    "WordDirections": "words",
+    "decode_tables": "concepts",
+    "model_defaults": "concepts",
+    "concept_clusters": "concepts",
 }
 
 __all__ = sorted([*_EXPORTS, "WEATResult", "weat", "weat_words"])
