@@ -275,7 +275,7 @@ def test_folders_that_are_not_clip_are_refused(clip_dir, tmp_path, change, messa
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"device": "gpu"}, "device 'gpu' is not valid: use auto, cpu, cuda or cuda:N."),
+        ({"device": "gpu"}, "device 'gpu' is not valid: choose auto, cpu, cuda or cuda:N."),
         ({"device": "cuda:x"}, "device 'cuda:x' is not valid"),
         ({"dtype": "float64"}, "dtype 'float64' is not valid: choose one of float32, float16"),
         ({"batch_size": 0}, "batch_size"),
@@ -289,7 +289,7 @@ def test_device_dtype_and_batch_are_checked(clip_dir, kwargs, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_a_gpu_is_refused_and_auto_falls_back(clip_dir):
-    with pytest.raises(InputError, match="has no CUDA device torch can use"):
+    with pytest.raises(InputError, match="torch sees no CUDA device"):
         ClipCaptioner(clip_dir, device="cuda")
     assert ClipCaptioner(clip_dir, device="auto").encoder.device == "cpu"
 
@@ -385,7 +385,7 @@ def test_clip_train_is_deterministic(trained, tmp_path):
         (["--batch-size", "1"], "--batch-size 1 is not valid: give an integer of at least 2."),
         (["--mention", "0"], "--mention 0.0 is not valid: give a probability in (0, 1]."),
         (["--augment", "1.5"], "--augment 1.5 is not valid: give a fraction in [0, 1]."),
-        (["--device", "tpu"], "device 'tpu' is not valid: use auto, cpu, cuda or cuda:N."),
+        (["--device", "tpu"], "--device 'tpu' is not valid: choose auto, cpu, cuda or cuda:N."),
         (["--size", "20"], "size=20 is not supported; choose one of 16, 24, 32, 48, 64"),
     ],
 )

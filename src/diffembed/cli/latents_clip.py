@@ -90,7 +90,7 @@ def clip_train_command(
 def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batch_size: int,
          learning_rate: float, mention: float, augment: float, eval_n: int, seed: int,
          device: str, threads: int, overwrite: bool) -> None:  # fmt: skip
-    from ..embed.clip import resolve_device
+    from .._torch_device import resolve_device
     from ..io import writers
     from ..latents.clip import SHAPES_VOCABULARY, ClipCaptioner, zero_shot_accuracy
     from ..latents.clip_train import clip_config, minilm_tokenizer, save_clip, train_clip
@@ -114,7 +114,7 @@ def _run(ui: UI, *, out: Path, dataset: str, n: int, size: int, steps: int, batc
     if not learning_rate > 0:
         msg = f"--learning-rate {learning_rate} is not valid: give a positive number."
         raise InputError(msg)
-    device = resolve_device(device)
+    device = resolve_device(device, flag="--device")
     with writers.output_directory(out, overwrite) as tmp:
         with ui.stages() as timings:
             with _progress.stage("data"):

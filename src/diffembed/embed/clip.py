@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._torch_device import resolve_device
 from .._validation import check_int, check_strings
 from ..exceptions import InputError
 
@@ -51,43 +52,6 @@ def _torch() -> Any:
         msg = f"CLIP needs torch and transformers ({exc}). {INSTALL}"
         raise ImportError(msg) from exc
     return torch
-
-
-def resolve_device(device: Any) -> str:
-    """``"auto"`` → ``"cuda"`` when CUDA is available, else ``"cpu"``; other names are checked.
-
-    Raises
-    ------
-    InputError
-        Not a torch device name, or a device this machine does not have.
-    """
-    torch = _torch()
-    name = str(device).strip().lower() if isinstance(device, str) else None
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(name) if name else None
-    except (RuntimeError, ValueError):
-        parsed = None
-    if parsed is None or parsed.type not in ("cpu", "cuda", "mps"):
-        msg = f"device {device!r} is not valid: use auto, cpu, cuda or cuda:N."
-        raise InputError(msg)
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            msg = (
-                f"device {device!r}: this machine has no CUDA device torch can use "
-                "(torch.cuda.is_available() is False). Use device cpu, or auto (CUDA when "
-                "there is one)."
-            )
-            raise InputError(msg)
-        if parsed.index is not None and parsed.index >= count:
-            msg = f"device {device!r}: there are {count} CUDA devices (cuda:0 to cuda:{count - 1})."
-            raise InputError(msg)
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        msg = f"device {device!r}: MPS is not available here. Use device cpu or auto."
-        raise InputError(msg)
-    return str(parsed)
 
 
 def _resolve_dtype(dtype: Any) -> Any:

@@ -23,13 +23,13 @@ the fix (``bfloat16`` or ``float32`` on the CPU, or a CUDA device).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._torch_device import resolve_device as _resolve_device
 from ..exceptions import InputError
 
 __all__ = [
@@ -60,35 +60,14 @@ def _torch() -> Any:
 def resolve_device(device: str | None) -> str:
     """``"auto"`` → ``"cuda"`` when CUDA is available, else ``"cpu"``; others are checked.
 
+    The one check of :func:`diffembed._torch_device.resolve_device`, named ``--device``.
+
     Raises
     ------
     InputError
         An unknown device name, or CUDA asked for on a machine without it.
     """
-    torch = _torch()
-    name = "auto" if device is None else str(device).strip().lower()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return "cpu"
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if match is None:
-        msg = f"--device {device!r} is not valid: choose auto, cpu, cuda or cuda:N."
-        raise InputError(msg)
-    if not torch.cuda.is_available():
-        msg = (
-            f"--device {device} was asked for, but torch sees no CUDA device "
-            "(torch.cuda.is_available() is False: no GPU, or a CPU-only torch build). Use "
-            "--device cpu (or auto, which picks CUDA only when there is one)."
-        )
-        raise InputError(msg)
-    index = int(match[1] or 0)
-    count = int(torch.cuda.device_count())
-    if index >= count:
-        msg = f"--device {device}: there {'is' if count == 1 else 'are'} only {count} CUDA "
-        msg += f"device{'s' if count != 1 else ''} (cuda:0 .. cuda:{count - 1})."
-        raise InputError(msg)
-    return name
+    return _resolve_device(device, flag="--device")
 
 
 def resolve_dtype(dtype: str | None, device: str) -> Any:
