@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from diffembed.exceptions import InputError
+from diffembed.latents.adherence import adherence, adherence_warnings, reliable_pairs
+from diffembed.latents.analysis import analyse
 from diffembed.latents.associations import (
     COLUMNS,
     EXTRA_COLUMNS,
@@ -394,3 +396,122 @@ def test_score_associations_inputs():
         score_associations(H, prompts, captions, alternative="less")
     with pytest.raises(InputError, match="evidence='h' is not valid: choose 'hspace', 'captions'"):
         score_associations(H, prompts, captions, evidence="h")
+
+
+# ----------------------------------------------------------------------- adherence gate
+def random_result(seed=0, *, shape_ok=0.0, n_seeds=6):
+    """A decode result of an 'untrained model': prompts name a colour and a shape; the
+    captioner's words are uniform draws, except that a share ``shape_ok`` shows the
+    prompted shape."""
+    rng = np.random.default_rng(seed)
+    prompts, table = [], {f: [] for f in ("shape", "colour", "size", "position")}
+    for s in SHAPES:
+        for c in COLOURS:
+            for phrasing in ("a {} {}", "one {} {}"):
+                for _ in range(n_seeds):
+                    prompts.append(phrasing.format(c, s))
+                    table["shape"].append(s if rng.random() < shape_ok else rng.choice(SHAPES))
+                    table["colour"].append(str(rng.choice(COLOURS)))
+                    table["size"].append(str(rng.choice(SIZES)))
+                    table["position"].append(str(rng.choice(POSITIONS)))
+    n = len(prompts)
+    captions = [f"a {table['size'][i]} {table['colour'][i]} {table['shape'][i]} on the "
+                f"{table['position'][i]}" for i in range(n)]  # fmt: skip
+    return SimpleNamespace(
+        h=rng.normal(size=(n, 2, 8)),
+        table={"prompt": np.array(prompts, dtype=object), "seed": np.tile(np.arange(n_seeds),
+               n // n_seeds), "caption": np.array(captions, dtype=object),
+               **{k: np.array(v, dtype=object) for k, v in table.items()}},
+    )  # fmt: skip
+
+
+def test_adherence_rates_against_a_count():
+    prompts = ["a red square", "a red square", "a blue circle", "a circle", "a small thing"]
+    predicted = {"colour": ["red", "blue", "blue", "red", "red"],
+                 "shape": ["square", "square", "square", "circle", "cross"]}  # fmt: skip
+    t = adherence(prompts, predicted, FAMILIES, threshold=0.8)
+    rows = {r["family"]: r for r in t.to_pylist()}
+    assert t.column_names == ["family", "rate", "n_samples", "threshold", "reliable"]
+    assert list(rows) == ["shape", "colour"]  # size is asked once but not predicted
+    assert rows["colour"]["n_samples"] == 3  # prompts naming a colour
+    assert rows["colour"]["rate"] == pytest.approx(2 / 3)
+    assert rows["shape"]["n_samples"] == 4
+    assert rows["shape"]["rate"] == pytest.approx(3 / 4)
+    assert not rows["colour"]["reliable"]
+    assert adherence(prompts, predicted, FAMILIES, threshold=0.6).to_pylist()[0]["reliable"]
+    warnings = adherence_warnings(t)
+    assert warnings[0].startswith("the model looks undertrained for shape: 75 % of 4 samples "
+                                  "show the prompted shape (threshold 80 %)")  # fmt: skip
+    assert reliable_pairs(["square", "red", "small"], ["left", "left", "right"], t, FAMILIES) == [
+        False, False, True
+    ]  # fmt: skip
+    with pytest.raises(InputError, match=r"adherence_threshold=1.5 must lie in \[0, 1\]"):
+        adherence(prompts, predicted, FAMILIES, threshold=1.5)
+    with pytest.raises(InputError, match="'colour' have 2 entries for 5 prompts"):
+        adherence(prompts, {"colour": ["red", "red"]}, FAMILIES)
+
+
+def test_analyse_gates_an_untrained_model():
+    result = random_result(0)
+    out = analyse(result, families=FAMILIES, n_permutations=99, random_state=0)
+    assert set(out.tables) == {"associations", "adherence"}
+    gate = {r["family"]: r for r in out.tables["adherence"].to_pylist()}
+    assert set(gate) == {"shape", "colour"}  # size and position are never prompted
+    assert 0.15 < gate["shape"]["rate"] < 0.35  # chance is 1/4
+    assert gate["shape"]["n_samples"] == 192
+    assert not gate["shape"]["reliable"]
+    assert not gate["colour"]["reliable"]
+    assert len(out.warnings) == 2
+    rate = round(100 * gate["shape"]["rate"])
+    assert out.warnings[0].startswith(
+        f"the model looks undertrained for shape: {rate} % of 192 samples show the prompted shape"
+    )
+    table = out.tables["associations"]
+    assert table.column_names[-1] == "reliable"
+    rows = table.to_pylist()
+    # every tested pair involves shape or colour: none is reliable
+    assert rows
+    assert not any(r["reliable"] for r in rows)
+    assert out.summary["n_unreliable"] == len(rows)
+    assert out.summary["adherence"]["shape"]["rate"] == gate["shape"]["rate"]
+    assert out.summary["evidence"] == "both"
+    assert out.summary["n_significant"] == sum(r["significant"] for r in rows)
+
+
+def test_analyse_marks_only_the_families_below_the_threshold():
+    result = random_result(1, shape_ok=0.95)
+    out = analyse(result, families=FAMILIES, n_permutations=99, evidence="captions")
+    gate = {r["family"]: r for r in out.tables["adherence"].to_pylist()}
+    assert gate["shape"]["reliable"]
+    assert gate["shape"]["rate"] > 0.9
+    assert not gate["colour"]["reliable"]
+    assert len(out.warnings) == 1
+    assert "undertrained for colour" in out.warnings[0]
+    rows = out.tables["associations"].to_pylist()
+    for r in rows:
+        involves_colour = r["concept"] in COLOURS or r["attribute"] in COLOURS
+        assert r["reliable"] == (not involves_colour), r
+    assert any(r["reliable"] for r in rows)
+    assert out.summary["evidence"] == "captions"
+    # a threshold of 0 turns the gate off; a bad one is refused with the fix
+    off = analyse(result, families=FAMILIES, n_permutations=20, adherence_threshold=0.0)
+    assert off.warnings == []
+    assert all(off.tables["associations"].column("reliable").to_pylist())
+    with pytest.raises(InputError, match="adherence_threshold=-1 must lie in"):
+        analyse(result, families=FAMILIES, adherence_threshold=-1)
+    with pytest.raises(InputError, match="evidence='all' is not valid"):
+        analyse(result, families=FAMILIES, evidence="all")
+
+
+def test_analyse_says_why_when_an_untrained_model_draws_one_thing():
+    result = random_result(2)
+    for f, word in (("shape", "circle"), ("colour", "red"), ("size", "small"),
+                    ("position", "left")):  # fmt: skip
+        result.table[f] = np.full(len(result.table["prompt"]), word, dtype=object)
+    result.table["caption"] = np.full(len(result.table["prompt"]), "a small red circle on the left",
+                                      dtype=object)  # fmt: skip
+    with pytest.raises(InputError, match="The captions do not vary") as info:
+        analyse(result, families=FAMILIES, n_permutations=20)
+    assert "Prompt adherence: The model looks undertrained for shape: 25 % of 192" in str(
+        info.value
+    )
