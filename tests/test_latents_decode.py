@@ -131,8 +131,8 @@ def test_decode_writes_everything(patched, tmp_path):
                "--timesteps", "75,25", "--permutations", 99, "--guidance", 2)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} == {
-        "associations.csv", "hspace.npy", "samples.parquet", "samples.png", "manifest.json",
-        "report.html",
+        "associations.csv", "adherence.csv", "hspace.npy", "samples.parquet", "samples.png",
+        "manifest.json", "report.html",
     }  # fmt: skip
     header = (out / "associations.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     assert header[:5] == list(COLUMNS)
