@@ -210,6 +210,16 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load "
         f"average at start {load}); total {seconds / 60:.1f} min.",
         "",
+    ]
+    if cfg["budget"] != "default":
+        lines += [
+            f"**Not the issue's proof**: budget `{cfg['budget']}`, {len(plants)} plant set(s) and "
+            f"{len(nulls)} null model(s). It shows that the pipeline runs end to end; recall and "
+            "calibration need the default budget (5 plant sets, 5 nulls, about 10 trainings of "
+            "several minutes each): `python benchmarks/latents_associations.py`.",
+            "",
+        ]
+    lines += [
         "| model | draw seed | planted | found | false | adherence | train s | decode s |",
         "|---|---|---|---|---|---|---|---|",
     ]
