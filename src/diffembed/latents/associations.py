@@ -71,7 +71,13 @@ import numpy as np
 
 from ..exceptions import InputError
 from .directions import STOP_WORDS, concept_directions, flatten_h, word_indicator
-from .permutation import benjamini_hochberg, cohens_d, permutation_test, within_prompt_scores
+from .permutation import (
+    _group_d,
+    benjamini_hochberg,
+    cohens_d,
+    permutation_test,
+    within_prompt_scores,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -109,6 +115,8 @@ EXTRA_COLUMNS = (
     "caption_rate_rest",
     "caption_p_value",
     "direction_sd",
+    "seed_sd_hspace",
+    "seed_sd_captions",
     "significant",
 )
 #: What ``significant`` can mean (``evidence=``).
@@ -129,24 +137,30 @@ def family_map(families: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _split_directions(
-    H: np.ndarray, Z: np.ndarray, groups: np.ndarray, units: np.ndarray, *, method: str,
-    alpha: float, n_splits: int, rng: np.random.Generator,
-) -> np.ndarray:
-    """``(n_splits, 2, n_words, D)``: unit directions read from each half of the units.
+def _split_masks(units: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_splits, n)`` bool: random halvings of the samples by unit (True: first half).
 
-    The units (seeds, when known) are split at random into halves; NaN where a word has no
-    contrast in a half.
+    Empty (``(0, n)``) when there are fewer than two units.
+    """
+    keys, inverse = np.unique(units, return_inverse=True)
+    if keys.size < 2:
+        return np.zeros((0, inverse.size), dtype=bool)
+    halves = [rng.permutation(keys.size)[: keys.size // 2] for _ in range(n_splits)]
+    return np.array([np.isin(inverse, half) for half in halves])
+
+
+def _split_directions(
+    H: np.ndarray, Z: np.ndarray, groups: np.ndarray, masks: np.ndarray, *, method: str,
+    alpha: float,
+) -> np.ndarray:
+    """``(n_splits, 2, n_words, D)``: unit directions read from each half of every split.
+
+    NaN where a word has no contrast in a half.
     """
     from .directions import _mean_difference, _ridge
 
-    keys, inverse = np.unique(units, return_inverse=True)
-    out = np.full((n_splits, 2, Z.shape[1], H.shape[1]), np.nan)
-    if keys.size < 2:
-        return out
-    for k in range(n_splits):
-        half = rng.permutation(keys.size)[: keys.size // 2]
-        first = np.isin(inverse, half)
+    out = np.full((masks.shape[0], 2, Z.shape[1], H.shape[1]), np.nan)
+    for k, first in enumerate(masks):
         for side, part in enumerate((first, ~first)):
             Zp = Z[part]
             ok = (Zp.sum(axis=0) >= 1) & (Zp.sum(axis=0) <= part.sum() - 1)
@@ -158,6 +172,58 @@ def _split_directions(
             norm = np.linalg.norm(raw, axis=1, keepdims=True)
             out[k, side, ok] = raw / np.where(norm > 0, norm, np.nan)
     return out
+
+
+def _mean_gap(L: np.ndarray, n: np.ndarray, s1: np.ndarray) -> np.ndarray:
+    """Concept-minus-rest mean for every label row of ``L`` (NaN where a side is empty)."""
+    Lf = L.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (Lf @ s1) / (Lf @ n) - ((1 - Lf) @ s1) / ((1 - Lf) @ n)
+
+
+def _seed_sd(
+    values: np.ndarray, concept: np.ndarray, groups: np.ndarray, masks: np.ndarray,
+    perms: np.ndarray,
+) -> float:
+    """sd (in units of d) of the concept effect across units (seeds), beyond the permutation null.
+
+    Every prompt is generated from the same seeds, so the permutation of prompts holds the
+    seeds fixed: an effect that exists for these seeds only (a seed × concept interaction,
+    large with few seeds) is not in its null. For every split of the units into halves, the
+    concept-minus-baseline mean of each half, in units of the full data's pooled sd, gives
+    ``(g_A − g_B)² / 4``, an estimate of the variance of d over units; its excess over the same
+    quantity for permuted prompt sets (whose share the null already holds) is returned.
+    """
+    if masks.shape[0] == 0:
+        return 0.0
+    keys, inverse = np.unique(groups, return_inverse=True)
+    lab = np.zeros(keys.size, dtype=bool)
+    lab[inverse[concept]] = True
+    L = np.vstack([lab[None, :], lab[perms]])
+    v = np.asarray(values, dtype=np.float64)
+
+    def sums(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = inverse[part]
+        return (np.bincount(g, minlength=keys.size).astype(np.float64),
+                np.bincount(g, weights=v[part], minlength=keys.size),
+                np.bincount(g, weights=v[part] ** 2, minlength=keys.size))  # fmt: skip
+
+    n, s1, s2 = sums(np.ones(v.size, dtype=bool))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = _mean_gap(L, n, s1) / _group_d(L, n, s1, s2)  # the pooled sd of every row
+    out = []
+    for first in masks:
+        gap_a = _mean_gap(L, *sums(first)[:2])
+        gap_b = _mean_gap(L, *sums(~first)[:2])
+        out.append(((gap_a - gap_b) / sd) ** 2 / 4)
+    V = np.array(out)
+    ok = np.isfinite(V)
+    counts = ok.sum(axis=0)
+    if counts[0] == 0 or not counts[1:].any():
+        return 0.0
+    mean = np.where(ok, V, 0).sum(axis=0) / np.maximum(counts, 1)
+    excess = mean[0] - float(np.median(mean[1:][counts[1:] > 0]))
+    return float(np.sqrt(max(excess, 0.0)))
 
 
 def _direction_sd(
@@ -379,10 +445,14 @@ def score_associations(
     if units.shape != (len(prompts),):
         msg = f"units has shape {units.shape}; give one unit (e.g. the seed) per sample."
         raise InputError(msg)
-    halves = _split_directions(
-        H, all_Za[:, keep], inverse, units, method=method, alpha=alpha, n_splits=n_splits,
-        rng=np.random.default_rng(None if random_state is None else (random_state, 2)),
-    )  # fmt: skip
+    masks = _split_masks(
+        units, n_splits, np.random.default_rng(None if random_state is None else (random_state, 2))
+    )
+    halves = _split_directions(H, all_Za[:, keep], inverse, masks, method=method, alpha=alpha)
+    # units shared by several prompts (seeds) can interact with the concept; else no seed noise
+    _, unit_index = np.unique(units, return_inverse=True)
+    shared = np.unique(np.stack([unit_index, inverse]), axis=1).shape[1] > unit_index.max() + 1
+    seed_masks = masks if shared else masks[:0]
     prompt_words = [set(w) for w in (word_indicator([p], stop_words=stop_words)[0] for p in groups)]
     n = len(prompts)
     rows: list[dict[str, Any]] = []
@@ -409,13 +479,17 @@ def score_associations(
             extra = _direction_sd(
                 H, has, inverse, pool, in_c, halves[:, :, keep.index(all_a.index(a))], floor
             )
+            y = has[pool].astype(np.float64)
+            ref = perms[:200]
+            seed_h = _seed_sd(x[pool], in_c[pool], inverse[pool], seed_masks[:, pool], ref)
+            seed_c = _seed_sd(y, in_c[pool], inverse[pool], seed_masks[:, pool], ref)
             e_h, p_h = permutation_test(
                 x[pool], in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
-                extra_sd=extra, random_state=random_state,
+                extra_sd=float(np.hypot(extra, seed_h)), random_state=random_state,
             )  # fmt: skip
             e_c, p_c = permutation_test(
-                has[pool].astype(np.float64), in_c[pool], inverse[pool], alternative=alternative,
-                permutations=perms,
+                y, in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
+                extra_sd=seed_c, random_state=random_state,
             )  # fmt: skip
             rows.append({
                 "concept": c,
@@ -433,6 +507,8 @@ def score_associations(
                 "caption_rate_rest": float(has[rest].mean()),
                 "caption_p_value": p_c,
                 "direction_sd": extra,
+                "seed_sd_hspace": seed_h,
+                "seed_sd_captions": seed_c,
             })  # fmt: skip
     if not rows:
         msg = (
