@@ -41,7 +41,12 @@ sampling floor ``sqrt(1 / n_a + 1 / (n − n_a))`` (the standard error of a stan
 difference between the ``n_a`` samples with the attribute and the others: a rare attribute
 always has a noisy direction, even when a split cannot see it). Every permuted h-space d gets
 an independent ``N(0, direction_sd²)`` draw added, which can only make the test more
-conservative.
+conservative. **Seed noise.** Every prompt is generated from the same seeds, so permuting
+prompts holds the seeds fixed, and an effect that exists for these seeds only is not in that
+null. For both tests, the concept-minus-baseline gap of each half of every split (in units of
+the pooled sd) gives ``(g_A − g_B)² / 4``; its excess over permuted prompt sets estimates the
+variance of d over seeds (``seed_sd_hspace``, ``seed_sd_captions``), added the same way (0
+when no unit is shared by two prompts).
 
 **q-values.** Benjamini–Hochberg, separately over the h-space p-values (``q_hspace``) and the
 caption p-values (``q_captions``) of all tested pairs.
@@ -370,9 +375,10 @@ def score_associations(
     stop_words
         Words never treated as concepts or attributes.
     units, n_splits
-        The direction noise is estimated from ``n_splits`` random halvings of the samples
-        by unit: the seed of each sample (default when the result records seeds: samples
-        of one seed share their starting noise across prompts), else each sample.
+        The direction and seed noise are estimated from ``n_splits`` random halvings of the
+        samples by unit: the seed of each sample (default when the result records seeds:
+        samples of one seed share their starting noise across prompts), else each sample
+        (then there is no seed noise).
     random_state
         Seed of the permutations and the splits.
 
@@ -385,7 +391,7 @@ def score_associations(
         ``n_rest`` (samples), ``n_prompts_concept``, ``n_prompts_rest``, ``n_attribute``
         (samples whose caption names the attribute), ``caption_rate_concept``,
         ``caption_rate_rest``, ``caption_p_value`` (= ``p_captions``, kept for old readers),
-        ``direction_sd`` and ``significant``.
+        ``direction_sd``, ``seed_sd_hspace``, ``seed_sd_captions`` and ``significant``.
 
     Raises
     ------

@@ -63,7 +63,7 @@ _NUMERIC = {
     "effect", "p_value", "q_value", "n_concept", "n_rest", "n_prompts_concept",
     "n_prompts_rest", "caption_rate_concept", "caption_rate_rest", "caption_p_value",
     "direction_sd", "effect_hspace", "p_hspace", "q_hspace", "effect_captions", "p_captions",
-    "q_captions", "n_attribute",
+    "q_captions", "n_attribute", "seed_sd_hspace", "seed_sd_captions",
 }  # fmt: skip
 
 
