@@ -13,14 +13,6 @@ from diffembed.latents.directions import (
     word_indicator,
 )
 
-SHAPES = ["circle", "square", "triangle", "cross"]
-COLOURS = ["red", "green", "blue", "yellow"]
-SIZES = ["small", "large"]
-POSITIONS = ["left", "centre", "right"]
-FAMILIES = {"shape": SHAPES, "colour": COLOURS, "size": SIZES, "position": POSITIONS}
-VALUES = {"colour": COLOURS, "size": SIZES, "position": POSITIONS}
-TEMPLATES = ["a {}", "a {} shape", "one {}", "the {}", "a drawing of a {}", "a {} again"]
-
 
 # ----------------------------------------------------------------------------- tokens
 def test_tokenize_and_indicator():
