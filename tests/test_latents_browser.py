@@ -1,14 +1,20 @@
 """The ``diffembed latents decode`` report in headless Debian chromium.
 
 The page comes from the real command on a tiny random U-Net (the plumbing model of
-``test_latents_decode``), with a hostile prompt among the prompts. Every request that is not
-``file:``, ``data:`` or ``blob:`` is recorded and aborted. Neighbours are checked against a
-dense Euclidean reference on the saved h-vectors. Needs /usr/bin/chromium: skipped without it,
-unless ``DIFFEMBED_REQUIRE_BROWSER=1`` (then fails). Screenshots go to ``tests/artifacts/``.
+``test_latents_decode``), with a hostile prompt among the prompts. That untrained model fails
+the adherence gate for colour, so the page must show the gate and mark the pairs unreliable;
+a copy of its folder gets ``words.csv``, ``defaults.csv`` and ``concepts.csv`` (as
+``latents/words.py`` writes them, a hostile word included) and its rebuilt page must show
+them. Every request that is not ``file:``, ``data:`` or ``blob:`` is recorded and aborted.
+Neighbours are checked against a dense Euclidean reference on the saved h-vectors. Needs
+/usr/bin/chromium: skipped without it, unless ``DIFFEMBED_REQUIRE_BROWSER=1`` (then fails).
+Screenshots go to ``tests/artifacts/``.
 """
 
 from __future__ import annotations
 
+import csv
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,3 +143,118 @@ def test_page_has_no_errors_no_network_and_the_hostile_prompt_stays_text(
     assert page.evaluate(NO_XSS)
     assert log.errors == []
     assert log.requests == []
+
+
+# ------------------------------------------------------- evidence, the gate, words tables
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+WORDS = [
+    {"concept": "red", "rank": 1, "word": "crimson", "family": "colour", "cosine": 0.91,
+     "source": "vocabulary"},
+    {"concept": "red", "rank": 2, "word": HOSTILE, "family": "colour", "cosine": 0.5,
+     "source": "vocabulary"},
+    {"concept": "small", "rank": 1, "word": "tiny", "family": "size", "cosine": 0.8,
+     "source": "vocabulary"},
+]  # fmt: skip
+DEFAULTS = [{"family": "colour", "word": "blue", "rate": 0.625, "n_samples": 8}]
+CONCEPTS = [{"concept": "red", "dc1": 0.1, "dc2": -0.2, "cluster": 0},
+            {"concept": "small", "dc1": -0.3, "dc2": 0.4, "cluster": 1}]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def extra_page(
+    decode_run: dict[str, Any], decode_page: tuple[Any, PageLog],
+    tmp_path_factory: pytest.TempPathFactory,
+):  # fmt: skip
+    """The decode folder plus the words tables, its page rebuilt, in the same browser page."""
+    from diffembed.plotting.latents_report import write_latents_report
+
+    out = tmp_path_factory.mktemp("latents-extra") / "out"
+    shutil.copytree(decode_run["out"], out)
+    _write_csv(out / "words.csv", WORDS)
+    _write_csv(out / "defaults.csv", DEFAULTS)
+    _write_csv(out / "concepts.csv", CONCEPTS)
+    write_latents_report(out)
+    page, log = decode_page
+    page.goto((out / "report.html").resolve().as_uri())
+    page.wait_for_function(READY, timeout=25_000)
+    page.locator("#adherence").scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "latents-report-evidence.png"), full_page=True)
+    return page, log, out
+
+
+def test_report_shows_both_tests_per_pair_and_marks_unreliable_pairs(extra_page) -> None:
+    page, log, out = extra_page
+    rows = _csv(out / "associations.csv")
+    assert rows
+    names = page.evaluate("() => document.getElementById('fig-bars').data.map(t => t.name)")
+    assert names == ["h-space (within prompt)", "captions"]
+    ys = page.evaluate("() => document.getElementById('fig-bars').data.map(t => t.y.length)")
+    assert ys == [len(rows), len(rows)]
+    # the pairs table: one row per pair (by q), its verdict from the CSV's reliable column
+    cells = page.evaluate(
+        "() => [...document.querySelectorAll('table.pairs:not(.adherence):not(.extra) tr')]"
+        ".slice(1).map(tr => [...tr.cells].map(td => td.innerText))"
+    )
+    assert len(cells) == min(len(rows), 40)
+    for row, shown in zip(rows, cells, strict=False):
+        assert shown[:2] == [row["concept"], row["attribute"]]
+        assert shown[6] == row["agreement"]
+        assert shown[-1] == ("yes" if row["reliable"] == "True" else "⚠ no")
+    bad = [r for r in rows if r["reliable"] != "True"]
+    marked = page.locator("table.pairs:not(.adherence) tr.unreliable").count()
+    assert marked == min(len(bad), 40)
+    assert log.errors == []
+    assert log.requests == []
+
+
+def test_report_shows_the_adherence_gate(extra_page) -> None:
+    page, _, out = extra_page
+    gate = _csv(out / "adherence.csv")
+    assert {r["family"] for r in gate} == {"colour", "size"}
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('#adherence tr')].slice(1)"
+        ".map(tr => [...tr.cells].map(td => td.innerText.trim()))"
+    )
+    assert [s[0] for s in shown] == [r["family"] for r in gate]
+    for r, s in zip(gate, shown, strict=True):
+        assert s[1] == f"{100 * float(r['rate']):.0f} %"
+        assert s[2] == r["n_samples"]
+        assert s[4].startswith("passes" if r["reliable"] == "True" else "⚠ undertrained")
+    colour = next(r for r in gate if r["family"] == "colour")
+    assert colour["reliable"] == "False"  # a random U-Net does not draw the prompted colour
+    notices = page.inner_text("body")
+    assert "The model looks undertrained for colour" in notices
+    assert page.locator("#adherence tr.unreliable").count() == sum(
+        r["reliable"] != "True" for r in gate
+    )
+
+
+def test_report_shows_words_defaults_and_concepts_and_keeps_words_as_text(extra_page) -> None:
+    page, log, _ = extra_page
+    words = page.evaluate(
+        "() => [...document.querySelectorAll('#words tr')].slice(1)"
+        ".map(tr => [...tr.cells].map(td => td.innerText))"
+    )
+    assert words == [[str(r[k]) for k in ("concept", "rank", "word", "family", "cosine",
+                                          "source")] for r in WORDS]  # fmt: skip
+    assert page.inner_text("#defaults h2") == "What the model draws when not asked"
+    defaults = page.evaluate(
+        "() => [...document.querySelectorAll('#defaults tr')].slice(1)"
+        ".map(tr => [...tr.cells].map(td => td.innerText))"
+    )
+    assert defaults == [["colour", "blue", "0.625", "8"]]
+    assert page.locator("#concepts tr").count() == 1 + len(CONCEPTS)
+    assert page.evaluate(NO_XSS)
+    assert log.errors == []

@@ -3,10 +3,15 @@
 :func:`analyse` is the one call the decode command makes after sampling and captioning; every
 table it returns is written as ``NAME.csv`` in the output folder, ``summary`` goes into the
 manifest and ``warnings`` are shown to the user.
+
+Tables: ``associations`` (:func:`.associations.score_associations`, with a ``reliable``
+column from the adherence gate) and, when the samples were captioned per family,
+``adherence`` (:func:`.adherence.adherence`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +25,11 @@ class DecodeAnalysis:
     tables: dict[str, Any]
     summary: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if value == value else None  # NaN → None (JSON null)
 
 
 def analyse(
@@ -36,27 +46,96 @@ def analyse(
     evidence: str = "both",
     adherence_threshold: float = 0.8,
 ) -> DecodeAnalysis:
-    """Score the associations of an :class:`~.hspace.HSpaceResult`.
+    """Score the associations of an :class:`~.hspace.HSpaceResult`, behind the adherence gate.
 
-    ``result.table`` carries ``prompt``, ``seed``, ``prompt_id`` and, when the images were
-    captioned, ``caption`` and one column per family of ``families`` (the predicted word).
-    Returns at least the ``associations`` table.
+    Parameters
+    ----------
+    result
+        ``result.h`` and ``result.table`` with ``prompt``, ``seed``, ``prompt_id`` and, when
+        the images were captioned, ``caption`` and one column per family of ``families``
+        (the predicted word).
+    families
+        ``{family: [words]}`` of the captioner (None: no families, no adherence gate).
+    method, alpha, n_permutations, alternative, q_threshold, min_effect, random_state
+        As in :func:`.associations.score_associations`.
+    evidence
+        ``"hspace"``, ``"captions"`` or ``"both"``: which tests make a pair significant.
+    adherence_threshold
+        Least share of samples showing the prompted word of a family (0.8); below it the
+        family's associations are marked ``reliable = false`` and a warning names it.
+
+    Returns
+    -------
+    DecodeAnalysis
+        ``tables["associations"]`` (the columns of ``score_associations`` then
+        ``reliable``), ``tables["adherence"]`` when some prompt names a word of a family
+        the samples were captioned for; ``summary`` (``n_pairs``, ``n_significant``,
+        ``n_unreliable``, ``evidence``, ``significant`` pairs, ``adherence`` per family);
+        ``warnings`` (one per unreliable family).
     """
+    import pyarrow as pa
+
+    from ..exceptions import InputError
+    from .adherence import _check_threshold, adherence, adherence_warnings, reliable_pairs
     from .associations import score_associations
 
-    table = score_associations(
-        result, families=families, method=method, alpha=alpha,  # type: ignore[arg-type]
-        n_permutations=n_permutations, alternative=alternative,  # type: ignore[arg-type]
-        q_threshold=q_threshold, min_effect=min_effect, random_state=random_state,
-    )  # fmt: skip
+    threshold = _check_threshold(adherence_threshold)
+    tables: dict[str, Any] = {}
+    warnings: list[str] = []
+    gate = None
+    sample_table = getattr(result, "table", None)
+    if families and isinstance(sample_table, Mapping) and "prompt" in sample_table:
+        predicted = {f: sample_table[f] for f in families if f in sample_table}
+        if predicted:
+            gate = adherence(sample_table["prompt"], predicted, families, threshold=threshold)
+            warnings += adherence_warnings(gate)
+    try:
+        table = score_associations(
+            result, families=families, method=method, alpha=alpha,  # type: ignore[arg-type]
+            n_permutations=n_permutations, alternative=alternative,  # type: ignore[arg-type]
+            q_threshold=q_threshold, min_effect=min_effect, random_state=random_state,
+            evidence=evidence,  # type: ignore[arg-type]
+        )  # fmt: skip
+    except InputError as exc:
+        if not warnings:
+            raise
+        # e.g. an untrained model whose images all look alike: say why, not only what
+        msg = f"{exc} Prompt adherence: " + " ".join(w[0].upper() + w[1:] for w in warnings)
+        raise InputError(msg) from exc
+    if gate is not None:
+        reliable = reliable_pairs(
+            table.column("concept").to_pylist(), table.column("attribute").to_pylist(), gate,
+            families,
+        )  # fmt: skip
+    else:
+        reliable = [True] * table.num_rows
+    table = table.append_column("reliable", pa.array(reliable, type=pa.bool_()))
+    tables["associations"] = table
+    if gate is not None:
+        tables["adherence"] = gate
     rows = table.to_pylist()
-    summary = {
+    summary: dict[str, Any] = {
+        "evidence": evidence,
         "n_pairs": len(rows),
         "n_significant": sum(bool(r["significant"]) for r in rows),
+        "n_unreliable": sum(not r["reliable"] for r in rows),
         "significant": [
-            {k: r[k] for k in ("concept", "attribute", "effect", "q_value")}
+            {
+                "concept": r["concept"],
+                "attribute": r["attribute"],
+                "effect": _number(r["effect"]),
+                "q_value": _number(r["q_value"]),
+                "q_hspace": _number(r["q_hspace"]),
+                "q_captions": _number(r["q_captions"]),
+                "reliable": bool(r["reliable"]),
+            }
             for r in rows
             if r["significant"]
         ],
+        "adherence": {
+            r["family"]: {"rate": r["rate"], "n_samples": r["n_samples"], "reliable": r["reliable"]}
+            for r in (gate.to_pylist() if gate is not None else [])
+        },
+        "adherence_threshold": threshold,
     }
-    return DecodeAnalysis(tables={"associations": table}, summary=summary)
+    return DecodeAnalysis(tables=tables, summary=summary, warnings=warnings)

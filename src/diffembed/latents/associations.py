@@ -1,51 +1,68 @@
-"""Concept × attribute associations read out of h-space, with permutation tests and FDR control.
+"""Concept × attribute associations: an h-space test and a caption test, with FDR control.
 
 For a *concept* word ``c`` of the prompts (``square``) and an *attribute* word ``a`` of the
-captions of the generated images (``blue``):
+captions of the generated images (``blue``), two tests are run, each on the samples of the
+concept's prompts against the *baseline*: the samples whose prompt does not contain ``c`` but
+is of the same kind, i.e. mentions a word of the same family as ``c`` (``"a circle"`` is the
+baseline of ``"a square"``; ``"a red shape"`` is not). Without ``families`` the baseline is
+every sample whose prompt does not contain ``c``.
 
-1. **Attribute direction.** ``u_a`` is the latent direction of ``a`` (:func:`.concept_directions`
-   on the captions, ``mean_difference`` or ``ridge``), read from the variation *within* each
-   prompt (h and caption indicators centred per prompt), so that the prompts' own components of
-   h (which dominate it) cannot leak into ``u_a`` through a chance imbalance of captions.
-2. **Projection.** ``s_i = h_i · u_a`` for every sample.
-3. **Effect.** Cohen's d of ``s`` between the samples whose prompt contains ``c`` and the
-   *baseline*: the samples whose prompt does not contain ``c`` but is of the same kind, i.e.
-   mentions a word of the same family as ``c`` (``"a circle"`` is the baseline of
-   ``"a square"``; ``"a red shape"`` is not). Without ``families`` the baseline is every sample
-   whose prompt does not contain ``c``. ``d = (mean_c - mean_rest) / s_pooled``, with
-   ``s_pooled² = ((n_c - 1) s_c² + (n_rest - 1) s_rest²) / (n_c + n_rest - 2)``.
-4. **p-value.** The concept labels are permuted *at the prompt level*: all samples of one prompt
-   move together, so seeds of one prompt (which share that prompt's component of h) never count
-   as independent evidence. One-sided (``alternative="greater"``, positive associations: the
-   default) or two-sided (``|d|``). ``p = (1 + #{d_perm >= d_obs}) / (1 + n_permutations)``.
-   **Direction noise.** All prompts of a concept share the concept's own component of h, and
-   the estimation noise of ``u_a`` (large for a rare attribute) projects onto it as one shift
-   of the whole concept, which permuting prompts cannot reproduce. Its size is estimated by
-   split halves: the samples are halved at random by seed (``units``; samples of one seed
-   share their starting noise across prompts), ``u_a`` is read from each half, and
-   ``(w · (u_A - u_B))² / 4`` (``w`` the concept-minus-baseline mean of h), averaged over
-   ``n_splits`` halvings, estimates the variance of the shift; its excess over the same
-   quantity for permuted prompt sets (already in the permutation null) gives ``direction_sd``
-   (in units of d). Every permuted d gets an independent ``N(0, direction_sd²)`` draw added
-   before the comparison.
-5. **q-value.** Benjamini–Hochberg over all tested pairs
-   (:func:`scipy.stats.false_discovery_control`).
-6. **Significant** = ``q < q_threshold`` **and** ``effect >= min_effect`` (default 0.5, a
-   "medium" Cohen's d). Why both: one planted association induces weaker ones by conservation
-   (if squares are blue 90 % of the time they are rarely red, so the other shapes look
-   relatively more red than their baseline). With enough samples those secondary effects are
-   statistically real (small q) but small (d ≈ 0.1–0.3 against ≈ 1.5 for a planted 90 %
-   association on shapes); the effect-size floor separates the two. With
-   ``caption_agreement=True`` (default) a pair also needs the captions to point the same way
-   (``caption_rate_concept > caption_rate_rest``; ``≠`` two-sided): an h-space effect that
-   the generated images contradict is an artefact of the direction, not an association of
-   the model's outputs.
+**Caption test** (no h involved). ``y_i = 1`` when the caption of sample ``i`` names ``a``.
+``effect_captions`` is Cohen's d of ``y`` (concept vs baseline); ``caption_rate_concept`` and
+``caption_rate_rest`` are the two means.
+
+**h-space test, within prompt.**
+
+1. ``u_a``, the latent direction of ``a`` (:func:`.concept_directions`, ``mean_difference`` or
+   ``ridge``), is read from the variation *within* each prompt (h and caption indicators
+   centred per prompt).
+2. ``s_i = h_i · u_a`` for every sample.
+3. Every sample is measured from its own prompt's *anchor*: ``x_i = s_i − m0_p``, where
+   ``m0_p`` is the mean ``s`` of the samples of the same prompt ``p`` whose caption lacks
+   ``a`` (when every sample of ``p`` shows ``a``: ``m0_p = mean_p(s) − δ``, with ``δ`` the
+   pooled within-prompt difference between samples with and without ``a``). Adding any
+   constant to all samples of a prompt leaves ``x`` unchanged, so differences *between
+   prompts* (a concept's own component of h that happens to lie along ``u_a``, which
+   dominated the earlier between-prompt statistic) cannot create an effect: only how many
+   samples of a prompt sit on the attribute's side, and how far, count.
+4. ``effect_hspace`` is Cohen's d of ``x`` between the concept's samples and the baseline.
+   It is ≈ the caption effect when h separates the attribute well, and ≈ 0 when the
+   captions name the attribute for samples that h does not distinguish (a captioner that
+   reads noise).
+
+**p-values.** Both tests permute the concept labels *at the prompt level*: all samples of one
+prompt move together, so the seeds of a prompt are never counted as independent evidence.
+One-sided (``alternative="greater"``, the default) or two-sided (``|d|``);
+``p = (1 + #{d_perm >= d_obs}) / (1 + n_permutations)``. **Direction noise.** ``u_a`` is an
+estimate; its noise is measured by split halves (the samples halved at random by *unit*, the
+seed when known, ``u_a`` read from each half, ``effect_hspace`` recomputed with each, the
+variance of the difference over ``n_splits`` halvings divided by 4) and never taken below the
+sampling floor ``sqrt(1 / n_a + 1 / (n − n_a))`` (the standard error of a standardised
+difference between the ``n_a`` samples with the attribute and the others: a rare attribute
+always has a noisy direction, even when a split cannot see it). Every permuted h-space d gets
+an independent ``N(0, direction_sd²)`` draw added, which can only make the test more
+conservative. **Seed noise.** Every prompt is generated from the same seeds, so permuting
+prompts holds the seeds fixed, and an effect that exists for these seeds only is not in that
+null. For both tests, the concept-minus-baseline gap of each half of every split (in units of
+the pooled sd) gives ``(g_A − g_B)² / 4``; its excess over permuted prompt sets estimates the
+variance of d over seeds (``seed_sd_hspace``, ``seed_sd_captions``), added the same way (0
+when no unit is shared by two prompts).
+
+**q-values.** Benjamini–Hochberg, separately over the h-space p-values (``q_hspace``) and the
+caption p-values (``q_captions``) of all tested pairs.
+
+**Significance and evidence.** Each test *holds* when its ``q < q_threshold`` and its effect
+``>= min_effect`` (default 0.5, a "medium" d: one planted association induces weaker ones by
+conservation — if squares are blue 90 % of the time, the other shapes look relatively less
+blue — which are statistically real but small). ``evidence`` chooses what ``significant``
+means: ``"hspace"`` (the h-space test holds; with ``caption_agreement`` the caption rates must
+also point the same way), ``"captions"`` (the caption test holds) or ``"both"`` (both hold:
+the default). The columns ``effect``, ``p_value`` and ``q_value`` follow the chosen evidence:
+the h-space or caption values, or for ``both`` the weaker of the two (the smaller effect, the
+larger p and q: an intersection–union test, valid whenever each test is). ``agreement`` says
+which tests hold: ``both``, ``hspace only``, ``captions only`` or ``neither``.
 
 Pairs whose concept and attribute are the same word, or of the same family, are not tested.
-As an independent check that does not use h at all, the caption rates
-``P(a in caption | prompt has c)`` and ``P(a in caption | baseline)`` are reported, with their
-own prompt-level permutation p-value (``caption_p_value``).
-
 Only numpy, scipy and scikit-learn are used for the numbers; the table is a
 :class:`pyarrow.Table` (``.to_pandas()``, ``.to_pylist()``).
 """
@@ -59,33 +76,56 @@ import numpy as np
 
 from ..exceptions import InputError
 from .directions import STOP_WORDS, concept_directions, flatten_h, word_indicator
+from .permutation import (
+    _group_d,
+    benjamini_hochberg,
+    cohens_d,
+    permutation_test,
+    within_prompt_scores,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
     "COLUMNS",
+    "EVIDENCE",
+    "EXTRA_COLUMNS",
     "benjamini_hochberg",
     "cohens_d",
     "family_map",
     "permutation_test",
     "score_associations",
+    "within_prompt_scores",
 ]
 
-#: The first columns of the table, in this order.
+#: The first columns of the table, in this order (``effect``, ``p_value``, ``q_value``: the
+#: evidence chosen, see the module docstring).
 COLUMNS = ("concept", "attribute", "effect", "p_value", "q_value")
 #: Further columns, after :data:`COLUMNS`.
 EXTRA_COLUMNS = (
+    "effect_hspace",
+    "p_hspace",
+    "q_hspace",
+    "effect_captions",
+    "p_captions",
+    "q_captions",
+    "agreement",
     "n_concept",
     "n_rest",
     "n_prompts_concept",
     "n_prompts_rest",
+    "n_attribute",
     "caption_rate_concept",
     "caption_rate_rest",
     "caption_p_value",
     "direction_sd",
+    "seed_sd_hspace",
+    "seed_sd_captions",
     "significant",
 )
+#: What ``significant`` can mean (``evidence=``).
+EVIDENCE = ("hspace", "captions", "both")
 
 
 def family_map(families: Mapping[str, Any] | None) -> dict[str, str]:
@@ -102,158 +142,116 @@ def family_map(families: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def cohens_d(x: np.ndarray, y: np.ndarray) -> float:
-    """Standardised mean difference ``(mean x - mean y) / s_pooled`` (NaN if undefined)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    nx, ny = x.size, y.size
-    if nx < 1 or ny < 1 or nx + ny < 3:
-        return float("nan")
-    ss = ((x - x.mean()) ** 2).sum() + ((y - y.mean()) ** 2).sum()
-    sd = np.sqrt(ss / (nx + ny - 2))
-    return float((x.mean() - y.mean()) / sd) if sd > 0 else float("nan")
+def _split_masks(units: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_splits, n)`` bool: random halvings of the samples by unit (True: first half).
 
-
-def _group_d(labels: np.ndarray, n: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
-    """Cohen's d for every row of ``labels`` (…, G) over groups with counts/sums/sums of squares."""
-    lab = labels.astype(np.float64)
-    nc, nr = lab @ n, (1 - lab) @ n
-    m1, m2 = lab @ s1, (1 - lab) @ s1
-    q1, q2 = lab @ s2, (1 - lab) @ s2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mc, mr = m1 / nc, m2 / nr
-        ss = (q1 - nc * mc**2) + (q2 - nr * mr**2)
-        sd = np.sqrt(np.maximum(ss, 0) / (nc + nr - 2))
-        d = (mc - mr) / sd
-    return np.where(np.isfinite(d), d, np.nan)
-
-
-def permutation_test(
-    values: np.ndarray,
-    concept: np.ndarray,
-    groups: np.ndarray,
-    *,
-    n_permutations: int = 2000,
-    alternative: Literal["greater", "two-sided"] = "greater",
-    random_state: int | np.random.Generator | None = 0,
-    permutations: np.ndarray | None = None,
-    extra_sd: float = 0.0,
-) -> tuple[float, float]:
-    """Cohen's d of ``values`` (concept vs rest) and its prompt-level permutation p-value.
-
-    Parameters
-    ----------
-    values
-        ``(n,)`` one number per sample (a projection, or a 0/1 caption indicator).
-    concept
-        ``(n,)`` bool: whether the sample's prompt contains the concept. Must be constant
-        within each group.
-    groups
-        ``(n,)`` group (prompt) of each sample: the unit that is permuted.
-    n_permutations, alternative, random_state
-        Number of label permutations; ``"greater"`` (one-sided) or ``"two-sided"``; the seed.
-    permutations
-        Optional ``(P, G)`` precomputed permutations of the group indices ``0..G-1`` (groups
-        numbered in sorted order): reused across tests for speed.
-    extra_sd
-        Standard deviation (in units of d) of a further, independent noise in the observed
-        statistic that permuting cannot reproduce; every permuted d gets a seeded
-        ``N(0, extra_sd²)`` draw added (see :func:`score_associations`: the estimation
-        noise of the attribute direction, seen through the concept's own component of h).
-
-    Returns
-    -------
-    effect, p_value : float
+    Empty (``(0, n)``) when there are fewer than two units.
     """
-    values = np.asarray(values, dtype=np.float64)
-    concept = np.asarray(concept, dtype=bool)
-    keys, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    G = keys.size
-    n = np.bincount(inverse, minlength=G).astype(np.float64)
-    s1 = np.bincount(inverse, weights=values, minlength=G)
-    s2 = np.bincount(inverse, weights=values**2, minlength=G)
-    lab = np.zeros(G, dtype=bool)
-    lab[inverse[concept]] = True
-    if np.any(lab[inverse] != concept):
-        msg = "The concept label must be the same for every sample of a group (prompt)."
-        raise InputError(msg)
-    d_obs = float(_group_d(lab[None, :], n, s1, s2)[0])
-    if not np.isfinite(d_obs):
-        return float("nan"), float("nan")
-    if permutations is None:
-        rng = np.random.default_rng(random_state)
-        permutations = np.argsort(rng.random((n_permutations, G)), axis=1)
-    d_perm = _group_d(lab[permutations], n, s1, s2)
-    if extra_sd > 0:
-        rng = np.random.default_rng(None if random_state is None else (random_state, 1))
-        d_perm = d_perm + extra_sd * rng.standard_normal(d_perm.shape)
-    if alternative == "two-sided":
-        exceed = np.abs(d_perm) >= abs(d_obs) - 1e-12
-    else:
-        exceed = d_perm >= d_obs - 1e-12
-    exceed &= np.isfinite(d_perm)
-    return d_obs, float((1 + exceed.sum()) / (1 + permutations.shape[0]))
+    keys, inverse = np.unique(units, return_inverse=True)
+    if keys.size < 2:
+        return np.zeros((0, inverse.size), dtype=bool)
+    halves = [rng.permutation(keys.size)[: keys.size // 2] for _ in range(n_splits)]
+    return np.array([np.isin(inverse, half) for half in halves])
 
 
-def _mean_differences(
-    H: np.ndarray, concept: np.ndarray, groups: np.ndarray, perms: np.ndarray, n_reference: int
+def _split_directions(
+    H: np.ndarray, Z: np.ndarray, groups: np.ndarray, masks: np.ndarray, *, method: str,
+    alpha: float,
 ) -> np.ndarray:
-    """``(1 + n_reference, D)``: concept-minus-baseline mean of h, then for permuted prompt sets."""
-    keys, inverse = np.unique(groups, return_inverse=True)
-    counts = np.bincount(inverse, minlength=keys.size).astype(np.float64)
-    sums = np.zeros((keys.size, H.shape[1]))
-    np.add.at(sums, inverse, H)
-    lab = np.zeros(keys.size, dtype=bool)
-    lab[inverse[concept]] = True
-    L = np.vstack([lab[None, :], lab[perms[:n_reference]]]).astype(np.float64)
-    return (L @ sums) / (L @ counts)[:, None] - ((1 - L) @ sums) / ((1 - L) @ counts)[:, None]
+    """``(n_splits, 2, n_words, D)``: unit directions read from each half of every split.
 
-
-def _split_differences(
-    H: np.ndarray, Z: np.ndarray, groups: np.ndarray, units: np.ndarray, *, method: str,
-    alpha: float, n_splits: int, rng: np.random.Generator,
-) -> np.ndarray:
-    """``(n_splits, n_words, D)``: unit direction from one half of the units minus the other's.
-
-    The units (seeds, when known) are split at random into halves; NaN where a word has no
-    contrast in a half.
+    NaN where a word has no contrast in a half.
     """
     from .directions import _mean_difference, _ridge
 
-    keys, inverse = np.unique(units, return_inverse=True)
-    out = np.full((n_splits, Z.shape[1], H.shape[1]), np.nan)
-    if keys.size < 2:
-        return out
-    for k in range(n_splits):
-        half = rng.permutation(keys.size)[: keys.size // 2]
-        first = np.isin(inverse, half)
-        units_dirs = []
-        for part in (first, ~first):
+    out = np.full((masks.shape[0], 2, Z.shape[1], H.shape[1]), np.nan)
+    for k, first in enumerate(masks):
+        for side, part in enumerate((first, ~first)):
             Zp = Z[part]
             ok = (Zp.sum(axis=0) >= 1) & (Zp.sum(axis=0) <= part.sum() - 1)
-            raw = np.full((Z.shape[1], H.shape[1]), np.nan)
-            if ok.any():
-                fit = _ridge if method == "ridge" else _mean_difference
-                args = (alpha,) if method == "ridge" else ()
-                raw[ok] = fit(H[part], Zp[:, ok], groups[part], *args)
+            if not ok.any():
+                continue
+            fit = _ridge if method == "ridge" else _mean_difference
+            args = (alpha,) if method == "ridge" else ()
+            raw = fit(H[part], Zp[:, ok], groups[part], *args)
             norm = np.linalg.norm(raw, axis=1, keepdims=True)
-            units_dirs.append(raw / np.where(norm > 0, norm, np.nan))
-        out[k] = units_dirs[0] - units_dirs[1]
+            out[k, side, ok] = raw / np.where(norm > 0, norm, np.nan)
     return out
 
 
-def _direction_sd(W: np.ndarray, diffs: np.ndarray, sd: float) -> float:
-    """sd (in units of d) of the concept's shift along a noisy direction, from split halves.
+def _mean_gap(L: np.ndarray, n: np.ndarray, s1: np.ndarray) -> np.ndarray:
+    """Concept-minus-rest mean for every label row of ``L`` (NaN where a side is empty)."""
+    Lf = L.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (Lf @ s1) / (Lf @ n) - ((1 - Lf) @ s1) / ((1 - Lf) @ n)
 
-    ``(w · (u_A - u_B))² / 4`` estimates the variance of ``w · u`` (each half has twice the
-    full data's noise); its excess over the median for permuted prompt sets (whose share the
-    permutation null already holds) is the concept's own.
+
+def _seed_sd(
+    values: np.ndarray, concept: np.ndarray, groups: np.ndarray, masks: np.ndarray,
+    perms: np.ndarray,
+) -> float:
+    """sd (in units of d) of the concept effect across units (seeds), beyond the permutation null.
+
+    Every prompt is generated from the same seeds, so the permutation of prompts holds the
+    seeds fixed: an effect that exists for these seeds only (a seed × concept interaction,
+    large with few seeds) is not in its null. For every split of the units into halves, the
+    concept-minus-baseline mean of each half, in units of the full data's pooled sd, gives
+    ``(g_A − g_B)² / 4``, an estimate of the variance of d over units; its excess over the same
+    quantity for permuted prompt sets (whose share the null already holds) is returned.
     """
-    ok = np.all(np.isfinite(diffs), axis=1)
-    if not ok.any() or not sd > 0:
+    if masks.shape[0] == 0:
         return 0.0
-    v = np.mean((W @ diffs[ok].T) ** 2, axis=1) / 4
-    excess = v[0] - float(np.median(v[1:])) if v.size > 1 else v[0]
-    return float(np.sqrt(max(excess, 0.0)) / sd)
+    keys, inverse = np.unique(groups, return_inverse=True)
+    lab = np.zeros(keys.size, dtype=bool)
+    lab[inverse[concept]] = True
+    L = np.vstack([lab[None, :], lab[perms]])
+    v = np.asarray(values, dtype=np.float64)
+
+    def sums(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = inverse[part]
+        return (np.bincount(g, minlength=keys.size).astype(np.float64),
+                np.bincount(g, weights=v[part], minlength=keys.size),
+                np.bincount(g, weights=v[part] ** 2, minlength=keys.size))  # fmt: skip
+
+    n, s1, s2 = sums(np.ones(v.size, dtype=bool))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = _mean_gap(L, n, s1) / _group_d(L, n, s1, s2)  # the pooled sd of every row
+    out = []
+    for first in masks:
+        gap_a = _mean_gap(L, *sums(first)[:2])
+        gap_b = _mean_gap(L, *sums(~first)[:2])
+        out.append(((gap_a - gap_b) / sd) ** 2 / 4)
+    V = np.array(out)
+    ok = np.isfinite(V)
+    counts = ok.sum(axis=0)
+    if counts[0] == 0 or not counts[1:].any():
+        return 0.0
+    mean = np.where(ok, V, 0).sum(axis=0) / np.maximum(counts, 1)
+    excess = mean[0] - float(np.median(mean[1:][counts[1:] > 0]))
+    return float(np.sqrt(max(excess, 0.0)))
+
+
+def _direction_sd(
+    H: np.ndarray, has: np.ndarray, groups: np.ndarray, pool: np.ndarray, in_c: np.ndarray,
+    halves: np.ndarray, floor: float,
+) -> float:
+    """sd (in units of d) of ``effect_hspace`` from the noise of the direction (split halves).
+
+    ``halves``: ``(n_splits, 2, D)`` directions from the two halves; ``(d_A − d_B)² / 4``
+    averaged over the splits estimates the variance of d with the full data's direction
+    (each half has twice its noise). Never below ``floor``.
+    """
+    ok = np.all(np.isfinite(halves), axis=(1, 2))
+    if not ok.any():
+        return floor
+    U = halves[ok].reshape(-1, H.shape[1])  # (2 k, D)
+    X = within_prompt_scores(H @ U.T, has, groups)[pool]
+    c = in_c[pool]
+    d = np.array([cohens_d(X[c, j], X[~c, j]) for j in range(U.shape[0])]).reshape(-1, 2)
+    diff = d[:, 0] - d[:, 1]
+    diff = diff[np.isfinite(diff)]
+    est = float(np.sqrt(np.mean(diff**2) / 4)) if diff.size else 0.0
+    return max(est, floor)
 
 
 def _default_units(result: Any, n: int) -> np.ndarray:
@@ -265,18 +263,6 @@ def _default_units(result: Any, n: int) -> np.ndarray:
         if np.unique(seeds).size >= 2:
             return seeds
     return np.arange(n)
-
-
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg q-values (NaN p-values stay NaN and are not counted)."""
-    from scipy.stats import false_discovery_control
-
-    p = np.asarray(p_values, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = false_discovery_control(p[ok], method="bh")
-    return q
 
 
 def _texts(result: Any, prompts: Any, captions: Any) -> tuple[np.ndarray, list[str], list[str]]:
@@ -342,6 +328,7 @@ def score_associations(
     alternative: Literal["greater", "two-sided"] = "greater",
     q_threshold: float = 0.05,
     min_effect: float = 0.5,
+    evidence: Literal["hspace", "captions", "both"] = "both",
     caption_agreement: bool = True,
     min_count: int = 2,
     stop_words: Iterable[str] | None = STOP_WORDS,
@@ -349,7 +336,7 @@ def score_associations(
     n_splits: int = 16,
     random_state: int | None = 0,
 ) -> pa.Table:
-    """Score every concept × attribute pair: effect, permutation p-value, BH q-value.
+    """Score every concept × attribute pair: an h-space test and a caption test, BH q-values.
 
     Parameters
     ----------
@@ -375,27 +362,36 @@ def score_associations(
     alternative
         ``"greater"`` (positive associations, default) or ``"two-sided"``.
     q_threshold, min_effect
-        ``significant = q < q_threshold and effect >= min_effect`` (``|effect|`` two-sided).
+        A test holds when its ``q < q_threshold`` and its effect ``>= min_effect``
+        (``|effect|`` two-sided).
+    evidence
+        ``"hspace"``, ``"captions"`` or ``"both"`` (default): which tests must hold for a
+        pair to be ``significant``; ``effect``, ``p_value``, ``q_value`` follow it.
     caption_agreement
-        Also require the caption rates to differ in the effect's direction.
+        With ``evidence="hspace"``: also require the caption rates to differ in the
+        effect's direction.
     min_count
         Least samples with (and without) a word for it to be tested.
     stop_words
         Words never treated as concepts or attributes.
     units, n_splits
-        The direction noise is estimated from ``n_splits`` random halvings of the samples
-        by unit: the seed of each sample (default when the result records seeds: samples
-        of one seed share their starting noise across prompts), else each sample.
+        The direction and seed noise are estimated from ``n_splits`` random halvings of the
+        samples by unit: the seed of each sample (default when the result records seeds:
+        samples of one seed share their starting noise across prompts), else each sample
+        (then there is no seed noise).
     random_state
         Seed of the permutations and the splits.
 
     Returns
     -------
     pyarrow.Table
-        One row per tested pair, sorted by q then p: :data:`COLUMNS` (``concept``,
-        ``attribute``, ``effect``, ``p_value``, ``q_value``) then ``n_concept``, ``n_rest``
-        (samples), ``n_prompts_concept``, ``n_prompts_rest``, ``caption_rate_concept``,
-        ``caption_rate_rest``, ``caption_p_value``, ``direction_sd`` and ``significant``.
+        One row per tested pair, sorted by q then p: :data:`COLUMNS` then
+        :data:`EXTRA_COLUMNS`: ``effect_hspace``, ``p_hspace``, ``q_hspace``,
+        ``effect_captions``, ``p_captions``, ``q_captions``, ``agreement``, ``n_concept``,
+        ``n_rest`` (samples), ``n_prompts_concept``, ``n_prompts_rest``, ``n_attribute``
+        (samples whose caption names the attribute), ``caption_rate_concept``,
+        ``caption_rate_rest``, ``caption_p_value`` (= ``p_captions``, kept for old readers),
+        ``direction_sd``, ``seed_sd_hspace``, ``seed_sd_captions`` and ``significant``.
 
     Raises
     ------
@@ -412,6 +408,12 @@ def score_associations(
         raise InputError(msg)
     if not 0 < q_threshold < 1:
         msg = f"q_threshold={q_threshold} must lie in (0, 1) (0.05 is usual)."
+        raise InputError(msg)
+    if evidence not in EVIDENCE:
+        msg = (
+            f"evidence={evidence!r} is not valid: choose 'hspace', 'captions' or 'both' "
+            "(both: the h-space and the caption tests must hold; the default)."
+        )
         raise InputError(msg)
     h, prompts, captions = _texts(h_or_result, prompts, captions)
     H = flatten_h(h, timestep=timestep)
@@ -449,11 +451,16 @@ def score_associations(
     if units.shape != (len(prompts),):
         msg = f"units has shape {units.shape}; give one unit (e.g. the seed) per sample."
         raise InputError(msg)
-    split = _split_differences(
-        H, all_Za[:, keep], inverse, units, method=method, alpha=alpha, n_splits=n_splits,
-        rng=np.random.default_rng(None if random_state is None else (random_state, 2)),
-    )  # fmt: skip
+    masks = _split_masks(
+        units, n_splits, np.random.default_rng(None if random_state is None else (random_state, 2))
+    )
+    halves = _split_directions(H, all_Za[:, keep], inverse, masks, method=method, alpha=alpha)
+    # units shared by several prompts (seeds) can interact with the concept; else no seed noise
+    _, unit_index = np.unique(units, return_inverse=True)
+    shared = np.unique(np.stack([unit_index, inverse]), axis=1).shape[1] > unit_index.max() + 1
+    seed_masks = masks if shared else masks[:0]
     prompt_words = [set(w) for w in (word_indicator([p], stop_words=stop_words)[0] for p in groups)]
+    n = len(prompts)
     rows: list[dict[str, Any]] = []
     for ci, c in enumerate(c_words):
         in_c = Zc[:, ci]
@@ -462,44 +469,52 @@ def score_associations(
             same_kind = np.array([any(fam.get(w) == family for w in ws) for ws in prompt_words])
             pool = same_kind[inverse]
         else:
-            pool = np.ones(len(prompts), dtype=bool)
+            pool = np.ones(n, dtype=bool)
         rest = pool & ~in_c
         pool_groups = np.unique(inverse[pool])
         if not in_c.any() or not rest.any() or pool_groups.size < 2:
             continue
         perms = np.argsort(rng.random((n_permutations, pool_groups.size)), axis=1)
-        W = _mean_differences(H[pool], in_c[pool], inverse[pool], perms, 200)
         for ai, a in enumerate(a_words):
             if a == c or (family is not None and fam.get(a) == family) or a not in dirs:
                 continue
-            j = dirs.index[a]
-            s = H[pool] @ dirs.vectors[j]
-            sd = np.sqrt(
-                (((s[in_c[pool]] - s[in_c[pool]].mean()) ** 2).sum()
-                 + ((s[~in_c[pool]] - s[~in_c[pool]].mean()) ** 2).sum()) / max(s.size - 2, 1)
-            )  # fmt: skip
-            extra = _direction_sd(W, split[:, keep.index(all_a.index(a))], sd)
-            effect, p = permutation_test(
-                s, in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
-                extra_sd=float(extra) if np.isfinite(extra) else 0.0, random_state=random_state,
-            )  # fmt: skip
-            ind = Za[pool, ai].astype(np.float64)
-            _, p_cap = permutation_test(
-                ind, in_c[pool], inverse[pool], alternative=alternative, permutations=perms
+            has = Za[:, ai].astype(bool)
+            n_a = int(has.sum())
+            x = within_prompt_scores(H @ dirs.vectors[dirs.index[a]], has, inverse)
+            floor = float(np.sqrt(1 / max(n_a, 1) + 1 / max(n - n_a, 1)))
+            extra = _direction_sd(
+                H, has, inverse, pool, in_c, halves[:, :, keep.index(all_a.index(a))], floor
             )
+            y = has[pool].astype(np.float64)
+            ref = perms[:200]
+            seed_h = _seed_sd(x[pool], in_c[pool], inverse[pool], seed_masks[:, pool], ref)
+            seed_c = _seed_sd(y, in_c[pool], inverse[pool], seed_masks[:, pool], ref)
+            e_h, p_h = permutation_test(
+                x[pool], in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
+                extra_sd=float(np.hypot(extra, seed_h)), random_state=random_state,
+            )  # fmt: skip
+            e_c, p_c = permutation_test(
+                y, in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
+                extra_sd=seed_c, random_state=random_state,
+            )  # fmt: skip
             rows.append({
                 "concept": c,
                 "attribute": a,
-                "effect": effect,
-                "p_value": p,
+                "effect_hspace": e_h,
+                "p_hspace": p_h,
+                "effect_captions": e_c,
+                "p_captions": p_c,
                 "n_concept": int(in_c.sum()),
                 "n_rest": int(rest.sum()),
                 "n_prompts_concept": int(np.unique(inverse[in_c]).size),
                 "n_prompts_rest": int(np.unique(inverse[rest]).size),
-                "caption_rate_concept": float(Za[in_c, ai].mean()),
-                "caption_rate_rest": float(Za[rest, ai].mean()),
-                "caption_p_value": p_cap,
-                "direction_sd": float(extra) if np.isfinite(extra) else float("nan"),
+                "n_attribute": n_a,
+                "caption_rate_concept": float(has[in_c].mean()),
+                "caption_rate_rest": float(has[rest].mean()),
+                "caption_p_value": p_c,
+                "direction_sd": extra,
+                "seed_sd_hspace": seed_h,
+                "seed_sd_captions": seed_c,
             })  # fmt: skip
     if not rows:
         msg = (
@@ -508,19 +523,8 @@ def score_associations(
             "its kind, and pairs of one family are skipped."
         )
         raise InputError(msg)
-    q = benjamini_hochberg(np.array([r["p_value"] for r in rows]))
-    for r, qv in zip(rows, q, strict=True):
-        r["q_value"] = float(qv)
-        e = abs(r["effect"]) if alternative == "two-sided" else r["effect"]
-        gap = r["caption_rate_concept"] - r["caption_rate_rest"]
-        if alternative == "two-sided":
-            agrees = gap != 0 and np.sign(gap) == np.sign(r["effect"])
-        else:
-            agrees = gap > 0
-        r["significant"] = bool(
-            np.isfinite(qv) and qv < q_threshold and e >= min_effect
-            and (agrees or not caption_agreement)
-        )  # fmt: skip
+    _decide(rows, evidence=evidence, alternative=alternative, q_threshold=q_threshold,
+            min_effect=min_effect, caption_agreement=caption_agreement)  # fmt: skip
     order = sorted(
         range(len(rows)),
         key=lambda i: (
@@ -531,3 +535,44 @@ def score_associations(
     )
     names = [*COLUMNS, *EXTRA_COLUMNS]
     return pa.table({k: [rows[i][k] for i in order] for k in names})
+
+
+def _holds(effect: float, q: float, *, two_sided: bool, q_threshold: float, floor: float) -> bool:
+    e = abs(effect) if two_sided else effect
+    return bool(np.isfinite(q) and q < q_threshold and np.isfinite(e) and e >= floor)
+
+
+def _decide(
+    rows: list[dict[str, Any]], *, evidence: str, alternative: str, q_threshold: float,
+    min_effect: float, caption_agreement: bool,
+) -> None:
+    """q-values of both tests, ``agreement``, ``significant`` and the chosen-evidence columns."""
+    two = alternative == "two-sided"
+    q_h = benjamini_hochberg(np.array([r["p_hspace"] for r in rows]))
+    q_c = benjamini_hochberg(np.array([r["p_captions"] for r in rows]))
+    for r, qh, qc in zip(rows, q_h, q_c, strict=True):
+        r["q_hspace"], r["q_captions"] = float(qh), float(qc)
+        kw = {"two_sided": two, "q_threshold": q_threshold, "floor": min_effect}
+        h_ok = _holds(r["effect_hspace"], qh, **kw)
+        c_ok = _holds(r["effect_captions"], qc, **kw)
+        r["agreement"] = {(True, True): "both", (True, False): "hspace only",
+                          (False, True): "captions only", (False, False): "neither"}[(h_ok, c_ok)]
+        if evidence == "hspace":
+            gap = r["caption_rate_concept"] - r["caption_rate_rest"]
+            agrees = (gap != 0 and np.sign(gap) == np.sign(r["effect_hspace"])) if two else gap > 0
+            r["significant"] = h_ok and (bool(agrees) or not caption_agreement)
+            r["effect"], r["p_value"], r["q_value"] = r["effect_hspace"], r["p_hspace"], qh
+        elif evidence == "captions":
+            r["significant"] = c_ok
+            r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
+        else:
+            r["significant"] = h_ok and c_ok
+            eh, ec = r["effect_hspace"], r["effect_captions"]
+            if two:  # the effect of smaller size (NaN when either is)
+                weaker = eh if abs(eh) <= abs(ec) else ec
+                weaker = weaker if np.isfinite(eh) and np.isfinite(ec) else float("nan")
+            else:
+                weaker = float(np.minimum(eh, ec))
+            r["effect"] = float(weaker)
+            r["p_value"] = float(np.maximum(r["p_hspace"], r["p_captions"]))
+            r["q_value"] = float(np.maximum(qh, qc))

@@ -29,6 +29,14 @@ import numpy as np
 from ..exceptions import DiffembedError, InputError
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
+from .latents_evidence import (
+    _number,
+    adherence_section,
+    evidence_bars_spec,
+    extra_tables_section,
+    pairs_table,
+    read_extra_tables,
+)
 from .page import (
     _e,
     _fmt,
@@ -54,7 +62,8 @@ MAX_BARS = 120
 _NUMERIC = {
     "effect", "p_value", "q_value", "n_concept", "n_rest", "n_prompts_concept",
     "n_prompts_rest", "caption_rate_concept", "caption_rate_rest", "caption_p_value",
-    "direction_sd",
+    "direction_sd", "effect_hspace", "p_hspace", "q_hspace", "effect_captions", "p_captions",
+    "q_captions", "n_attribute", "seed_sd_hspace", "seed_sd_captions",
 }  # fmt: skip
 
 
@@ -126,7 +135,7 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
         for k, v in row.items():
             if k in _NUMERIC:
                 item[k] = float(v) if v not in ("", None) else float("nan")
-            elif k == "significant":
+            elif k in ("significant", "reliable"):
                 item[k] = str(v).strip().lower() in ("true", "1")
             else:
                 item[k] = v
@@ -141,7 +150,8 @@ def read_latents_outputs(out_dir: str | Path) -> dict[str, Any]:
     -------
     dict
         ``associations`` (list of row dicts), ``samples`` (column → array or None), ``h``
-        (array or None), ``sheet`` (PNG bytes or None), ``manifest`` (dict).
+        (array or None), ``sheet`` (PNG bytes or None), ``manifest`` (dict), ``tables``
+        (``adherence``, ``words``, ``defaults``, ``concepts``: rows of the CSVs present).
 
     Raises
     ------
@@ -182,74 +192,12 @@ def read_latents_outputs(out_dir: str | Path) -> dict[str, Any]:
         raise InputError(msg) from exc
     if not isinstance(manifest, dict):
         manifest = {}
-    return {"associations": rows, "samples": samples, "h": h, "sheet": sheet, "manifest": manifest}
+    extra = read_extra_tables(out_dir)
+    return {"associations": rows, "samples": samples, "h": h, "sheet": sheet, "manifest": manifest,
+            "tables": extra}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ pieces
-def _bars_spec(rows: Sequence[Mapping[str, Any]], min_effect: float | None) -> dict[str, Any]:
-    """Bars of the effect per pair, grouped by concept; significant pairs dark and starred."""
-    shown = sorted(rows[:MAX_BARS], key=lambda r: (str(r["concept"]), -float(r["effect"] or 0)))
-    traces = []
-    kinds = ((True, "significant", "#1f4e79"), (False, "not significant", "#b8c2cc"))
-    for flag, name, colour in kinds:
-        part = [r for r in shown if bool(r.get("significant")) == flag]
-        if not part:
-            continue
-        traces.append({
-            "type": "bar",
-            "name": name,
-            "x": [[str(r["concept"]) for r in part], [str(r["attribute"]) for r in part]],
-            "y": [float(r["effect"]) if np.isfinite(r["effect"]) else None for r in part],
-            "marker": {"color": colour},
-            "text": ["★" if flag else "" for _ in part],
-            "textposition": "outside",
-            "customdata": [
-                [_fmt(r.get("p_value"), 3), _fmt(r.get("q_value"), 3),
-                 _fmt(r.get("caption_rate_concept"), 3), _fmt(r.get("caption_rate_rest"), 3)]
-                for r in part
-            ],
-            "hovertemplate": "%{x}<br>effect (Cohen's d) %{y:.3f}<br>p %{customdata[0]} · q "
-            "%{customdata[1]}<br>caption rate %{customdata[2]} vs %{customdata[3]}<extra></extra>",
-        })  # fmt: skip
-    layout: dict[str, Any] = {
-        "template": "plotly_white",
-        "barmode": "overlay",
-        "height": 420,
-        "margin": {"l": 60, "r": 20, "t": 20, "b": 90},
-        "yaxis": {"title": {"text": "effect (Cohen's d)"}, "zeroline": True},
-        "xaxis": {"type": "multicategory", "tickangle": -45},
-        "legend": {"orientation": "h", "y": 1.08},
-    }
-    if min_effect is not None and np.isfinite(min_effect):
-        layout["shapes"] = [{
-            "type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": min_effect, "y1": min_effect,
-            "line": {"dash": "dash", "color": "#c0392b", "width": 1},
-        }]  # fmt: skip
-    return {"data": traces, "layout": layout}
-
-
-def _pairs_table(rows: Sequence[Mapping[str, Any]], limit: int = 40) -> str:
-    head = (
-        "<tr><th>concept</th><th>attribute</th><th>effect d</th><th>p</th><th>q</th>"
-        "<th>caption rate: concept</th><th>baseline</th><th>caption p</th><th>n</th></tr>"
-    )
-    body = []
-    for r in rows[:limit]:
-        cls = ' class="salient"' if r.get("significant") else ""
-        cells = [
-            _e(r["concept"]), _e(r["attribute"]), _e(_fmt(r.get("effect"), 3)),
-            _e(_fmt(r.get("p_value"), 3)), _e(_fmt(r.get("q_value"), 3)),
-            _e(_fmt(r.get("caption_rate_concept"), 3)), _e(_fmt(r.get("caption_rate_rest"), 3)),
-            _e(_fmt(r.get("caption_p_value"), 3)),
-            _e(f"{_fmt(r.get('n_concept'), 6)} vs {_fmt(r.get('n_rest'), 6)}"),
-        ]  # fmt: skip
-        body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    more = ""
-    if len(rows) > limit:
-        more = f'<p class="sub">{len(rows) - limit} more pairs in associations.csv.</p>'
-    return f'<div class="scroll"><table class="pairs">{head}{"".join(body)}</table></div>{more}'
-
-
 def _concept_column(prompts: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
     from ..latents.directions import tokenize
 
@@ -342,7 +290,17 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
     concepts = sorted({str(r["concept"]) for r in rows})
     store: dict[str, Any] = {}
     config = {"displaylogo": False, "responsive": True, "showSendToCloud": False, "showLink": False}
-    bars = figure_json(_bars_spec(rows, min_effect), store, config)
+    bars = figure_json(evidence_bars_spec(rows, min_effect), store, config)
+    extra = dict(outputs.get("tables") or {})
+    unreliable = [r for r in rows if r.get("reliable") is False]
+    for r in extra.get("adherence") or []:
+        if str(r.get("reliable", "")).strip().lower() not in ("true", "1", "yes"):
+            rate, threshold = _number(r.get("rate")), _number(r.get("threshold"))
+            notices.append(
+                f"The model looks undertrained for {r.get('family')}: {_fmt(100 * rate, 3)} % "
+                f"of the samples show the prompted {r.get('family')} (threshold "
+                f"{_fmt(100 * threshold, 3)} %). Its associations are marked unreliable (⚠)."
+            )
     explorer = _hspace_explorer(outputs.get("h"), outputs.get("samples"), concepts, notices)
     sheet = outputs.get("sheet")
     samples = outputs.get("samples") or {}
@@ -368,10 +326,14 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
              f"{shape[1]} timesteps" if shape and len(shape) == 3 else ""),
         _kpi("Pairs tested", str(len(rows)), "concept × attribute"),
         _kpi("Significant", str(len(significant)),
+             f"evidence: {params.get('evidence') or res.get('evidence') or 'both'}; "
              f"q < {_fmt(params.get('q_threshold'))} and d ≥ {_fmt(min_effect)}"),
+        _kpi("Unreliable", str(len(unreliable)), "pairs of an undertrained family",
+             warn=bool(unreliable)),
     ])  # fmt: skip
     sig_list = (
-        ", ".join(f"{r['concept']} → {r['attribute']}" for r in significant[:6])
+        ", ".join(f"{r['concept']} → {r['attribute']}" + ("" if r.get("reliable") is not False
+                  else " (unreliable)") for r in significant[:6])
         if significant else "no significant association"
     )
     name = model_name(inp.get("model"))
@@ -380,12 +342,14 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
         _e(sig_list),
     ])  # fmt: skip
     method_note = (
-        "Effect: Cohen's d of the samples' projections on the attribute's h-space direction, "
-        "samples whose prompt contains the concept against the baseline (prompts of the same "
-        "family without it). p: prompt-level permutation test; q: Benjamini–Hochberg. "
-        "Significant: q below the threshold and d at least the dashed floor. Caption rates: "
-        "the share of samples whose classifier caption names the attribute (an independent "
-        "check that does not use h)."
+        "Two tests per concept → attribute pair, samples whose prompt contains the concept "
+        "against the baseline (prompts of the same family without it). h-space: Cohen's d of "
+        "the projections on the attribute's direction, each sample measured from its own "
+        "prompt's samples that lack the attribute (so differences between prompts cannot "
+        "create an effect). Captions: Cohen's d of 'the caption names the attribute' (no h). "
+        "p: prompt-level permutation tests; q: Benjamini–Hochberg per test. Significant (★): "
+        "the chosen evidence holds (q below the threshold and d at least the dashed floor). "
+        "⚠: the concept's or attribute's family failed the adherence gate."
     )
     input_rows = [(k, inp[k]) for k in ("model", "model_kind", "prompts_file", "prompts_sha256",
                                         "n_prompts") if k in inp]  # fmt: skip
@@ -396,7 +360,9 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
     main = f"""<section class="card"><h2>Associations</h2>
 <p class="sub">{_e(method_note)}</p>
 <div id="fig-bars" class="plot"></div>
-<h3>Pairs by q-value</h3>{_pairs_table(rows)}</section>
+<h3>Pairs by q-value</h3>{pairs_table(rows)}</section>
+{adherence_section(extra.get("adherence"))}
+{extra_tables_section(extra)}
 {explorer.html if explorer else ""}
 <section class="card"><h2>Generated samples</h2>
 <p class="sub">One row per prompt (up to 32), one column per seed.</p>{images}</section>
@@ -429,6 +395,9 @@ _CSS = """
 .scroll{overflow-x:auto}table.pairs th,table.pairs td{width:auto;text-align:right}
 table.pairs td:nth-child(-n+2),table.pairs th:nth-child(-n+2){text-align:left}
 table.pairs tr.salient td{font-weight:650;background:#f0f4f8}
+table.pairs tr.unreliable td{color:#8a5a00;background:#fff8e6}
+.meter{display:inline-block;width:80px;height:8px;background:#e5e9ee;vertical-align:middle}
+.meter span{display:block;height:100%;background:#1f4e79}
 .sheet{display:flex;gap:12px;align-items:flex-start;overflow-x:auto}
 .sheet ol.prompts{margin:0;padding-left:1.8em;font-size:13px}
 img.contact{image-rendering:pixelated;max-width:100%;height:auto;flex:none}
