@@ -131,9 +131,11 @@ def test_decode_writes_everything(patched, tmp_path):
                "--timesteps", "75,25", "--permutations", 99, "--guidance", 2)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} == {
-        "associations.csv", "adherence.csv", "hspace.npy", "samples.parquet", "samples.png",
-        "manifest.json", "report.html", "images",
+        "associations.csv", "adherence.csv", "words.csv", "defaults.csv", "hspace.npy",
+        "samples.parquet", "samples.png", "manifest.json", "report.html", "images",
     }  # fmt: skip
+    words_header = (out / "words.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert words_header == ["concept", "rank", "word", "family", "cosine", "source"]
     assert sorted(p.name for p in (out / "images").iterdir()) == [f"{i:06d}.png" for i in range(15)]
     assert not (tmp_path / "out.partial").exists()  # the checkpoint is gone once committed
     header = (out / "associations.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
@@ -230,7 +232,7 @@ def test_decode_without_classifier_runs_prompt_only(tiny_model, monkeypatch, tmp
     assert r.exit_code == 0, r.output
     text = flat(r.output)
     assert "model has no attribute classifier: prompt-only run (--captioner none)" in text
-    assert "prompt-only run (no captioner): no concept × attribute associations" in text
+    assert "prompt-only run (no captioner): concept × attribute associations need captions" in text
     assert "no report.html: the report shows associations, and there are none" in text
     out = tmp_path / "o"
     assert {p.name for p in out.iterdir()} == {

@@ -16,6 +16,7 @@ import types
 from typing import ClassVar
 
 import numpy as np
+import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -71,8 +72,12 @@ def test_sd_folder_prompt_only_end_to_end(sd_folder, tmp_path):
     r = decode(folder, prompts, out, "--captioner", "none", "--batch-size", 4)
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} == {
-        "hspace.npy", "samples.parquet", "samples.png", "manifest.json", "images"
+        "hspace.npy", "samples.parquet", "samples.png", "manifest.json", "images", "words.csv",
+        "concepts.csv",
     }
+    decoded = pv.read_csv(out / "words.csv").to_pylist()
+    assert decoded
+    assert {r["source"] for r in decoded} == {"prompts"}  # no captions: prompts only
     h = np.load(out / "hspace.npy")
     assert h.shape == (6, 3, 16)  # 3 prompts × 2 seeds, 3 timesteps, 16 mid-block channels
     samples = pq.read_table(out / "samples.parquet").to_pydict()

@@ -6,7 +6,11 @@ manifest and ``warnings`` are shown to the user.
 
 Tables: ``associations`` (:func:`.associations.score_associations`, with a ``reliable``
 column from the adherence gate) and, when the samples were captioned per family,
-``adherence`` (:func:`.adherence.adherence`).
+``adherence`` (:func:`.adherence.adherence`), then the words read out of h-space
+(:func:`.concepts.decode_tables`): ``words`` (each concept's top vocabulary words),
+``defaults`` (what the model draws for a family the prompt leaves open) and ``concepts`` (a
+diffusion map and clusters of the concept directions). A prompt-only run (no captions) gets the
+``words`` and ``concepts`` tables from the prompts alone, and no associations.
 """
 
 from __future__ import annotations
@@ -89,6 +93,17 @@ def analyse(
         if predicted:
             gate = adherence(sample_table["prompt"], predicted, families, threshold=threshold)
             warnings += adherence_warnings(gate)
+    word_tables = _word_tables(result, families, random_state, warnings)
+    if not (isinstance(sample_table, Mapping) and "caption" in sample_table):
+        warnings.append(
+            "prompt-only run (no captioner): concept × attribute associations need captions "
+            "of the images, so none were scored; words.csv and concepts.csv are read from the "
+            "prompts alone. Caption the images with --captioner clip:DIR --vocabulary "
+            "attributes.json to score associations."
+        )
+        summary = {"evidence": evidence, "n_pairs": 0, "n_significant": 0,
+                   "top_words": _top_words(word_tables)}  # fmt: skip
+        return DecodeAnalysis(tables=word_tables, summary=summary, warnings=warnings)
     try:
         table = score_associations(
             result, families=families, method=method, alpha=alpha,  # type: ignore[arg-type]
@@ -113,6 +128,7 @@ def analyse(
     tables["associations"] = table
     if gate is not None:
         tables["adherence"] = gate
+    tables.update(word_tables)
     rows = table.to_pylist()
     summary: dict[str, Any] = {
         "evidence": evidence,
@@ -137,5 +153,48 @@ def analyse(
             for r in (gate.to_pylist() if gate is not None else [])
         },
         "adherence_threshold": threshold,
+        "top_words": _top_words(word_tables),
     }
     return DecodeAnalysis(tables=tables, summary=summary, warnings=warnings)
+
+
+def _word_tables(
+    result: Any, families: dict[str, list[str]] | None, random_state: int | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """``words``, ``defaults`` and ``concepts`` (:func:`.concepts.decode_tables`), non-empty ones.
+
+    A table that cannot be made (too few concepts, an uncaptioned run for ``defaults``) is left
+    out with its reason added to ``warnings`` (except ``defaults`` of an uncaptioned run, which
+    is expected); words that cannot be read at all are a warning, not a failed decode.
+    """
+    from ..exceptions import InputError
+    from .concepts import decode_tables, skipped_reason
+
+    try:
+        made = decode_tables(result, families, random_state=random_state)
+    except InputError as exc:
+        warnings.append(f"no words read out of h-space: {exc}")
+        return {}
+    captioned = "caption" in (getattr(result, "table", None) or {})
+    out: dict[str, Any] = {}
+    for name, table in made.items():
+        if table.num_rows:
+            out[name] = table
+            continue
+        reason = skipped_reason(table)
+        if reason and (captioned or name != "defaults"):
+            warnings.append(f"no {name}.csv: {reason}")
+    return out
+
+
+def _top_words(tables: Mapping[str, Any], k: int = 3) -> dict[str, list[str]]:
+    """Each concept's first ``k`` decoded words (for the manifest and ``--json``)."""
+    words = tables.get("words")
+    if words is None:
+        return {}
+    top: dict[str, list[str]] = {}
+    for row in words.to_pylist():
+        if row["rank"] <= k:
+            top.setdefault(str(row["concept"]), []).append(str(row["word"]))
+    return top
