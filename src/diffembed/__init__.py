@@ -7,7 +7,18 @@ nothing but the exceptions, so ``diffembed --help`` and ``--version`` start at o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .exceptions import DiffembedError, DisconnectedGraphError, InputError, NumericalError
+
+if TYPE_CHECKING:  # for type checkers and the API reference; at run time: __getattr__ below
+    from ._load import load
+    from .clustering import diffusion_clusters
+    from .diffusion_map import DiffusionMap, diffusion_coordinates, timescales
+    from .hierarchy import DiffusionHierarchy, dendrogram_purity
+    from .landmarks import LandmarkDiffusionMap
+    from .plotting.api import report as report
+    from .smoothing import DiffusionSmoother as DiffusionSmoother
 
 __version__ = "0.1.0"
 

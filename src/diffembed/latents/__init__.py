@@ -25,6 +25,9 @@ name (module)                  what
 ``word_directions`` (words)    a direction per vocabulary word, from prompts and captions
 ``rank_words`` (words)         vocabulary ranked for a concept or an h-vector, by cosine
 ``decode_tables`` (concepts)   words per concept, model defaults, concept clusters
+``make_captioner``             a captioner from a spec: classifier, ``clip:DIR``, none
+``ClipCaptioner`` (clip)       zero-shot CLIP captions over a vocabulary of yours
+``analyse`` (analysis)         decode's analysis: associations, adherence gate, words
 =============================  ==========================================================
 
 Importing this package loads numpy only; torch, diffusers and sentence-transformers (the
@@ -62,6 +65,9 @@ _EXPORTS = {
     "decode_tables": "concepts",
     "model_defaults": "concepts",
     "concept_clusters": "concepts",
+    "make_captioner": "captioners",
+    "ClipCaptioner": "clip",
+    "analyse": "analysis",
 }
 
 __all__ = sorted([*_EXPORTS, "WEATResult", "weat", "weat_words"])
