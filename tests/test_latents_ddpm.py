@@ -9,6 +9,7 @@ data (and a wrong sample that fails it), and the energy distance against scipy i
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -368,3 +369,68 @@ def test_callback_sees_the_returned_model_and_can_stop_training(data, encoder):
     assert np.abs(seen[0][2] - seen[1][2]).max() > 0
     with pytest.raises(InputError, match="lr_schedule='linear' is not valid"):
         ddpm.train_ddpm(data, encoder=encoder, lr_schedule="linear")
+
+
+# ------------------------------------------------------------------ estimate, config, old folders
+def test_estimate_is_timed_before_training_and_does_not_change_it(data, encoder):
+    seen, stamps = [], []
+    kwargs = {"encoder": encoder, "steps": 4, "batch_size": 8, "unet_config": TINY,
+              "fit_classifier": False, "seed": 2}  # fmt: skip
+
+    def estimate(seconds_per_step):
+        assert not stamps  # called before the first training step
+        seen.append(seconds_per_step)
+
+    a = ddpm.train_ddpm(data, estimate=estimate, estimate_steps=2,
+                        progress=lambda done, total: stamps.append(time.perf_counter()),
+                        **kwargs)  # fmt: skip
+    b = ddpm.train_ddpm(data, **kwargs)
+    assert len(seen) == 1
+    # a step of the real loop takes about what the copy timed (loose: the machine is shared)
+    real = np.diff(stamps).mean()
+    assert real / 10 < seen[0] < real * 10, (seen[0], real)
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    for p, q in zip(a.unet.parameters(), b.unet.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    with pytest.raises(InputError, match="estimate_steps=0 is not valid: give an integer >= 1"):
+        ddpm.train_ddpm(data, estimate=estimate, estimate_steps=0, **kwargs)
+
+
+def test_config_records_the_whole_unet_and_round_trips(data, encoder, tmp_path):
+    model = ddpm.train_ddpm(data, encoder=encoder, steps=2, batch_size=4, fit_classifier=False,
+                            unet_config={**TINY, "block_out_channels": (8, 16, 16)})  # fmt: skip
+    unet = model.config["unet"]
+    # every build_unet argument is recorded, defaults included
+    assert unet["block_out_channels"] == [8, 16, 16]
+    assert unet["pooled_text"] is True
+    assert unet["attention_blocks"] is False
+    assert unet["layers_per_block"] == 1
+    assert model.unet.config.addition_embed_type == "text"
+    loaded = ddpm.load_model(ddpm.save_model(model, tmp_path / "m"))
+    assert loaded.config == json.loads(json.dumps(model.config))
+    assert loaded.unet.config.addition_embed_type == "text"
+    assert list(loaded.unet.config.block_out_channels) == [8, 16, 16]
+    a = ddpm.sample(model, PROMPTS, seeds=1, num_inference_steps=3)
+    np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=1, num_inference_steps=3))
+
+
+def test_a_model_folder_written_before_the_new_keys_still_loads(data, encoder, tmp_path):
+    """Folders of the two-level, mid-block-only U-Net without the recorded defaults load."""
+    old = ddpm.train_ddpm(data, encoder=encoder, steps=2, batch_size=4, fit_classifier=False,
+                          unet_config={**TINY, "pooled_text": False})  # fmt: skip
+    out = ddpm.save_model(old, tmp_path / "old")
+    meta = json.loads((out / "diffembed.json").read_text())
+    # what an older diffembed wrote: only the arguments given, no estimate
+    meta["config"]["unet"] = {"seed": 0, **{k: list(v) if isinstance(v, tuple) else v
+                                            for k, v in TINY.items()}}  # fmt: skip
+    meta["config"]["training"].pop("estimated_seconds", None)
+    (out / "diffembed.json").write_text(json.dumps(meta))
+    config = json.loads((out / "unet" / "config.json").read_text())
+    for key in ("addition_embed_type", "addition_embed_type_num_heads"):
+        config.pop(key)
+    (out / "unet" / "config.json").write_text(json.dumps(config))
+    loaded = ddpm.load_model(out)
+    assert loaded.unet.config.addition_embed_type is None
+    assert loaded.config["unet"]["block_out_channels"] == [8, 16]
+    a = ddpm.sample(old, PROMPTS, seeds=4, num_inference_steps=3)
+    np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=4, num_inference_steps=3))

@@ -32,6 +32,7 @@ Install with the ``diffusion`` extra (after ``pip install torch==2.13.0``).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -136,6 +137,7 @@ def build_unet(
     block_out_channels: Sequence[int] = (32, 64),
     layers_per_block: int = 1,
     attention_blocks: bool = False,
+    pooled_text: bool = True,
     attention_heads: int = 8,
     norm_num_groups: int = 8,
     seed: int = 0,
@@ -210,7 +212,16 @@ def build_unet(
             cross_attention_dim=cross_attention_dim,
             attention_head_dim=attention_heads,  # diffusers' name for the number of heads
             norm_num_groups=norm_num_groups,
+            addition_embed_type="text" if pooled_text else None,
+            addition_embed_type_num_heads=attention_heads,
         )
+
+
+#: The keyword arguments of :func:`build_unet` and their defaults (recorded in a model's config).
+_UNET_DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(build_unet).parameters.items()
+}
 
 
 def build_scheduler(
@@ -347,6 +358,8 @@ def train_ddpm(
     callback: Callable[[int, DDPMModel], bool | None] | None = None,
     callback_every: int = 100,
     num_threads: int | None = None,
+    estimate: Callable[[float], None] | None = None,
+    estimate_steps: int = 3,
 ) -> DDPMModel:
     """Train a text-conditioned DDPM on a captioned image dataset.
 
@@ -399,6 +412,13 @@ def train_ddpm(
         Steps between callbacks.
     num_threads
         Torch CPU threads during training (None: torch's current setting).
+    estimate
+        ``estimate(seconds_per_step)``, called once before the first training step with the
+        wall time of one step measured here: ``estimate_steps`` steps (after one warm-up
+        step) on a throw-away copy of the U-Net and optimiser, so training itself is the
+        same with or without it (same seed, same weights).
+    estimate_steps
+        Timed steps of the estimate.
 
     Returns
     -------
@@ -423,6 +443,7 @@ def train_ddpm(
         msg = f"lr_schedule={lr_schedule!r} is not valid: choose 'cosine' or 'constant'."
         raise InputError(msg)
     callback_every = _check_positive_int(callback_every, "callback_every")
+    estimate_steps = _check_positive_int(estimate_steps, "estimate_steps")
     if warmup_steps is None:
         warmup_steps = min(200, max(1, steps // 20))
     encoder = _default_encoder() if encoder is None else encoder
@@ -437,7 +458,7 @@ def train_ddpm(
         uncond = torch.as_tensor(encoder.encode([""])).float()
         table = torch.cat([tokens, uncond])  # the last row is the empty prompt
         uncond_row = table.shape[0] - 1
-        kwargs = {"seed": seed, **(unet_config or {})}
+        kwargs = {**_UNET_DEFAULTS, "seed": seed, **(unet_config or {})}
         kwargs.update(sample_size=height, in_channels=channels, cross_attention_dim=table.shape[-1])
         unet = build_unet(**kwargs)
         scheduler = build_scheduler(
@@ -446,6 +467,10 @@ def train_ddpm(
         x_all = torch.from_numpy(images * 2 - 1)
         rows_all = torch.from_numpy(caption_rows.astype(np.int64))
         alphas_cumprod = scheduler.alphas_cumprod.float()
+        if estimate is not None:
+            estimate(
+                _time_steps(unet, x_all, table, batch_size, estimate_steps, num_train_timesteps)
+            )
 
         classifier = None
         if fit_classifier and getattr(dataset, "attributes", None):
@@ -512,6 +537,36 @@ def train_ddpm(
         done = losses.size
         config = _config(locals(), time.perf_counter() - start)
     return DDPMModel(unet, scheduler, encoder, classifier, config, losses)
+
+
+def _time_steps(
+    unet: Any, x_all: Any, table: Any, batch_size: int, steps: int, t_max: int
+) -> float:
+    """Wall seconds of one training step: ``steps`` timed steps on a copy, after a warm-up."""
+    import copy
+
+    torch, _ = _require()
+    trial = copy.deepcopy(unet)
+    trial.train()
+    optimizer = torch.optim.AdamW(trial.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(12345)
+    n = x_all.shape[0]
+    seconds = 0.0
+    for step in range(steps + 1):
+        start = time.perf_counter()
+        idx = torch.randint(0, n, (batch_size,), generator=gen)
+        rows = torch.randint(0, table.shape[0], (batch_size,), generator=gen)
+        t = torch.randint(0, t_max, (batch_size,), generator=gen)
+        x0 = x_all[idx]
+        pred = trial(x0, t, encoder_hidden_states=table[rows]).sample
+        loss = torch.nn.functional.mse_loss(pred, x0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trial.parameters(), 1.0)
+        optimizer.step()
+        if step:  # the first step allocates buffers: not timed
+            seconds += time.perf_counter() - start
+    return seconds / steps
 
 
 def _config(v: dict[str, Any], seconds: float) -> dict[str, Any]:
