@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", default=None, help="U-Net block_out_channels, e.g. 32,64")
     parser.add_argument("--no-pooled-text", action="store_true")
     parser.add_argument("--attention-blocks", action="store_true")
+    parser.add_argument("--coordinates", choices=("yes", "no"), default=None)
     parser.add_argument("--sample-steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--per-prompt", type=int, default=2)
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         unet["pooled_text"] = False
     if args.attention_blocks:
         unet["attention_blocks"] = True
+    if args.coordinates:
+        unet["coordinates"] = args.coordinates == "yes"
     torch.set_num_threads(args.threads)
     data = shapes_dataset(n, 16, mention=0.6, seed=args.seed)
     encoder = PromptEncoder()
@@ -179,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{tuple(cfg['block_out_channels'])}"
             + (", pooled text" if cfg["pooled_text"] else "")
             + (", attention blocks" if cfg["attention_blocks"] else "")
+            + (", coordinates" if cfg["coordinates"] else "")
         ),
         "unet": cfg,
         "params": sum(p.numel() for p in model.unet.parameters()),

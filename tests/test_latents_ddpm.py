@@ -404,12 +404,14 @@ def test_config_records_the_whole_unet_and_round_trips(data, encoder, tmp_path):
     assert unet["block_out_channels"] == [8, 16, 16]
     assert unet["pooled_text"] is True
     assert unet["attention_blocks"] is False
+    assert unet["coordinates"] is True
     assert unet["layers_per_block"] == 1
     assert model.unet.config.addition_embed_type == "text"
     loaded = ddpm.load_model(ddpm.save_model(model, tmp_path / "m"))
     assert loaded.config == json.loads(json.dumps(model.config))
     assert loaded.unet.config.addition_embed_type == "text"
     assert list(loaded.unet.config.block_out_channels) == [8, 16, 16]
+    assert ddpm.has_coordinates(loaded.unet)  # the hook is back: sampling is the same
     a = ddpm.sample(model, PROMPTS, seeds=1, num_inference_steps=3)
     np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=1, num_inference_steps=3))
 
@@ -417,7 +419,8 @@ def test_config_records_the_whole_unet_and_round_trips(data, encoder, tmp_path):
 def test_a_model_folder_written_before_the_new_keys_still_loads(data, encoder, tmp_path):
     """Folders of the two-level, mid-block-only U-Net without the recorded defaults load."""
     old = ddpm.train_ddpm(data, encoder=encoder, steps=2, batch_size=4, fit_classifier=False,
-                          unet_config={**TINY, "pooled_text": False})  # fmt: skip
+                          unet_config={**TINY, "pooled_text": False, "coordinates": False},
+                          )  # fmt: skip
     out = ddpm.save_model(old, tmp_path / "old")
     meta = json.loads((out / "diffembed.json").read_text())
     # what an older diffembed wrote: only the arguments given, no estimate
@@ -431,6 +434,31 @@ def test_a_model_folder_written_before_the_new_keys_still_loads(data, encoder, t
     (out / "unet" / "config.json").write_text(json.dumps(config))
     loaded = ddpm.load_model(out)
     assert loaded.unet.config.addition_embed_type is None
+    assert loaded.unet.config.in_channels == 3
     assert loaded.config["unet"]["block_out_channels"] == [8, 16]
     a = ddpm.sample(old, PROMPTS, seeds=4, num_inference_steps=3)
     np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=4, num_inference_steps=3))
+
+
+def test_coordinates_are_appended_to_the_image_the_unet_is_called_with(tmp_path):
+    unet = ddpm.build_unet(**TINY, coordinates=True)
+    assert (unet.config.in_channels, unet.config.out_channels) == (5, 3)
+    assert ddpm.has_coordinates(unet)
+    ddpm.add_coordinates(unet)  # idempotent: still one hook
+    seen = []
+    unet.conv_in.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    x = torch.randn(2, 3, 16, 16)
+    out = unet(x, torch.tensor([10, 10]), encoder_hidden_states=torch.zeros(2, 4, 384)).sample
+    assert out.shape == (2, 3, 16, 16)
+    (inp,) = seen
+    assert inp.shape == (2, 5, 16, 16)
+    torch.testing.assert_close(inp[:, :3], x)
+    ramp = torch.linspace(-1, 1, 16)
+    torch.testing.assert_close(inp[1, 3], ramp.expand(16, 16))  # x grows to the right
+    torch.testing.assert_close(inp[0, 4], ramp[:, None].expand(16, 16))  # y grows downwards
+    # keyword call, as diffusers pipelines make it
+    again = unet(sample=x, timestep=10, encoder_hidden_states=torch.zeros(2, 4, 384)).sample
+    torch.testing.assert_close(again, out)
+    with pytest.raises(InputError, match="reads 3 channels and writes 3; only one built with "
+                       "coordinates=True"):  # fmt: skip
+        ddpm.add_coordinates(ddpm.build_unet(**TINY, coordinates=False))

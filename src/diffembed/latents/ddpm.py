@@ -50,8 +50,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "DDPMModel",
+    "add_coordinates",
     "build_scheduler",
     "build_unet",
+    "has_coordinates",
     "is_model_directory",
     "load_model",
     "sample",
@@ -116,7 +118,7 @@ class DDPMModel:
         """``(channels, height, width)`` of the images the model generates."""
         size = self.unet.config.sample_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
-        return int(self.unet.config.in_channels), int(h), int(w)
+        return int(self.unet.config.out_channels), int(h), int(w)
 
     def __repr__(self) -> str:
         c, h, w = self.image_shape
@@ -138,6 +140,7 @@ def build_unet(
     layers_per_block: int = 1,
     attention_blocks: bool = False,
     pooled_text: bool = True,
+    coordinates: bool = True,
     attention_heads: int = 8,
     norm_num_groups: int = 8,
     seed: int = 0,
@@ -169,6 +172,13 @@ def build_unet(
     attention_blocks
         Cross-attention down/up blocks at every resolution but the first (not only in the
         mid-block).
+    pooled_text
+        Also add an attention-pooled summary of the prompt tokens to the timestep embedding
+        (diffusers' ``addition_embed_type="text"``), which every residual block reads: a
+        cheap global conditioning next to the cross-attention.
+    coordinates
+        Give the U-Net the pixel coordinates as two extra input channels (see
+        :func:`add_coordinates`), so that it can place a shape where the prompt says.
     attention_heads
         Attention heads of every transformer block.
     norm_num_groups
@@ -200,9 +210,9 @@ def build_unet(
     up = (f"{inner}UpBlock2D",) * (len(channels) - 1) + ("UpBlock2D",)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return diffusers.UNet2DConditionModel(
+        unet = diffusers.UNet2DConditionModel(
             sample_size=sample_size,
-            in_channels=in_channels,
+            in_channels=in_channels + (COORDINATE_CHANNELS if coordinates else 0),
             out_channels=in_channels,
             down_block_types=down,
             up_block_types=up,
@@ -215,6 +225,59 @@ def build_unet(
             addition_embed_type="text" if pooled_text else None,
             addition_embed_type_num_heads=attention_heads,
         )
+    return add_coordinates(unet) if coordinates else unet
+
+
+#: Channels of the pixel coordinates (x, y in [-1, 1]) that a U-Net built with
+#: ``coordinates=True`` reads after the image channels.
+COORDINATE_CHANNELS = 2
+
+
+def has_coordinates(unet: Any) -> bool:
+    """Whether ``unet`` reads pixel coordinates after the image (``in = out + 2`` channels)."""
+    config = unet.config
+    return int(config.in_channels) == int(config.out_channels) + COORDINATE_CHANNELS
+
+
+def _coordinates_hook(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    """Forward pre-hook: append the x and y pixel coordinates to an image-only ``sample``."""
+    torch, _ = _require()
+    sample = args[0] if args else kwargs["sample"]
+    if sample.shape[1] != module.config.out_channels:
+        return None  # already has them (or the caller made its own)
+    n, _, h, w = sample.shape
+    ys = torch.linspace(-1, 1, h, dtype=sample.dtype, device=sample.device)
+    xs = torch.linspace(-1, 1, w, dtype=sample.dtype, device=sample.device)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy")).expand(n, -1, -1, -1)
+    sample = torch.cat([sample, grid], dim=1)
+    if args:
+        return (sample, *args[1:]), kwargs
+    return args, {**kwargs, "sample": sample}
+
+
+def add_coordinates(unet: Any) -> Any:
+    """Make ``unet`` (built with ``coordinates=True``) append pixel coordinates to its input.
+
+    A U-Net's convolutions and attention are translation-equivariant: nothing in them says
+    where "left" is, except the zero padding at the border, which the small U-Net did not
+    learn to use (prompted position at chance after 3000 steps). CoordConv (Liu et al. 2018)
+    gives every pixel its coordinates as two extra input channels; here a forward pre-hook
+    appends them, so the U-Net is still called with the image alone (``unet(x_t, t,
+    encoder_hidden_states=...)``) by the sampler, the h-space recorder and diffusers
+    pipelines. :func:`~diffembed.latents.load_model` re-attaches the hook; a U-Net loaded with
+    diffusers' ``from_pretrained`` needs ``add_coordinates(unet)`` too. Idempotent.
+    """
+    if not has_coordinates(unet):
+        msg = (
+            f"This U-Net reads {unet.config.in_channels} channels and writes "
+            f"{unet.config.out_channels}; only one built with coordinates=True (2 more in "
+            "than out) takes pixel coordinates."
+        )
+        raise InputError(msg)
+    if not getattr(unet, "_diffembed_coordinates", False):
+        unet.register_forward_pre_hook(_coordinates_hook, with_kwargs=True)
+        unet._diffembed_coordinates = True
+    return unet
 
 
 #: The keyword arguments of :func:`build_unet` and their defaults (recorded in a model's config).
