@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pooled-text", action="store_true")
     parser.add_argument("--attention-blocks", action="store_true")
     parser.add_argument("--coordinates", choices=("yes", "no"), default=None)
+    parser.add_argument("--prediction-type", default="v_prediction")
     parser.add_argument("--sample-steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--per-prompt", type=int, default=2)
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     model = ddpm.train_ddpm(
         data, encoder=encoder, steps=steps, batch_size=batch_size, unet_config=unet,
-        seed=args.seed, num_threads=args.threads,
+        seed=args.seed, num_threads=args.threads, prediction_type=args.prediction_type,
         progress=lambda done, total: stamps.append(time.perf_counter()),
         callback=callback if args.eval_every else None,
         callback_every=args.eval_every or steps,
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             + (", pooled text" if cfg["pooled_text"] else "")
             + (", attention blocks" if cfg["attention_blocks"] else "")
             + (", coordinates" if cfg["coordinates"] else "")
+            + f", {args.prediction_type}"
         ),
         "unet": cfg,
         "params": sum(p.numel() for p in model.unet.parameters()),

@@ -405,6 +405,8 @@ def test_config_records_the_whole_unet_and_round_trips(data, encoder, tmp_path):
     assert unet["pooled_text"] is True
     assert unet["attention_blocks"] is False
     assert unet["coordinates"] is True
+    assert model.config["training"]["prediction_type"] == "v_prediction"
+    assert model.scheduler.config.prediction_type == "v_prediction"
     assert unet["layers_per_block"] == 1
     assert model.unet.config.addition_embed_type == "text"
     loaded = ddpm.load_model(ddpm.save_model(model, tmp_path / "m"))
@@ -420,7 +422,7 @@ def test_a_model_folder_written_before_the_new_keys_still_loads(data, encoder, t
     """Folders of the two-level, mid-block-only U-Net without the recorded defaults load."""
     old = ddpm.train_ddpm(data, encoder=encoder, steps=2, batch_size=4, fit_classifier=False,
                           unet_config={**TINY, "pooled_text": False, "coordinates": False},
-                          )  # fmt: skip
+                          prediction_type="epsilon")  # fmt: skip
     out = ddpm.save_model(old, tmp_path / "old")
     meta = json.loads((out / "diffembed.json").read_text())
     # what an older diffembed wrote: only the arguments given, no estimate
@@ -435,6 +437,7 @@ def test_a_model_folder_written_before_the_new_keys_still_loads(data, encoder, t
     loaded = ddpm.load_model(out)
     assert loaded.unet.config.addition_embed_type is None
     assert loaded.unet.config.in_channels == 3
+    assert loaded.scheduler.config.prediction_type == "epsilon"  # sampled as it was trained
     assert loaded.config["unet"]["block_out_channels"] == [8, 16]
     a = ddpm.sample(old, PROMPTS, seeds=4, num_inference_steps=3)
     np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=4, num_inference_steps=3))
@@ -462,3 +465,17 @@ def test_coordinates_are_appended_to_the_image_the_unet_is_called_with(tmp_path)
     with pytest.raises(InputError, match="reads 3 channels and writes 3; only one built with "
                        "coordinates=True"):  # fmt: skip
         ddpm.add_coordinates(ddpm.build_unet(**TINY, coordinates=False))
+
+
+def test_prediction_type_errors_and_targets(data, encoder):
+    with pytest.raises(InputError, match="prediction_type='noise' is not valid: choose one of "
+                       "'v_prediction', 'epsilon', 'sample'"):  # fmt: skip
+        ddpm.train_ddpm(data, encoder=encoder, steps=1, prediction_type="noise")
+    # same seed, weights and batches: only the target differs, so the first losses do
+    first = {}
+    for kind in ("epsilon", "sample", "v_prediction"):
+        model = ddpm.train_ddpm(data, encoder=encoder, steps=1, batch_size=64, unet_config=TINY,
+                                fit_classifier=False, prediction_type=kind, seed=1)  # fmt: skip
+        first[kind] = model.loss_history[0]
+        assert model.scheduler.config.prediction_type == kind
+    assert len({round(v, 6) for v in first.values()}) == 3, first

@@ -287,19 +287,38 @@ _UNET_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: What the U-Net predicts (diffusers' ``prediction_type``).
+PREDICTION_TYPES = ("v_prediction", "epsilon", "sample")
+
+
 def build_scheduler(
-    *, num_train_timesteps: int = 1000, beta_schedule: str = "squaredcos_cap_v2"
+    *,
+    num_train_timesteps: int = 1000,
+    beta_schedule: str = "squaredcos_cap_v2",
+    prediction_type: str = "v_prediction",
 ) -> Any:
-    """A :class:`diffusers.DDPMScheduler` (ε-prediction, clipped x̂₀, fixed-small variance).
+    """A :class:`diffusers.DDPMScheduler` (clipped x̂₀, fixed-small variance).
 
     The cosine schedule (``squaredcos_cap_v2``, Nichol & Dhariwal 2021) destroys small images
-    less abruptly than the linear one, which matters at 16 × 16 pixels.
+    less abruptly than the linear one, which matters at 16 × 16 pixels. The U-Net predicts
+    ``v = √ᾱ ε − √(1 − ᾱ) x₀`` (Salimans & Ho 2022) by default: at the first sampling steps
+    ᾱ is ~1e-9 under this schedule, so an ε-predictor cannot express the image it expects
+    (its x̂₀ is ε's error divided by √ᾱ, then clipped), and what is decided there, where the
+    shape goes, followed the noise instead of the prompt. The v-loss weighs the x₀ error by
+    ``1 / (1 − ᾱ) ≥ 1`` at every noise level, the ε-loss by ``ᾱ / (1 − ᾱ)``, ~0 there.
+    ``"epsilon"`` (the earlier default) and ``"sample"`` (x₀) are accepted too.
     """
     _, diffusers = _require()
+    if prediction_type not in PREDICTION_TYPES:
+        msg = (
+            f"prediction_type={prediction_type!r} is not valid: choose one of "
+            f"{', '.join(map(repr, PREDICTION_TYPES))} ('v_prediction' learns the layout)."
+        )
+        raise InputError(msg)
     return diffusers.DDPMScheduler(
         num_train_timesteps=num_train_timesteps,
         beta_schedule=beta_schedule,
-        prediction_type="epsilon",
+        prediction_type=prediction_type,
         clip_sample=True,
     )
 
@@ -413,6 +432,7 @@ def train_ddpm(
     unet_config: dict[str, Any] | None = None,
     beta_schedule: str = "squaredcos_cap_v2",
     num_train_timesteps: int = 1000,
+    prediction_type: str = "v_prediction",
     fit_classifier: bool = True,
     classifier_samples: int = 5000,
     seed: int = 0,
@@ -452,8 +472,9 @@ def train_ddpm(
     unet_config
         Keyword arguments of :func:`build_unet` (``sample_size``, ``in_channels`` and
         ``cross_attention_dim`` follow the data and the encoder).
-    beta_schedule, num_train_timesteps
-        The noise schedule of :func:`build_scheduler`.
+    beta_schedule, num_train_timesteps, prediction_type
+        The noise schedule and the U-Net's target of :func:`build_scheduler`
+        (``"v_prediction"``, ``"epsilon"`` or ``"sample"``).
     fit_classifier
         Fit an :class:`~diffembed.latents.AttributeClassifier` on the dataset's images and
         attributes (at most ``classifier_samples`` of them, a seeded subset) and keep it.
@@ -505,6 +526,8 @@ def train_ddpm(
     if lr_schedule not in ("cosine", "constant"):
         msg = f"lr_schedule={lr_schedule!r} is not valid: choose 'cosine' or 'constant'."
         raise InputError(msg)
+    if prediction_type not in PREDICTION_TYPES:
+        build_scheduler(prediction_type=prediction_type)  # raises the error that names them
     callback_every = _check_positive_int(callback_every, "callback_every")
     estimate_steps = _check_positive_int(estimate_steps, "estimate_steps")
     if warmup_steps is None:
@@ -525,8 +548,9 @@ def train_ddpm(
         kwargs.update(sample_size=height, in_channels=channels, cross_attention_dim=table.shape[-1])
         unet = build_unet(**kwargs)
         scheduler = build_scheduler(
-            num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule
-        )
+            num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+            prediction_type=prediction_type,
+        )  # fmt: skip
         x_all = torch.from_numpy(images * 2 - 1)
         rows_all = torch.from_numpy(caption_rows.astype(np.int64))
         alphas_cumprod = scheduler.alphas_cumprod.float()
@@ -566,7 +590,11 @@ def train_ddpm(
             a = alphas_cumprod[t].view(-1, 1, 1, 1)
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
             pred = unet(xt, t, encoder_hidden_states=table[rows]).sample
-            loss = torch.nn.functional.mse_loss(pred, noise)
+            if prediction_type == "v_prediction":
+                target = a.sqrt() * noise - (1 - a).sqrt() * x0
+            else:
+                target = noise if prediction_type == "epsilon" else x0
+            loss = torch.nn.functional.mse_loss(pred, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -653,6 +681,7 @@ def _config(v: dict[str, Any], seconds: float) -> dict[str, Any]:
             "caption_dropout": float(v["caption_dropout"]),
             "ema_decay": v["ema_decay"],
             "beta_schedule": v["beta_schedule"],
+            "prediction_type": v["prediction_type"],
             "num_train_timesteps": int(v["num_train_timesteps"]),
             "seed": int(v["seed"]),
             "num_threads": v["num_threads"],
