@@ -57,7 +57,7 @@ def trained():
 
 
 def test_shapes_are_drawn_where_the_prompt_says(trained):
-    model, prompts, images = trained
+    model, _, images = trained
     cx = _x_centroids(images).reshape(len(POSITIONS), -1)
     left, centre, right = cx.mean(axis=1)
     # real images: 4.8 / 8 / 11.2 px; ignoring the prompt gives one value for all three
