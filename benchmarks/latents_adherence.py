@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         unet["coordinates"] = args.coordinates == "yes"
     torch.set_num_threads(args.threads)
     data = shapes_dataset(n, 16, mention=0.6, seed=args.seed)
-    encoder = PromptEncoder()
+    encoder = PromptEncoder(layer=ddpm.ENCODER_LAYER)
     stamps: list[float] = []
     curve: list[dict] = []
 

@@ -169,7 +169,7 @@ def train_command(
         ),
     ] = 0.6,
     steps: Annotated[int, typer.Option(help="Training steps.")] = 3000,
-    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 2e-3,
     caption_dropout: Annotated[
         float, typer.Option(help="Probability of training on the empty prompt (guidance).")
@@ -181,7 +181,7 @@ def train_command(
             callback=check_seed,
         ),
     ] = 0,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
     preview_steps: Annotated[
         int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
     ] = 50,
@@ -246,7 +246,7 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
             with _progress.stage("data"):
                 data = shapes_dataset(n, size, associations=planted, mention=mention, seed=seed)
             with _progress.stage("encoder"):
-                encoder = PromptEncoder()
+                encoder = PromptEncoder(layer=ddpm.ENCODER_LAYER)
         ui.info(
             f"training a DDPM on {n} shapes images ({size}×{size}"
             + (f", {len(planted)} planted associations" if planted else "")

@@ -62,6 +62,8 @@ __all__ = [
     "write_model",
 ]
 
+#: Hidden layer of MiniLM that a new model is conditioned on (see ``PromptEncoder(layer=)``).
+ENCODER_LAYER = 4
 #: Version of the layout of a model directory (``diffembed.json``).
 FORMAT_VERSION = 1
 INSTALL = (
@@ -360,7 +362,7 @@ def _versions() -> dict[str, str | None]:
 def _default_encoder() -> Any:
     from .text import PromptEncoder
 
-    return PromptEncoder()
+    return PromptEncoder(layer=ENCODER_LAYER)
 
 
 def _encoder_config(encoder: Any) -> dict[str, Any] | None:
