@@ -479,3 +479,27 @@ def test_prediction_type_errors_and_targets(data, encoder):
         first[kind] = model.loss_history[0]
         assert model.scheduler.config.prediction_type == kind
     assert len({round(v, 6) for v in first.values()}) == 3, first
+
+
+def test_encoder_layer_keeps_left_and_right_apart_and_round_trips(encoder):
+    from diffembed.latents.text import PromptEncoder
+
+    mid = PromptEncoder(max_length=16, layer=ddpm.ENCODER_LAYER)
+    prompts = ["a large red square on the left", "a large red square on the right",
+               "a large blue square on the left"]  # fmt: skip
+
+    def gaps(enc):
+        e = enc.encode(prompts)
+        return float((e[1] - e[0]).norm()), float((e[2] - e[0]).norm())
+
+    (pos_last, col_last), (pos_mid, col_mid) = gaps(encoder), gaps(mid)
+    # the last layer nearly merges left and right (3.9 against 12.7 for a colour); layer 4 not
+    assert pos_last == pytest.approx(3.9, abs=0.2) and col_last == pytest.approx(12.7, abs=0.3)
+    assert pos_mid > 7.5 and pos_mid > 0.6 * col_mid
+    config = mid.config()
+    assert config["layer"] == 4
+    assert PromptEncoder.from_config(config).layer == 4
+    old = {k: v for k, v in config.items() if k != "layer"}  # written before `layer` existed
+    assert PromptEncoder.from_config(old).layer == -1
+    with pytest.raises(InputError, match="layer=9 is out of range: it must be between -1 and 6"):
+        PromptEncoder(layer=9)
