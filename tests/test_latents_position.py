@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1:UserWarning"),
 ]
 #: Budget of the check: small U-Net, full captions, a few hundred steps.
-BUDGET = {"n": 2000, "steps": 400, "batch_size": 32, "channels": (16, 32), "seeds": 8}
+BUDGET = {"n": 2000, "steps": 1000, "batch_size": 32, "channels": (16, 32), "seeds": 8}
 
 
 def _x_centroids(images: np.ndarray) -> np.ndarray:
