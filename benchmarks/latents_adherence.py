@@ -107,6 +107,38 @@ def write(label: str, record: dict) -> None:
     RESULTS.write_text("\n".join(lines) + "\n")
 
 
+def evaluate_folder(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Evaluate a model folder written by `diffembed latents train` (times from its manifest)."""
+    import torch
+
+    from diffembed.latents import ddpm
+
+    torch.set_num_threads(args.threads)
+    model = ddpm.load_model(args.model)
+    manifest = json.loads((args.model / "manifest.json").read_text())
+    params, results = manifest["parameters"], manifest["results"]
+    cfg = model.config["unet"]
+    ev = evaluate(model, args.per_prompt, args.sample_steps, args.guidance, args.threads)
+    record = {
+        "unet_label": f"{tuple(cfg['block_out_channels'])}, CLI defaults",
+        "unet": cfg,
+        "params": results["unet_parameters"],
+        "n": params["n"], "steps": params["steps"], "batch_size": params["batch_size"],
+        "threads": params["threads"],
+        "step_seconds": results["train_seconds"] / params["steps"],
+        "train_seconds": results["train_seconds"],
+        "total_seconds": manifest.get("timings", {}).get("total", float("nan")),
+        "load": [float("nan"), os.getloadavg()[0]],
+        "sample_steps": args.sample_steps, "guidance": args.guidance,
+        "loss_last": results["loss_last"], "eval": ev, "curve": [],
+        "command": "nice -n 10 .venv/bin/python benchmarks/latents_adherence.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+    }  # fmt: skip
+    print(json.dumps({k: record[k] for k in ("train_seconds", "eval")}))
+    write(args.label, record)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from diffembed.latents import ddpm
     from diffembed.latents.shapes import shapes_dataset
@@ -128,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-prompt", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="evaluate this `diffembed latents train` folder instead of training")
     args = parser.parse_args(argv)
+    if args.model is not None:
+        return evaluate_folder(args, argv)
 
     import inspect
 
