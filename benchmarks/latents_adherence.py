@@ -86,6 +86,8 @@ def write(label: str, record: dict) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in records.items():
+        if r.get("eval") is None:
+            continue  # stopped before the end: its learning curve only
         e = r["eval"]
         c = e["x_centroid"]
         lines.append(
@@ -98,7 +100,8 @@ def write(label: str, record: dict) -> None:
         )
     for name, r in records.items():
         if r.get("curve"):
-            lines += ["", f"Learning curve of `{name}`:", "",
+            lines += ["", f"Learning curve of `{name}` ({r['unet_label']}"
+                      + (f"; {r['note']}" if r.get("note") else "") + "):", "",
                       "| steps | loss | shape | colour | size | position |",
                       "|---|---|---|---|---|---|"]  # fmt: skip
             lines += [f"| {c['step']} | {c['loss']:.3f} | {c['shape']:.2f} | {c['colour']:.2f} "

@@ -54,9 +54,9 @@ SECONDS_PER_IMAGE_SAMPLE_STEP = 0.004
 #: A denoising step of one guided image costs about this fraction of a training step of one
 #: image (two forward passes against a forward and a backward pass, measured).
 SAMPLE_TO_TRAIN_COST = 0.5
-#: Seconds of the work after the estimate that does not scale with the steps (classifier fit
-#: on 5,000 images, saving), measured on the development machine.
-FIXED_SECONDS = 20.0
+#: Seconds of the work after the estimate that does not scale with the steps (saving the
+#: model, writing the manifest), measured on the development machine.
+FIXED_SECONDS = 5.0
 _DATASETS = ("shapes",)
 
 
@@ -69,6 +69,7 @@ class _Bar:
         self.task: Any = None
         self.next_line = 0.1
         self.start = time.perf_counter()
+        self.first: tuple[float, int] | None = None
 
     def __enter__(self) -> _Bar:
         if not self.ui.quiet and self.ui.is_terminal:
@@ -96,14 +97,19 @@ class _Bar:
         return self
 
     def __call__(self, done: int, total: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        rate = f"{elapsed / done:.3f} s/step" if done else ""
+        now = time.perf_counter()
+        elapsed = now - self.start
+        if self.first is None:  # the rate leaves out what ran before the first step
+            self.first = (now, done)
+        steps, since = done - self.first[1], now - self.first[0]
+        per_step = since / steps if steps else elapsed / max(done, 1)
+        rate = f"{per_step:.3f} s/step"
         if self.progress is not None:
             if self.task is None:
                 self.task = self.progress.add_task(self.label, total=total, rate=rate)
             self.progress.update(self.task, completed=done, rate=rate)
         elif not self.ui.quiet and done >= self.next_line * total:
-            eta = elapsed / done * (total - done)
+            eta = per_step * (total - done)
             self.ui.info(
                 f"{self.label} {done}/{total} · {format_seconds(elapsed)} · {rate} · "
                 f"eta {format_duration(eta)}"
@@ -352,8 +358,7 @@ class _Estimate:
         self.ui.info(
             f"estimate: {per_step:.3f} s per step (timed now) × {self.steps} steps = "
             f"{format_duration(train)} of training; about {format_duration(self.seconds)} "
-            "until the model is saved, with the classifier"
-            + (" and the preview" if self.preview_image_steps else "")
+            + ("until the preview is drawn" if self.preview_image_steps else "until it is saved")
             + ". Other work on this machine slows it down."
         )
 

@@ -374,14 +374,13 @@ def train_ddpm(
         x_all = torch.from_numpy(images * 2 - 1)
         rows_all = torch.from_numpy(caption_rows.astype(np.int64))
         alphas_cumprod = scheduler.alphas_cumprod.float()
-        if estimate is not None:
-            estimate(
-                _time_steps(unet, x_all, table, batch_size, estimate_steps, num_train_timesteps)
-            )
-
         classifier = None
         if fit_classifier and getattr(dataset, "attributes", None):
             classifier = _fit_classifier(images, dataset.attributes, classifier_samples, seed)
+        if estimate is not None:  # right before the loop: what is left is the loop
+            estimate(
+                _time_steps(unet, x_all, table, batch_size, estimate_steps, num_train_timesteps)
+            )
 
         optimizer = torch.optim.AdamW(unet.parameters(), lr=learning_rate, weight_decay=1e-4)
         if lr_schedule == "cosine":
