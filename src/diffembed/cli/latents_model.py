@@ -187,7 +187,9 @@ def train_command(
             callback=check_seed,
         ),
     ] = 0,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 2,
+    threads: Annotated[
+        int, typer.Option(help="Torch CPU threads (1 on a machine busy with other jobs).")
+    ] = 2,
     preview_steps: Annotated[
         int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
     ] = 50,

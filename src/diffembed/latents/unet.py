@@ -51,7 +51,7 @@ def build_unet(
     to the prompt tokens), through an attention-pooled summary of the tokens added to the
     timestep embedding (``pooled_text``), and the pixel coordinates enter as two extra input
     channels (``coordinates``); with ``attention_blocks`` every resolution but the first also
-    gets cross-attention blocks. The default, 1.27 M parameters with an 8 × 8 × 64
+    gets cross-attention blocks. The default, 1.26 M parameters with an 8 × 8 × 64
     bottleneck for 16 × 16 images, takes ~0.13 s per training step of 32 images on two idle
     CPU threads (cross-attention blocks double that) and, trained by :func:`train_ddpm` with
     its defaults (v-prediction, MiniLM layer 4), draws the prompted shape, colour, size and
