@@ -36,6 +36,7 @@ def model_dir(tmp_path_factory):
          "--associations", str(plant), "--preview-steps", "2", "-o", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    (out.parent / "train_output.txt").write_text(result.output)
     return out
 
 
@@ -55,6 +56,28 @@ def test_train_writes_a_model_directory(model_dir):
     assert loss.shape == (3, 2)
     png = (model_dir / "samples.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_prints_a_timed_estimate_before_training(model_dir):
+    import re
+
+    text = _flat((model_dir.parent / "train_output.txt").read_text())
+    match = re.search(r"estimate: (\d+\.\d{3}) s per step \(timed now\) × 3 steps = (\d+) s of "
+                      r"training; about (\d+) s until the preview is drawn", text)  # fmt: skip
+    assert match, text
+    per_step, train, total = float(match[1]), int(match[2]), int(match[3])
+    assert 0 < per_step < 30
+    assert train == round(3 * per_step)
+    assert total >= train + 5  # saving and the preview come on top
+    # printed before the training progress, and recorded in the manifest
+    assert text.index("estimate:") < text.index("train … ")
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["results"]["seconds_per_step_timed"] == pytest.approx(per_step, abs=5e-4)
+    assert manifest["results"]["estimated_seconds"] == pytest.approx(total, abs=0.5)
+    meta = json.loads((model_dir / "diffembed.json").read_text())
+    assert meta["config"]["training"]["estimated_seconds"] == manifest["results"][
+        "estimated_seconds"
+    ]
 
 
 def test_sample_writes_images_and_table(model_dir, tmp_path):

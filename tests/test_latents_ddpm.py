@@ -9,6 +9,7 @@ data (and a wrong sample that fails it), and the energy distance against scipy i
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -368,3 +369,139 @@ def test_callback_sees_the_returned_model_and_can_stop_training(data, encoder):
     assert np.abs(seen[0][2] - seen[1][2]).max() > 0
     with pytest.raises(InputError, match="lr_schedule='linear' is not valid"):
         ddpm.train_ddpm(data, encoder=encoder, lr_schedule="linear")
+
+
+# ------------------------------------------------------------------ estimate, config, old folders
+def test_estimate_is_timed_before_training_and_does_not_change_it(data, encoder):
+    seen, stamps = [], []
+    kwargs = {"encoder": encoder, "steps": 4, "batch_size": 8, "unet_config": TINY,
+              "fit_classifier": False, "seed": 2}  # fmt: skip
+
+    def estimate(seconds_per_step):
+        assert not stamps  # called before the first training step
+        seen.append(seconds_per_step)
+
+    a = ddpm.train_ddpm(data, estimate=estimate, estimate_steps=2,
+                        progress=lambda done, total: stamps.append(time.perf_counter()),
+                        **kwargs)  # fmt: skip
+    b = ddpm.train_ddpm(data, **kwargs)
+    assert len(seen) == 1
+    # a step of the real loop takes about what the copy timed (loose: the machine is shared)
+    real = np.diff(stamps).mean()
+    assert real / 10 < seen[0] < real * 10, (seen[0], real)
+    np.testing.assert_array_equal(a.loss_history, b.loss_history)
+    for p, q in zip(a.unet.parameters(), b.unet.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    with pytest.raises(InputError, match="estimate_steps=0 is not valid: give an integer >= 1"):
+        ddpm.train_ddpm(data, estimate=estimate, estimate_steps=0, **kwargs)
+
+
+def test_config_records_the_whole_unet_and_round_trips(data, encoder, tmp_path):
+    model = ddpm.train_ddpm(data, encoder=encoder, steps=2, batch_size=4, fit_classifier=False,
+                            unet_config={**TINY, "block_out_channels": (8, 16, 16)})  # fmt: skip
+    unet = model.config["unet"]
+    # every build_unet argument is recorded, defaults included
+    assert unet["block_out_channels"] == [8, 16, 16]
+    assert unet["pooled_text"] is True
+    assert unet["attention_blocks"] is False
+    assert unet["coordinates"] is True
+    assert model.config["training"]["prediction_type"] == "v_prediction"
+    assert model.scheduler.config.prediction_type == "v_prediction"
+    assert unet["layers_per_block"] == 1
+    assert model.unet.config.addition_embed_type == "text"
+    loaded = ddpm.load_model(ddpm.save_model(model, tmp_path / "m"))
+    assert loaded.config == json.loads(json.dumps(model.config))
+    assert loaded.unet.config.addition_embed_type == "text"
+    assert list(loaded.unet.config.block_out_channels) == [8, 16, 16]
+    assert ddpm.has_coordinates(loaded.unet)  # the hook is back: sampling is the same
+    a = ddpm.sample(model, PROMPTS, seeds=1, num_inference_steps=3)
+    np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=1, num_inference_steps=3))
+
+
+def test_a_model_folder_written_before_the_new_keys_still_loads(data, encoder, tmp_path):
+    """Folders of the two-level, mid-block-only U-Net without the recorded defaults load."""
+    old = ddpm.train_ddpm(data, encoder=encoder, steps=2, batch_size=4, fit_classifier=False,
+                          unet_config={**TINY, "pooled_text": False, "coordinates": False},
+                          prediction_type="epsilon")  # fmt: skip
+    out = ddpm.save_model(old, tmp_path / "old")
+    meta = json.loads((out / "diffembed.json").read_text())
+    # what an older diffembed wrote: only the arguments given, no estimate
+    meta["config"]["unet"] = {"seed": 0, **{k: list(v) if isinstance(v, tuple) else v
+                                            for k, v in TINY.items()}}  # fmt: skip
+    meta["config"]["training"].pop("estimated_seconds", None)
+    (out / "diffembed.json").write_text(json.dumps(meta))
+    config = json.loads((out / "unet" / "config.json").read_text())
+    for key in ("addition_embed_type", "addition_embed_type_num_heads"):
+        config.pop(key)
+    (out / "unet" / "config.json").write_text(json.dumps(config))
+    loaded = ddpm.load_model(out)
+    assert loaded.unet.config.addition_embed_type is None
+    assert loaded.unet.config.in_channels == 3
+    assert loaded.scheduler.config.prediction_type == "epsilon"  # sampled as it was trained
+    assert loaded.config["unet"]["block_out_channels"] == [8, 16]
+    a = ddpm.sample(old, PROMPTS, seeds=4, num_inference_steps=3)
+    np.testing.assert_array_equal(a, ddpm.sample(loaded, PROMPTS, seeds=4, num_inference_steps=3))
+
+
+def test_coordinates_are_appended_to_the_image_the_unet_is_called_with(tmp_path):
+    unet = ddpm.build_unet(**TINY, coordinates=True)
+    assert (unet.config.in_channels, unet.config.out_channels) == (5, 3)
+    assert ddpm.has_coordinates(unet)
+    ddpm.add_coordinates(unet)  # idempotent: still one hook
+    seen = []
+    unet.conv_in.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    x = torch.randn(2, 3, 16, 16)
+    out = unet(x, torch.tensor([10, 10]), encoder_hidden_states=torch.zeros(2, 4, 384)).sample
+    assert out.shape == (2, 3, 16, 16)
+    (inp,) = seen
+    assert inp.shape == (2, 5, 16, 16)
+    torch.testing.assert_close(inp[:, :3], x)
+    ramp = torch.linspace(-1, 1, 16)
+    torch.testing.assert_close(inp[1, 3], ramp.expand(16, 16))  # x grows to the right
+    torch.testing.assert_close(inp[0, 4], ramp[:, None].expand(16, 16))  # y grows downwards
+    # keyword call, as diffusers pipelines make it
+    again = unet(sample=x, timestep=10, encoder_hidden_states=torch.zeros(2, 4, 384)).sample
+    torch.testing.assert_close(again, out)
+    with pytest.raises(InputError, match="reads 3 channels and writes 3; only one built with "
+                       "coordinates=True"):  # fmt: skip
+        ddpm.add_coordinates(ddpm.build_unet(**TINY, coordinates=False))
+
+
+def test_prediction_type_errors_and_targets(data, encoder):
+    with pytest.raises(InputError, match="prediction_type='noise' is not valid: choose one of "
+                       "'v_prediction', 'epsilon', 'sample'"):  # fmt: skip
+        ddpm.train_ddpm(data, encoder=encoder, steps=1, prediction_type="noise")
+    # same seed, weights and batches: only the target differs, so the first losses do
+    first = {}
+    for kind in ("epsilon", "sample", "v_prediction"):
+        model = ddpm.train_ddpm(data, encoder=encoder, steps=1, batch_size=64, unet_config=TINY,
+                                fit_classifier=False, prediction_type=kind, seed=1)  # fmt: skip
+        first[kind] = model.loss_history[0]
+        assert model.scheduler.config.prediction_type == kind
+    assert len({round(v, 6) for v in first.values()}) == 3, first
+
+
+def test_encoder_layer_keeps_left_and_right_apart_and_round_trips(encoder):
+    from diffembed.latents.text import PromptEncoder
+
+    mid = PromptEncoder(max_length=16, layer=ddpm.ENCODER_LAYER)
+    prompts = ["a large red square on the left", "a large red square on the right",
+               "a large blue square on the left"]  # fmt: skip
+
+    def gaps(enc):
+        e = enc.encode(prompts)
+        return float((e[1] - e[0]).norm()), float((e[2] - e[0]).norm())
+
+    (pos_last, col_last), (pos_mid, col_mid) = gaps(encoder), gaps(mid)
+    # the last layer nearly merges left and right (3.9 against 12.7 for a colour); layer 4 not
+    assert pos_last == pytest.approx(3.9, abs=0.2)
+    assert col_last == pytest.approx(12.7, abs=0.3)
+    assert pos_mid > 7.5
+    assert pos_mid > 0.6 * col_mid
+    config = mid.config()
+    assert config["layer"] == 4
+    assert PromptEncoder.from_config(config).layer == 4
+    old = {k: v for k, v in config.items() if k != "layer"}  # written before `layer` existed
+    assert PromptEncoder.from_config(old).layer == -1
+    with pytest.raises(InputError, match="layer=9 is out of range: it must be between -1 and 6"):
+        PromptEncoder(layer=9)

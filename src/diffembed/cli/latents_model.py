@@ -49,11 +49,14 @@ from .guards import check_seed
 
 __all__ = ["sample_command", "train_command"]
 
-#: Seconds per (image × training step) of the default U-Net at 16 px on one CPU thread,
-#: measured on the development machine (0.38 s per step of 64 images, idle machine).
-SECONDS_PER_IMAGE_STEP = 0.006
 #: Seconds per (image × denoising step) with guidance, same machine.
 SECONDS_PER_IMAGE_SAMPLE_STEP = 0.004
+#: A denoising step of one guided image costs about this fraction of a training step of one
+#: image (two forward passes against a forward and a backward pass, measured).
+SAMPLE_TO_TRAIN_COST = 0.5
+#: Seconds of the work after the estimate that does not scale with the steps (saving the
+#: model, writing the manifest), measured on the development machine.
+FIXED_SECONDS = 5.0
 _DATASETS = ("shapes",)
 
 
@@ -66,6 +69,7 @@ class _Bar:
         self.task: Any = None
         self.next_line = 0.1
         self.start = time.perf_counter()
+        self.first: tuple[float, int] | None = None
 
     def __enter__(self) -> _Bar:
         if not self.ui.quiet and self.ui.is_terminal:
@@ -83,6 +87,7 @@ class _Bar:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                TextColumn("{task.fields[rate]}"),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
                 console=self.ui.console,
@@ -92,16 +97,22 @@ class _Bar:
         return self
 
     def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.start
+        if self.first is None:  # the rate leaves out what ran before the first step
+            self.first = (now, done)
+        steps, since = done - self.first[1], now - self.first[0]
+        per_step = since / steps if steps else elapsed / max(done, 1)
+        rate = f"{per_step:.3f} s/step"
         if self.progress is not None:
             if self.task is None:
-                self.task = self.progress.add_task(self.label, total=total)
-            self.progress.update(self.task, completed=done)
+                self.task = self.progress.add_task(self.label, total=total, rate=rate)
+            self.progress.update(self.task, completed=done, rate=rate)
         elif not self.ui.quiet and done >= self.next_line * total:
-            elapsed = time.perf_counter() - self.start
-            eta = elapsed / done * (total - done)
+            eta = per_step * (total - done)
             self.ui.info(
-                f"{self.label} {done}/{total} · {format_seconds(elapsed)} · "
-                f"eta {format_seconds(eta)}"
+                f"{self.label} {done}/{total} · {format_seconds(elapsed)} · {rate} · "
+                f"eta {format_duration(eta)}"
             )
             while self.next_line * total <= done:
                 self.next_line += 0.1
@@ -163,8 +174,8 @@ def train_command(
             "captions teach the model to fill in what a prompt leaves out, which decoding reads."
         ),
     ] = 0.6,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 3000,
-    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 64,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 2000,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 2e-3,
     caption_dropout: Annotated[
         float, typer.Option(help="Probability of training on the empty prompt (guidance).")
@@ -176,7 +187,9 @@ def train_command(
             callback=check_seed,
         ),
     ] = 0,
-    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    threads: Annotated[
+        int, typer.Option(help="Torch CPU threads (1 on a machine busy with other jobs).")
+    ] = 2,
     preview_steps: Annotated[
         int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
     ] = 50,
@@ -241,14 +254,15 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
             with _progress.stage("data"):
                 data = shapes_dataset(n, size, associations=planted, mention=mention, seed=seed)
             with _progress.stage("encoder"):
-                encoder = PromptEncoder()
-        estimate = steps * batch_size * SECONDS_PER_IMAGE_STEP * (size / 16) ** 2 / threads
+                encoder = PromptEncoder(layer=ddpm.ENCODER_LAYER)
         ui.info(
             f"training a DDPM on {n} shapes images ({size}×{size}"
             + (f", {len(planted)} planted associations" if planted else "")
-            + f"): {steps} steps × {batch_size} images; estimated {format_seconds(estimate)} "
-            f"on {threads} thread{'s' if threads > 1 else ''} of an idle machine"
+            + f"): {steps} steps × {batch_size} images on {threads} "
+            f"thread{'s' if threads > 1 else ''}"
         )
+        n_preview = len(SHAPES) * len(COLOURS) if preview_steps else 0
+        estimate = _Estimate(ui, steps, batch_size, n_preview * preview_steps)
         with _Bar(ui, "train") as bar:
             model = ddpm.train_ddpm(
                 data,
@@ -260,7 +274,9 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
                 seed=seed,
                 progress=bar,
                 num_threads=threads,
+                estimate=estimate,
             )
+        model.config["training"]["estimated_seconds"] = estimate.seconds
         model.config["dataset"].update(
             {
                 "name": dataset,
@@ -309,6 +325,8 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
                 "preview_steps": preview_steps,
             },
             "results": {
+                "estimated_seconds": estimate.seconds,
+                "seconds_per_step_timed": estimate.per_step,
                 "loss_first": training["loss_first"],
                 "loss_last": training["loss_last"],
                 "train_seconds": training["seconds"],
@@ -323,6 +341,35 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
         f"{format_seconds(time.perf_counter() - start)} in total. Sample it with: diffembed "
         f'latents sample {out} "a small red circle" -o samples/'
     )
+
+
+class _Estimate:
+    """Prints the time estimate of ``train`` from the seconds of a few timed steps."""
+
+    def __init__(self, ui: UI, steps: int, batch_size: int, preview_image_steps: int) -> None:
+        self.ui, self.steps, self.batch_size = ui, steps, batch_size
+        self.preview_image_steps = preview_image_steps
+        self.per_step: float | None = None
+        self.seconds: float | None = None
+
+    def __call__(self, per_step: float) -> None:
+        train = per_step * self.steps
+        per_image = per_step / self.batch_size
+        preview = per_image * SAMPLE_TO_TRAIN_COST * self.preview_image_steps
+        self.per_step, self.seconds = per_step, train + preview + FIXED_SECONDS
+        self.ui.info(
+            f"estimate: {per_step:.3f} s per step (timed now) × {self.steps} steps = "
+            f"{format_duration(train)} of training; about {format_duration(self.seconds)} "
+            + ("until the preview is drawn" if self.preview_image_steps else "until it is saved")
+            + ". Other work on this machine slows it down."
+        )
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` → ``"1 min 15 s"``, ``8.2`` → ``"8 s"``."""
+    seconds = max(0, round(seconds))
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _grid(images: np.ndarray, cols: int, scale: int, pad: int = 1) -> np.ndarray:

@@ -6,7 +6,8 @@ of Kwon et al. 2023) with a :class:`~diffusers.DDPMScheduler` (Ho et al. 2020). 
 a hand-written network or noise schedule, so the same sampling loop and the same h-space hooks
 run on any diffusers checkpoint.
 
-Training minimises the ε-prediction loss ``‖ε − ε_θ(x_t, t, c)‖²`` with
+Training minimises the v-prediction loss ``‖v − v_θ(x_t, t, c)‖²``, ``v = √ᾱ_t ε − √(1 − ᾱ_t)
+x_0`` (Salimans & Ho 2022; ``prediction_type="epsilon"`` gives the ε-loss of Ho et al.), with
 ``x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε`` on images mapped from [0, 1] to [−1, 1]; captions are dropped
 (replaced by the empty prompt) with probability ``caption_dropout`` so that one network gives
 both the conditional and the unconditional prediction of classifier-free guidance (Ho &
@@ -49,8 +50,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "DDPMModel",
+    "add_coordinates",
     "build_scheduler",
     "build_unet",
+    "has_coordinates",
     "is_model_directory",
     "load_model",
     "sample",
@@ -59,6 +62,8 @@ __all__ = [
     "write_model",
 ]
 
+#: Hidden layer of MiniLM that a new model is conditioned on (see ``PromptEncoder(layer=)``).
+ENCODER_LAYER = 4
 #: Version of the layout of a model directory (``diffembed.json``).
 FORMAT_VERSION = 1
 INSTALL = (
@@ -115,7 +120,7 @@ class DDPMModel:
         """``(channels, height, width)`` of the images the model generates."""
         size = self.unet.config.sample_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
-        return int(self.unet.config.in_channels), int(h), int(w)
+        return int(self.unet.config.out_channels), int(h), int(w)
 
     def __repr__(self) -> str:
         c, h, w = self.image_shape
@@ -128,106 +133,14 @@ class DDPMModel:
         )
 
 
-def build_unet(
-    *,
-    sample_size: int = 16,
-    in_channels: int = 3,
-    cross_attention_dim: int = 384,
-    block_out_channels: Sequence[int] = (32, 64),
-    layers_per_block: int = 1,
-    attention_blocks: bool = False,
-    attention_heads: int = 8,
-    norm_num_groups: int = 8,
-    seed: int = 0,
-) -> Any:
-    """A small :class:`diffusers.UNet2DConditionModel` for ``sample_size``² images.
-
-    The prompt enters through the cross-attention of the mid-block (the h-space,
-    ``UNetMidBlock2DCrossAttn``: self-attention over the whole bottleneck, then cross-attention
-    to the prompt tokens); with ``attention_blocks`` every resolution but the first also gets
-    cross-attention blocks. The default, 0.77 M parameters with an 8 × 8 × 64 bottleneck for
-    16 × 16 images, was chosen by measurement: a training step on a batch of 64 takes ~0.4 s
-    on one CPU thread, half the time of the same net with attention blocks (1.2 M parameters)
-    or of a three-level (32, 64, 64) net with attention. Trained for 3000 steps × 32 images
-    it draws the prompted shape, colour and size (≥ 0.99 of the samples) but not the
-    position (see ``benchmarks/results/latents_quality.md``).
-
-    Parameters
-    ----------
-    sample_size
-        Image height and width in pixels; divisible by ``2 ** (len(block_out_channels) - 1)``.
-    in_channels
-        Image channels (also the output channels: ε has the image's shape).
-    cross_attention_dim
-        Dimension of the prompt encoder's token embeddings (384 for MiniLM).
-    block_out_channels
-        Channels per resolution, fine → coarse.
-    layers_per_block
-        Residual layers per block.
-    attention_blocks
-        Cross-attention down/up blocks at every resolution but the first (not only in the
-        mid-block).
-    attention_heads
-        Attention heads of every transformer block.
-    norm_num_groups
-        Groups of the group norms (must divide every channel count).
-    seed
-        Seed of the weight initialisation.
-
-    Returns
-    -------
-    diffusers.UNet2DConditionModel
-    """
-    torch, diffusers = _require()
-    channels = tuple(int(c) for c in block_out_channels)
-    if len(channels) < 2:
-        msg = f"block_out_channels={channels} needs at least 2 resolutions, e.g. (32, 64, 64)."
-        raise InputError(msg)
-    factor = 2 ** (len(channels) - 1)
-    if sample_size % factor:
-        msg = (
-            f"sample_size={sample_size} is not divisible by {factor}, the downsampling of "
-            f"{len(channels)} resolutions; use a multiple of {factor}."
-        )
-        raise InputError(msg)
-    if any(c % norm_num_groups for c in channels):
-        msg = f"norm_num_groups={norm_num_groups} must divide every channel count {channels}."
-        raise InputError(msg)
-    inner = "CrossAttn" if attention_blocks else ""
-    down = ("DownBlock2D",) + (f"{inner}DownBlock2D",) * (len(channels) - 1)
-    up = (f"{inner}UpBlock2D",) * (len(channels) - 1) + ("UpBlock2D",)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return diffusers.UNet2DConditionModel(
-            sample_size=sample_size,
-            in_channels=in_channels,
-            out_channels=in_channels,
-            down_block_types=down,
-            up_block_types=up,
-            mid_block_type="UNetMidBlock2DCrossAttn",
-            block_out_channels=channels,
-            layers_per_block=layers_per_block,
-            cross_attention_dim=cross_attention_dim,
-            attention_head_dim=attention_heads,  # diffusers' name for the number of heads
-            norm_num_groups=norm_num_groups,
-        )
-
-
-def build_scheduler(
-    *, num_train_timesteps: int = 1000, beta_schedule: str = "squaredcos_cap_v2"
-) -> Any:
-    """A :class:`diffusers.DDPMScheduler` (ε-prediction, clipped x̂₀, fixed-small variance).
-
-    The cosine schedule (``squaredcos_cap_v2``, Nichol & Dhariwal 2021) destroys small images
-    less abruptly than the linear one, which matters at 16 × 16 pixels.
-    """
-    _, diffusers = _require()
-    return diffusers.DDPMScheduler(
-        num_train_timesteps=num_train_timesteps,
-        beta_schedule=beta_schedule,
-        prediction_type="epsilon",
-        clip_sample=True,
-    )
+from .unet import (  # noqa: E402
+    _UNET_DEFAULTS,
+    PREDICTION_TYPES,
+    add_coordinates,
+    build_scheduler,
+    build_unet,
+    has_coordinates,
+)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -267,7 +180,7 @@ def _versions() -> dict[str, str | None]:
 def _default_encoder() -> Any:
     from .text import PromptEncoder
 
-    return PromptEncoder()
+    return PromptEncoder(layer=ENCODER_LAYER)
 
 
 def _encoder_config(encoder: Any) -> dict[str, Any] | None:
@@ -330,8 +243,8 @@ def train_ddpm(
     dataset: Any,
     *,
     encoder: Any = None,
-    steps: int = 3000,
-    batch_size: int = 64,
+    steps: int = 2000,
+    batch_size: int = 32,
     learning_rate: float = 2e-3,
     warmup_steps: int | None = None,
     caption_dropout: float = 0.1,
@@ -339,6 +252,7 @@ def train_ddpm(
     unet_config: dict[str, Any] | None = None,
     beta_schedule: str = "squaredcos_cap_v2",
     num_train_timesteps: int = 1000,
+    prediction_type: str = "v_prediction",
     fit_classifier: bool = True,
     classifier_samples: int = 5000,
     seed: int = 0,
@@ -347,6 +261,8 @@ def train_ddpm(
     callback: Callable[[int, DDPMModel], bool | None] | None = None,
     callback_every: int = 100,
     num_threads: int | None = None,
+    estimate: Callable[[float], None] | None = None,
+    estimate_steps: int = 3,
 ) -> DDPMModel:
     """Train a text-conditioned DDPM on a captioned image dataset.
 
@@ -358,7 +274,7 @@ def train_ddpm(
         (family → labels) train the attribute classifier and its ``config`` (if any) is
         recorded.
     encoder
-        A :class:`~diffembed.latents.PromptEncoder` (default: MiniLM, 32 tokens).
+        A :class:`~diffembed.latents.PromptEncoder` (default: MiniLM's layer 4, 32 tokens).
     steps
         Optimisation steps.
     batch_size
@@ -376,8 +292,9 @@ def train_ddpm(
     unet_config
         Keyword arguments of :func:`build_unet` (``sample_size``, ``in_channels`` and
         ``cross_attention_dim`` follow the data and the encoder).
-    beta_schedule, num_train_timesteps
-        The noise schedule of :func:`build_scheduler`.
+    beta_schedule, num_train_timesteps, prediction_type
+        The noise schedule and the U-Net's target of :func:`build_scheduler`
+        (``"v_prediction"``, ``"epsilon"`` or ``"sample"``).
     fit_classifier
         Fit an :class:`~diffembed.latents.AttributeClassifier` on the dataset's images and
         attributes (at most ``classifier_samples`` of them, a seeded subset) and keep it.
@@ -399,6 +316,13 @@ def train_ddpm(
         Steps between callbacks.
     num_threads
         Torch CPU threads during training (None: torch's current setting).
+    estimate
+        ``estimate(seconds_per_step)``, called once before the first training step with the
+        wall time of one step measured here: ``estimate_steps`` steps (after one warm-up
+        step) on a throw-away copy of the U-Net and optimiser, so training itself is the
+        same with or without it (same seed, same weights).
+    estimate_steps
+        Timed steps of the estimate.
 
     Returns
     -------
@@ -422,7 +346,10 @@ def train_ddpm(
     if lr_schedule not in ("cosine", "constant"):
         msg = f"lr_schedule={lr_schedule!r} is not valid: choose 'cosine' or 'constant'."
         raise InputError(msg)
+    if prediction_type not in PREDICTION_TYPES:
+        build_scheduler(prediction_type=prediction_type)  # raises the error that names them
     callback_every = _check_positive_int(callback_every, "callback_every")
+    estimate_steps = _check_positive_int(estimate_steps, "estimate_steps")
     if warmup_steps is None:
         warmup_steps = min(200, max(1, steps // 20))
     encoder = _default_encoder() if encoder is None else encoder
@@ -437,19 +364,23 @@ def train_ddpm(
         uncond = torch.as_tensor(encoder.encode([""])).float()
         table = torch.cat([tokens, uncond])  # the last row is the empty prompt
         uncond_row = table.shape[0] - 1
-        kwargs = {"seed": seed, **(unet_config or {})}
+        kwargs = {**_UNET_DEFAULTS, "seed": seed, **(unet_config or {})}
         kwargs.update(sample_size=height, in_channels=channels, cross_attention_dim=table.shape[-1])
         unet = build_unet(**kwargs)
         scheduler = build_scheduler(
-            num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule
-        )
+            num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+            prediction_type=prediction_type,
+        )  # fmt: skip
         x_all = torch.from_numpy(images * 2 - 1)
         rows_all = torch.from_numpy(caption_rows.astype(np.int64))
         alphas_cumprod = scheduler.alphas_cumprod.float()
-
         classifier = None
         if fit_classifier and getattr(dataset, "attributes", None):
             classifier = _fit_classifier(images, dataset.attributes, classifier_samples, seed)
+        if estimate is not None:  # right before the loop: what is left is the loop
+            estimate(
+                _time_steps(unet, x_all, table, batch_size, estimate_steps, num_train_timesteps)
+            )
 
         optimizer = torch.optim.AdamW(unet.parameters(), lr=learning_rate, weight_decay=1e-4)
         if lr_schedule == "cosine":
@@ -478,7 +409,11 @@ def train_ddpm(
             a = alphas_cumprod[t].view(-1, 1, 1, 1)
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
             pred = unet(xt, t, encoder_hidden_states=table[rows]).sample
-            loss = torch.nn.functional.mse_loss(pred, noise)
+            if prediction_type == "v_prediction":
+                target = a.sqrt() * noise - (1 - a).sqrt() * x0
+            else:
+                target = noise if prediction_type == "epsilon" else x0
+            loss = torch.nn.functional.mse_loss(pred, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -514,6 +449,36 @@ def train_ddpm(
     return DDPMModel(unet, scheduler, encoder, classifier, config, losses)
 
 
+def _time_steps(
+    unet: Any, x_all: Any, table: Any, batch_size: int, steps: int, t_max: int
+) -> float:
+    """Wall seconds of one training step: ``steps`` timed steps on a copy, after a warm-up."""
+    import copy
+
+    torch, _ = _require()
+    trial = copy.deepcopy(unet)
+    trial.train()
+    optimizer = torch.optim.AdamW(trial.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(12345)
+    n = x_all.shape[0]
+    seconds = 0.0
+    for step in range(steps + 1):
+        start = time.perf_counter()
+        idx = torch.randint(0, n, (batch_size,), generator=gen)
+        rows = torch.randint(0, table.shape[0], (batch_size,), generator=gen)
+        t = torch.randint(0, t_max, (batch_size,), generator=gen)
+        x0 = x_all[idx]
+        pred = trial(x0, t, encoder_hidden_states=table[rows]).sample
+        loss = torch.nn.functional.mse_loss(pred, x0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trial.parameters(), 1.0)
+        optimizer.step()
+        if step:  # the first step allocates buffers: not timed
+            seconds += time.perf_counter() - start
+    return seconds / steps
+
+
 def _config(v: dict[str, Any], seconds: float) -> dict[str, Any]:
     """The JSON-safe ``config`` of a model being trained, from train_ddpm's local variables."""
     losses, n = v["losses"][: v["done"]], v["n"]
@@ -535,6 +500,7 @@ def _config(v: dict[str, Any], seconds: float) -> dict[str, Any]:
             "caption_dropout": float(v["caption_dropout"]),
             "ema_decay": v["ema_decay"],
             "beta_schedule": v["beta_schedule"],
+            "prediction_type": v["prediction_type"],
             "num_train_timesteps": int(v["num_train_timesteps"]),
             "seed": int(v["seed"]),
             "num_threads": v["num_threads"],

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputError
-from .ddpm import FORMAT_VERSION, DDPMModel, _encoder_config, _require
+from .ddpm import (
+    FORMAT_VERSION,
+    DDPMModel,
+    _encoder_config,
+    _require,
+    add_coordinates,
+    has_coordinates,
+)
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -253,6 +260,8 @@ def load_model(directory: str | Path, *, allow_pickle_weights: bool = False) -> 
         msg = f"Cannot load the U-Net or scheduler of {directory}: {exc}. {_LAYOUT}"
         raise InputError(msg) from exc
     unet.eval()
+    if has_coordinates(unet):
+        add_coordinates(unet)
     if not meta_path.is_file():
         config = {
             "source": "diffusers-pipeline",

@@ -60,6 +60,12 @@ class PromptEncoder:
         Tokens per prompt, ``[CLS]`` and ``[SEP]`` included; longer prompts are truncated
         (reported in :attr:`truncated_` and by a :class:`PromptTruncationWarning`), shorter
         ones padded. At least 2, at most the model's limit (256 for MiniLM).
+    layer
+        Which hidden state to return: -1 the last layer (trained for sentence similarity),
+        0 the token embeddings, ``k`` the output of layer ``k``. The last layer of MiniLM
+        nearly merges antonyms ("on the left" and "on the right" differ by 3.9 in norm, a
+        colour change by 12.7); layer 4 keeps every attribute apart (8 to 15), which is why
+        :func:`~diffembed.latents.train_ddpm` conditions on it.
     device
         Torch device of the transformer.
 
@@ -89,7 +95,12 @@ class PromptEncoder:
     """
 
     def __init__(
-        self, model: str = "all-MiniLM-L6-v2", *, max_length: int = 32, device: str = "cpu"
+        self,
+        model: str = "all-MiniLM-L6-v2",
+        *,
+        max_length: int = 32,
+        layer: int = -1,
+        device: str = "cpu",
     ) -> None:
         from ..embed.encoders import INSTALL as TEXT_INSTALL
         from ..embed.encoders import _load, model_path
@@ -117,6 +128,11 @@ class PromptEncoder:
             high=limit,
             fix=f"{model} reads at most {limit} tokens; prompts need at least [CLS] and [SEP].",
         )
+        n_layers = int(self._transformer.config.num_hidden_layers)
+        self.layer = check_int(
+            layer, "layer", low=-1, high=n_layers,
+            fix=f"Give -1 (the last layer), 0 (the token embeddings) or a layer up to {n_layers}.",
+        )  # fmt: skip
         self.name = model
         self.device = str(device)
         self.dim = int(self._transformer.config.hidden_size)
@@ -157,7 +173,11 @@ class PromptEncoder:
             )
             tokens = {k: v.to(self.device) for k, v in tokens.items()}
             with torch.no_grad():
-                hidden = self._transformer(**tokens).last_hidden_state
+                if self.layer == -1:
+                    hidden = self._transformer(**tokens).last_hidden_state
+                else:
+                    out = self._transformer(**tokens, output_hidden_states=True)
+                    hidden = out.hidden_states[self.layer]
             mask = tokens["attention_mask"]
             hidden = (hidden * mask[..., None].to(hidden.dtype)).float().cpu()
             real = mask.sum(dim=1).tolist()
@@ -244,6 +264,7 @@ class PromptEncoder:
             "class": "PromptEncoder",
             "model": self.name,
             "max_length": self.max_length,
+            "layer": self.layer,
             "dim": self.dim,
         }
 
@@ -256,7 +277,9 @@ class PromptEncoder:
                 f"got {config!r}."
             )
             raise InputError(msg)
-        encoder = cls(config["model"], max_length=config["max_length"], device=device)
+        # configs written before ``layer`` existed used the last layer
+        encoder = cls(config["model"], max_length=config["max_length"],
+                      layer=config.get("layer", -1), device=device)  # fmt: skip
         dim = config.get("dim")
         if dim is not None and int(dim) != encoder.dim:
             msg = (

@@ -223,9 +223,10 @@ def train_toy_ddpm(
     mean = x.mean(axis=0)
     scale = np.full(x.shape[1], x.std() or 1.0)
     data = torch.from_numpy(((x - mean) / scale).astype(np.float32))
-    scheduler = build_scheduler(
-        num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule
-    )
+    scheduler = build_scheduler(  # the ε-loss below
+        num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+        prediction_type="epsilon",
+    )  # fmt: skip
     scheduler.register_to_config(clip_sample=False)
     alphas_cumprod = scheduler.alphas_cumprod.float()
     losses = np.zeros(steps)
