@@ -564,3 +564,48 @@ def test_analyse_says_why_when_an_untrained_model_draws_one_thing():
     assert "Prompt adherence: The model looks undertrained for shape: 25 % of 192" in str(
         info.value
     )
+
+
+# ------------------------------------------------------------------ perfect associations
+def test_a_perfect_plant_is_found_not_nan():
+    """Every circle red and nothing else red (what a well-trained planted model draws): the
+    caption test is a perfect separation and the attribute never varies within a prompt, so
+    no within-prompt h-space direction exists. It was NaN everywhere and never significant;
+    now the caption test carries it (finite d, smallest p) and says there was no h-space test."""
+    H, prompts, captions = synthetic({("circle", "red"): 1.0, ("square", "blue"): 0.9}, seed=3)
+    # nothing but circles is red: recolour the other shapes' red samples yellow
+    captions = [c.replace(" red ", " yellow ") if " circle " not in c else c for c in captions]
+    table = score_associations(H, prompts, captions, families=FAMILIES, n_permutations=999,
+                               random_state=0)  # fmt: skip
+    r = by_pair(table)[("circle", "red")]
+    assert r["caption_rate_concept"] == 1.0
+    assert r["caption_rate_rest"] == 0.0
+    assert np.isnan(r["p_hspace"])  # no within-prompt contrast: no h-space test
+    assert np.isfinite(r["effect_captions"])
+    assert r["effect_captions"] > 5
+    assert r["p_captions"] == pytest.approx(1 / 1000)
+    assert r["significant"]
+    assert r["agreement"] == "captions (no h-space test)"
+    assert r["effect"] == r["effect_captions"]
+    # the imperfect plant still needs both tests, and nothing unplanted is called
+    found = {(x["concept"], x["attribute"]) for x in table.to_pylist() if x["significant"]}
+    assert found == {("circle", "red"), ("square", "blue")}
+    assert by_pair(table)[("square", "blue")]["agreement"] == "both"
+
+
+def test_perfect_separation_d_is_finite_and_largest():
+    values = np.r_[np.ones(12), np.zeros(36)]
+    concept = np.r_[np.ones(12, bool), np.zeros(36, bool)]
+    groups = np.repeat(np.arange(24), 2)  # 6 concept prompts of 24: C(24, 6) label sets
+    d, p = permutation_test(values, concept, groups, n_permutations=999, random_state=0)
+    # gap 1 over the smaller sd that one sample moved to the other side would give
+    nc, nr = 12, 36
+    sd = np.sqrt(min((nc - 1) / nc, (nr - 1) / nr) / (nc + nr - 2))
+    assert d == pytest.approx(1.0 / sd)
+    for moved in (0, 47):  # one concept sample without it / one other sample with it
+        almost = values.copy()
+        almost[moved] = 1.0 - almost[moved]
+        d2, _ = permutation_test(almost, concept, groups, n_permutations=999, random_state=0)
+        assert np.isfinite(d2)
+        assert d > d2
+    assert p == pytest.approx(1 / 1000)  # no permutation of the prompts reproduces it

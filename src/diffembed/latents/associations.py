@@ -489,10 +489,14 @@ def score_associations(
             ref = perms[:200]
             seed_h = _seed_sd(x[pool], in_c[pool], inverse[pool], seed_masks[:, pool], ref)
             seed_c = _seed_sd(y, in_c[pool], inverse[pool], seed_masks[:, pool], ref)
-            e_h, p_h = permutation_test(
-                x[pool], in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
-                extra_sd=float(np.hypot(extra, seed_h)), random_state=random_state,
-            )  # fmt: skip
+            if _varies_within_a_prompt(has[pool], inverse[pool]):
+                e_h, p_h = permutation_test(
+                    x[pool], in_c[pool], inverse[pool], alternative=alternative,
+                    permutations=perms, extra_sd=float(np.hypot(extra, seed_h)),
+                    random_state=random_state,
+                )  # fmt: skip
+            else:  # no sample differs from its prompt's others in the attribute: no test
+                e_h, p_h = float("nan"), float("nan")
             e_c, p_c = permutation_test(
                 y, in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
                 extra_sd=seed_c, random_state=random_state,
@@ -537,6 +541,14 @@ def score_associations(
     return pa.table({k: [rows[i][k] for i in order] for k in names})
 
 
+def _varies_within_a_prompt(has: np.ndarray, groups: np.ndarray) -> bool:
+    """Whether some prompt has samples with and samples without the attribute."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    n1 = np.bincount(inverse, weights=has.astype(np.float64))
+    n = np.bincount(inverse)
+    return bool(np.any((n1 > 0) & (n1 < n)))
+
+
 def _holds(effect: float, q: float, *, two_sided: bool, q_threshold: float, floor: float) -> bool:
     e = abs(effect) if two_sided else effect
     return bool(np.isfinite(q) and q < q_threshold and np.isfinite(e) and e >= floor)
@@ -564,6 +576,13 @@ def _decide(
             r["effect"], r["p_value"], r["q_value"] = r["effect_hspace"], r["p_hspace"], qh
         elif evidence == "captions":
             r["significant"] = c_ok
+            r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
+        elif not np.isfinite(r["p_hspace"]) and np.isfinite(r["p_captions"]):
+            # no h-space test is possible: the attribute never varies within a prompt (e.g. a
+            # perfect plant: every sample of the concept shows it, no other does), so its
+            # within-prompt direction does not exist; the captions are the only evidence
+            r["significant"] = c_ok
+            r["agreement"] = "captions (no h-space test)" if c_ok else "neither (no h-space test)"
             r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
         else:
             r["significant"] = h_ok and c_ok

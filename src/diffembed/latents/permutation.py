@@ -37,7 +37,18 @@ def _group_d(labels: np.ndarray, n: np.ndarray, s1: np.ndarray, s2: np.ndarray) 
         mc, mr = m1 / nc, m2 / nr
         ss = (q1 - nc * mc**2) + (q2 - nr * mr**2)
         sd = np.sqrt(np.maximum(ss, 0) / (nc + nr - 2))
-        d = (mc - mr) / sd
+        gap = mc - mr
+        # a perfect separation (no spread on either side, e.g. every concept sample captioned
+        # with the attribute and no other): a continuity convention keeps d finite, with the
+        # gap over the sd that one sample moved to the other side's value would give (the
+        # smaller of the two sides' such sds), which puts it above every imperfect separation
+        # of the same groups (one sample moved gives sqrt((m-1)/m)·sqrt(N-2) at most)
+        flat = (sd <= 1e-12 * np.maximum(np.abs(gap), 1e-300)) & (gap != 0)
+        flat &= (nc >= 1) & (nr >= 1) & (nc + nr > 2)
+        one_moved = np.minimum((nc - 1) / np.maximum(nc, 1), (nr - 1) / np.maximum(nr, 1))
+        cont = np.abs(gap) * np.sqrt(one_moved / (nc + nr - 2))
+        sd = np.where(flat & (cont > 0), cont, sd)
+        d = gap / sd
     return np.where(np.isfinite(d), d, np.nan)
 
 
