@@ -38,6 +38,7 @@ from ..exceptions import InputError
 from .common import (
     OVERWRITE_HELP,
     Debug,
+    Json,
     Overwrite,
     Quiet,
     manifest_head,
@@ -199,9 +200,10 @@ def train_command(
     ] = False,
     quiet: Quiet = False,
     debug: Debug = False,
+    json_output: Json = False,
 ) -> None:
     """Train a small text-conditioned DDPM on captioned shapes and save it to a directory."""
-    ui = UI(quiet=quiet, debug=debug)
+    ui = UI(quiet=quiet, debug=debug, json_output=json_output)
     with ui.errors():
         _run_train(
             ui,
@@ -341,6 +343,9 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
         f"{format_seconds(time.perf_counter() - start)} in total. Sample it with: diffembed "
         f'latents sample {out} "a small red circle" -o samples/'
     )
+    from .skeleton import summary_from_manifest
+
+    ui.summary(summary_from_manifest(manifest, out))
 
 
 class _Estimate:
@@ -412,9 +417,10 @@ def sample_command(
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     debug: Debug = False,
+    json_output: Json = False,
 ) -> None:
     """Generate images from prompts with a trained model: PNGs, samples.csv, samples.npy."""
-    ui = UI(quiet=quiet, debug=debug)
+    ui = UI(quiet=quiet, debug=debug, json_output=json_output)
     with ui.errors():
         _run_sample(ui, model_dir=model_dir, prompts=prompts, out=out, n=n, seed=seed,
                     steps=steps, guidance=guidance, batch_size=batch_size, scale=scale,
@@ -497,3 +503,6 @@ def _run_sample(ui: UI, *, model_dir: Path, prompts: list[str], out: Path, n: in
         }
         write_manifest(manifest, tmp, {**timings, **ui.timings}, start)
     ui.info(f"{len(files)} images written to {out} (samples.csv lists them)")
+    from .skeleton import summary_from_manifest
+
+    ui.summary(summary_from_manifest(manifest, out))
