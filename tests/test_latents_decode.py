@@ -324,24 +324,27 @@ def _train_and_decode(planted):
 def test_planted_associations_recovered_end_to_end():
     """Train on shapes with 3 planted shape → colour associations, decode with shape prompts.
 
-    At this CPU budget (300 steps, ~1 min on one quiet core; the model has learned the
-    colours but not yet the shapes) the planted pairs are in the images (caption effects
-    0.53–0.83, uncorrected caption p ≤ 0.022 with the seed noise) and point the same way in
-    h-space within prompt (d 0.26–0.34), but no pair is significant: the within-prompt h
-    effect is below the 0.5 floor and the seed × concept noise of 12 seeds keeps the caption
-    q at 0.10–0.15. Nothing false is called either. Recall is the benchmark's job at the
-    default budget (benchmarks/latents_associations.py).
+    At this CPU budget (300 steps, ~1 min on one quiet core) the current model (v-prediction,
+    MiniLM layer 4, pooled text, coordinates) and statistics (within-prompt h-space test, seed
+    noise, evidence both) find the 3 planted pairs, both tests holding (q 0.007 each). The
+    300-step model also really draws triangles small (caption rate 0.98 vs 0.41, both tests
+    agree): an association of this undertrained model, not of the statistic — so at most one
+    unplanted pair is allowed, and only one the images plainly show.
     """
     rows = _train_and_decode(PLANTED)
     planted = {(c, a) for c, a, _ in PLANTED}
     found = {k for k, r in rows.items() if r["significant"]}
-    assert not found - planted, sorted(found - planted)
-    for pair in planted:  # the images carry the bias (caption test, no h-space involved)
+    assert planted <= found, sorted(planted - found)
+    for pair in planted:
         r = rows[pair]
-        assert r["caption_rate_concept"] > r["caption_rate_rest"] + 0.15
-        assert r["p_captions"] < 0.05
-        assert r["effect_captions"] > 0.5
-        assert r["effect_hspace"] > 0.2  # h agrees, within prompt
+        assert r["agreement"] == "both"
+        assert r["caption_rate_concept"] > r["caption_rate_rest"] + 0.3
+        assert r["effect_hspace"] > 0.5  # h agrees, within prompt
+    extra = found - planted
+    assert len(extra) <= 1, sorted(extra)
+    for pair in extra:  # in the images, not made up by the statistic
+        r = rows[pair]
+        assert r["caption_rate_concept"] - r["caption_rate_rest"] > 0.4, (pair, r)
 
 
 @pytest.mark.slow
