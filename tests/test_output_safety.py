@@ -389,7 +389,8 @@ def test_map_cli_overwrite_of_its_own_output(tmp_path):
 
 # -------------------------------------------------------------- subprocesses and signals
 _SCRIPT = """
-import pathlib, sys, time
+import faulthandler, pathlib, signal, sys, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand, if it ever hangs
 gate, reached, where = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 
 def wait():
@@ -437,6 +438,18 @@ def _start(tmp_path: Path, where: str, out: Path, *extra: str):
     return proc, gate
 
 
+def _finish(proc: subprocess.Popen, what: str, timeout: float = 60) -> str:
+    """stderr of a finished run; a run that hangs fails the test with its threads' stacks."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack on stderr
+        time.sleep(1.0)
+        proc.kill()
+        err = proc.communicate()[1]
+        pytest.fail(f"the run hung {what} (no exit in {timeout:g} s); its stderr:\n{err[-6000:]}")
+
+
 def test_two_concurrent_runs_one_wins_the_other_names_its_pid(tmp_path):
     out = tmp_path / "out"
     first, gate = _start(tmp_path, "fit", out)
@@ -469,7 +482,7 @@ def test_a_killed_run_leaves_no_output_and_the_next_run_sweeps(tmp_path, where, 
     out = tmp_path / "out"
     proc, _ = _start(tmp_path, where, out)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    err = _finish(proc, f"after signal {sig!r} at {where}")
     assert not (out / "manifest.json").exists()
     assert not out.exists() or list(out.iterdir()) == []
     if sig != signal.SIGKILL:
