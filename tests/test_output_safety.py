@@ -391,6 +391,9 @@ def test_map_cli_overwrite_of_its_own_output(tmp_path):
 _SCRIPT = """
 import faulthandler, pathlib, signal, sys, time
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand, if it ever hangs
+# Ctrl-C as in a terminal's foreground job: a job started with & by a non-interactive shell
+# (nohup … &, some CI runners) inherits SIGINT ignored, and Python then keeps it ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 gate, reached, where = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 
 def wait():
