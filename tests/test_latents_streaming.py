@@ -262,3 +262,46 @@ def test_a_checkpoint_without_a_finished_batch_does_not_block(patched, tmp_path)
     assert r.exit_code == 0, r.output
     assert not (tmp_path / "out.partial").exists()  # the stale PNG was ours: deleted too
     assert len(list((tmp_path / "out" / "images").iterdir())) == 10
+
+
+# ----------------------------------------------------------------------------- disk space
+def _small_disk(monkeypatch, free: int) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * free, 9 * free, free))
+
+
+def test_h_space_that_does_not_fit_on_the_disk_is_refused_before_it_is_written(
+    tmp_path, monkeypatch
+):
+    """--reduce flatten can ask for gigabytes: the preallocation is checked against free space."""
+    n, batch = 1000, 10
+    h = np.zeros((batch, 50, 64 * 8 * 8), np.float32)  # 8.2 MB per batch, 781 MiB in all
+    _small_disk(monkeypatch, free=200 * 2**20)
+    ckpt = Checkpoint.open(tmp_path / "o.partial", {"k": 1}, n, batch, resume=False)
+    with pytest.raises(streaming.InputError) as info:
+        ckpt.commit(0, h, list(range(50)), None, None)
+    message = " ".join(str(info.value).split())
+    assert "hspace.npy" in message
+    assert "781 MiB" in message
+    assert "has 200 MiB free" in message
+    assert "--reduce" in message
+    assert "--timesteps" in message
+    assert not (tmp_path / "o.partial" / "hspace.npy").exists()
+    # the same run with room to spare is written
+    _small_disk(monkeypatch, free=4 * 2**30)
+    ckpt.commit(0, h, list(range(50)), None, None)
+    assert (tmp_path / "o.partial" / "hspace.npy").is_file()
+
+
+def test_decode_exits_2_when_h_space_does_not_fit(patched, tmp_path, monkeypatch):  # noqa: F811
+    model_dir, prompts = patched
+    _small_disk(monkeypatch, free=1000)
+    r = invoke(model_dir, "--prompts", prompts, "--seeds", 2, "--steps", 2, "--reduce",
+               "flatten", "-o", tmp_path / "out")  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert "Not enough disk space" in flat(r.output)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.partial").exists()  # it failed before any batch was kept

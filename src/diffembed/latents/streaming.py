@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import check_disk
 from ..exceptions import InputError
 
 __all__ = ["Checkpoint", "partial_path", "read_png", "sheet_from_shards", "stream_hspace"]
@@ -281,6 +282,13 @@ class Checkpoint:
                     msg = f"{path} does not have the shape {self.h_shape}; delete {self.path}."
                     raise InputError(msg)
             else:
+                check_disk(
+                    self.path, 4 * float(np.prod(shape)),
+                    f"hspace.npy ({' x '.join(map(str, shape))} float32)",
+                    "Record less: --reduce mean or --reduce pool:K instead of flatten, fewer "
+                    "--timesteps, fewer prompts or --seeds; or write -o on a larger disk. "
+                    "Nothing was written.",
+                )  # fmt: skip
                 self._h = open_memmap(path, mode="w+", dtype=np.float32, shape=tuple(shape))
                 self.h_shape = shape
         if list(self._h.shape[1:]) != shape[1:]:
