@@ -16,7 +16,7 @@ called significant with its Wilson 95 % interval, which should be ≤ the nomina
 
 Budgets (``--budget``): ``default`` — the library's defaults (``train_ddpm``'s steps and batch,
 ``diffembed latents train``'s dataset size and ``--mention``; decode's seeds and steps), 5 plant
-sets and 5 nulls: the issue's proof, about 10 trainings of several minutes each on 2 cores;
+sets and 10 nulls: the issue's proof, 15 trainings of several minutes each on 2 cores;
 ``smoke`` — 1 plant set, 1 null, 300 training steps on 2000 images, 4 seeds × 10 denoising
 steps: proves the pipeline runs, says little about recall; or an integer: that many training
 steps with the default everything else.
@@ -123,7 +123,8 @@ def train(planted: list, cfg: dict[str, Any], seed: int, workdir: Path) -> tuple
                       ("n_train", "steps", "batch_size", "mention")}}, sort_keys=True)  # fmt: skip
     target = workdir / f"model-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if (target / "bench.json").is_file() and (target / "bench.json").read_text() == key:
-        return load_model(target), float("nan")
+        timed = target / "train_seconds.txt"  # measured when it was trained
+        return load_model(target), float(timed.read_text()) if timed.is_file() else float("nan")
     data = shapes_dataset(cfg["n_train"], associations=[tuple(p) for p in planted] or None,
                           mention=cfg["mention"], seed=seed)  # fmt: skip
     start = time.perf_counter()
@@ -132,6 +133,7 @@ def train(planted: list, cfg: dict[str, Any], seed: int, workdir: Path) -> tuple
                        classifier_samples=min(cfg["n_train"], 5000))  # fmt: skip
     seconds = time.perf_counter() - start
     save_model(model, target, overwrite=True)
+    (target / "train_seconds.txt").write_text(f"{seconds:.1f}")
     (target / "bench.json").write_text(key)
     return model, seconds
 
@@ -215,7 +217,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         lines += [
             f"**Not the issue's proof**: budget `{cfg['budget']}`, {len(plants)} plant set(s) and "
             f"{len(nulls)} null model(s). It shows that the pipeline runs end to end; recall and "
-            "calibration need the default budget (5 plant sets, 5 nulls, about 10 trainings of "
+            "calibration need the default budget (5 plant sets, 10 nulls, 15 trainings of "
             "several minutes each): `python benchmarks/latents_associations.py`.",
             "",
         ]
@@ -271,6 +273,24 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
     return "\n".join(lines)
 
 
+def run_job(planted_run: bool, index: int, seed: int, cfg: dict[str, Any],
+            workdir: Path) -> dict[str, Any]:
+    """Train (or load) one model, decode it and evaluate it; prints one line."""
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    planted = draw_plant_set(seed) if planted_run else []
+    model, train_s = train(planted, cfg, seed, workdir)
+    analysis, decode_s = decode(model, cfg)
+    ev = evaluate(analysis, planted)
+    print(f"{'plant' if planted else 'null'} {index + 1} (seed {seed}): planted "
+          f"{_pairs((a, b) for a, b, _ in planted)}; found {_pairs(ev['found'])}; false "
+          f"{_pairs(ev['false'])}; adherence {_adh(ev)}; {train_s:.0f} s + {decode_s:.0f} s",
+          flush=True)  # fmt: skip
+    return {"planted": planted, "index": index + 1, "seed": seed, "train_s": train_s,
+            "decode_s": decode_s, "eval": ev}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", default="default", help="default, smoke or training steps")
@@ -282,6 +302,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on the shared 2-core machine 2 threads "
                         "trained 300 steps in 1702 s, 1 thread in 115 s)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="models trained at once, each in its own process with --threads "
+                        "threads (2 × 1 thread uses a 2-core machine best)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/latents-bench"))
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "results" / "latents_associations.md")
@@ -297,7 +320,7 @@ def main() -> None:
     if args.inference_steps:
         cfg["inference_steps"] = args.inference_steps
     n_sets = args.plant_sets if args.plant_sets is not None else (1 if smoke else 5)
-    n_nulls = args.nulls if args.nulls is not None else (1 if smoke else 5)
+    n_nulls = args.nulls if args.nulls is not None else (1 if smoke else 10)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -306,18 +329,16 @@ def main() -> None:
     start = time.perf_counter()
     jobs = [(True, i, args.seed + i) for i in range(n_sets)]
     jobs += [(False, i, 100 + args.seed + i) for i in range(n_nulls)]
-    runs = []
-    for planted_run, index, seed in jobs:
-        planted = draw_plant_set(seed) if planted_run else []
-        model, train_s = train(planted, cfg, seed, args.workdir)
-        analysis, decode_s = decode(model, cfg)
-        ev = evaluate(analysis, planted)
-        runs.append({"planted": planted, "index": index + 1, "seed": seed, "train_s": train_s,
-                     "decode_s": decode_s, "eval": ev})  # fmt: skip
-        print(f"{'plant' if planted else 'null'} {index + 1} (seed {seed}): planted "
-              f"{_pairs((a, b) for a, b, _ in planted)}; found {_pairs(ev['found'])}; false "
-              f"{_pairs(ev['false'])}; adherence {_adh(ev)}; {train_s:.0f} s + {decode_s:.0f} s",
-              flush=True)  # fmt: skip
+    if args.workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # torch must not be forked
+        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            futures = [pool.submit(run_job, *job, cfg, args.workdir) for job in jobs]
+            runs = [future.result() for future in futures]
+    else:
+        runs = [run_job(*job, cfg, args.workdir) for job in jobs]
     text = markdown(cfg, runs, load, time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
