@@ -143,7 +143,7 @@ def test_decode_writes_everything(patched, tmp_path):
     assert "significant" in header
     assert "caption_rate_concept" in header
     h = np.load(out / "hspace.npy")
-    assert h.shape == (5 * 3, 2, 16)
+    assert h.shape == (5 * 3, 2, 16 * 2 * 2)  # 16 mid-block channels, pooled to 2 × 2
     assert h.dtype == np.float32
     samples = pq.read_table(out / "samples.parquet").to_pydict()
     assert list(samples)[:3] == ["prompt", "seed", "prompt_id"]
@@ -238,7 +238,7 @@ def test_decode_without_classifier_runs_prompt_only(tiny_model, monkeypatch, tmp
     assert {p.name for p in out.iterdir()} == {
         "hspace.npy", "samples.parquet", "samples.png", "manifest.json", "images"
     }
-    assert np.load(out / "hspace.npy").shape == (4, 2, 16)
+    assert np.load(out / "hspace.npy").shape == (4, 2, 16 * 2 * 2)
     assert list(pq.read_table(out / "samples.parquet").column_names) == [
         "prompt", "seed", "prompt_id"
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -91,7 +92,7 @@ def test_recorder_reads_mid_block_conditional_half_and_timesteps():
     # ... and not the unconditional half (negative control)
     assert not np.allclose(h[:, 0], full_7[:3].mean(dim=(2, 3)).numpy())
     # the conditional half equals a plain conditional call on its own
-    with torch.no_grad(), HSpaceRecorder(unet, None) as alone:
+    with torch.no_grad(), HSpaceRecorder(unet, None, reduce="mean") as alone:
         alone.begin(3)
         unet(x, 7, encoder_hidden_states=cond)
     np.testing.assert_allclose(alone.stack()[:, 0], h[:, 0], rtol=1e-4, atol=1e-6)
@@ -113,10 +114,10 @@ def test_recorder_flatten_and_heuristic_doubling():
     with torch.no_grad(), HSpaceRecorder(unet) as plain:
         # four distinct prompts: not doubled, all four rows kept
         unet(torch.cat([x, x]), 5, encoder_hidden_states=torch.randn(4, 4, CROSS))
-    assert plain.stack().shape == (4, 1, 16)
+    assert plain.stack().shape == (4, 1, 16 * 2 * 2)  # the default pool:2
     with torch.no_grad(), HSpaceRecorder(unet, conditional_half=False) as both:
         unet(torch.cat([x, x]), 5, encoder_hidden_states=torch.cat([uncond, cond]))
-    assert both.stack().shape == (4, 1, 16)
+    assert both.stack().shape == (4, 1, 16 * 2 * 2)
 
 
 def test_recorder_errors():
@@ -161,7 +162,7 @@ def test_extract_hspace_ddpm(ddpm_model, tmp_path):
         ddpm_model, prompts, seeds=[3, 4], timesteps=[80, 20], num_inference_steps=5,
         guidance_scale=2.0, batch_size=4,
     )  # fmt: skip
-    assert res.h.shape == (6, 2, 16)
+    assert res.h.shape == (6, 2, 16 * 2 * 2)  # 16 mid-block channels, the default pool:2
     assert res.h.dtype == np.float32
     assert res.timesteps == [80, 20]
     assert list(res.table["prompt"]) == [p for p in prompts for _ in range(2)]
@@ -186,7 +187,7 @@ def test_extract_hspace_ddpm(ddpm_model, tmp_path):
     full = extract_hspace(ddpm_model, ["a cross"], seeds=1, num_inference_steps=5,
                           guidance_scale=1.0)  # fmt: skip
     assert full.timesteps == [80, 60, 40, 20, 0]
-    assert full.h.shape == (1, 5, 16)
+    assert full.h.shape == (1, 5, 16 * 2 * 2)
     # save / load round trip
     res.save(tmp_path / "hs")
     assert {p.name for p in (tmp_path / "hs").iterdir()} == {
@@ -196,7 +197,7 @@ def test_extract_hspace_ddpm(ddpm_model, tmp_path):
     np.testing.assert_array_equal(back.h, res.h)
     assert back.timesteps == [80, 20]
     assert back.prompts == res.prompts
-    assert json.loads((tmp_path / "hs" / "hspace.json").read_text())["reduce"] == "mean"
+    assert json.loads((tmp_path / "hs" / "hspace.json").read_text())["reduce"] == "pool:2"
 
 
 def test_extract_hspace_errors(ddpm_model, tmp_path):
@@ -290,7 +291,7 @@ def test_stable_diffusion_pipeline_object_and_folder(tiny_sd):
     prompts = ["a red cube", "a green ball"]
     res = extract_hspace(pipe, prompts, seeds=2, timesteps=[81], num_inference_steps=5,
                          guidance_scale=4.0)  # fmt: skip
-    assert res.h.shape == (4, 1, 16)
+    assert res.h.shape == (4, 1, 16 * 2 * 2)
     assert res.images.shape == (4, 3, 16, 16)
     assert res.config["source"] == "pipeline"
     # the recorded h is the conditional half of the pipeline's doubled batch: compare with a
@@ -313,7 +314,7 @@ def test_stable_diffusion_pipeline_object_and_folder(tiny_sd):
         h2 = pipe.unet.mid_block.register_forward_hook(lambda m, a, o: mid.__setitem__("h", o))
         pipe.unet(x[2:], 81, encoder_hidden_states=states[2:])
         h2.remove()
-    direct = mid["h"].mean(dim=(2, 3)).numpy()
+    direct = torch.nn.functional.adaptive_avg_pool2d(mid["h"], 2).reshape(2, -1).numpy()
     np.testing.assert_allclose(res.h[:2, 0], direct, rtol=1e-4, atol=1e-5)
     # the same from the saved folder (loaded offline with DiffusionPipeline.from_pretrained)
     again = extract_hspace(folder, prompts, seeds=2, timesteps=[81], num_inference_steps=5,
@@ -348,3 +349,41 @@ def test_recorder_pool_and_extract_in_another_precision():
     assert np.corrcoef(low.h.ravel(), ref.h.ravel())[0, 1] > 0.95
     with pytest.raises(InputError, match="float16 on the CPU is refused"):
         extract_hspace(model, ["a"], device="cpu", dtype="float16")
+
+
+def test_the_default_reduction_keeps_the_layout_of_the_mid_block_map():
+    """A shape on the left and the same shape on the right are one h-vector under the spatial
+    mean, so position could never be decoded from h-space; the default keeps a coarse layout.
+    (On a trained shapes model, "square → right" had h-space d 1.3 with the mean, 3.0 with
+    pool:2.)"""
+
+    class Mid(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    class FakeUNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mid_block = Mid()
+
+        def forward(self, sample, timestep, encoder_hidden_states=None):
+            return self.mid_block(sample)
+
+    x = torch.zeros(2, 3, 8, 8)
+    x[0, :, 2:6, 0:4] = 1.0  # left
+    x[1, :, 2:6, 4:8] = 1.0  # right: the same pixels mirrored
+    states = torch.randn(2, 4, CROSS)
+
+    def record(**kw):
+        unet = FakeUNet()
+        with torch.no_grad(), HSpaceRecorder(unet, conditional_half=False, **kw) as rec:
+            rec.begin(2)
+            unet(x, 5, encoder_hidden_states=states)
+        return rec.stack()[:, 0]
+
+    mean = record(reduce="mean")
+    np.testing.assert_array_equal(mean[0], mean[1])  # the mean cannot tell them apart
+    default = record()
+    assert default.shape == (2, 3 * 2 * 2)
+    assert np.abs(default[0] - default[1]).max() >= 0.5  # half of a 2 × 2 cell differs
+    assert inspect.signature(extract_hspace).parameters["reduce"].default == "pool:2"

@@ -79,7 +79,7 @@ def test_sd_folder_prompt_only_end_to_end(sd_folder, tmp_path):
     assert decoded
     assert {r["source"] for r in decoded} == {"prompts"}  # no captions: prompts only
     h = np.load(out / "hspace.npy")
-    assert h.shape == (6, 3, 16)  # 3 prompts × 2 seeds, 3 timesteps, 16 mid-block channels
+    assert h.shape == (6, 3, 16 * 2 * 2)  # 3 prompts × 2 seeds, 3 timesteps, 16 channels × 2 × 2
     samples = pq.read_table(out / "samples.parquet").to_pydict()
     assert samples["prompt"] == [p for p in PROMPTS for _ in range(2)]
     assert samples["seed"] == [0, 1] * 3

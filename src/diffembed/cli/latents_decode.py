@@ -192,9 +192,10 @@ def decode_command(
         str,
         typer.Option(
             "--reduce",
-            help="Mid-block map → vector: mean (spatial mean), flatten, or pool:K (K×K cells).",
+            help="Mid-block map → vector: pool:K (K×K cells; pool:2 keeps left/right and "
+            "top/bottom), mean (spatial mean, 4× smaller, erases position) or flatten.",
         ),
-    ] = "mean",
+    ] = "pool:2",
     evidence: Annotated[
         str, typer.Option("--evidence", help="Associations from hspace, captions or both.")
     ] = "both",

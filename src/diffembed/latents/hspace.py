@@ -7,8 +7,10 @@ the sampling loop:
 
 * a forward *pre*-hook on the U-Net reads the ``timestep`` of every call (and the batch size);
 * a forward hook on ``unet.mid_block`` records its output, ``(batch, C, h, w)``, at the chosen
-  timesteps, reduced to ``C`` numbers (``reduce="mean"``, the spatial mean), kept whole
-  (``"flatten"``, ``C·h·w``) or average-pooled to ``K × K`` cells (``"pool:K"``, ``C·K·K``).
+  timesteps, average-pooled to ``K × K`` cells (``"pool:K"``, ``C·K·K`` numbers; the default
+  ``"pool:2"`` keeps left / right and top / bottom), reduced to ``C`` numbers (``"mean"``, the
+  spatial mean, which erases where things are: position cannot be decoded from it) or kept
+  whole (``"flatten"``, ``C·h·w``).
 
 With classifier-free guidance every step calls the U-Net once on a doubled batch,
 ``torch.cat([uncond, cond])``, the unconditional half first (diffusers' pipelines and
@@ -49,6 +51,9 @@ __all__ = [
 
 
 REDUCTIONS = ("mean", "flatten", "pool:K")
+#: The default reduction: a 2 × 2 average pool keeps the coarse layout of the mid-block map
+#: (left / right, top / bottom), which the spatial mean erases, at 4 × the numbers of the mean.
+DEFAULT_REDUCE = "pool:2"
 
 
 def parse_reduce(reduce: str) -> tuple[str, int]:
@@ -151,9 +156,10 @@ class HSpaceRecorder:
     timesteps
         Timesteps to record (integers of the scheduler's schedule), or None: every call.
     reduce
-        ``"mean"``: average over spatial positions, one ``C``-vector per sample;
-        ``"flatten"``: the whole ``C × h × w`` map, flattened; ``"pool:K"``: average-pooled
-        to ``K × K`` cells, ``C·K·K`` numbers (see :func:`parse_reduce`).
+        ``"pool:K"``: average-pooled to ``K × K`` cells, ``C·K·K`` numbers (default
+        ``"pool:2"``: the coarse layout survives); ``"mean"``: average over spatial positions,
+        one ``C``-vector per sample (position is lost); ``"flatten"``: the whole ``C × h × w``
+        map, flattened (see :func:`parse_reduce`).
     conditional_half
         When the batch is doubled for classifier-free guidance, keep only its second
         (conditional) half. Doubling is known exactly when :attr:`batch_size` (the number of
@@ -183,7 +189,7 @@ class HSpaceRecorder:
         unet: Any,
         timesteps: Sequence[int] | None = None,
         *,
-        reduce: str = "mean",
+        reduce: str = DEFAULT_REDUCE,
         conditional_half: bool = True,
     ) -> None:
         self._reduce = parse_reduce(reduce)
@@ -465,7 +471,7 @@ def extract_hspace(
     num_inference_steps: int = 50,
     guidance_scale: float = 3.0,
     batch_size: int = 64,
-    reduce: str = "mean",
+    reduce: str = DEFAULT_REDUCE,
     classify: bool = True,
     progress: Callable[[int, int], None] | None = None,
     allow_pickle_weights: bool = False,
@@ -491,8 +497,9 @@ def extract_hspace(
     batch_size
         Samples per sampling call.
     reduce
-        ``"mean"`` (spatial mean, ``d = C``), ``"flatten"`` (``d = C·h·w``) or ``"pool:K"``
-        (``K × K`` average pool, ``d = C·K·K``).
+        ``"pool:K"`` (``K × K`` average pool, ``d = C·K·K``; default ``"pool:2"``, which keeps
+        the coarse layout), ``"mean"`` (spatial mean, ``d = C``; erases position) or
+        ``"flatten"`` (``d = C·h·w``).
     classify
         Caption the images with the model's attribute classifier when it has one.
     progress

@@ -404,7 +404,7 @@ def stream_hspace(
     timesteps: Sequence[int] | None,
     num_inference_steps: int,
     guidance_scale: float,
-    reduce: str = "mean",
+    reduce: str = "pool:2",
     captioner: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
