@@ -5,7 +5,7 @@ probability 0.9, whose words together span all four families of the shapes datas
 colour, size, position; the seed of every draw is recorded) and trains one DDPM per set with
 :func:`diffembed.latents.train_ddpm`, plus ``--nulls`` models trained on unbiased data with
 different seeds. Every model is decoded as ``diffembed latents decode`` does (prompts naming
-every shape, colour and size in 4 phrasings, h recorded at every denoising step, the model's
+every shape, colour and size in 8 phrasings, h recorded at every denoising step, the model's
 classifier as captioner, :func:`diffembed.latents.analysis.analyse` with the command's
 defaults: evidence ``both``, q < 0.05, d ≥ 0.5, adherence gate 0.8).
 
@@ -54,14 +54,15 @@ FAMILY_ORDER = ("shape", "colour", "size", "position")
 #: Pairs planted by the tests: never drawn here.
 TEST_PAIRS = {("square", "blue"), ("circle", "large"), ("triangle", "left"),
               ("circle", "red"), ("triangle", "green")}  # fmt: skip
-#: Prompt phrasings per concept family (4 each: the permutation test moves whole prompts).
-PHRASINGS = {
-    "shape": ("a {}", "a picture of a {}", "an image of a {}", "a drawing of a {}"),
-    "colour": ("a {} shape", "a picture of a {} shape", "an image of a {} shape",
-               "a drawing of a {} shape"),
-    "size": ("a {} shape", "a picture of a {} shape", "an image of a {} shape",
-             "a drawing of a {} shape"),
-}  # fmt: skip
+#: Prompt phrasings per concept family, 8 each as docs/latents.md advises: the permutation test
+#: moves whole prompts, so the phrasings are its sample size (with 4, the two sizes had
+#: C(8, 4) = 70 splits and a smallest p of 1/70).
+_NOUN = ("a {}", "a picture of a {}", "an image of a {}", "a drawing of a {}", "one {}",
+         "the {}", "a single {}", "a {} shape")
+_ADJECTIVE = ("a {} shape", "a picture of a {} shape", "an image of a {} shape",
+              "a drawing of a {} shape", "one {} shape", "the {} shape", "a single {} shape",
+              "{} shape")
+PHRASINGS = {"shape": _NOUN, "colour": _ADJECTIVE, "size": _ADJECTIVE}  # fmt: skip
 
 
 def draw_plant_set(seed: int, p: float = 0.9) -> list[tuple[str, str, float]]:
@@ -110,12 +111,13 @@ def defaults() -> dict[str, Any]:
     return {
         "steps": train["steps"], "batch_size": train["batch_size"], "n_train": cli["n"],
         "mention": cli["mention"], "seeds": dec["seeds"], "inference_steps": dec["steps"],
-        "guidance": dec["guidance"], "method": dec["method"],
+        "guidance": dec["guidance"], "method": dec["method"], "reduce": dec["reduce"],
         "permutations": dec["permutations"], "q": dec["q"], "min_effect": dec["min_effect"],
     }  # fmt: skip
 
 
-def train(planted: list, cfg: dict[str, Any], seed: int, workdir: Path) -> tuple[Any, float]:
+def train(planted: list, cfg: dict[str, Any], seed: int,
+          workdir: Path) -> tuple[Any, float, Path]:
     """Train (or load the cached) model of ``planted`` with data/weights seed ``seed``."""
     from diffembed.latents import load_model, save_model, shapes_dataset, train_ddpm
 
@@ -124,7 +126,8 @@ def train(planted: list, cfg: dict[str, Any], seed: int, workdir: Path) -> tuple
     target = workdir / f"model-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if (target / "bench.json").is_file() and (target / "bench.json").read_text() == key:
         timed = target / "train_seconds.txt"  # measured when it was trained
-        return load_model(target), float(timed.read_text()) if timed.is_file() else float("nan")
+        seconds = float(timed.read_text()) if timed.is_file() else float("nan")
+        return load_model(target), seconds, target
     data = shapes_dataset(cfg["n_train"], associations=[tuple(p) for p in planted] or None,
                           mention=cfg["mention"], seed=seed)  # fmt: skip
     start = time.perf_counter()
@@ -135,19 +138,32 @@ def train(planted: list, cfg: dict[str, Any], seed: int, workdir: Path) -> tuple
     save_model(model, target, overwrite=True)
     (target / "train_seconds.txt").write_text(f"{seconds:.1f}")
     (target / "bench.json").write_text(key)
-    return model, seconds
+    return model, seconds, target
 
 
-def decode(model: Any, cfg: dict[str, Any]) -> tuple[Any, float]:
-    """extract_hspace + analyse, as ``latents decode`` runs them."""
+def decode(model: Any, cfg: dict[str, Any], model_dir: Path) -> tuple[Any, float]:
+    """extract_hspace + analyse, as ``latents decode`` runs them.
+
+    The h-space of a model is cached in ``model_dir/hspace-KEY`` (KEY: prompts and sampling
+    settings), so changing only the analysis reruns only the analysis."""
     from diffembed.latents import extract_hspace
     from diffembed.latents.analysis import analyse
+    from diffembed.latents.hspace import HSpaceResult
     from diffembed.latents.shapes import ATTRIBUTES
 
     start = time.perf_counter()
-    result = extract_hspace(model, prompts(), seeds=cfg["seeds"],
-                            num_inference_steps=cfg["inference_steps"],
-                            guidance_scale=cfg["guidance"], batch_size=128)  # fmt: skip
+    sampling = {k: cfg[k] for k in ("seeds", "inference_steps", "guidance", "reduce")}
+    key = json.dumps({"prompts": prompts(), **sampling}, sort_keys=True)
+    cache = model_dir / f"hspace-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    if (cache / "bench.json").is_file() and (cache / "bench.json").read_text() == key:
+        result = HSpaceResult.load(cache)
+    else:
+        result = extract_hspace(model, prompts(), seeds=cfg["seeds"],
+                                num_inference_steps=cfg["inference_steps"],
+                                guidance_scale=cfg["guidance"], reduce=cfg["reduce"],
+                                batch_size=128)  # fmt: skip
+        result.save(cache)
+        (cache / "bench.json").write_text(key)
     families = {k: list(v) for k, v in ATTRIBUTES.items()}
     analysis = analyse(result, families=families, method=cfg["method"],
                        n_permutations=cfg["permutations"], q_threshold=cfg["q"],
@@ -169,11 +185,13 @@ def evaluate(analysis: Any, planted: list) -> dict[str, Any]:
     gate = analysis.tables.get("adherence")
     pairs = {(a, b) for a, b, _ in planted}
     sig = {(r["concept"], r["attribute"]) for r in rows if r["significant"]}
+    false = sorted(sig - pairs)
     return {
+        "implied": [pair for pair in false if implied(pair, pairs)],
         "rows": {(r["concept"], r["attribute"]): r for r in rows},
         "n_pairs": len(rows),
         "found": sorted(sig & pairs),
-        "false": sorted(sig - pairs),
+        "false": false,
         "hspace_p05": float(np.mean([r["p_hspace"] < 0.05 for r in rows])) if rows else np.nan,
         "captions_p05": float(np.mean([r["p_captions"] < 0.05 for r in rows])) if rows else np.nan,
         "adherence": {r["family"]: r["rate"] for r in gate.to_pylist()} if gate else {},
@@ -181,8 +199,39 @@ def evaluate(analysis: Any, planted: list) -> dict[str, Any]:
     }
 
 
+def implied(pair: tuple[str, str], planted: set[tuple[str, str]]) -> bool:
+    """Whether an unplanted ``(c, b)`` follows from a plant ``a → b'`` by conservation.
+
+    Associations are measured against the other concepts of the family, so when ``a`` is
+    ``b'`` 90 % of the time, every other concept ``c`` of ``a``'s family has *relatively* more
+    of every other word ``b`` of ``b'``'s family (and classifier-free guidance, which pushes
+    samples away from the unconditional distribution, amplifies it). Such pairs are counted
+    as false discoveries all the same; this flag only says where they come from.
+    """
+    c, b = pair
+    return any(c != a and _family(c) == _family(a) and b != t and _family(b) == _family(t)
+               for a, t in planted)  # fmt: skip
+
+
 def _pairs(pairs: Any) -> str:
     return ", ".join(f"{a}→{b}" for a, b in pairs) or "—"
+
+
+def _false(ev: dict[str, Any]) -> str:
+    """The false pairs, those implied by a plant's conservation marked ``*``."""
+    return ", ".join(f"{a}→{b}" + ("*" if (a, b) in ev["implied"] else "")
+                     for a, b in ev["false"]) or "—"  # fmt: skip
+
+
+def _holding(runs: list[dict[str, Any]], test: str, planted: bool) -> int:
+    """Pairs whose ``test`` (``hspace`` or ``captions``) holds: planted ones, or unplanted."""
+    want = {"hspace": ("both", "hspace only"), "captions": ("both", "captions")}[test]
+    count = 0
+    for r in runs:
+        pairs = {(a, b) for a, b, _ in r["planted"]}
+        count += sum(((k in pairs) == planted) and x["agreement"].startswith(want)
+                     for k, x in r["eval"]["rows"].items())  # fmt: skip
+    return count
 
 
 def _adh(ev: dict[str, Any]) -> str:
@@ -205,9 +254,10 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         "",
         f"Budget **{cfg['budget']}**: training {cfg['steps']} steps × batch {cfg['batch_size']} "
         f"on {cfg['n_train']} images (mention {cfg['mention']}), torch threads {cfg['threads']}; "
-        f"decoding {len(prompts())} prompts (every shape, colour and size × 4 phrasings) × "
+        f"decoding {len(prompts())} prompts (every shape, colour and size × 8 phrasings) × "
         f"{cfg['seeds']} seeds, {cfg['inference_steps']} denoising steps, guidance "
-        f"{cfg['guidance']}, `{cfg['method']}` directions, {cfg['permutations']} permutations, "
+        f"{cfg['guidance']}, h reduced by `{cfg['reduce']}`, `{cfg['method']}` directions, "
+        f"{cfg['permutations']} permutations, "
         f"evidence both, q < {cfg['q']}, d ≥ {cfg['min_effect']}, adherence gate 0.8. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load "
         f"average at start {load}); total {seconds / 60:.1f} min.",
@@ -231,7 +281,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         planted = _pairs((a, b) for a, b, _ in r["planted"])
         lines.append(
             f"| {name} {r['index']} | {r['seed']} | {planted} | {_pairs(ev['found'])} | "
-            f"{_pairs(ev['false'])} | {_adh(ev)} | {r['train_s']:.0f} | {r['decode_s']:.0f} |"
+            f"{_false(ev)} | {_adh(ev)} | {r['train_s']:.0f} | {r['decode_s']:.0f} |"
         )
     lines += ["", "Planted pairs in detail (h-space and caption tests, gate):", "",
               "| model | pair | d h-space | q h-space | d captions | q captions | caption rate "
@@ -251,19 +301,37 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
             )
     recall = n_found / n_planted if n_planted else float("nan")
     fdr = n_false / (n_found + n_false) if n_found + n_false else 0.0
+    n_implied = sum(len(r["eval"]["implied"]) for r in plants)
+    h_found, c_found = _holding(plants, "hspace", True), _holding(plants, "captions", True)
+    h_null, c_null = _holding(nulls, "hspace", False), _holding(nulls, "captions", False)
     lines += [
         "",
         "| summary | value |",
         "|---|---|",
         f"| recall of planted pairs | {n_found}/{n_planted} = {recall:.2f} |",
         f"| false discoveries among significant pairs (plant sets) | {n_false}/"
-        f"{n_found + n_false} = {fdr:.2f} |",
+        f"{n_found + n_false} = {fdr:.2f} ({n_implied} of the {n_false} implied by a plant's "
+        "conservation, marked * above) |",
+        f"| planted pairs whose h-space test holds / whose caption test holds | {h_found}/"
+        f"{n_planted} / {c_found}/{n_planted} |",
+        f"| null models: pairs whose h-space test holds / caption test holds | {h_null}/"
+        f"{null_pairs} / {c_null}/{null_pairs} |",
         f"| null models: pairs called significant | {null_sig}/{null_pairs} = "
         f"{null_sig / null_pairs if null_pairs else float('nan'):.3f} (Wilson 95 % "
         f"[{low:.3f}, {high:.3f}]; nominal q 0.05) |",
         "| null models: share of pairs with p < 0.05, h-space / captions | "
         + " · ".join(f"{r['eval']['hspace_p05']:.3f} / {r['eval']['captions_p05']:.3f}"
                      for r in nulls) + " |",
+        "",
+        "The issue's criteria: recall ≥ 0.9 — "
+        + ("met" if recall >= 0.9 else "**not met**")
+        + f" ({recall:.2f}); false discoveries ≤ 5 % — "
+        + ("met" if fdr <= 0.05 else "**not met**")
+        + f" ({100 * fdr:.0f} %); ≤ 1 false pair over the null models — "
+        + ("met" if null_sig <= 1 else "**not met**")
+        + f" ({null_sig}); share of null pairs called significant ≤ q 0.05 — "
+        + ("met" if null_pairs and null_sig / null_pairs <= 0.05 else "**not met**")
+        + f" (upper 95 % bound {high:.3f}).",
         "",
         "Warnings of the adherence gate: "
         + ("; ".join(sorted({w.split(":")[0] for r in runs for w in r["eval"]["warnings"]}))
@@ -280,12 +348,12 @@ def run_job(planted_run: bool, index: int, seed: int, cfg: dict[str, Any],
 
     torch.set_num_threads(cfg["threads"])
     planted = draw_plant_set(seed) if planted_run else []
-    model, train_s = train(planted, cfg, seed, workdir)
-    analysis, decode_s = decode(model, cfg)
+    model, train_s, model_dir = train(planted, cfg, seed, workdir)
+    analysis, decode_s = decode(model, cfg, model_dir)
     ev = evaluate(analysis, planted)
     print(f"{'plant' if planted else 'null'} {index + 1} (seed {seed}): planted "
           f"{_pairs((a, b) for a, b, _ in planted)}; found {_pairs(ev['found'])}; false "
-          f"{_pairs(ev['false'])}; adherence {_adh(ev)}; {train_s:.0f} s + {decode_s:.0f} s",
+          f"{_false(ev)}; adherence {_adh(ev)}; {train_s:.0f} s + {decode_s:.0f} s",
           flush=True)  # fmt: skip
     return {"planted": planted, "index": index + 1, "seed": seed, "train_s": train_s,
             "decode_s": decode_s, "eval": ev}  # fmt: skip
