@@ -155,6 +155,7 @@ def decode(model: Any, cfg: dict[str, Any], model_dir: Path) -> tuple[Any, float
     sampling = {k: cfg[k] for k in ("seeds", "inference_steps", "guidance", "reduce")}
     key = json.dumps({"prompts": prompts(), **sampling}, sort_keys=True)
     cache = model_dir / f"hspace-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    timed = cache / "seconds.txt"  # sampling + analysis, measured when the cache was made
     if (cache / "bench.json").is_file() and (cache / "bench.json").read_text() == key:
         result = HSpaceResult.load(cache)
     else:
@@ -164,12 +165,15 @@ def decode(model: Any, cfg: dict[str, Any], model_dir: Path) -> tuple[Any, float
                                 batch_size=128)  # fmt: skip
         result.save(cache)
         (cache / "bench.json").write_text(key)
+        timed.unlink(missing_ok=True)
     families = {k: list(v) for k, v in ATTRIBUTES.items()}
     analysis = analyse(result, families=families, method=cfg["method"],
                        n_permutations=cfg["permutations"], q_threshold=cfg["q"],
                        min_effect=cfg["min_effect"], evidence=cfg["evidence"],
                        random_state=0)  # fmt: skip
-    return analysis, time.perf_counter() - start
+    if not timed.is_file():
+        timed.write_text(f"{time.perf_counter() - start:.1f}")
+    return analysis, float(timed.read_text())
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
