@@ -360,11 +360,12 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         + f" counting every unplanted pair ({100 * fdr:.0f} %), "
         + ("met" if fdr_data <= 0.05 else "**not met**")
         + f" counting pairs absent from the training data ({100 * fdr_data:.0f} %); "
-        "≤ 1 false pair over the null models — "
-        + ("met" if null_sig <= 1 else "**not met**")
-        + f" ({null_sig}); share of null pairs called significant ≤ q 0.05 — "
-        + ("met" if null_pairs and null_sig / null_pairs <= 0.05 else "**not met**")
-        + f" (upper 95 % bound {high:.3f}).",
+        + ("no null model was run." if not nulls else
+           "≤ 1 false pair over the null models — "
+           + ("met" if null_sig <= 1 else "**not met**")
+           + f" ({null_sig}); share of null pairs called significant ≤ q 0.05 — "
+           + ("met" if null_sig / null_pairs <= 0.05 else "**not met**")
+           + f" (upper 95 % bound {high:.3f})."),
         "",
         "Warnings of the adherence gate: "
         + ("; ".join(sorted({w.split(":")[0] for r in runs for w in r["eval"]["warnings"]}))
