@@ -77,7 +77,7 @@ def test_decode_cli_refuses_pickled_weights_with_exit_2(pickled_sd, tmp_path):
     assert result.exit_code == 0, text
     assert "has no attribute classifier: prompt-only run (--captioner none)" in text
     assert "holds only pickled weights" not in text
-    assert np.load(tmp_path / "b" / "hspace.npy").shape == (2, 2, 16)
+    assert np.load(tmp_path / "b" / "hspace.npy").shape == (2, 2, 16 * 2 * 2)  # pool:2
 
 
 # ---------------------------------------------------------------- DDPM model folders
