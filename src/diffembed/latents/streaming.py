@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .._memory import check_disk
+from .._disk import check_disk
 from ..exceptions import InputError
 
 __all__ = ["Checkpoint", "partial_path", "read_png", "sheet_from_shards", "stream_hspace"]
