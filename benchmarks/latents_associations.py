@@ -219,6 +219,7 @@ def data_effects(planted: list, cfg: dict[str, Any], seed: int) -> dict[tuple[st
     concept are associations of the data the model learnt, not errors of the decoder.
     """
     from diffembed.latents import shapes_dataset
+    from diffembed.latents.permutation import cohens_d
     from diffembed.latents.shapes import ATTRIBUTES
 
     attrs = shapes_dataset(cfg["n_train"], associations=[tuple(p) for p in planted] or None,
@@ -232,10 +233,8 @@ def data_effects(planted: list, cfg: dict[str, Any], seed: int) -> dict[tuple[st
                     continue
                 for a in words:
                     y = (np.asarray(attrs[fa]) == a).astype(float)
-                    y1, y0 = y[in_c], y[~in_c]
-                    var = ((y1.size - 1) * y1.var(ddof=1) + (y0.size - 1) * y0.var(ddof=1)) / (
-                        y.size - 2)
-                    out[(c, a)] = float((y1.mean() - y0.mean()) / np.sqrt(var)) if var > 0 else 0.0
+                    d = cohens_d(y[in_c], y[~in_c])
+                    out[(c, a)] = d if np.isfinite(d) else 0.0  # no variance: no association
     return out
 
 

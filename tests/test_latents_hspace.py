@@ -387,3 +387,6 @@ def test_the_default_reduction_keeps_the_layout_of_the_mid_block_map():
     assert default.shape == (2, 3 * 2 * 2)
     assert np.abs(default[0] - default[1]).max() >= 0.5  # half of a 2 × 2 cell differs
     assert inspect.signature(extract_hspace).parameters["reduce"].default == "pool:2"
+    from diffembed.cli.latents_decode import decode_command  # the CLI states it literally
+
+    assert inspect.signature(decode_command).parameters["reduce"].default == "pool:2"

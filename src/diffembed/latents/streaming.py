@@ -46,6 +46,7 @@ import numpy as np
 
 from .._disk import check_disk
 from ..exceptions import InputError
+from .hspace import DEFAULT_REDUCE
 
 __all__ = ["Checkpoint", "partial_path", "read_png", "sheet_from_shards", "stream_hspace"]
 
@@ -404,7 +405,7 @@ def stream_hspace(
     timesteps: Sequence[int] | None,
     num_inference_steps: int,
     guidance_scale: float,
-    reduce: str = "pool:2",
+    reduce: str = DEFAULT_REDUCE,
     captioner: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
