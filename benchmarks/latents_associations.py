@@ -193,6 +193,8 @@ def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float])
     false = sorted(sig - pairs)
     return {
         "not_in_data": [pair for pair in false if data_d.get(pair, 0.0) < DATA_EFFECT],
+        # a plant a → b read the other way (b → a): the same association of the data
+        "reverse": [pair for pair in false if (pair[1], pair[0]) in pairs],
         "data_d": data_d,
         "rows": {(r["concept"], r["attribute"]): r for r in rows},
         "n_pairs": len(rows),
@@ -244,9 +246,13 @@ def _pairs(pairs: Any) -> str:
 
 def _false(ev: dict[str, Any]) -> str:
     """The false pairs, each with its effect in the training data (or "not in data")."""
-    return ", ".join(f"{a}→{b}" + (f" (data d {ev['data_d'].get((a, b), 0.0):.2f})"
-                                   if (a, b) not in ev["not_in_data"] else " (**not in data**)")
-                     for a, b in ev["false"]) or "—"  # fmt: skip
+    def why(pair: tuple[str, str]) -> str:
+        if pair in ev["not_in_data"]:
+            return " (**not in data**)"
+        reverse = ", reverse of a plant" if pair in ev["reverse"] else ""
+        return f" (data d {ev['data_d'].get(pair, 0.0):.2f}{reverse})"
+
+    return ", ".join(f"{a}→{b}" + why((a, b)) for a, b in ev["false"]) or "—"
 
 
 def _holding(runs: list[dict[str, Any]], test: str, planted: bool) -> int:
@@ -320,16 +326,23 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
             if x is None:
                 lines.append(f"| plant set {r['index']} | {a}→{b} | not tested |||||||")
                 continue
+            h_test = (f"{x['effect_hspace']:.2f} | {x['q_hspace']:.3g}"
+                      if np.isfinite(x["p_hspace"]) else "no test¹ | —")
             lines.append(
-                f"| plant set {r['index']} | {a}→{b} | {x['effect_hspace']:.2f} | "
-                f"{x['q_hspace']:.3g} | {x['effect_captions']:.2f} | {x['q_captions']:.3g} | "
+                f"| plant set {r['index']} | {a}→{b} | {h_test} | "
+                f"{x['effect_captions']:.2f} | {x['q_captions']:.3g} | "
                 f"{x['caption_rate_concept']:.2f} vs {x['caption_rate_rest']:.2f} | "
                 f"{'yes' if x['reliable'] else 'no'} | {'yes' if x['significant'] else 'no'} |"
             )
+    lines += ["", "¹ Every sample of the concept shows the attribute (or none does): no prompt "
+              "of the concept has the within-prompt contrast the h-space test needs, so the "
+              "caption test decides (`agreement` `captions (no h-space test)`)."]  # fmt: skip
     recall = n_found / n_planted if n_planted else float("nan")
     fdr = n_false / (n_found + n_false) if n_found + n_false else 0.0
     n_bad = sum(len(r["eval"]["not_in_data"]) for r in plants)
     fdr_data = n_bad / (n_found + n_false) if n_found + n_false else 0.0
+    n_other = n_false - sum(len(r["eval"]["reverse"]) for r in plants)
+    fdr_other = n_other / (n_found + n_false) if n_found + n_false else 0.0
     h_found, c_found = _holding(plants, "hspace", True), _holding(plants, "captions", True)
     h_null, c_null = _holding(nulls, "hspace", False), _holding(nulls, "captions", False)
     lines += [
@@ -339,6 +352,8 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         f"| recall of planted pairs | {n_found}/{n_planted} = {recall:.2f} |",
         f"| false discoveries among significant pairs (plant sets) | {n_false}/"
         f"{n_found + n_false} = {fdr:.2f} |",
+        f"| … not counting plants read the other way (b→a for a plant a→b) | {n_other}/"
+        f"{n_found + n_false} = {fdr_other:.2f} |",
         f"| … of which not associations of the training data (data d < {DATA_EFFECT}) | "
         f"{n_bad}/{n_found + n_false} = {fdr_data:.2f} |",
         f"| planted pairs whose h-space test holds / whose caption test holds | {h_found}/"
@@ -357,6 +372,8 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         + f" ({recall:.2f}); false discoveries ≤ 5 % — "
         + ("met" if fdr <= 0.05 else "**not met**")
         + f" counting every unplanted pair ({100 * fdr:.0f} %), "
+        + ("met" if fdr_other <= 0.05 else "**not met**")
+        + f" not counting reverses of plants ({100 * fdr_other:.0f} %), "
         + ("met" if fdr_data <= 0.05 else "**not met**")
         + f" counting pairs absent from the training data ({100 * fdr_data:.0f} %); "
         + ("no null model was run." if not nulls else

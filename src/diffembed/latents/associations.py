@@ -29,6 +29,12 @@ every sample whose prompt does not contain ``c``.
    It is ≈ the caption effect when h separates the attribute well, and ≈ 0 when the
    captions name the attribute for samples that h does not distinguish (a captioner that
    reads noise).
+5. The test needs a prompt of the concept whose samples differ in the attribute. When every
+   sample of the concept shows it (what trained models draw for most strong associations)
+   or none does, the concept's ``x`` would rest on ``δ`` from *other* prompts alone and say
+   nothing about the concept: there is no h-space test (``effect_hspace`` and ``p_hspace``
+   NaN) and, with ``evidence="both"``, the captions decide (``agreement`` ``"captions (no
+   h-space test)"``).
 
 **p-values.** Both tests permute the concept labels *at the prompt level*: all samples of one
 prompt move together, so the seeds of a prompt are never counted as independent evidence.
@@ -46,7 +52,11 @@ prompts holds the seeds fixed, and an effect that exists for these seeds only is
 null. For both tests, the concept-minus-baseline gap of each half of every split (in units of
 the pooled sd) gives ``(g_A − g_B)² / 4``; its excess over permuted prompt sets estimates the
 variance of d over seeds (``seed_sd_hspace``, ``seed_sd_captions``), added the same way (0
-when no unit is shared by two prompts).
+when no unit is shared by two prompts). It is never taken below ``sqrt(ρ (1/S_c + 1/S_r))``
+(``ρ`` the intra-class correlation within cells of one concept word and one seed, ``S_c`` the
+concept's seeds, ``S_r`` the baseline's cells): when the phrasings of a seed give nearly the
+same image, a concept has as many independent draws as seeds, and the split halves of a few
+seeds cannot see a variance they happen not to show.
 
 **q-values.** Benjamini–Hochberg, separately over the h-space p-values (``q_hspace``) and the
 caption p-values (``q_captions``) of all tested pairs.
@@ -229,6 +239,41 @@ def _seed_sd(
     mean = np.where(ok, V, 0).sum(axis=0) / np.maximum(counts, 1)
     excess = mean[0] - float(np.median(mean[1:][counts[1:] > 0]))
     return float(np.sqrt(max(excess, 0.0)))
+
+
+def _seed_floor(values: np.ndarray, concept: np.ndarray, cells: np.ndarray,
+                units: np.ndarray) -> float:
+    """Least sd (in units of d) of the concept effect over seeds, from how alike the phrasings
+    of one seed are.
+
+    When the phrasings of a prompt family barely change the image a seed gives (a small
+    model, or prompts that differ in wording only), a concept has as many independent draws
+    as seeds, not seeds × phrasings, and the split-half estimate of :func:`_seed_sd` cannot
+    see a variance that the few seeds happen not to show (every red sample large at 8 seeds,
+    red samples large at 62 % of 8 other seeds). With ``ρ`` the intra-class correlation of
+    ``values`` within ``cells`` (same concept word, same seed; one-way ANOVA, clipped to
+    [0, 1]), the gap between the concept's mean and the baseline's has a seed variance of at
+    least ``ρ (1 / S_c + 1 / S_r)`` pooled variances, ``S_c`` the concept's seeds and ``S_r``
+    the baseline's cells: its square root is returned (0 when no cell holds two samples).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    keys, inverse = np.unique(cells, return_inverse=True)
+    m = np.bincount(inverse).astype(np.float64)
+    k, n = keys.size, v.size
+    if k < 2 or n - k < 1 or m.max() < 2:
+        return 0.0
+    means = np.bincount(inverse, weights=v) / m
+    msb = float((m * (means - v.mean()) ** 2).sum() / (k - 1))
+    msw = float(((v - means[inverse]) ** 2).sum() / (n - k))
+    m0 = (n - (m**2).sum() / n) / (k - 1)  # the mean cell size of an unbalanced design
+    if msb + (m0 - 1) * msw <= 0:
+        return 0.0
+    rho = min(max((msb - msw) / (msb + (m0 - 1) * msw), 0.0), 1.0)
+    s_c = np.unique(units[concept]).size
+    s_r = np.unique(cells[~concept]).size
+    if s_c == 0 or s_r == 0:
+        return 0.0
+    return float(np.sqrt(rho * (1 / s_c + 1 / s_r)))
 
 
 def _direction_sd(
@@ -472,6 +517,12 @@ def score_associations(
             pool = np.ones(n, dtype=bool)
         rest = pool & ~in_c
         pool_groups = np.unique(inverse[pool])
+        # the cells whose samples differ by phrasing only: the concept-family words of the
+        # prompt (or the prompt itself, without families) × the unit (seed)
+        kind = [tuple(sorted(w for w in ws if family is not None and fam.get(w) == family))
+                or (i,) for i, ws in enumerate(prompt_words)]  # fmt: skip
+        _, kind_index = np.unique(np.array([repr(k) for k in kind]), return_inverse=True)
+        cells = kind_index[inverse] * (unit_index.max() + 1) + unit_index
         if not in_c.any() or not rest.any() or pool_groups.size < 2:
             continue
         perms = np.argsort(rng.random((n_permutations, pool_groups.size)), axis=1)
@@ -489,13 +540,20 @@ def score_associations(
             ref = perms[:200]
             seed_h = _seed_sd(x[pool], in_c[pool], inverse[pool], seed_masks[:, pool], ref)
             seed_c = _seed_sd(y, in_c[pool], inverse[pool], seed_masks[:, pool], ref)
-            if _varies_within_a_prompt(has[pool], inverse[pool]):
+            if shared:  # never below what the seeds alone can tell (see _seed_floor)
+                at = (in_c[pool], cells[pool], unit_index[pool])
+                seed_h = max(seed_h, _seed_floor(x[pool], *at))
+                seed_c = max(seed_c, _seed_floor(y, *at))
+            # the concept's side of the within-prompt effect needs a prompt of the concept
+            # with samples with and without the attribute; else it would be the gap pooled
+            # from other prompts only, which says nothing about the concept
+            if _varies_within_a_prompt(has[in_c], inverse[in_c]):
                 e_h, p_h = permutation_test(
                     x[pool], in_c[pool], inverse[pool], alternative=alternative,
                     permutations=perms, extra_sd=float(np.hypot(extra, seed_h)),
                     random_state=random_state,
                 )  # fmt: skip
-            else:  # no sample differs from its prompt's others in the attribute: no test
+            else:  # no concept sample differs from its prompt's others in it: no test
                 e_h, p_h = float("nan"), float("nan")
             e_c, p_c = permutation_test(
                 y, in_c[pool], inverse[pool], alternative=alternative, permutations=perms,
@@ -578,9 +636,10 @@ def _decide(
             r["significant"] = c_ok
             r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
         elif not np.isfinite(r["p_hspace"]) and np.isfinite(r["p_captions"]):
-            # no h-space test is possible: the attribute never varies within a prompt (e.g. a
-            # perfect plant: every sample of the concept shows it, no other does), so its
-            # within-prompt direction does not exist; the captions are the only evidence
+            # no h-space test is possible: the attribute never varies within a prompt of the
+            # concept (every sample of the concept shows it, as trained models draw most
+            # plants, or none does), so the concept's side of the within-prompt effect does
+            # not exist; the captions are the only evidence
             r["significant"] = c_ok
             r["agreement"] = "captions (no h-space test)" if c_ok else "neither (no h-space test)"
             r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
