@@ -370,14 +370,16 @@ def score_associations(
             pool = np.ones(n, dtype=bool)
         rest = pool & ~in_c
         pool_groups = np.unique(inverse[pool])
-        # the cells whose samples differ by phrasing only: the concept-family words of the
-        # prompt (or the prompt itself, without families) × the unit (seed)
-        kind = [tuple(sorted(w for w in ws if family is not None and fam.get(w) == family))
-                or (i,) for i, ws in enumerate(prompt_words)]  # fmt: skip
-        _, kind_index = np.unique(np.array([repr(k) for k in kind]), return_inverse=True)
-        cells = kind_index[inverse] * (unit_index.max() + 1) + unit_index
         if not in_c.any() or not rest.any() or pool_groups.size < 2:
             continue
+        if shared:  # cells whose samples differ by phrasing only: concept word(s) × seed
+            if family is None:  # every prompt its own concept
+                kind_index = np.arange(G)
+            else:
+                words = [" ".join(sorted(w for w in ws if fam.get(w) == family))
+                         for ws in prompt_words]  # fmt: skip
+                _, kind_index = np.unique(words, return_inverse=True)
+            cells = kind_index[inverse] * (unit_index.max() + 1) + unit_index
         perms = np.argsort(rng.random((n_permutations, pool_groups.size)), axis=1)
         for ai, a in enumerate(a_words):
             if a == c or (family is not None and fam.get(a) == family) or a not in dirs:
