@@ -334,8 +334,9 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
                 f"{x['caption_rate_concept']:.2f} vs {x['caption_rate_rest']:.2f} | "
                 f"{'yes' if x['reliable'] else 'no'} | {'yes' if x['significant'] else 'no'} |"
             )
-    lines += ["", "¹ Every sample of the concept shows the attribute (or none does): no prompt "
-              "of the concept has the within-prompt contrast the h-space test needs, so the "
+    lines += ["", "¹ Every sample of the concept shows the attribute (or none does), or its "
+              "exceptions come from one seed: the concept's prompts lack the within-prompt "
+              "contrast the h-space test needs (each side from 2 seeds at least), so the "
               "caption test decides (`agreement` `captions (no h-space test)`)."]  # fmt: skip
     recall = n_found / n_planted if n_planted else float("nan")
     fdr = n_false / (n_found + n_false) if n_found + n_false else 0.0

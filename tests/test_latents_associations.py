@@ -423,15 +423,21 @@ def test_evidence_switches_significant_and_the_chosen_columns():
               for e in ("hspace", "captions", "both")}  # fmt: skip
     for pair, r in tables["both"].items():
         h, c = tables["hspace"][pair], tables["captions"][pair]
-        assert h["effect"] == r["effect_hspace"]
-        assert h["q_value"] == r["q_hspace"]
+        # a concept with one sample off the attribute has no contrast: no h-space test
+        np.testing.assert_equal(h["effect"], r["effect_hspace"])
+        np.testing.assert_equal(h["q_value"], r["q_hspace"])
         assert c["effect"] == r["effect_captions"]
         assert c["p_value"] == r["p_captions"]
-        assert r["significant"] == (r["agreement"] == "both")
-        assert c["significant"] == (r["agreement"] in ("both", "captions only"))
+        untested = np.isnan(r["p_hspace"])
+        assert r["significant"] == (r["agreement"] in ("both", "captions (no h-space test)"))
+        assert c["significant"] == (
+            r["agreement"] in ("both", "captions only", "captions (no h-space test)")
+        )
         gap = r["caption_rate_concept"] > r["caption_rate_rest"]
         assert h["significant"] == (r["agreement"] in ("both", "hspace only") and gap)
+        assert not (untested and h["significant"])
     assert sum(r["significant"] for r in tables["both"].values()) >= 2
+    assert any(np.isnan(r["p_hspace"]) for r in tables["both"].values())
 
 
 def test_score_associations_inputs():
@@ -664,3 +670,36 @@ def test_a_concept_whose_every_sample_shows_the_attribute_rests_on_the_captions(
     assert by[("circle", "large")]["agreement"] == "both"
     found = {k for k, x in by.items() if x["significant"]}
     assert found == {("square", "blue"), ("circle", "large")}
+
+
+def test_exceptions_from_one_seed_are_no_contrast_for_the_h_space_test():
+    """Squares blue in every seed but one, whose phrasings all give a boundary case (the
+    captioner says green, h sits where blue squares sit): what trained DDPMs do for plants at
+    92–97 % (blue → right: the 3 samples without it were one seed's phrasings). The anchor of
+    every square prompt is then that one draw, the within-prompt effect ≈ 0, and the h-space
+    test, run, sank the plant. One draw is not a contrast (the split halves that measure the
+    direction noise would hold it on one side only): the pair has no h-space test and the
+    captions decide (the contrast needs `min_count`, 2, seeds on each side). A concept whose
+    exceptions come from several seeds keeps both tests."""
+    n_seeds = 16
+    H, prompts, captions = synthetic({("square", "blue"): 1.0, ("circle", "large"): 0.9},
+                                     seed=6, noise=1.4, signal=1.0, n_seeds=n_seeds)  # fmt: skip
+    seeds = np.tile(np.arange(n_seeds), len(prompts) // n_seeds)
+    rng = np.random.default_rng(0)
+    captions = [
+        c.replace(" blue ", " green ") if " square " in c and seeds[i] == 3
+        else c.replace(" blue ", " yellow ") if " square " not in c and rng.random() < 0.85
+        else c
+        for i, c in enumerate(captions)
+    ]  # fmt: skip
+    table = score_associations(H, prompts, captions, families=FAMILIES, n_permutations=999,
+                               units=seeds, random_state=0)  # fmt: skip
+    by = by_pair(table)
+    r = by[("square", "blue")]
+    assert 0.9 < r["caption_rate_concept"] < 1.0
+    assert np.isnan(r["p_hspace"])
+    assert r["agreement"] == "captions (no h-space test)"
+    assert r["significant"]
+    large = by[("circle", "large")]
+    assert large["agreement"] == "both"
+    assert large["significant"]

@@ -29,12 +29,15 @@ every sample whose prompt does not contain ``c``.
    It is ≈ the caption effect when h separates the attribute well, and ≈ 0 when the
    captions name the attribute for samples that h does not distinguish (a captioner that
    reads noise).
-5. The test needs a prompt of the concept whose samples differ in the attribute. When every
-   sample of the concept shows it (what trained models draw for most strong associations)
-   or none does, the concept's ``x`` would rest on ``δ`` from *other* prompts alone and say
-   nothing about the concept: there is no h-space test (``effect_hspace`` and ``p_hspace``
-   NaN) and, with ``evidence="both"``, the captions decide (``agreement`` ``"captions (no
-   h-space test)"``).
+5. The test needs a *contrast* in the concept's prompts: samples with and samples without
+   the attribute in one prompt, each side from at least ``min_count`` units (seeds). When
+   every sample of the concept shows it (what trained models draw for most strong
+   associations) or none does, the concept's ``x`` would rest on ``δ`` from *other* prompts
+   alone; when the exceptions are the phrasings of one seed, it would rest on one draw (a
+   model at 95 % draws its few exceptions as boundary cases, which h barely tells from the
+   rest). Either way it says nothing about the concept: there is no h-space test
+   (``effect_hspace`` and ``p_hspace`` NaN) and, with ``evidence="both"``, the captions
+   decide (``agreement`` ``"captions (no h-space test)"``).
 
 **p-values.** Both tests permute the concept labels *at the prompt level*: all samples of one
 prompt move together, so the seeds of a prompt are never counted as independent evidence.
@@ -269,7 +272,8 @@ def score_associations(
         With ``evidence="hspace"``: also require the caption rates to differ in the
         effect's direction.
     min_count
-        Least samples with (and without) a word for it to be tested.
+        Least samples with (and without) a word for it to be tested, and least units (seeds)
+        on each side of a concept's within-prompt contrast for its h-space test.
     stop_words
         Words never treated as concepts or attributes.
     units, n_splits
@@ -399,10 +403,10 @@ def score_associations(
                 at = (in_c[pool], cells[pool], unit_index[pool])
                 seed_h = max(seed_h, seed_floor(x[pool], *at))
                 seed_c = max(seed_c, seed_floor(y, *at))
-            # the concept's side of the within-prompt effect needs a prompt of the concept
-            # with samples with and without the attribute; else it would be the gap pooled
-            # from other prompts only, which says nothing about the concept
-            if _varies_within_a_prompt(has[in_c], inverse[in_c]):
+            # the concept's side of the within-prompt effect needs a contrast in the concept's
+            # prompts: samples with and without the attribute, each side from min_count units
+            # at least; else it would rest on the gap pooled from other prompts, or on one draw
+            if _contrast_units(has[in_c], inverse[in_c], unit_index[in_c]) >= min_count:
                 e_h, p_h = permutation_test(
                     x[pool], in_c[pool], inverse[pool], alternative=alternative,
                     permutations=perms, extra_sd=float(np.hypot(extra, seed_h)),
@@ -454,12 +458,18 @@ def score_associations(
     return pa.table({k: [rows[i][k] for i in order] for k in names})
 
 
-def _varies_within_a_prompt(has: np.ndarray, groups: np.ndarray) -> bool:
-    """Whether some prompt has samples with and samples without the attribute."""
+def _contrast_units(has: np.ndarray, groups: np.ndarray, units: np.ndarray) -> int:
+    """How many units (seeds) carry the within-prompt contrast: in the prompts that have
+    samples with and without the attribute, the distinct units on the smaller side (0 when no
+    prompt has both). One unit is one draw, whatever the number of its phrasings: a split
+    into halves by unit would hold that side in one half only."""
     _, inverse = np.unique(groups, return_inverse=True)
     n1 = np.bincount(inverse, weights=has.astype(np.float64))
     n = np.bincount(inverse)
-    return bool(np.any((n1 > 0) & (n1 < n)))
+    varies = ((n1 > 0) & (n1 < n))[inverse]
+    if not varies.any():
+        return 0
+    return int(min(np.unique(units[varies & has]).size, np.unique(units[varies & ~has]).size))
 
 
 def _holds(effect: float, q: float, *, two_sided: bool, q_threshold: float, floor: float) -> bool:
@@ -491,10 +501,10 @@ def _decide(
             r["significant"] = c_ok
             r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
         elif not np.isfinite(r["p_hspace"]) and np.isfinite(r["p_captions"]):
-            # no h-space test is possible: the attribute never varies within a prompt of the
-            # concept (every sample of the concept shows it, as trained models draw most
-            # plants, or none does), so the concept's side of the within-prompt effect does
-            # not exist; the captions are the only evidence
+            # no h-space test is possible: the attribute does not vary within the concept's
+            # prompts (every sample shows it, as trained models draw most plants, or none
+            # does), or only in fewer than min_count seeds, so the concept's side of the
+            # within-prompt effect does not exist; the captions are the only evidence
             r["significant"] = c_ok
             r["agreement"] = "captions (no h-space test)" if c_ok else "neither (no h-space test)"
             r["effect"], r["p_value"], r["q_value"] = r["effect_captions"], r["p_captions"], qc
