@@ -34,3 +34,15 @@ def test_minilm_embeds_offline(monkeypatch):
     from diffembed.embed import encode
 
     np.testing.assert_allclose(encode(texts[:1]), X[:1], atol=1e-5)
+
+
+@pytest.mark.skipif(not encoders.available(), reason="extra [text] not installed")
+def test_loading_the_encoder_prints_no_progress_bar(capfd):
+    """transformers draws a "Loading weights" bar on stderr: under `latents decode --quiet`
+    it was the only line besides the result. Loading is silent; the CLI shows its own
+    progress."""
+    encoders._load.cache_clear()
+    encoders._load(str(encoders.model_path()), "cpu")
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err
+    assert "it/s" not in err

@@ -79,7 +79,10 @@ def _load(path: str, device: str) -> Any:
     except ImportError as exc:
         msg = f"sentence-transformers is not installed ({exc}). {INSTALL}"
         raise ImportError(msg) from exc
-    return SentenceTransformer(path, device=device, local_files_only=True)
+    from .clip import quiet_transformers
+
+    with quiet_transformers():  # no "Loading weights" bar: callers show their own progress
+        return SentenceTransformer(path, device=device, local_files_only=True)
 
 
 def encode(
