@@ -234,13 +234,22 @@ def _hspace_explorer(
     k = int(min(15, n - 1))
     try:
         # self-tuning bandwidth: samples of one seed can be near-duplicates across prompts,
-        # which makes a global bandwidth collapse the map into a few points
+        # which makes a global bandwidth collapse the map into a few points; samples of
+        # different concepts can form separate pieces: each is diagonalised on its own, so
+        # every sample is drawn
         dm = DiffusionMap(n_components=int(min(6, n - 2)), n_neighbors=k, random_state=0,
-                          bandwidth="adaptive", disconnected="largest")  # fmt: skip
+                          bandwidth="adaptive", disconnected="components")  # fmt: skip
         coords = dm.fit_transform(H)
     except (DiffembedError, ValueError) as exc:
         notices.append(f"The diffusion map of h-space could not be computed ({exc}).")
         return None
+    pieces = int(getattr(dm, "n_connected_components_", 1))
+    if pieces > 1:
+        notices.append(
+            f"The neighbour graph of h-space has {pieces} connected components (samples in "
+            "separate clusters): each has coordinates of its own, 0 outside it, so distances "
+            "between components mean nothing. Look at one component's coordinates at a time."
+        )
     metadata: dict[str, np.ndarray] = {"concept": _concept_column(samples["prompt"], concepts)}
     for name, values in samples.items():
         if name not in ("prompt", "prompt_id"):
