@@ -32,6 +32,7 @@ from .diffusion_transform import NystromTransformMixin, diffusion_coordinates, t
 from .dimension import mle_dimension
 from .exceptions import InputError, NumericalError
 from .kernels import BandwidthEstimate, DistanceScaleError, estimate_bandwidth, rule_kernel
+from .knn_recall import sample_recall
 from .neighbors import (
     build_index,
     count_duplicates,
@@ -39,7 +40,6 @@ from .neighbors import (
     graph_from_arrays,
     graph_from_precomputed,
     resolve_knn_method,
-    sample_recall,
 )
 from .operators import diffusion_operator
 from .spectral import SOLVERS, component_eigenpairs, resolve_solver, top_eigenpairs

@@ -50,7 +50,8 @@ from ._validation import check_data_matrix, check_in, check_int
 from .diffusion_checks import check_magnitude
 from .diffusion_map import Bandwidth, DiffusionMap, Disconnected, diffusion_coordinates
 from .exceptions import InputError
-from .neighbors import FaissHNSWIndex, graph_from_arrays, query_recall, resolve_knn_method
+from .knn_recall import query_recall
+from .neighbors import FaissHNSWIndex, graph_from_arrays, resolve_knn_method
 
 __all__ = ["LandmarkDiffusionMap", "choose_landmarks"]
 
