@@ -37,17 +37,24 @@ This module needs numpy and scikit-learn only.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_int, check_real
 from ..exceptions import InputError
+from .shapes_plants import check_associations, read_associations
+from .shapes_vocabulary import (
+    ATTRIBUTES,
+    COLOURS,
+    FAMILIES,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+)
+from .shapes_vocabulary import FAMILY_OF as _FAMILY_OF
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,23 +78,9 @@ __all__ = [
     "shapes_dataset",
 ]
 
-SHAPES = ("circle", "square", "triangle", "cross")
-COLOURS = ("red", "green", "blue", "yellow")
-SIZES = ("small", "large")
-POSITIONS = ("left", "centre", "right")
-#: Attribute families in drawing order → their values.
-ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "shape": SHAPES,
-    "colour": COLOURS,
-    "size": SIZES,
-    "position": POSITIONS,
-}
-FAMILIES = tuple(ATTRIBUTES)
 #: Image sizes (pixels per side) the renderer supports.
 SUPPORTED_SIZES = (16, 24, 32, 48, 64)
 
-# value -> family; every value name is unique across families.
-_FAMILY_OF = {value: family for family, values in ATTRIBUTES.items() for value in values}
 
 _BASE_RGB = {
     "red": (0.92, 0.12, 0.10),
@@ -110,110 +103,6 @@ _POSITION_SHORT = {
     "right": ("right side", "right"),
 }
 _PREFIXES = ("a ", "a picture of a ", "an image of a ", "a drawing of a ")
-
-
-# ---------------------------------------------------------------------------- associations
-
-
-def _known_values() -> str:
-    return "; ".join(f"{family}: {', '.join(values)}" for family, values in ATTRIBUTES.items())
-
-
-def _check_associations(
-    associations: Mapping[tuple[str, str], float] | Sequence[Sequence[Any]] | None,
-) -> dict[tuple[str, str], float]:
-    """Validate planted associations and return them as ``{(a, b): p}``."""
-    if associations is None:
-        return {}
-    if isinstance(associations, Mapping):
-        items = []
-        for key, p in associations.items():
-            if not isinstance(key, tuple) or len(key) != 2:
-                msg = f"An association key must be a pair (attribute_a, attribute_b), got {key!r}."
-                raise InputError(msg)
-            items.append((key[0], key[1], p))
-    elif isinstance(associations, str | bytes):
-        msg = "associations must be a mapping {(a, b): p} or a list of (a, b, p), not a string."
-        raise InputError(msg)
-    else:
-        items = []
-        for item in associations:
-            if isinstance(item, str | bytes) or len(item) != 3:
-                msg = (
-                    f"An association must be a triple (attribute_a, attribute_b, p), got {item!r}."
-                )
-                raise InputError(msg)
-            items.append(tuple(item))
-    out: dict[tuple[str, str], float] = {}
-    seen: dict[tuple[str, str], str] = {}
-    for a, b, p in items:
-        for value in (a, b):
-            if value not in _FAMILY_OF:
-                msg = (
-                    f"Unknown attribute value {value!r} in association ({a!r}, {b!r}). "
-                    f"Known values: {_known_values()}."
-                )
-                raise InputError(msg)
-        fa, fb = _FAMILY_OF[a], _FAMILY_OF[b]
-        if fa == fb:
-            msg = (
-                f"Association ({a!r}, {b!r}) links two values of the same family {fa!r}; an "
-                "association must link values of two different families."
-            )
-            raise InputError(msg)
-        if FAMILIES.index(fb) < FAMILIES.index(fa):
-            msg = (
-                f"Association ({a!r}, {b!r}): {b!r} ({fb}) is drawn before {a!r} ({fa}). Families "
-                f"are drawn in the order {' -> '.join(FAMILIES)}; write it as ({b!r}, {a!r}, p) "
-                "with the earlier family first."
-            )
-            raise InputError(msg)
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= float(p) <= 1.0:
-            msg = (
-                f"Association ({a!r}, {b!r}) has probability {p!r}; it must be a number in [0, 1]."
-            )
-            raise InputError(msg)
-        if (a, fb) in seen:
-            msg = (
-                f"Associations ({a!r}, {seen[(a, fb)]!r}) and ({a!r}, {b!r}) conflict: both say "
-                f"which {fb} a {a!r} sample has. Keep one of them."
-            )
-            raise InputError(msg)
-        seen[(a, fb)] = b
-        out[(a, b)] = float(p)
-    return out
-
-
-def read_associations(path: str | os.PathLike[str]) -> dict[tuple[str, str], float]:
-    """Read planted associations from a JSON file.
-
-    Parameters
-    ----------
-    path
-        A JSON file holding a list of ``[attribute_a, attribute_b, probability]`` triples,
-        e.g. ``[["circle", "red", 0.9], ["square", "left", 0.8]]``.
-
-    Returns
-    -------
-    dict
-        ``{(attribute_a, attribute_b): probability}``, validated as in :func:`shapes_dataset`.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        msg = f"Association file {str(path)!r} does not exist."
-        raise InputError(msg) from exc
-    except json.JSONDecodeError as exc:
-        msg = f"Association file {str(path)!r} is not valid JSON ({exc})."
-        raise InputError(msg) from exc
-    if not isinstance(data, list):
-        msg = (
-            f"Association file {str(path)!r} must hold a JSON list of [attribute_a, attribute_b, "
-            f"probability] triples, got a {type(data).__name__}."
-        )
-        raise InputError(msg)
-    return _check_associations(data)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -571,7 +460,7 @@ def shapes_dataset(
     n = check_int(n, "n", low=1, fix="Ask for at least one image.")
     size = _check_size(size)
     seed = check_int(seed, "seed", low=0)
-    planted = _check_associations(associations)
+    planted = check_associations(associations)
     mention = check_real(mention, "mention", low=0.0, high=1.0, low_inclusive=False)
     rng = np.random.default_rng(seed)
     codes = _draw_codes(n, planted, rng)
