@@ -28,6 +28,7 @@ __all__ = [
     "Debug",
     "Exclude",
     "Json",
+    "NoReport",
     "Overwrite",
     "Quiet",
     "ReportAssets",
@@ -68,6 +69,7 @@ OVERWRITE_HELP = (
     "refused, and so are ., ~, / and inputs."
 )
 Overwrite = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
+NoReport = Annotated[bool, typer.Option("--no-report", help="Skip report.html.")]
 #: Help of --assets; every command that writes report.html shows it.
 ASSETS_HELP = (
     "How report.html carries plotly.js: inline (inside the page: one self-contained file, "

@@ -30,7 +30,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import OVERWRITE_HELP, Debug, Json, Quiet, manifest_head, write_manifest
+from .common import Debug, Json, Overwrite, Quiet, manifest_head, write_manifest
 from .console import UI, format_seconds
 from .guards import SEED_MAX, check_seed
 from .latents_model import _Bar, _versions
@@ -74,7 +74,7 @@ def clip_train_command(
     ] = 0,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:N or auto.")] = "cpu",
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
     debug: Debug = False,
     json_output: Json = False,

@@ -49,6 +49,7 @@ from .common import (
     Assets,
     Debug,
     Json,
+    NoReport,
     Overwrite,
     Quiet,
     flag_hint,
@@ -214,7 +215,7 @@ def decode_command(
         int, typer.Option(help="Seed of the permutations.", callback=check_seed)
     ] = 0,
     overwrite: Overwrite = False,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    no_report: NoReport = False,
     allow_pickle_weights: Annotated[
         bool,
         typer.Option(

@@ -36,7 +36,6 @@ import typer
 from .. import _progress
 from ..exceptions import InputError
 from .common import (
-    OVERWRITE_HELP,
     Debug,
     Json,
     Overwrite,
@@ -194,10 +193,7 @@ def train_command(
     preview_steps: Annotated[
         int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
     ] = 50,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help=OVERWRITE_HELP),
-    ] = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
     debug: Debug = False,
     json_output: Json = False,

@@ -48,7 +48,7 @@ import typer
 
 from .. import _progress
 from ..exceptions import InputError
-from .common import OVERWRITE_HELP, Assets, Debug, Json, Quiet, manifest_head, versions
+from .common import Assets, Debug, Json, NoReport, Overwrite, Quiet, manifest_head, versions
 from .console import UI
 from .extras import EXPORT_HINTS, parse_formats
 from .guards import check_seed
@@ -166,8 +166,8 @@ def stability_command(
     random_state: Annotated[
         int, typer.Option(help="Seed of every random step.", callback=check_seed)
     ] = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    overwrite: Overwrite = False,
+    no_report: NoReport = False,
     formats: Annotated[
         list[str] | None,
         typer.Option(

@@ -53,6 +53,7 @@ from .common import (
     Debug,
     Exclude,
     Json,
+    NoReport,
     Overwrite,
     Quiet,
     check_data,
@@ -140,7 +141,7 @@ def tree_command(
         int, typer.Option(help="Seed of every random step.", callback=check_seed)
     ] = 0,
     overwrite: Overwrite = False,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    no_report: NoReport = False,
     formats: Annotated[
         list[str] | None,
         typer.Option(
