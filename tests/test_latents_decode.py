@@ -341,6 +341,20 @@ def test_hspace_explorer_draws_every_sample_of_a_disconnected_graph():
     assert section is not None
     assert len(section.rows) == 96
     assert any("4 connected components" in n for n in notices)
+    # the first two coordinates lay the pieces side by side, each with its own two axes:
+    # no piece is collapsed onto a line or a point (the global coordinates are 0 outside
+    # their own piece, which drew the triangles of the walk-through as one dot at the origin)
+    from .browser import decode
+
+    xy = np.column_stack([decode(c) for c in section.data["coords"][:2]]).astype(float)
+    labels = np.repeat(np.arange(4), 24)
+    for c in range(4):
+        spread = xy[labels == c].std(axis=0)
+        assert np.all(spread > 0.05), (c, spread)
+    centres = np.array([xy[labels == c].mean(axis=0) for c in range(4)])
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2)[np.triu_indices(4, 1)]
+    extent = max(np.ptp(xy[labels == c], axis=0).max() for c in range(4))
+    assert gaps.min() > extent  # pieces do not overlap
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ Content-Security-Policy runs only the page's own scripts and loads nothing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
 import re
@@ -243,26 +244,58 @@ def _hspace_explorer(
     except (DiffembedError, ValueError) as exc:
         notices.append(f"The diffusion map of h-space could not be computed ({exc}).")
         return None
+    names = [f"dc{j + 1}" for j in range(coords.shape[1])]
     pieces = int(getattr(dm, "n_connected_components_", 1))
     if pieces > 1:
         notices.append(
             f"The neighbour graph of h-space has {pieces} connected components (samples in "
-            "separate clusters): each has coordinates of its own, 0 outside it, so distances "
-            "between components mean nothing. Look at one component's coordinates at a time."
+            "separate clusters). x and y lay them side by side, each with its own first two "
+            "diffusion coordinates, largest first; distances between pieces mean nothing. "
+            "dc1… are the coordinates of all pieces together (0 outside their own piece)."
         )
+        coords = np.column_stack([_side_by_side(H, dm.component_labels_, k), coords])
+        names = ["x", "y", *names]
     metadata: dict[str, np.ndarray] = {"concept": _concept_column(samples["prompt"], concepts)}
     for name, values in samples.items():
         if name not in ("prompt", "prompt_id"):
             metadata[name] = values
     return explorer_section(
         coords, samples["prompt"], label_name="prompt", metadata=metadata, colour_by="concept",
-        categorical=["seed"], coord_names=[f"dc{j + 1}" for j in range(coords.shape[1])],
+        categorical=["seed"], coord_names=names,
         neighbours=10, neighbour_space=H, metric="euclidean", space="h-space",
         title="h-space explorer",
         intro="Every generated sample at its diffusion coordinates of h-space (a diffusion map "
         "of the h-vectors). Colour by concept, prompt or any predicted attribute; click a sample "
         "for its nearest neighbours in h-space.",
     )  # fmt: skip
+
+
+def _side_by_side(H: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """``(n, 2)``: every connected piece at its own first two diffusion coordinates, scaled to
+    a unit box and set on a grid, largest first (as umap-learn lays out the components of a
+    disconnected graph). A piece too small for a map, or one that cannot be embedded (identical
+    samples), is a small ring around its cell."""
+    from ..diffusion_map import DiffusionMap
+
+    pieces = np.unique(labels)  # 0 is the largest
+    columns = int(np.ceil(np.sqrt(pieces.size)))
+    out = np.zeros((labels.size, 2))
+    for piece in pieces:
+        rows = np.flatnonzero(labels == piece)
+        angle = 2 * np.pi * np.arange(rows.size) / rows.size
+        xy = 0.2 * np.column_stack([np.cos(angle), np.sin(angle)])
+        # a piece of identical samples cannot be embedded: it keeps the ring
+        with contextlib.suppress(DiffembedError, ValueError):
+            if rows.size >= 5:
+                xy = DiffusionMap(
+                    n_components=2, n_neighbors=int(min(k, rows.size - 1)), random_state=0,
+                    bandwidth="adaptive", disconnected="components",
+                ).fit_transform(H[rows])  # fmt: skip
+        xy = np.nan_to_num(xy - xy.mean(axis=0))
+        scale = np.abs(xy).max(axis=0)
+        xy = xy / np.where(scale > 0, scale, 1.0)
+        out[rows] = xy + 3.0 * np.array([piece % columns, -(piece // columns)])
+    return out
 
 
 # ------------------------------------------------------------------------------ building
