@@ -46,15 +46,7 @@ import numpy as np
 from .._validation import check_int, check_real
 from ..exceptions import InputError
 from .shapes_plants import check_associations, read_associations
-from .shapes_vocabulary import (
-    ATTRIBUTES,
-    COLOURS,
-    FAMILIES,
-    POSITIONS,
-    SHAPES,
-    SIZES,
-)
-from .shapes_vocabulary import FAMILY_OF as _FAMILY_OF
+from .shapes_vocabulary import ATTRIBUTES, COLOURS, FAMILIES, FAMILY_OF, POSITIONS, SHAPES, SIZES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -375,11 +367,11 @@ def _draw_codes(
         claimed = np.zeros(n, dtype=bool)
         # associations into this family, earliest source family first (precedence rule)
         rules = sorted(
-            ((a, b, p) for (a, b), p in associations.items() if _FAMILY_OF[b] == family),
-            key=lambda t: FAMILIES.index(_FAMILY_OF[t[0]]),
+            ((a, b, p) for (a, b), p in associations.items() if FAMILY_OF[b] == family),
+            key=lambda t: FAMILIES.index(FAMILY_OF[t[0]]),
         )
         for a, b, p in rules:
-            fa = _FAMILY_OF[a]
+            fa = FAMILY_OF[a]
             sel = (codes[fa] == ATTRIBUTES[fa].index(a)) & ~claimed
             m = int(sel.sum())
             if m == 0:

@@ -245,7 +245,7 @@ def _hspace_explorer(
         notices.append(f"The diffusion map of h-space could not be computed ({exc}).")
         return None
     names = [f"dc{j + 1}" for j in range(coords.shape[1])]
-    pieces = int(getattr(dm, "n_connected_components_", 1))
+    pieces = int(dm.n_connected_components_)
     if pieces > 1:
         notices.append(
             f"The neighbour graph of h-space has {pieces} connected components (samples in "
@@ -274,7 +274,8 @@ def _side_by_side(H: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """``(n, 2)``: every connected piece at its own first two diffusion coordinates, scaled to
     a unit box and set on a grid, largest first (as umap-learn lays out the components of a
     disconnected graph). A piece too small for a map, or one that cannot be embedded (identical
-    samples), is a small ring around its cell."""
+    samples), is a ring filling its cell. Each piece is fitted again on its own: the global fit
+    has too few coordinates to give every piece two of its own."""
     from ..diffusion_map import DiffusionMap
 
     pieces = np.unique(labels)  # 0 is the largest
