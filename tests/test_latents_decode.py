@@ -391,3 +391,47 @@ def test_planted_associations_recovered_end_to_end():
 def test_unbiased_model_has_no_association_end_to_end():
     rows = _train_and_decode([])
     assert not [k for k, r in rows.items() if r["significant"]]
+
+
+def test_decode_default_budget_is_16_seeds_as_documented():
+    """A seed is one draw of a concept's images (its phrasings give nearly the same picture),
+    so 8 seeds left plants of 1.00 against 0.69 beyond the caption test's reach (the
+    association benchmark: 12/15 planted pairs at 8 seeds, 13/15 and 15/15 on two independent
+    16-seed decodes). The default is 16 and the guide says so."""
+    import inspect
+    from pathlib import Path
+
+    default = inspect.signature(decode_command).parameters["seeds"].default
+    assert default == 16
+    guide = (Path(__file__).parents[1] / "docs" / "latents.md").read_text(encoding="utf-8")
+    assert "`--seeds K` (samples per prompt, default 16," in guide
+
+
+def test_summary_names_the_pairs_the_h_space_test_did_not_confirm(tmp_path):
+    """A plant the captions show plainly (0.92 vs 0.17) but whose h-space test ran and did not
+    hold is not significant with the default evidence; the terminal summary names it beside
+    the significant pairs, so a user sees it without opening the CSV."""
+    from rich.console import Console
+
+    from diffembed.cli.latents_decode import _summary
+
+    base = {"effect": 2.1, "q_value": 0.01, "effect_hspace": float("nan"),
+            "effect_captions": 2.1, "q_captions": 0.01}  # fmt: skip
+    rows = [
+        {**base, "concept": "cross", "attribute": "blue", "significant": True,
+         "agreement": "captions (no h-space test)",
+         "caption_rate_concept": 1.0, "caption_rate_rest": 0.03},
+        {**base, "concept": "blue", "attribute": "right", "significant": False,
+         "agreement": "captions only", "effect_hspace": 0.06,
+         "caption_rate_concept": 0.92, "caption_rate_rest": 0.17},
+        {**base, "concept": "red", "attribute": "small", "significant": False,
+         "agreement": "neither", "q_captions": 0.4,
+         "caption_rate_concept": 0.3, "caption_rate_rest": 0.2},
+    ]  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(_summary(rows, tmp_path, [], 48, 1.0))
+    text = console.export_text()
+    assert "cross → blue" in text
+    line = next(x for x in text.splitlines() if "not confirmed in h-space" in x)
+    assert "blue → right (captions 0.92 vs 0.17, h-space d=0.06)" in line
+    assert "red → small" not in text

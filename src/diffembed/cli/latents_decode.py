@@ -146,7 +146,9 @@ def decode_command(
         Path, typer.Option("--prompts", help="Text file: one prompt per line.", show_default=False)
     ] = ...,  # type: ignore[assignment]
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")] = ...,  # type: ignore[assignment]
-    seeds: Annotated[int, typer.Option("--seeds", help="Samples (seeds 0..k-1) per prompt.")] = 8,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Samples (seeds 0..k-1) per prompt.")
+    ] = 16,
     timesteps: Annotated[
         str | None,
         typer.Option("--timesteps", help="Timesteps to record, e.g. 980,500,20 (default: all)."),
@@ -455,6 +457,17 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
         ", ".join(f"{r['concept']} → {r['attribute']} (d={r['effect']:.2f}, q={r['q_value']:.3g})"
                   for r in sig[:8]) or "none",
     )  # fmt: skip
+    # the caption test holds but the h-space test, run, does not: not significant with the
+    # default evidence, yet what a user looking at the images would call an association
+    unconfirmed = [r for r in rows
+                   if r.get("agreement") == "captions only" and not r["significant"]]
+    if unconfirmed:
+        table.add_row(
+            "captions only, not confirmed in h-space",
+            ", ".join(f"{r['concept']} → {r['attribute']} (captions "
+                      f"{r['caption_rate_concept']:.2f} vs {r['caption_rate_rest']:.2f}, "
+                      f"h-space d={r['effect_hspace']:.2f})" for r in unconfirmed[:8]),
+        )  # fmt: skip
     for name in outputs:
         table.add_row("output", str(out / name))
     table.add_row("total time", format_seconds(seconds))
