@@ -28,6 +28,9 @@ Usage::
 
     nice -n 10 .venv/bin/python benchmarks/latents_associations.py                  # the proof
     nice -n 10 .venv/bin/python benchmarks/latents_associations.py --budget smoke   # a smoke run
+    # the same models decoded on seeds 16..31: an independent replicate
+    nice -n 10 .venv/bin/python benchmarks/latents_associations.py --first-decode-seed 16 \
+        --out benchmarks/results/latents_associations_replicate.md
 
 The table goes to ``benchmarks/results/latents_associations.md`` (``--out``); trained models
 are cached in ``--workdir`` and reused when their configuration matches.
@@ -153,13 +156,16 @@ def decode(model: Any, cfg: dict[str, Any], model_dir: Path) -> tuple[Any, float
 
     start = time.perf_counter()
     sampling = {k: cfg[k] for k in ("seeds", "inference_steps", "guidance", "reduce")}
+    if cfg["first_seed"]:  # a replicate on other seeds (the key of seeds 0..k-1 is unchanged)
+        sampling["first_seed"] = cfg["first_seed"]
     key = json.dumps({"prompts": prompts(), **sampling}, sort_keys=True)
     cache = model_dir / f"hspace-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     timed = cache / "seconds.txt"  # sampling + analysis, measured when the cache was made
     if (cache / "bench.json").is_file() and (cache / "bench.json").read_text() == key:
         result = HSpaceResult.load(cache)
     else:
-        result = extract_hspace(model, prompts(), seeds=cfg["seeds"],
+        seeds = list(range(cfg["first_seed"], cfg["first_seed"] + cfg["seeds"]))
+        result = extract_hspace(model, prompts(), seeds=seeds,
                                 num_inference_steps=cfg["inference_steps"],
                                 guidance_scale=cfg["guidance"], reduce=cfg["reduce"],
                                 batch_size=128)  # fmt: skip
@@ -292,7 +298,8 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         f"Budget **{cfg['budget']}**: training {cfg['steps']} steps × batch {cfg['batch_size']} "
         f"on {cfg['n_train']} images (mention {cfg['mention']}), torch threads {cfg['threads']}; "
         f"decoding {len(prompts())} prompts (every shape, colour and size × 8 phrasings) × "
-        f"{cfg['seeds']} seeds, {cfg['inference_steps']} denoising steps, guidance "
+        f"{cfg['seeds']} seeds ({cfg['first_seed']}–{cfg['first_seed'] + cfg['seeds'] - 1}), "
+        f"{cfg['inference_steps']} denoising steps, guidance "
         f"{cfg['guidance']}, h reduced by `{cfg['reduce']}`, `{cfg['method']}` directions, "
         f"{cfg['permutations']} permutations, "
         f"evidence {cfg['evidence']}, q < {cfg['q']}, d ≥ {cfg['min_effect']}, adherence gate 0.8. "
@@ -423,6 +430,9 @@ def main() -> None:
     parser.add_argument("--nulls", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="first draw seed")
     parser.add_argument("--seeds", type=int, default=None, help="decode seeds per prompt")
+    parser.add_argument("--first-decode-seed", type=int, default=0,
+                        help="decode seeds N..N+K-1 (K: --seeds): an independent replicate of "
+                        "the same models on other starting noise")
     parser.add_argument("--inference-steps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on the shared 2-core machine 2 threads "
@@ -437,7 +447,7 @@ def main() -> None:
                         default=Path(__file__).parent / "results" / "latents_associations.md")
     args = parser.parse_args()
     cfg = {**defaults(), "budget": args.budget, "threads": args.threads,
-           "evidence": args.evidence}
+           "evidence": args.evidence, "first_seed": args.first_decode_seed}
     smoke = args.budget == "smoke"
     if smoke:
         cfg.update(steps=300, n_train=2000, batch_size=32, seeds=4, inference_steps=10)
