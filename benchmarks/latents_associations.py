@@ -192,18 +192,28 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float]) -> dict[str, Any]:
+    from diffembed.latents.shapes import ATTRIBUTES
+
+    family = {w: f for f, words in ATTRIBUTES.items() for w in words}
     rows = analysis.tables["associations"].to_pylist()
     gate = analysis.tables.get("adherence")
     pairs = {(a, b) for a, b, _ in planted}
     sig = {(r["concept"], r["attribute"]) for r in rows if r["significant"]}
     false = sorted(sig - pairs)
+    reverse = [pair for pair in false if (pair[1], pair[0]) in pairs]
+    linked = [pair for pair in false if pair not in reverse and any(
+        (a, pair[0]) in pairs and (a, pair[1]) in pairs for a, _ in pairs)]
     return {
         "not_in_data": [pair for pair in false if data_d.get(pair, 0.0) < DATA_EFFECT],
         # a plant a → b read the other way (b → a): the same association of the data
-        "reverse": [pair for pair in false if (pair[1], pair[0]) in pairs],
+        "reverse": reverse,
         # two plants of one concept, a → b and a → c: b and c are drawn together (b → c)
-        "linked": [pair for pair in false if (pair[1], pair[0]) not in pairs and any(
-            (a, pair[0]) in pairs and (a, pair[1]) in pairs for a, _ in pairs)],
+        "linked": linked,
+        # conservation: for a plant a → b, another concept a' of a's family has relatively
+        # more of another word b' of b's (squares small: circles relatively large)
+        "conservation": [pair for pair in false if pair not in reverse + linked and any(
+            family[pair[0]] == family[a] and pair[0] != a
+            and family[pair[1]] == family[b] and pair[1] != b for a, b in pairs)],
         "data_d": data_d,
         "rows": {(r["concept"], r["attribute"]): r for r in rows},
         "n_pairs": len(rows),
@@ -256,12 +266,17 @@ def _pairs(pairs: Any) -> str:
 def _false(ev: dict[str, Any]) -> str:
     """The false pairs, each with its effect in the training data (or "not in data")."""
     def why(pair: tuple[str, str]) -> str:
+        kind = ""
+        if pair in ev["reverse"]:
+            kind = ", reverse of a plant"
+        elif pair in ev["linked"]:
+            kind = ", two plants of one concept"
+        elif pair in ev["conservation"]:
+            kind = ", conservation pair of a plant"
+        d = ev["data_d"].get(pair, 0.0)
         if pair in ev["not_in_data"]:
-            return " (**not in data**)"
-        reverse = ", reverse of a plant" if pair in ev["reverse"] else ""
-        if pair in ev["linked"]:
-            reverse = ", two plants of one concept"
-        return f" (data d {ev['data_d'].get(pair, 0.0):.2f}{reverse})"
+            return f" (**not in data**: data d {d:.3f}{kind})"
+        return f" (data d {d:.2f}{kind})"
 
     return ", ".join(f"{a}→{b}" + why((a, b)) for a, b in ev["false"]) or "—"
 
@@ -354,7 +369,8 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
     fdr = n_false / (n_found + n_false) if n_found + n_false else 0.0
     n_bad = sum(len(r["eval"]["not_in_data"]) for r in plants)
     fdr_data = n_bad / (n_found + n_false) if n_found + n_false else 0.0
-    n_other = n_false - sum(len(r["eval"]["reverse"]) + len(r["eval"]["linked"]) for r in plants)
+    n_other = n_false - sum(len(r["eval"]["reverse"]) + len(r["eval"]["linked"])
+                            + len(r["eval"]["conservation"]) for r in plants)
     fdr_other = n_other / (n_found + n_false) if n_found + n_false else 0.0
     h_found, c_found = _holding(plants, "hspace", True), _holding(plants, "captions", True)
     h_null, c_null = _holding(nulls, "hspace", False), _holding(nulls, "captions", False)
@@ -366,7 +382,8 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         f"| false discoveries among significant pairs (plant sets) | {n_false}/"
         f"{n_found + n_false} = {fdr:.2f} |",
         f"| … not counting pairs the plants imply (b→a for a plant a→b; b→c for plants a→b, "
-        f"a→c) | {n_other}/"
+        f"a→c; a'→b' for a plant a→b, a' and b' other words of a's and b's families) | "
+        f"{n_other}/"
         f"{n_found + n_false} = {fdr_other:.2f} |",
         f"| … of which not associations of the training data (data d < {DATA_EFFECT}) | "
         f"{n_bad}/{n_found + n_false} = {fdr_data:.2f} |",
