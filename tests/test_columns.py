@@ -245,3 +245,19 @@ def test_transform_exclude_clashing_with_the_fitted_columns_exits_2(files, tmp_p
                  tmp_path / "t", "--exclude", "z")
     assert res.exit_code == 2, res.output
     assert "--exclude z: the model was fitted on these columns (x, y, z)" in flat(res.output)
+
+
+def test_id_columns_warning_survives_copy_pickle_and_other_processes():
+    """Warnings are re-created from their ``args`` when they cross a process boundary (pytest-xdist
+    and multiprocessing rebuild them as ``cls(*args)``) and when they are pickled or copied:
+    the warning must come back with the same columns and message."""
+    import copy
+    import pickle
+
+    w = IdColumnsWarning({"id": "named like an id", "row": "row numbers"}, source="x.csv")
+    for back in (IdColumnsWarning(*w.args), pickle.loads(pickle.dumps(w)), copy.copy(w)):
+        assert isinstance(back, IdColumnsWarning)
+        assert back.columns == w.columns
+        assert back.source == "x.csv"
+        assert str(back) == str(w)
+    assert str(w).startswith("x.csv: left out the id-like columns 'id' (named like an id)")

@@ -459,10 +459,15 @@ class IdColumnsWarning(UserWarning):
     def __init__(self, columns: dict[str, str], source: str = "the table") -> None:
         self.columns = dict(columns)
         self.source = source
+        # args are the constructor's: copies, pickles and pytest-xdist / multiprocessing
+        # rebuild a warning as cls(*args); the message is __str__'s
+        super().__init__(self.columns, source)
+
+    def __str__(self) -> str:
         listed = "; ".join(f"{name!r} ({why})" for name, why in self.columns.items())
         plural = "s" if len(self.columns) > 1 else ""
-        super().__init__(
-            f"{source}: left out the id-like column{plural} {listed}: identifiers are no "
+        return (
+            f"{self.source}: left out the id-like column{plural} {listed}: identifiers are no "
             "coordinates. To use them as features, name the features with columns= "
             "(--columns a,b,c on the command line); --id NAME keeps one as the row id."
         )
