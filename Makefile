@@ -32,8 +32,9 @@ java:
 data:
 	@bash scripts/fetch_data.sh || echo "Could not fetch data/: the real-data tests will be skipped." >&2
 
+# two workers (the machine's 2 cores); a test module stays on one worker (module fixtures)
 test: $(STAMP) browser java data
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not browser and not slow"
