@@ -194,3 +194,23 @@ def test_every_command_declares_json():
     found = {name for name, cmd in walk(root, [])
              if any("--json" in p.opts for p in cmd.params if hasattr(p, "opts"))}
     assert mine <= found, sorted(mine - found)
+
+
+def test_summary_tables_never_crop_a_path_on_a_narrow_terminal():
+    """On an 80-column terminal (or a narrow log) rich crops a long table cell with an ellipsis:
+    an output path in the summary came out as ``…/data0/run/em…``. The summary folds it onto
+    the next lines instead, every character kept."""
+    import re
+
+    from rich.table import Table
+
+    path = "/home/someone/projects/a-long-project-name/results/2026-12-05/run-042/embedding.parquet"
+    console = Console(width=60, record=True, file=io.StringIO())
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("output", path)
+    UI(console=console).show(table)
+    text = console.export_text()
+    assert "…" not in text
+    assert path in re.sub(r"[\s│]", "", text)

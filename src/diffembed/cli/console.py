@@ -153,9 +153,19 @@ class UI:
         self._print(Text(message, style=style or ""))
 
     def show(self, renderable: Any) -> None:
-        """Print any rich renderable, e.g. a table (unless quiet)."""
-        if not self.quiet:
-            self.console.print(renderable)
+        """Print any rich renderable, e.g. a table (unless quiet).
+
+        A table's cells fold onto further lines instead of being cropped with an ellipsis
+        (rich's default): an output path must stay whole on a narrow terminal."""
+        if self.quiet:
+            return
+        from rich.table import Table
+
+        if isinstance(renderable, Table):
+            for column in renderable.columns:
+                if column.overflow == "ellipsis":
+                    column.overflow = "fold"
+        self.console.print(renderable)
 
     def warn(self, message: str) -> None:
         """Print a yellow warning (unless quiet) and keep it for the ``--json`` summary."""
