@@ -427,6 +427,10 @@ def test_summary_names_the_pairs_the_h_space_test_did_not_confirm(tmp_path):
         {**base, "concept": "red", "attribute": "small", "significant": False,
          "agreement": "neither", "q_captions": 0.4,
          "caption_rate_concept": 0.3, "caption_rate_rest": 0.2},
+        # --evidence hspace: no h-space test at all is not a test that failed
+        {**base, "concept": "circle", "attribute": "large", "significant": False,
+         "agreement": "captions only",
+         "caption_rate_concept": 1.0, "caption_rate_rest": 0.4},
     ]  # fmt: skip
     console = Console(width=200, record=True)
     console.print(_summary(rows, tmp_path, [], 48, 1.0))
@@ -435,3 +439,4 @@ def test_summary_names_the_pairs_the_h_space_test_did_not_confirm(tmp_path):
     line = next(x for x in text.splitlines() if "not confirmed in h-space" in x)
     assert "blue → right (captions 0.92 vs 0.17, h-space d=0.06)" in line
     assert "red → small" not in text
+    assert "circle → large" not in text

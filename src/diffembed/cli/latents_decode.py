@@ -34,6 +34,7 @@ leaves nothing in OUT; an existing directory is refused unless ``--overwrite``):
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 import warnings
@@ -459,8 +460,8 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
     )  # fmt: skip
     # the caption test holds but the h-space test, run, does not: not significant with the
     # default evidence, yet what a user looking at the images would call an association
-    unconfirmed = [r for r in rows
-                   if r.get("agreement") == "captions only" and not r["significant"]]
+    unconfirmed = [r for r in rows if r.get("agreement") == "captions only"
+                   and not r["significant"] and math.isfinite(r["effect_hspace"])]
     if unconfirmed:
         table.add_row(
             "captions only, not confirmed in h-space",
