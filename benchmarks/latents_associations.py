@@ -192,9 +192,8 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float]) -> dict[str, Any]:
-    from diffembed.latents.shapes import ATTRIBUTES
+    from diffembed.latents.shapes import FAMILY_OF
 
-    family = {w: f for f, words in ATTRIBUTES.items() for w in words}
     rows = analysis.tables["associations"].to_pylist()
     gate = analysis.tables.get("adherence")
     pairs = {(a, b) for a, b, _ in planted}
@@ -212,8 +211,8 @@ def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float])
         # conservation: for a plant a → b, another concept a' of a's family has relatively
         # more of another word b' of b's (squares small: circles relatively large)
         "conservation": [pair for pair in false if pair not in reverse + linked and any(
-            family[pair[0]] == family[a] and pair[0] != a
-            and family[pair[1]] == family[b] and pair[1] != b for a, b in pairs)],
+            FAMILY_OF[pair[0]] == FAMILY_OF[a] and pair[0] != a
+            and FAMILY_OF[pair[1]] == FAMILY_OF[b] and pair[1] != b for a, b in pairs)],
         "data_d": data_d,
         "rows": {(r["concept"], r["attribute"]): r for r in rows},
         "n_pairs": len(rows),
