@@ -147,9 +147,7 @@ def decode_command(
         Path, typer.Option("--prompts", help="Text file: one prompt per line.", show_default=False)
     ] = ...,  # type: ignore[assignment]
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory to create.")] = ...,  # type: ignore[assignment]
-    seeds: Annotated[
-        int, typer.Option("--seeds", help="Samples (seeds 0..k-1) per prompt.")
-    ] = 16,
+    seeds: Annotated[int, typer.Option("--seeds", help="Samples (seeds 0..k-1) per prompt.")] = 16,
     timesteps: Annotated[
         str | None,
         typer.Option("--timesteps", help="Timesteps to record, e.g. 980,500,20 (default: all)."),
