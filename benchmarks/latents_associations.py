@@ -148,7 +148,9 @@ def decode(model: Any, cfg: dict[str, Any], model_dir: Path) -> tuple[Any, float
     """extract_hspace + analyse, as ``latents decode`` runs them.
 
     The h-space of a model is cached in ``model_dir/hspace-KEY`` (KEY: prompts and sampling
-    settings), so changing only the analysis reruns only the analysis."""
+    settings), so changing only the analysis reruns only the analysis; the analysis is stored
+    beside it in ``analysis-KEY`` (KEY: its settings and the source of ``diffembed.latents``),
+    so a rerun with the same code and settings only re-reads it."""
     from diffembed.latents import extract_hspace
     from diffembed.latents.analysis import analyse
     from diffembed.latents.hspace import HSpaceResult
@@ -173,13 +175,61 @@ def decode(model: Any, cfg: dict[str, Any], model_dir: Path) -> tuple[Any, float
         (cache / "bench.json").write_text(key)
         timed.unlink(missing_ok=True)
     families = {k: list(v) for k, v in ATTRIBUTES.items()}
-    analysis = analyse(result, families=families, method=cfg["method"],
-                       n_permutations=cfg["permutations"], q_threshold=cfg["q"],
-                       min_effect=cfg["min_effect"], evidence=cfg["evidence"],
-                       random_state=0)  # fmt: skip
+    settings = {k: cfg[k] for k in ("method", "permutations", "q", "min_effect", "evidence")}
+    stored = cache / f"analysis-{_analysis_key(settings)}"
+    analysis = _load_analysis(stored)
+    if analysis is None:
+        analysis = analyse(result, families=families, method=cfg["method"],
+                           n_permutations=cfg["permutations"], q_threshold=cfg["q"],
+                           min_effect=cfg["min_effect"], evidence=cfg["evidence"],
+                           random_state=0)  # fmt: skip
+        _save_analysis(analysis, stored)
     if not timed.is_file():
         timed.write_text(f"{time.perf_counter() - start:.1f}")
     return analysis, float(timed.read_text())
+
+
+def _analysis_key(settings: dict[str, Any]) -> str:
+    """Hash of the analysis settings and of the source of ``diffembed.latents``: a stored
+    analysis is reused only while neither has changed."""
+    import diffembed.latents
+
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
+    for path in sorted(Path(diffembed.latents.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _save_analysis(analysis: Any, folder: Path) -> None:
+    """The tables (Parquet) and warnings (JSON) of one analysis, written to a temporary folder
+    that is then renamed: a run that stops half-way leaves nothing that looks complete."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, table in analysis.tables.items():
+        pq.write_table(table, partial / f"{name}.parquet")
+    (partial / "analysis.json").write_text(
+        json.dumps({"warnings": analysis.warnings, "summary": analysis.summary}, default=str)
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+def _load_analysis(folder: Path) -> Any:
+    """The analysis stored by :func:`_save_analysis`, or None."""
+    if not (folder / "analysis.json").is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    from diffembed.latents.analysis import DecodeAnalysis
+
+    meta = json.loads((folder / "analysis.json").read_text())
+    tables = {path.stem: pq.read_table(path) for path in sorted(folder.glob("*.parquet"))}
+    return DecodeAnalysis(tables=tables, summary=meta["summary"], warnings=meta["warnings"])
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -1,0 +1,94 @@
+"""The arithmetic of benchmarks/latents_replication.py and the analysis store of
+benchmarks/latents_associations.py (the runs themselves take hours: see their docstrings)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def replication():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("latents_replication")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _ev(rows: dict, found=(), false=(), **classes) -> dict:
+    ev = {"rows": rows, "found": list(found), "false": list(false), "n_pairs": len(rows),
+          "not_in_data": [], "reverse": [], "linked": [], "conservation": [], "data_d": {}}
+    ev.update(classes)
+    return ev
+
+
+def _null_runs(effects_a, effects_b, p_a, p_b) -> list[dict]:
+    pairs = [(f"c{i}", f"a{i}") for i in range(len(effects_a))]
+    rows = [{pair: {"effect_captions": e, "p_captions": p, "effect_hspace": np.nan,
+                    "p_hspace": np.nan} for pair, e, p in zip(pairs, es, ps, strict=True)}
+            for es, ps in ((effects_a, p_a), (effects_b, p_b))]
+    return [{"planted": [], "index": 1, "seed": 100, "evals": [_ev(rows[0]), _ev(rows[1])]}]
+
+
+def test_null_concordance_tells_reproducible_biases_from_noise(replication):
+    rng = np.random.default_rng(0)
+    bias = rng.normal(size=400)
+    # a model with biases of its own: both sets of seeds see them, plus their own noise
+    a, b = bias + 0.3 * rng.normal(size=400), bias + 0.3 * rng.normal(size=400)
+    runs = _null_runs(a, b, np.where(a > 1.6, 0.01, 0.5), np.where(b > 1.6, 0.01, 0.5))
+    c = replication.null_concordance(runs, 0, 1, "captions")
+    assert c["n"] == 400
+    assert c["corr"] > 0.8
+    assert c["again"] > 0.5 > 0.05 > c["again_else"]
+    # noise only: no correlation, a call in one set says nothing about the other
+    a, b = rng.normal(size=400), rng.normal(size=400)
+    runs = _null_runs(a, b, np.where(a > 1.6, 0.01, 0.5), np.where(b > 1.6, 0.01, 0.5))
+    c = replication.null_concordance(runs, 0, 1, "captions")
+    assert abs(c["corr"]) < 0.15
+    assert c["again"] < 0.25
+    # pairs without a test (NaN p) in either set are left out
+    assert replication.null_concordance(runs, 0, 1, "hspace")["n"] == 0
+
+
+def test_per_seed_set_counts_recall_and_the_kinds_of_unplanted_pairs(replication):
+    plant = {"planted": [("circle", "green", 0.9), ("square", "right", 0.9)], "index": 1,
+             "seed": 0, "evals": [
+                 _ev({}, found=[("circle", "green")],
+                     false=[("green", "circle"), ("red", "left")],
+                     reverse=[("green", "circle")], not_in_data=[("red", "left")]),
+                 _ev({}, found=[("circle", "green"), ("square", "right")]),
+             ]}  # fmt: skip
+    null = {"planted": [], "index": 1, "seed": 100,
+            "evals": [_ev({("a", "b"): {}}, false=[("a", "b")]), _ev({("a", "b"): {}})]}
+    first = replication.per_seed_set([plant, null], 0)
+    assert first == {"planted": 2, "found": 1, "significant": 3, "unplanted": 2,
+                     "null_pairs": 1, "null_called": 1, "not_implied": 1, "not_in_data": 1}
+    second = replication.per_seed_set([plant, null], 1)
+    assert (second["found"], second["unplanted"], second["null_called"]) == (2, 0, 0)
+
+
+def test_a_stored_analysis_reads_back_the_same(replication, tmp_path):
+    from diffembed.latents.analysis import DecodeAnalysis
+
+    bench = replication.bench
+    table = pa.table({"concept": ["circle"], "attribute": ["green"], "q_value": [0.01]})
+    analysis = DecodeAnalysis(tables={"associations": table}, summary={"n_pairs": 1},
+                              warnings=["undertrained for shape"])
+    folder = tmp_path / "analysis-abc"
+    assert bench._load_analysis(folder) is None
+    bench._save_analysis(analysis, folder)
+    back = bench._load_analysis(folder)
+    assert back.tables["associations"].equals(table)
+    assert back.summary == {"n_pairs": 1}
+    assert back.warnings == ["undertrained for shape"]
+    assert [p.name for p in tmp_path.iterdir()] == ["analysis-abc"]  # no partial folder left
+    key = bench._analysis_key({"q": 0.05})
+    assert key == bench._analysis_key({"q": 0.05}) != bench._analysis_key({"q": 0.1})
