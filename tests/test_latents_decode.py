@@ -407,6 +407,22 @@ def test_decode_default_budget_is_16_seeds_as_documented():
     assert "`--seeds K` (samples per prompt, default 16," in guide
 
 
+def test_python_api_samples_as_the_command_does_by_default():
+    """``extract_hspace`` is what ``decode`` runs: called with its defaults it must sample the
+    same budget (seeds per prompt, denoising steps, guidance, h reduction), or a Python user
+    gets a quarter of the draws the command's statistics were calibrated on."""
+    import inspect
+
+    from diffembed.latents import extract_hspace
+
+    api = inspect.signature(extract_hspace).parameters
+    cli = inspect.signature(decode_command).parameters
+    assert api["seeds"].default == cli["seeds"].default
+    assert api["num_inference_steps"].default == cli["steps"].default
+    assert api["guidance_scale"].default == cli["guidance"].default
+    assert api["reduce"].default == cli["reduce"].default
+
+
 def test_summary_names_the_pairs_the_h_space_test_did_not_confirm(tmp_path):
     """A plant the captions show plainly (0.92 vs 0.17) but whose h-space test ran and did not
     hold is not significant with the default evidence; the terminal summary names it beside

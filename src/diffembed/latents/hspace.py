@@ -466,7 +466,7 @@ def extract_hspace(
     model_or_pipeline: Any,
     prompts: Sequence[str],
     *,
-    seeds: int | Sequence[int] = 4,
+    seeds: int | Sequence[int] = 16,
     timesteps: Sequence[int] | None = None,
     num_inference_steps: int = 50,
     guidance_scale: float = 3.0,
@@ -488,8 +488,11 @@ def extract_hspace(
     prompts
         Distinct prompts (a repeated prompt is generated again with the same seeds).
     seeds
-        Samples per prompt (``k``: seeds ``0..k-1``) or the list of seeds; every prompt uses
-        the same seeds, so prompts are compared on the same starting noise.
+        Samples per prompt (``k``: seeds ``0..k-1``; default 16, as ``latents decode``) or the
+        list of seeds; every prompt uses the same seeds, so prompts are compared on the same
+        starting noise. The phrasings of one seed often give nearly the same image, so a
+        concept has about as many independent draws as seeds: the association tests need 16
+        (docs/latents.md, *Results*).
     timesteps
         Timesteps to record (of ``num_inference_steps``-step sampling), or None: all.
     num_inference_steps, guidance_scale
