@@ -31,6 +31,8 @@ Usage::
     # the same models decoded on seeds 16..31: an independent replicate
     nice -n 10 .venv/bin/python benchmarks/latents_associations.py --first-decode-seed 16 \
         --out benchmarks/results/latents_associations_replicate.md
+    # several such decodes side by side (pooled recall, null-model concordance)
+    nice -n 10 .venv/bin/python benchmarks/latents_replication.py --first-seeds 0 16 32
 
 The table goes to ``benchmarks/results/latents_associations.md`` (``--out``); trained models
 are cached in ``--workdir`` and reused when their configuration matches.
