@@ -57,6 +57,8 @@ SAMPLE_TO_TRAIN_COST = 0.5
 #: Seconds of the work after the estimate that does not scale with the steps (saving the
 #: model, writing the manifest), measured on the development machine.
 FIXED_SECONDS = 5.0
+#: Captions the adherence check draws: every shape × colour × size × position.
+N_CHECK_PROMPTS = 4 * 4 * 2 * 3
 _DATASETS = ("shapes",)
 
 
@@ -193,6 +195,14 @@ def train_command(
     preview_steps: Annotated[
         int, typer.Option(help="Denoising steps of the samples.png preview (0: no preview).")
     ] = 50,
+    check_steps: Annotated[
+        int,
+        typer.Option(
+            help="Denoising steps of the adherence check after training: every shape × colour "
+            "× size × position caption drawn once and read by the model's classifier "
+            "(adherence.csv; a warning below 0.8). 0: no check."
+        ),
+    ] = 25,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -216,6 +226,7 @@ def train_command(
             seed=seed,
             threads=threads,
             preview_steps=preview_steps,
+            check_steps=check_steps,
             overwrite=overwrite,
         )
 
@@ -223,9 +234,10 @@ def train_command(
 def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associations: Path | None,
                mention: float, steps: int, batch_size: int, learning_rate: float,
                caption_dropout: float, seed: int, threads: int, preview_steps: int,
-               overwrite: bool) -> None:  # fmt: skip
+               check_steps: int, overwrite: bool) -> None:  # fmt: skip
     from ..io import writers
     from ..latents import ddpm
+    from ..latents.adherence import check_prompt_adherence
     from ..latents.shapes import (
         COLOURS,
         SHAPES,
@@ -242,9 +254,11 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
     for value, flag in ((n, "--n"), (steps, "--steps"), (batch_size, "--batch-size"),
                         (threads, "--threads")):  # fmt: skip
         _check_positive(value, flag)
-    if preview_steps < 0:
-        msg = f"--preview-steps {preview_steps} is not valid: give 0 (no preview) or more."
-        raise InputError(msg)
+    for value, flag, off in ((preview_steps, "--preview-steps", "no preview"),
+                             (check_steps, "--check-steps", "no adherence check")):
+        if value < 0:
+            msg = f"{flag} {value} is not valid: give 0 ({off}) or more."
+            raise InputError(msg)
     planted = read_associations(associations) if associations is not None else None
     inputs = [] if associations is None else [associations]
     with writers.output_directory(out, overwrite, inputs=inputs) as tmp:
@@ -260,7 +274,9 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
             f"thread{'s' if threads > 1 else ''}"
         )
         n_preview = len(SHAPES) * len(COLOURS) if preview_steps else 0
-        estimate = _Estimate(ui, steps, batch_size, n_preview * preview_steps)
+        n_check = N_CHECK_PROMPTS if check_steps else 0
+        estimate = _Estimate(ui, steps, batch_size,
+                             n_preview * preview_steps + n_check * check_steps)  # fmt: skip
         with _Bar(ui, "train") as bar:
             model = ddpm.train_ddpm(
                 data,
@@ -289,6 +305,27 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
             ddpm.write_model(model, tmp)
         outputs = ["unet/", "scheduler/", "diffembed.json", "loss.csv"]
         outputs += ["classifier/"] if model.classifier is not None else []
+        rates = None
+        if check_steps and model.classifier is not None:
+            with _Bar(ui, "adherence check") as bar:
+                table = check_prompt_adherence(model, num_inference_steps=check_steps, seed=seed,
+                                               progress=bar, num_threads=threads)  # fmt: skip
+            writers.write_csv_atomic(table, tmp / "adherence.csv")
+            outputs.append("adherence.csv")
+            rates = {r["family"]: r["rate"] for r in table.to_pylist()}
+            ui.info("prompt adherence (every caption drawn once): " + ", ".join(
+                f"{family} {100 * rate:.0f} %" for family, rate in rates.items()))
+            low = [r for r in table.to_pylist() if not r["reliable"]]
+            if low:
+                names = [f"{r['family']} ({100 * r['rate']:.0f} %)" for r in low]
+                listed = " and ".join([", ".join(names[:-1]), names[-1]] if names[1:] else names)
+                ui.warn(
+                    f"the model looks undertrained for {listed}: the share of the "
+                    f"{low[0]['n_samples']} check samples that show the prompted word is below "
+                    f"{100 * low[0]['threshold']:.0f} %, so decode would mark those families' "
+                    f"associations unreliable. Train longer (--steps {2 * steps}) or with another "
+                    "--seed."
+                )
         if preview_steps:
             prompts = [
                 canonical_caption(
@@ -321,6 +358,7 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
                 "seed": seed,
                 "threads": threads,
                 "preview_steps": preview_steps,
+                "check_steps": check_steps,
             },
             "results": {
                 "estimated_seconds": estimate.seconds,
@@ -329,6 +367,7 @@ def _run_train(ui: UI, *, out: Path, dataset: str, n: int, size: int, associatio
                 "loss_last": training["loss_last"],
                 "train_seconds": training["seconds"],
                 "unet_parameters": sum(p.numel() for p in model.unet.parameters()),
+                "adherence": rates,
             },
             "versions": _versions(),
             "outputs": outputs,
