@@ -494,7 +494,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
            + f" (upper 95 % bound {high:.3f});")
         + f" prompt adherence ≥ {ADHERENCE_TARGET} for shape, colour, size and position — "
         + ("met" if len(adherent) == len(runs) else "**not met**")
-        + f" on {len(adherent)} of {len(runs)} models.",
+        + f" ({len(adherent)} of {len(runs)} models reach it).",
         "",
         "Warnings of the adherence gate: "
         + ("; ".join(sorted({w.split(":")[0] for r in runs for w in r["eval"]["warnings"]}))
