@@ -176,7 +176,7 @@ def train_command(
             "captions teach the model to fill in what a prompt leaves out, which decoding reads."
         ),
     ] = 0.6,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 2000,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 2e-3,
     caption_dropout: Annotated[

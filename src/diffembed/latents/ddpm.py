@@ -243,7 +243,7 @@ def train_ddpm(
     dataset: Any,
     *,
     encoder: Any = None,
-    steps: int = 2000,
+    steps: int = 3000,
     batch_size: int = 32,
     learning_rate: float = 2e-3,
     warmup_steps: int | None = None,
@@ -276,7 +276,9 @@ def train_ddpm(
     encoder
         A :class:`~diffembed.latents.PromptEncoder` (default: MiniLM's layer 4, 32 tokens).
     steps
-        Optimisation steps.
+        Optimisation steps (default 3,000: at 2,000, 5 of 15 shapes models trained on
+        different seeds drew the prompted shape or position in fewer than 90 % of their
+        samples; docs/latents.md).
     batch_size
         Images per step.
     learning_rate
