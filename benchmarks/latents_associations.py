@@ -390,7 +390,7 @@ def check_markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str,
     ]
     for r in runs:
         cells = " | ".join(
-            (f"**{int(100 * v)} %**" if v < ADHERENCE_TARGET else f"{100 * v:.0f} %")
+            (f"**{100 * v:.1f} %**" if v < ADHERENCE_TARGET else f"{100 * v:.0f} %")
             for v in r["check"].values()
         )
         lines.append(
