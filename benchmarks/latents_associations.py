@@ -367,6 +367,12 @@ def _adh(ev: dict[str, Any]) -> str:
     return " · ".join(f"{f} {100 * r:.0f} %" for f, r in ev["adherence"].items()) or "—"
 
 
+def _training(cfg: dict[str, Any]) -> str:
+    """The training budget in words, as both tables state it."""
+    return (f"training {cfg['steps']} steps × batch {cfg['batch_size']} on {cfg['n_train']} "
+            f"images (mention {cfg['mention']}), torch threads {cfg['threads']}")
+
+
 def check_markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str,
                    seconds: float) -> str:
     """The table of ``--check-only``: every model's train-time adherence check."""
@@ -377,8 +383,7 @@ def check_markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str,
         "",
         "`python benchmarks/latents_associations.py " + " ".join(sys.argv[1:]) + "`",
         "",
-        f"Budget **{cfg['budget']}**: training {cfg['steps']} steps × batch {cfg['batch_size']} "
-        f"on {cfg['n_train']} images (mention {cfg['mention']}), torch threads {cfg['threads']}; "
+        f"Budget **{cfg['budget']}**: {_training(cfg)}; "
         "the check `latents train` runs after training: every caption of the vocabulary "
         "(shape × colour × size × position, 96) drawn once, 25 denoising steps, read by the "
         f"model's classifier. Machine: {platform.machine()}, {os.cpu_count()} cores shared with "
@@ -420,8 +425,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         "",
         "`python benchmarks/latents_associations.py " + " ".join(sys.argv[1:]) + "`",
         "",
-        f"Budget **{cfg['budget']}**: training {cfg['steps']} steps × batch {cfg['batch_size']} "
-        f"on {cfg['n_train']} images (mention {cfg['mention']}), torch threads {cfg['threads']}; "
+        f"Budget **{cfg['budget']}**: {_training(cfg)}; "
         f"decoding {len(prompts())} prompts (every shape, colour and size × 8 phrasings) × "
         f"{cfg['seeds']} seeds ({cfg['first_seed']}–{cfg['first_seed'] + cfg['seeds'] - 1}), "
         f"{cfg['inference_steps']} denoising steps, guidance "
