@@ -334,16 +334,33 @@ def _pairs(pairs: Any) -> str:
     return ", ".join(f"{a}→{b}" for a, b in pairs) or "—"
 
 
+def relation(ev: dict[str, Any], pair: tuple[str, str]) -> str | None:
+    """How an unplanted significant pair follows from the plants (:func:`evaluate`), or None."""
+    for key, words in (("reverse", "reverse of a plant"), ("linked", "two plants of one concept"),
+                       ("conservation", "conservation pair of a plant")):
+        if pair in ev[key]:
+            return words
+    return None
+
+
+def run_jobs(fn: Any, jobs: list[tuple], workers: int, *args: Any) -> list[Any]:
+    """``fn(*job, *args)`` for every job, in ``workers`` spawned processes when more than one
+    (torch must not be forked), results in the order of ``jobs``."""
+    if workers <= 1:
+        return [fn(*job, *args) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(fn, *job, *args) for job in jobs]
+        return [future.result() for future in futures]
+
+
 def _false(ev: dict[str, Any]) -> str:
     """The false pairs, each with its effect in the training data (or "not in data")."""
     def why(pair: tuple[str, str]) -> str:
-        kind = ""
-        if pair in ev["reverse"]:
-            kind = ", reverse of a plant"
-        elif pair in ev["linked"]:
-            kind = ", two plants of one concept"
-        elif pair in ev["conservation"]:
-            kind = ", conservation pair of a plant"
+        kind = f", {relation(ev, pair)}" if relation(ev, pair) else ""
         d = ev["data_d"].get(pair, 0.0)
         if pair in ev["not_in_data"]:
             return f" (**not in data**: data d {d:.3f}{kind})"
@@ -624,16 +641,7 @@ def main() -> None:
     start = time.perf_counter()
     jobs = [(True, i, args.seed + i) for i in range(n_sets)]
     jobs += [(False, i, 100 + args.seed + i) for i in range(n_nulls)]
-    if args.workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")  # torch must not be forked
-        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-            futures = [pool.submit(run_job, *job, cfg, args.workdir) for job in jobs]
-            runs = [future.result() for future in futures]
-    else:
-        runs = [run_job(*job, cfg, args.workdir) for job in jobs]
+    runs = run_jobs(run_job, jobs, args.workers, cfg, args.workdir)
     seconds = time.perf_counter() - start
     text = (check_markdown(cfg, runs, load, seconds) if args.check_only
             else markdown(cfg, runs, load, seconds))  # fmt: skip

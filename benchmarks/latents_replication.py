@@ -81,14 +81,6 @@ def _d(value: Any) -> str:
     return "—" if value is None or not np.isfinite(value) else f"{value:.2f}"
 
 
-def _relation(ev: dict[str, Any], pair: tuple[str, str]) -> str:
-    for key, words in (("reverse", "reverse of a plant"), ("linked", "two plants of one concept"),
-                       ("conservation", "conservation pair of a plant")):
-        if pair in ev[key]:
-            return words
-    return "none"
-
-
 def per_seed_set(runs: list[dict[str, Any]], k: int) -> dict[str, int]:
     """Counts of one set of seeds (k: its position), over the plant sets and the nulls."""
     plants = [r for r in runs if r["planted"]]
@@ -103,7 +95,7 @@ def per_seed_set(runs: list[dict[str, Any]], k: int) -> dict[str, int]:
     implied = not_in_data = 0
     for r in plants:
         ev = r["evals"][k]
-        implied += sum(_relation(ev, pair) != "none" for pair in ev["false"])
+        implied += sum(bench.relation(ev, pair) is not None for pair in ev["false"])
         not_in_data += len(ev["not_in_data"])
     out["not_implied"] = out["unplanted"] - implied
     out["not_in_data"] = not_in_data
@@ -217,7 +209,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], first_seeds: list[
             ev0 = next(ev for ev in run["evals"] if pair in ev["false"])
             rows = [ev["rows"].get(pair, {}) for ev in run["evals"]]
             lines.append(
-                f"| {_name(run)} | {pair[0]}→{pair[1]} | {_relation(ev0, pair)} | "
+                f"| {_name(run)} | {pair[0]}→{pair[1]} | {bench.relation(ev0, pair) or 'none'} | "
                 f"{ev0['data_d'].get(pair, 0.0):.3f} | {', '.join(where)} | "
                 + " / ".join(_d(r.get("effect_captions")) for r in rows) + " |"
             )
@@ -274,16 +266,7 @@ def main() -> None:
     start = time.perf_counter()
     jobs = [(True, i, args.seed + i) for i in range(args.plant_sets)]
     jobs += [(False, i, 100 + args.seed + i) for i in range(args.nulls)]
-    if args.workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")  # torch must not be forked
-        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-            futures = [pool.submit(run_job, *job, cfg, args.workdir, firsts) for job in jobs]
-            runs = [future.result() for future in futures]
-    else:
-        runs = [run_job(*job, cfg, args.workdir, firsts) for job in jobs]
+    runs = bench.run_jobs(run_job, jobs, args.workers, cfg, args.workdir, firsts)
     text = markdown(cfg, runs, firsts, load, time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
