@@ -369,6 +369,53 @@ def _false(ev: dict[str, Any]) -> str:
     return ", ".join(f"{a}→{b}" + why((a, b)) for a, b in ev["false"]) or "—"
 
 
+def family_rates(ev: dict[str, Any], pair: tuple[str, str]) -> dict[str, float]:
+    """The model's caption rate of ``pair``'s attribute for its concept and for every other word
+    of the concept's family that was decoded (word → rate, the concept first): whether the model
+    draws the attribute with this concept more than with every other word, not only more than
+    the pooled rest, as a conservation pair of the plants would."""
+    from diffembed.latents.shapes import FAMILY_OF
+
+    concept, attribute = pair
+    words = [concept] + [w for w, f in FAMILY_OF.items()
+                         if f == FAMILY_OF[concept] and w != concept]
+    return {w: float(ev["rows"][(w, attribute)]["caption_rate_concept"])
+            for w in words if (w, attribute) in ev["rows"]}
+
+
+def _data_d(ev: dict[str, Any], pair: tuple[str, str]) -> str:
+    d = ev["data_d"].get(pair, 0.0)
+    return f"{d:.3f} (not in data)" if pair in ev["not_in_data"] else f"{d:.2f}"
+
+
+def _unplanted_detail(plants: list[dict[str, Any]]) -> list[str]:
+    """The table of the unplanted significant pairs with the model's own rates."""
+    lines = ["", "Unplanted pairs called significant, with the model's caption rate of the "
+             "attribute for the concept and for every other word of its family (the model's own "
+             "association: is the concept above every other word, or only above the pooled "
+             "rest?):", "",
+             "| model | pair | follows from the plants | data d | d h-space | d captions | "
+             "caption rate: the concept · the other words | above every other word |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in plants:
+        ev = r["eval"]
+        for pair in ev["false"]:
+            x = ev["rows"][pair]
+            rates = family_rates(ev, pair)
+            own = rates.pop(pair[0])
+            others = " · ".join(f"{w} {v:.2f}" for w, v in rates.items())
+            h = f"{x['effect_hspace']:.2f}" if np.isfinite(x["p_hspace"]) else "no test"
+            lines.append(
+                f"| plant set {r['index']} | {pair[0]}→{pair[1]} | {relation(ev, pair) or 'no'} | "
+                f"{_data_d(ev, pair)} | {h} | {x['effect_captions']:.2f} | "
+                f"{pair[0]} {own:.2f} · {others} | "
+                f"{'yes' if all(own > v for v in rates.values()) else 'no'} |"
+            )
+    if len(lines) == 5:
+        lines.append("| — | none |||||||")
+    return lines
+
+
 def _holding(runs: list[dict[str, Any]], test: str, planted: bool) -> int:
     """Pairs whose ``test`` (``hspace`` or ``captions``) holds: planted ones, or unplanted."""
     want = {"hspace": ("both", "hspace only"), "captions": ("both", "captions")}[test]
@@ -498,6 +545,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
               "exceptions come from one seed: the concept's prompts lack the within-prompt "
               "contrast the h-space test needs (each side from 2 seeds at least), so the "
               "caption test decides (`agreement` `captions (no h-space test)`)."]  # fmt: skip
+    lines += _unplanted_detail(plants)
     recall = n_found / n_planted if n_planted else float("nan")
     fdr = n_false / (n_found + n_false) if n_found + n_false else 0.0
     n_bad = sum(len(r["eval"]["not_in_data"]) for r in plants)
@@ -541,11 +589,11 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         + ("met" if recall >= 0.9 else "**not met**")
         + f" ({recall:.2f}); false discoveries ≤ 5 % — "
         + ("met" if fdr <= 0.05 else "**not met**")
-        + f" counting every unplanted pair ({100 * fdr:.0f} %), "
+        + f" counting every unplanted pair ({100 * fdr:.1f} %), "
         + ("met" if fdr_other <= 0.05 else "**not met**")
-        + f" not counting pairs the plants imply ({100 * fdr_other:.0f} %), "
+        + f" not counting pairs the plants imply ({100 * fdr_other:.1f} %), "
         + ("met" if fdr_data <= 0.05 else "**not met**")
-        + f" counting pairs absent from the training data ({100 * fdr_data:.0f} %); "
+        + f" counting pairs absent from the training data ({100 * fdr_data:.1f} %); "
         + ("no null model was run." if not nulls else
            "≤ 1 false pair over the null models — "
            + ("met" if null_sig <= 1 else "**not met**")

@@ -242,6 +242,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--first-seeds", type=int, nargs="+", default=[0, 16, 32],
                         help="first seed of every set (each set: --seeds consecutive seeds)")
+    parser.add_argument("--budget", default="default",
+                        help="default (the library's training steps) or training steps, as the "
+                        "association benchmark's --budget (e.g. 2000 for the earlier default)")
     parser.add_argument("--plant-sets", type=int, default=5)
     parser.add_argument("--nulls", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="first draw seed")
@@ -259,8 +262,12 @@ def main() -> None:
     if any(b - a < seeds_per_set for a, b in itertools.pairwise(firsts)):
         parser.error(f"the sets of seeds overlap: each holds {seeds_per_set} seeds, so first "
                      f"seeds must be at least {seeds_per_set} apart (e.g. 0 16 32)")
-    cfg = {**bench.defaults(), "budget": "default", "threads": args.threads, "evidence": "both",
-           "first_seed": 0}  # fmt: skip
+    cfg = {**bench.defaults(), "budget": args.budget, "threads": args.threads,
+           "evidence": "both", "first_seed": 0}  # fmt: skip
+    if args.budget != "default":
+        if not args.budget.isdigit():
+            parser.error(f"--budget {args.budget!r}: give 'default' or a number of training steps")
+        cfg["steps"] = int(args.budget)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     args.workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -92,3 +92,35 @@ def test_a_stored_analysis_reads_back_the_same(replication, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["analysis-abc"]  # no partial folder left
     key = bench._analysis_key({"q": 0.05})
     assert key == bench._analysis_key({"q": 0.05}) != bench._analysis_key({"q": 0.1})
+
+
+def test_unplanted_pairs_show_whether_the_model_draws_them_above_every_other_word(replication):
+    bench = replication.bench
+
+    def row(rate: float) -> dict:
+        return {"caption_rate_concept": rate, "effect_hspace": 0.8, "p_hspace": 0.01,
+                "effect_captions": 1.2}
+
+    # plant green → small: the other colours are relatively large (a conservation pair), and this
+    # model also draws blue large more than red and yellow (a bias of its own)
+    rows = {("green", "large"): row(0.06), ("red", "large"): row(0.63),
+            ("blue", "large"): row(1.0), ("yellow", "large"): row(0.88),
+            ("red", "left"): row(0.30), ("green", "left"): row(0.10),
+            ("blue", "left"): row(0.35), ("yellow", "left"): row(0.20)}
+    ev = _ev(rows, false=[("blue", "large"), ("red", "left")],
+             conservation=[("blue", "large")], data_d={("blue", "large"): 0.196})
+    assert bench.family_rates(ev, ("blue", "large")) == {
+        "blue": 1.0, "red": 0.63, "green": 0.06, "yellow": 0.88}
+    lines = bench._unplanted_detail([{"index": 4, "eval": ev}])
+    blue = next(line for line in lines if "blue→large" in line)
+    assert "conservation pair of a plant" in blue
+    assert "| 0.20 |" in blue
+    assert "blue 1.00 · red 0.63 · green 0.06 · yellow 0.88" in blue
+    assert blue.endswith("| yes |")
+    ev["not_in_data"] = [("blue", "large")]
+    assert "| 0.196 (not in data) |" in bench._unplanted_detail([{"index": 4, "eval": ev}])[5]
+    # red is above the pooled rest (0.22) but below blue: not the model's own association of red
+    red = next(line for line in lines if "red→left" in line)
+    assert red.endswith("| no |")
+    assert "| no |" in red.split("red→left")[1][:8]
+    assert bench._unplanted_detail([{"index": 1, "eval": _ev({})}])[-1] == "| — | none |||||||"
