@@ -162,16 +162,18 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], first_seeds: list[
             f"| {name} | {c['found']}/{c['planted']} = {c['found'] / max(c['planted'], 1):.2f} | "
             f"{c['unplanted']}/{c['significant']} = {c['unplanted'] / sig:.2f} / "
             f"{c['not_implied']}/{c['significant']} / {c['not_in_data']}/{c['significant']} | "
-            f"{c['null_called']}/{c['null_pairs']} |"
+            + (f"{c['null_called']}/{c['null_pairs']} |" if c["null_pairs"] else "— |")
         )
     low, high = bench.wilson(total["found"], total["planted"])
     nlow, nhigh = bench.wilson(total["null_called"], total["null_pairs"])
+    nulls = (f"null-model pairs called significant {total['null_called']}/{total['null_pairs']} "
+             f"(Wilson 95 % [{nlow:.3f}, {nhigh:.3f}])" if total["null_pairs"]
+             else "no null model decoded")
     lines += [
         "",
         f"Pooled recall {total['found']}/{total['planted']} = "
         f"{total['found'] / max(total['planted'], 1):.2f} (Wilson 95 % [{low:.2f}, {high:.2f}]); "
-        f"null-model pairs called significant {total['null_called']}/{total['null_pairs']} "
-        f"(Wilson 95 % [{nlow:.3f}, {nhigh:.3f}]). The sets of seeds share the models, so the "
+        f"{nulls}. The sets of seeds share the models, so the "
         "intervals treat the decodes of one model as independent draws of its images, not of "
         "its training.",
         "",
@@ -215,6 +217,9 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], first_seeds: list[
             )
     if not any(ev["false"] for r in runs if r["planted"] for ev in r["evals"]):
         lines.append("| — | — | — | — | — | — |")
+    if not any(not r["planted"] for r in runs):
+        lines += ["", "No null model was decoded (`--nulls 0`): no calibration here.", ""]
+        return "\n".join(lines)
     lines += [
         "",
         "## Null models: are their p < 0.05 calls noise or biases of the model?",

@@ -124,3 +124,17 @@ def test_unplanted_pairs_show_whether_the_model_draws_them_above_every_other_wor
     assert red.endswith("| no |")
     assert "| no |" in red.split("red→left")[1][:8]
     assert bench._unplanted_detail([{"index": 1, "eval": _ev({})}])[-1] == "| — | none |||||||"
+
+
+def test_a_replication_without_null_models_says_so_instead_of_printing_nan(replication):
+    cfg = {**replication.bench.defaults(), "budget": "default", "evidence": "both"}
+    plant = {"planted": [("circle", "green", 0.9)], "index": 1, "seed": 0,
+             "evals": [_ev({}, found=[("circle", "green")]), _ev({})]}
+    text = replication.markdown(cfg, [plant], [0, 16], "0.1, 0.1, 0.1", 1.0)
+    assert "1/2 = 0.50" in text
+    first = next(line for line in text.splitlines() if line.startswith("| 0–15 |"))
+    assert first.endswith("| — |")
+    assert "no null model decoded" in text
+    assert "No null model was decoded" in text
+    assert "## Null models" not in text
+    assert "nan" not in text
