@@ -437,6 +437,12 @@ def _training(cfg: dict[str, Any]) -> str:
             f"images (mention {cfg['mention']}), torch threads {cfg['threads']}")
 
 
+def machine(load: str, seconds: float) -> str:
+    """The machine and the run's time, as every benchmark table of the latents states them."""
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load "
+            f"average at start {load}); total {seconds / 60:.1f} min")
+
+
 def check_markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str,
                    seconds: float) -> str:
     """The table of ``--check-only``: every model's train-time adherence check."""
@@ -450,9 +456,8 @@ def check_markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str,
         f"Budget **{cfg['budget']}**: {_training(cfg)}; "
         "the check `latents train` runs after training: every caption of the vocabulary "
         "(shape × colour × size × position, 96) drawn once, 25 denoising steps, read by the "
-        f"model's classifier. Machine: {platform.machine()}, {os.cpu_count()} cores shared with "
-        f"other jobs (load average at start {load}); total {seconds / 60:.1f} min (cached models "
-        "are re-read; `train s` was measured when each was trained).",
+        f"model's classifier. {machine(load, seconds)} (cached models are re-read; `train s` "
+        "was measured when each was trained).",
         "",
         "| model | draw seed | planted | " + " | ".join(families) + " | train s |",
         "|---|---|---|" + "---|" * len(families) + "---|",
@@ -496,8 +501,7 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         f"{cfg['guidance']}, h reduced by `{cfg['reduce']}`, `{cfg['method']}` directions, "
         f"{cfg['permutations']} permutations, "
         f"evidence {cfg['evidence']}, q < {cfg['q']}, d ≥ {cfg['min_effect']}, adherence gate 0.8. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load "
-        f"average at start {load}); total {seconds / 60:.1f} min.",
+        f"{machine(load, seconds)}.",
         "",
     ]
     if cfg["budget"] != "default":

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -147,10 +146,9 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], first_seeds: list[
         f"{cfg['steps']} training steps × batch {cfg['batch_size']} on {cfg['n_train']} images), "
         f"each decoded on {k_sets} disjoint sets of {cfg['seeds']} seeds per prompt "
         f"({', '.join(label)}), {cfg['inference_steps']} denoising steps, evidence "
-        f"{cfg['evidence']}, q < {cfg['q']}, d ≥ {cfg['min_effect']}. Machine: "
-        f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average at "
-        f"start {load}); total {seconds / 60:.1f} min (cached models, h-spaces and analyses are "
-        "re-read, not redone).",
+        f"{cfg['evidence']}, q < {cfg['q']}, d ≥ {cfg['min_effect']}. "
+        f"{bench.machine(load, seconds)} (cached models, h-spaces and analyses are re-read, not "
+        "redone).",
         "",
         "| seeds | recall of planted pairs | significant pairs not planted: all / not implied by "
         "a plant / not in the training data (d < 0.2) | null-model pairs called significant |",
