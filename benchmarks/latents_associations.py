@@ -13,6 +13,9 @@ Reported, per plant set: planted, found, false, adherence per family, times; per
 pairs tested, pairs called significant. Overall: recall of planted pairs, the share of false
 discoveries among significant pairs, and the **calibration**: the share of null-model pairs
 called significant with its Wilson 95 % interval, which should be ≤ the nominal q (0.05).
+Also what ``--evidence captions``, ``hspace`` and ``both`` would each call on the same decodes
+(both tests are run whatever the evidence; the choice is only the rule that reads them), and
+``--guidance`` decodes with another classifier-free guidance than decode's default.
 
 Budgets (``--budget``): ``default`` — the library's defaults (``train_ddpm``'s steps and batch,
 ``diffembed latents train``'s dataset size and ``--mention``; decode's seeds and steps), 5 plant
@@ -263,28 +266,34 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float]) -> dict[str, Any]:
+def follows(pair: tuple[str, str], pairs: set[tuple[str, str]]) -> str | None:
+    """How an unplanted ``pair`` follows from the planted ``pairs``: ``"reverse"`` (a plant
+    a → b read the other way, b → a: the same association of the data), ``"linked"`` (two
+    plants of one concept, a → b and a → c: b and c are drawn together, b → c),
+    ``"conservation"`` (for a plant a → b, another concept a' of a's family has relatively
+    more of another word b' of b's: squares small, circles relatively large), or None."""
     from diffembed.latents.shapes import FAMILY_OF
 
+    if (pair[1], pair[0]) in pairs:
+        return "reverse"
+    if any((a, pair[0]) in pairs and (a, pair[1]) in pairs for a, _ in pairs):
+        return "linked"
+    if any(FAMILY_OF[pair[0]] == FAMILY_OF[a] and pair[0] != a
+           and FAMILY_OF[pair[1]] == FAMILY_OF[b] and pair[1] != b for a, b in pairs):
+        return "conservation"
+    return None
+
+
+def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float]) -> dict[str, Any]:
     rows = analysis.tables["associations"].to_pylist()
     gate = analysis.tables.get("adherence")
     pairs = {(a, b) for a, b, _ in planted}
     sig = {(r["concept"], r["attribute"]) for r in rows if r["significant"]}
     false = sorted(sig - pairs)
-    reverse = [pair for pair in false if (pair[1], pair[0]) in pairs]
-    linked = [pair for pair in false if pair not in reverse and any(
-        (a, pair[0]) in pairs and (a, pair[1]) in pairs for a, _ in pairs)]
     return {
         "not_in_data": [pair for pair in false if data_d.get(pair, 0.0) < DATA_EFFECT],
-        # a plant a → b read the other way (b → a): the same association of the data
-        "reverse": reverse,
-        # two plants of one concept, a → b and a → c: b and c are drawn together (b → c)
-        "linked": linked,
-        # conservation: for a plant a → b, another concept a' of a's family has relatively
-        # more of another word b' of b's (squares small: circles relatively large)
-        "conservation": [pair for pair in false if pair not in reverse + linked and any(
-            FAMILY_OF[pair[0]] == FAMILY_OF[a] and pair[0] != a
-            and FAMILY_OF[pair[1]] == FAMILY_OF[b] and pair[1] != b for a, b in pairs)],
+        **{key: [pair for pair in false if follows(pair, pairs) == key]
+           for key in ("reverse", "linked", "conservation")},
         "data_d": data_d,
         "rows": {(r["concept"], r["attribute"]): r for r in rows},
         "n_pairs": len(rows),
@@ -295,6 +304,64 @@ def evaluate(analysis: Any, planted: list, data_d: dict[tuple[str, str], float])
         "adherence": {r["family"]: r["rate"] for r in gate.to_pylist()} if gate else {},
         "warnings": analysis.warnings,
     }
+
+
+#: The ``agreement`` of a row (``latents decode``'s column) under which each test holds.
+HOLDS = {"hspace": ("both", "hspace only"),
+         "captions": ("both", "captions only", "captions (no h-space test)")}
+
+
+def called(row: dict[str, Any], evidence: str) -> bool:
+    """Whether a pair would be significant with ``--evidence evidence``, read from a row of an
+    analysis run with ``evidence="both"``: both tests and their q-values are computed whatever
+    the evidence, which only chooses the rule (``hspace`` also asks the caption rates to point
+    the same way, as ``decode``'s ``caption_agreement`` does)."""
+    if evidence == "both":
+        return bool(row["significant"])
+    holds = row["agreement"] in HOLDS[evidence]
+    if evidence == "hspace":
+        return holds and row["caption_rate_concept"] > row["caption_rate_rest"]
+    return holds
+
+
+def evidence_counts(decodes: list[tuple[list, dict[str, Any]]], evidence: str) -> dict[str, int]:
+    """Over ``(planted, evaluation)`` decodes: what ``--evidence evidence`` calls — planted
+    pairs found, unplanted pairs called in plant sets (all, not following from a plant, not an
+    association of the training data) and pairs called in null models."""
+    out = dict.fromkeys(("planted", "found", "unplanted", "not_implied", "not_in_data",
+                         "null_pairs", "null_called"), 0)  # fmt: skip
+    for planted, ev in decodes:
+        pairs = {(a, b) for a, b, _ in planted}
+        sig = {pair for pair, row in ev["rows"].items() if called(row, evidence)}
+        if not planted:
+            out["null_pairs"] += ev["n_pairs"]
+            out["null_called"] += len(sig)
+            continue
+        out["planted"] += len(pairs)
+        out["found"] += len(sig & pairs)
+        false = sig - pairs
+        out["unplanted"] += len(false)
+        out["not_implied"] += sum(follows(pair, pairs) is None for pair in false)
+        out["not_in_data"] += sum(ev["data_d"].get(pair, 0.0) < DATA_EFFECT for pair in false)
+    return out
+
+
+def evidence_table(decodes: list[tuple[list, dict[str, Any]]]) -> list[str]:
+    """Markdown lines: the three choices of ``--evidence`` side by side on the same decodes."""
+    lines = ["| evidence | recall of planted pairs | significant pairs not planted: all / not "
+             f"implied by a plant / not in the training data (d < {DATA_EFFECT}) | null-model "
+             "pairs called significant |", "|---|---|---|---|"]  # fmt: skip
+    for evidence in ("captions", "hspace", "both"):
+        c = evidence_counts(decodes, evidence)
+        n_sig = c["found"] + c["unplanted"]
+        lines.append(
+            f"| {evidence}{' (default)' if evidence == 'both' else ''} | {c['found']}/"
+            f"{c['planted']} = {c['found'] / max(c['planted'], 1):.2f} | {c['unplanted']}/"
+            f"{n_sig} = {c['unplanted'] / max(n_sig, 1):.2f} / {c['not_implied']}/{n_sig} / "
+            f"{c['not_in_data']}/{n_sig} | "
+            + (f"{c['null_called']}/{c['null_pairs']} |" if c["null_pairs"] else "— |")
+        )
+    return lines
 
 
 #: A pair is "in the training data" when its Cohen's d there (concept vs the rest of its family,
@@ -418,11 +485,10 @@ def _unplanted_detail(plants: list[dict[str, Any]]) -> list[str]:
 
 def _holding(runs: list[dict[str, Any]], test: str, planted: bool) -> int:
     """Pairs whose ``test`` (``hspace`` or ``captions``) holds: planted ones, or unplanted."""
-    want = {"hspace": ("both", "hspace only"), "captions": ("both", "captions")}[test]
     count = 0
     for r in runs:
         pairs = {(a, b) for a, b, _ in r["planted"]}
-        count += sum(((k in pairs) == planted) and x["agreement"].startswith(want)
+        count += sum(((k in pairs) == planted) and x["agreement"] in HOLDS[test]
                      for k, x in r["eval"]["rows"].items())  # fmt: skip
     return count
 
@@ -589,6 +655,12 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], load: str, seconds
         f"(models short of it, per family) | {len(adherent)}/{len(runs)} ("
         + ", ".join(f"{family} {k}" for family, k in short.items()) + ") |",
         "",
+        "What each choice of `--evidence` calls on these decodes (read from the same tests: "
+        "`captions` alone, `hspace` alone, or `both`, where the captions decide when there is "
+        "no h-space test):",
+        "",
+        *evidence_table([(r["planted"], r["eval"]) for r in runs]),
+        "",
         "The issue's criteria: recall ≥ 0.9 — "
         + ("met" if recall >= 0.9 else "**not met**")
         + f" ({recall:.2f}); false discoveries ≤ 5 % — "
@@ -652,6 +724,9 @@ def main() -> None:
                         help="decode seeds N..N+K-1 (K: --seeds): an independent replicate of "
                         "the same models on other starting noise")
     parser.add_argument("--inference-steps", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance of the decode's sampling (decode's "
+                        "--guidance; default: its default)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on the shared 2-core machine 2 threads "
                         "trained 300 steps in 1702 s, 1 thread in 115 s)")
@@ -683,6 +758,8 @@ def main() -> None:
         cfg["seeds"] = args.seeds
     if args.inference_steps:
         cfg["inference_steps"] = args.inference_steps
+    if args.guidance is not None:
+        cfg["guidance"] = args.guidance
     n_sets = args.plant_sets if args.plant_sets is not None else (1 if smoke else 5)
     n_nulls = args.nulls if args.nulls is not None else (1 if smoke else 10)
     import torch

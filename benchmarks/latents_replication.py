@@ -175,6 +175,12 @@ def markdown(cfg: dict[str, Any], runs: list[dict[str, Any]], first_seeds: list[
         "intervals treat the decodes of one model as independent draws of its images, not of "
         "its training.",
         "",
+        "What each choice of `--evidence` calls, pooled over the sets of seeds (read from the "
+        "same tests: `captions` alone, `hspace` alone, or `both`, where the captions decide when "
+        "there is no h-space test):",
+        "",
+        *bench.evidence_table([(r["planted"], ev) for r in runs for ev in r["evals"]]),
+        "",
         "## Planted pairs",
         "",
         "| model | pair | found in | d captions (" + " / ".join(label) + ") | d h-space ("

@@ -138,3 +138,48 @@ def test_a_replication_without_null_models_says_so_instead_of_printing_nan(repli
     assert "No null model was decoded" in text
     assert "## Null models" not in text
     assert "nan" not in text
+
+
+def _row(agreement: str, significant: bool, rate: float = 0.9, rest: float = 0.2) -> dict:
+    return {"agreement": agreement, "significant": significant,
+            "caption_rate_concept": rate, "caption_rate_rest": rest}
+
+
+def test_each_choice_of_evidence_is_read_from_the_agreement_of_the_same_tests(replication):
+    bench = replication.bench
+    rows = {
+        ("circle", "green"): _row("captions (no h-space test)", True),  # planted
+        ("square", "right"): _row("captions only", False),  # planted, vetoed by h-space
+        ("green", "circle"): _row("both", True),  # reverse of a plant
+        ("red", "left"): _row("hspace only", False),  # not implied
+        ("blue", "small"): _row("hspace only", False, rate=0.1, rest=0.3),  # rates disagree
+        ("cross", "large"): _row("neither", False),
+    }
+    ev = {"rows": rows, "n_pairs": len(rows),
+          "data_d": {("green", "circle"): 1.4, ("red", "left"): 0.05}}
+    planted = [("circle", "green", 0.9), ("square", "right", 0.9)]
+    null = {("a", "b"): _row("captions only", False), ("c", "d"): _row("hspace only", False)}
+    decodes = [(planted, ev), ([], {"rows": null, "n_pairs": 2, "data_d": {}})]
+    captions = bench.evidence_counts(decodes, "captions")
+    assert captions == {"planted": 2, "found": 2, "unplanted": 1, "not_implied": 0,
+                        "not_in_data": 0, "null_pairs": 2, "null_called": 1}
+    hspace = bench.evidence_counts(decodes, "hspace")
+    assert (hspace["found"], hspace["unplanted"], hspace["not_implied"],
+            hspace["not_in_data"], hspace["null_called"]) == (0, 2, 1, 1, 1)
+    both = bench.evidence_counts(decodes, "both")  # the decode's own column
+    assert (both["found"], both["unplanted"], both["null_called"]) == (1, 1, 0)
+    table = "\n".join(bench.evidence_table(decodes))
+    assert "| captions | 2/2 = 1.00 | 1/3 = 0.33 / 0/3 / 0/3 | 1/2 |" in table
+    assert "| both (default) | 1/2 = 0.50 |" in table
+
+
+def test_unplanted_pairs_are_classified_by_how_they_follow_from_the_plants(replication):
+    follows = replication.bench.follows
+    plants = {("cross", "blue"), ("cross", "centre"), ("square", "small")}
+    assert follows(("blue", "cross"), plants) == "reverse"
+    assert follows(("blue", "centre"), plants) == "linked"
+    assert follows(("circle", "large"), plants) == "conservation"
+    assert follows(("red", "left"), plants) is None
+    assert follows(("small", "left"), plants) is None
+    # the plant's own concept with another colour: less red because blue, not by conservation
+    assert follows(("cross", "red"), plants) is None
