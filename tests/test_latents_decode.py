@@ -456,3 +456,29 @@ def test_summary_names_the_pairs_the_h_space_test_did_not_confirm(tmp_path):
     assert "blue → right (captions 0.92 vs 0.17, h-space d=0.06)" in line
     assert "red → small" not in text
     assert "circle → large" not in text
+
+
+def test_summary_says_when_a_significant_pair_is_also_significant_the_other_way(tmp_path):
+    """A plant cross → blue makes blue shapes mostly crosses: blue → cross is the same
+    association read the other way, and the summary says so instead of listing it as a second
+    finding."""
+    from rich.console import Console
+
+    from diffembed.cli.latents_decode import _summary
+
+    base = {"q_value": 0.0117, "effect_hspace": float("nan"), "significant": True,
+            "agreement": "captions (no h-space test)", "caption_rate_concept": 1.0,
+            "caption_rate_rest": 0.1}  # fmt: skip
+    rows = [{**base, "concept": "cross", "attribute": "blue", "effect": 2.88},
+            {**base, "concept": "circle", "attribute": "small", "effect": 2.30},
+            {**base, "concept": "blue", "attribute": "cross", "effect": 3.28},
+            {**base, "concept": "small", "attribute": "left", "effect": 1.0,
+             "significant": False}]  # fmt: skip
+    console = Console(width=300, record=True)
+    console.print(_summary(rows, tmp_path, [], 48, 1.0))
+    text = console.export_text()
+    assert "cross → blue (d=2.88, q=0.0117)," in text
+    assert "blue → cross (d=3.28, q=0.0117; the reverse of cross → blue)" in text
+    assert "circle → small (d=2.30, q=0.0117)," in text
+    assert "reverse of circle" not in text
+    assert "small → left" not in text

@@ -451,11 +451,7 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
     table.add_row("samples", str(n))
     table.add_row("pairs tested", str(len(rows)))
     sig = [r for r in rows if r["significant"]]
-    table.add_row(
-        "significant",
-        ", ".join(f"{r['concept']} → {r['attribute']} (d={r['effect']:.2f}, q={r['q_value']:.3g})"
-                  for r in sig[:8]) or "none",
-    )  # fmt: skip
+    table.add_row("significant", ", ".join(_significant(sig[:8])) or "none")
     # the caption test holds but the h-space test, run, does not: not significant with the
     # default evidence, yet what a user looking at the images would call an association
     unconfirmed = [r for r in rows if r.get("agreement") == "captions only"
@@ -471,6 +467,22 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
         table.add_row("output", str(out / name))
     table.add_row("total time", format_seconds(seconds))
     return table
+
+
+def _significant(sig: list[dict]) -> list[str]:
+    """``concept → attribute (d=…, q=…)`` for each significant pair; a pair whose reverse came
+    earlier in the list says so: an association is symmetric (if crosses are mostly blue, blue
+    shapes are mostly crosses), so the two are one finding read both ways, not two."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in sig:
+        pair = (r["concept"], r["attribute"])
+        text = f"{pair[0]} → {pair[1]} (d={r['effect']:.2f}, q={r['q_value']:.3g}"
+        if (pair[1], pair[0]) in seen:
+            text += f"; the reverse of {pair[1]} → {pair[0]}"
+        seen.add(pair)
+        out.append(text + ")")
+    return out
 
 
 def is_decode_output(out: Path) -> bool:
