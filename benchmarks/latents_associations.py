@@ -313,15 +313,17 @@ HOLDS = {"hspace": ("both", "hspace only"),
 
 def called(row: dict[str, Any], evidence: str) -> bool:
     """Whether a pair would be significant with ``--evidence evidence``, read from a row of an
-    analysis run with ``evidence="both"``: both tests and their q-values are computed whatever
-    the evidence, which only chooses the rule (``hspace`` also asks the caption rates to point
-    the same way, as ``decode``'s ``caption_agreement`` does)."""
-    if evidence == "both":
-        return bool(row["significant"])
-    holds = row["agreement"] in HOLDS[evidence]
+    analysis run with any evidence: both tests and their q-values are computed whatever the
+    evidence, which only chooses the rule that reads them (``hspace`` also asks the caption
+    rates to point the same way, as ``decode``'s ``caption_agreement`` does; ``both`` lets the
+    captions decide when there is no h-space test)."""
+    h_ok = row["agreement"] in HOLDS["hspace"]
+    c_ok = row["agreement"] in HOLDS["captions"]
     if evidence == "hspace":
-        return holds and row["caption_rate_concept"] > row["caption_rate_rest"]
-    return holds
+        return h_ok and row["caption_rate_concept"] > row["caption_rate_rest"]
+    if evidence == "captions":
+        return c_ok
+    return c_ok and (h_ok or not np.isfinite(row["p_hspace"]))
 
 
 def evidence_counts(decodes: list[tuple[list, dict[str, Any]]], evidence: str) -> dict[str, int]:

@@ -141,7 +141,9 @@ def test_a_replication_without_null_models_says_so_instead_of_printing_nan(repli
 
 
 def _row(agreement: str, significant: bool, rate: float = 0.9, rest: float = 0.2) -> dict:
+    tested = "no h-space test" not in agreement
     return {"agreement": agreement, "significant": significant,
+            "p_hspace": 0.01 if tested else float("nan"),
             "caption_rate_concept": rate, "caption_rate_rest": rest}
 
 
@@ -168,6 +170,13 @@ def test_each_choice_of_evidence_is_read_from_the_agreement_of_the_same_tests(re
             hspace["not_in_data"], hspace["null_called"]) == (0, 2, 1, 1, 1)
     both = bench.evidence_counts(decodes, "both")  # the decode's own column
     assert (both["found"], both["unplanted"], both["null_called"]) == (1, 1, 0)
+    # read from the tests, not from the run's own choice: the same rows of a run made with
+    # --evidence captions (no renamed agreement, every caption call significant)
+    recaptioned = {pair: {**row, "significant": row["agreement"] in bench.HOLDS["captions"],
+                          "agreement": row["agreement"].replace(" (no h-space test)", " only")}
+                   for pair, row in rows.items()}  # fmt: skip
+    again = bench.evidence_counts([(planted, {**ev, "rows": recaptioned})], "both")
+    assert (again["found"], again["unplanted"]) == (1, 1)
     table = "\n".join(bench.evidence_table(decodes))
     assert "| captions | 2/2 = 1.00 | 1/3 = 0.33 / 0/3 / 0/3 | 1/2 |" in table
     assert "| both (default) | 1/2 = 0.50 |" in table

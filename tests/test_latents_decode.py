@@ -482,3 +482,25 @@ def test_summary_says_when_a_significant_pair_is_also_significant_the_other_way(
     assert "circle → small (d=2.30, q=0.0117)," in text
     assert "reverse of circle" not in text
     assert "small → left" not in text
+
+
+def test_report_summary_says_when_a_significant_pair_is_the_reverse_of_another():
+    base = {"effect": 2.0, "p_value": 0.001, "q_value": 0.01, "caption_rate_concept": 1.0,
+            "caption_rate_rest": 0.1, "caption_p_value": 0.001, "n_concept": 10, "n_rest": 30,
+            "significant": True}  # fmt: skip
+    rows = [{**base, "concept": "cross", "attribute": "blue"},
+            {**base, "concept": "blue", "attribute": "cross"},
+            {**base, "concept": "circle", "attribute": "small"}]
+    page = build_latents_report_html({"associations": rows, "manifest": {
+        "parameters": {"min_effect": 0.5, "q_threshold": 0.05}, "input": {}}})  # fmt: skip
+    assert "cross → blue, blue → cross (reverse of cross → blue), circle → small" in page
+
+
+def test_reverses_pairs_each_pair_with_the_earlier_one_it_mirrors():
+    from diffembed.latents.associations import reverses
+
+    pairs = [("cross", "blue"), ("blue", "cross"), ("circle", "small"), ("blue", "cross"),
+             ("small", "circle"), ("left", "red")]
+    assert reverses(pairs) == [None, ("cross", "blue"), None, ("cross", "blue"),
+                               ("circle", "small"), None]
+    assert reverses([]) == []

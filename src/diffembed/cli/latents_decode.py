@@ -471,17 +471,13 @@ def _summary(rows: list[dict], out: Path, outputs: list[str], n: int, seconds: f
 
 def _significant(sig: list[dict]) -> list[str]:
     """``concept → attribute (d=…, q=…)`` for each significant pair; a pair whose reverse came
-    earlier in the list says so: an association is symmetric (if crosses are mostly blue, blue
-    shapes are mostly crosses), so the two are one finding read both ways, not two."""
-    seen: set[tuple[str, str]] = set()
+    earlier says so (:func:`~diffembed.latents.associations.reverses`)."""
+    from ..latents.associations import reverses
+
     out = []
-    for r in sig:
-        pair = (r["concept"], r["attribute"])
-        text = f"{pair[0]} → {pair[1]} (d={r['effect']:.2f}, q={r['q_value']:.3g}"
-        if (pair[1], pair[0]) in seen:
-            text += f"; the reverse of {pair[1]} → {pair[0]}"
-        seen.add(pair)
-        out.append(text + ")")
+    for r, rev in zip(sig, reverses([(r["concept"], r["attribute"]) for r in sig]), strict=True):
+        text = f"{r['concept']} → {r['attribute']} (d={r['effect']:.2f}, q={r['q_value']:.3g}"
+        out.append(text + (f"; the reverse of {rev[0]} → {rev[1]})" if rev else ")"))
     return out
 
 

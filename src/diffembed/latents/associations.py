@@ -108,6 +108,7 @@ __all__ = [
     "cohens_d",
     "family_map",
     "permutation_test",
+    "reverses",
     "score_associations",
     "within_prompt_scores",
 ]
@@ -139,6 +140,27 @@ EXTRA_COLUMNS = (
 )
 #: What ``significant`` can mean (``evidence=``).
 EVIDENCE = ("hspace", "captions", "both")
+
+
+def reverses(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str] | None]:
+    """For each ``(concept, attribute)`` pair, in order, the earlier pair of ``pairs`` it is
+    the reverse of, or None.
+
+    An association is symmetric: when crosses are mostly blue, blue shapes are mostly crosses,
+    so ``blue → cross`` beside ``cross → blue`` is one finding read both ways, not a second
+    one; which way a bias was put into the data is not something the samples can tell.
+
+    Examples
+    --------
+    >>> reverses([("cross", "blue"), ("circle", "small"), ("blue", "cross")])
+    [None, None, ('cross', 'blue')]
+    """
+    seen: set[tuple[str, str]] = set()
+    out: list[tuple[str, str] | None] = []
+    for concept, attribute in pairs:
+        out.append((attribute, concept) if (attribute, concept) in seen else None)
+        seen.add((concept, attribute))
+    return out
 
 
 def family_map(families: Mapping[str, Any] | None) -> dict[str, str]:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DiffembedError, InputError
+from ..latents.associations import reverses
 from .encoding import figure_json, safe_json
 from .explorer import ExplorerSection, explorer_section, static_text
 from .latents_evidence import (
@@ -374,11 +375,15 @@ def build_latents_report_html(outputs: Mapping[str, Any], *, source: str | None 
         _kpi("Unreliable", str(len(unreliable)), "pairs of an undertrained family",
              warn=bool(unreliable)),
     ])  # fmt: skip
+    shown = significant[:6]
     sig_list = (
-        ", ".join(f"{r['concept']} → {r['attribute']}" + ("" if r.get("reliable") is not False
-                  else " (unreliable)") for r in significant[:6])
+        ", ".join(f"{r['concept']} → {r['attribute']}"
+                  + (f" (reverse of {rev[0]} → {rev[1]})" if rev else "")
+                  + ("" if r.get("reliable") is not False else " (unreliable)")
+                  for r, rev in zip(shown, reverses([(str(r["concept"]), str(r["attribute"]))
+                                                     for r in shown]), strict=True))
         if significant else "no significant association"
-    )
+    )  # fmt: skip
     name = model_name(inp.get("model"))
     summary = " · ".join([
         f"<b>{_e(len(rows))}</b> pairs", f"<b>{_e(len(significant))}</b> significant",
