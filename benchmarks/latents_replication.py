@@ -81,23 +81,11 @@ def _d(value: Any) -> str:
 
 
 def per_seed_set(runs: list[dict[str, Any]], k: int) -> dict[str, int]:
-    """Counts of one set of seeds (k: its position), over the plant sets and the nulls."""
-    plants = [r for r in runs if r["planted"]]
-    nulls = [r for r in runs if not r["planted"]]
-    out = {"planted": sum(len(r["planted"]) for r in plants),
-           "found": sum(len(r["evals"][k]["found"]) for r in plants),
-           "significant": sum(len(r["evals"][k]["found"]) + len(r["evals"][k]["false"])
-                              for r in plants),
-           "unplanted": sum(len(r["evals"][k]["false"]) for r in plants),
-           "null_pairs": sum(r["evals"][k]["n_pairs"] for r in nulls),
-           "null_called": sum(len(r["evals"][k]["false"]) for r in nulls)}  # fmt: skip
-    implied = not_in_data = 0
-    for r in plants:
-        ev = r["evals"][k]
-        implied += sum(bench.relation(ev, pair) is not None for pair in ev["false"])
-        not_in_data += len(ev["not_in_data"])
-    out["not_implied"] = out["unplanted"] - implied
-    out["not_in_data"] = not_in_data
+    """Counts of one set of seeds (k: its position), over the plant sets and the nulls: those of
+    :func:`latents_associations.evidence_counts` with the decode's evidence (``both``), plus
+    ``significant`` (found + unplanted)."""
+    out = bench.evidence_counts([(r["planted"], r["evals"][k]) for r in runs], "both")
+    out["significant"] = out["found"] + out["unplanted"]
     return out
 
 

@@ -30,6 +30,13 @@ def _ev(rows: dict, found=(), false=(), **classes) -> dict:
     return ev
 
 
+def _row(agreement: str, significant: bool, rate: float = 0.9, rest: float = 0.2) -> dict:
+    tested = "no h-space test" not in agreement
+    return {"agreement": agreement, "significant": significant,
+            "p_hspace": 0.01 if tested else float("nan"),
+            "caption_rate_concept": rate, "caption_rate_rest": rest}
+
+
 def _null_runs(effects_a, effects_b, p_a, p_b) -> list[dict]:
     pairs = [(f"c{i}", f"a{i}") for i in range(len(effects_a))]
     rows = [{pair: {"effect_captions": e, "p_captions": p, "effect_hspace": np.nan,
@@ -59,15 +66,23 @@ def test_null_concordance_tells_reproducible_biases_from_noise(replication):
 
 
 def test_per_seed_set_counts_recall_and_the_kinds_of_unplanted_pairs(replication):
+    plant_rows = [
+        {("circle", "green"): _row("captions (no h-space test)", True),
+         ("square", "right"): _row("neither", False),
+         ("green", "circle"): _row("both", True),  # reverse of a plant
+         ("red", "left"): _row("both", True)},  # not implied, not in the data
+        {("circle", "green"): _row("both", True), ("square", "right"): _row("both", True),
+         ("green", "circle"): _row("captions only", False),
+         ("red", "left"): _row("neither", False)},
+    ]  # fmt: skip
+    data_d = {("green", "circle"): 1.4, ("red", "left"): 0.05}
     plant = {"planted": [("circle", "green", 0.9), ("square", "right", 0.9)], "index": 1,
-             "seed": 0, "evals": [
-                 _ev({}, found=[("circle", "green")],
-                     false=[("green", "circle"), ("red", "left")],
-                     reverse=[("green", "circle")], not_in_data=[("red", "left")]),
-                 _ev({}, found=[("circle", "green"), ("square", "right")]),
-             ]}  # fmt: skip
+             "seed": 0, "evals": [{"rows": rows, "n_pairs": 4, "data_d": data_d}
+                                  for rows in plant_rows]}  # fmt: skip
     null = {"planted": [], "index": 1, "seed": 100,
-            "evals": [_ev({("a", "b"): {}}, false=[("a", "b")]), _ev({("a", "b"): {}})]}
+            "evals": [{"rows": {("a", "b"): _row("both", True)}, "n_pairs": 1, "data_d": {}},
+                      {"rows": {("a", "b"): _row("neither", False)}, "n_pairs": 1,
+                       "data_d": {}}]}  # fmt: skip
     first = replication.per_seed_set([plant, null], 0)
     assert first == {"planted": 2, "found": 1, "significant": 3, "unplanted": 2,
                      "null_pairs": 1, "null_called": 1, "not_implied": 1, "not_in_data": 1}
@@ -129,7 +144,8 @@ def test_unplanted_pairs_show_whether_the_model_draws_them_above_every_other_wor
 def test_a_replication_without_null_models_says_so_instead_of_printing_nan(replication):
     cfg = {**replication.bench.defaults(), "budget": "default", "evidence": "both"}
     plant = {"planted": [("circle", "green", 0.9)], "index": 1, "seed": 0,
-             "evals": [_ev({}, found=[("circle", "green")]), _ev({})]}
+             "evals": [_ev({("circle", "green"): _row("both", True)}, found=[("circle", "green")]),
+                       _ev({("circle", "green"): _row("neither", False)})]}  # fmt: skip
     text = replication.markdown(cfg, [plant], [0, 16], "0.1, 0.1, 0.1", 1.0)
     assert "1/2 = 0.50" in text
     first = next(line for line in text.splitlines() if line.startswith("| 0–15 |"))
@@ -138,13 +154,6 @@ def test_a_replication_without_null_models_says_so_instead_of_printing_nan(repli
     assert "No null model was decoded" in text
     assert "## Null models" not in text
     assert "nan" not in text
-
-
-def _row(agreement: str, significant: bool, rate: float = 0.9, rest: float = 0.2) -> dict:
-    tested = "no h-space test" not in agreement
-    return {"agreement": agreement, "significant": significant,
-            "p_hspace": 0.01 if tested else float("nan"),
-            "caption_rate_concept": rate, "caption_rate_rest": rest}
 
 
 def test_each_choice_of_evidence_is_read_from_the_agreement_of_the_same_tests(replication):
